@@ -1,0 +1,60 @@
+# Every target bootstraps what it needs: uv and .venv are created from the lock files when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+LOCKS := requirements/dev.lock requirements/service.lock
+STAMP := $(VENV)/.synced
+UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
+PYTEST_ARGS ?=
+
+.PHONY: help venv test test-fast lint types ci serve lock bench bench-engine example clean
+
+help:
+	@echo "make serve   start the server (SQLite, simulated endpoint) on http://127.0.0.1:8000"
+	@echo "make test    run the whole test suite"
+	@echo "make lint    ruff + mypy"
+	@echo "make bench   run the benchmarks under bench/"
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) $(LOCKS) pyproject.toml
+	$(UV) pip sync --quiet --python $(BIN)/python requirements/dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --editable .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench examples migrations
+	$(BIN)/ruff format --check app tests bench examples migrations
+	$(BIN)/mypy
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+ci: lint test
+
+example: $(STAMP)
+	$(BIN)/python examples/extract_and_compare.py
+
+bench: bench-engine
+
+bench-engine: $(STAMP)
+	$(BIN)/python -m bench.engine_bench
+
+# Re-pin every dependency (needs the registry); commit the changed lock files.
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --python-version 3.11 --no-annotate --no-header --extra dev -o requirements/dev.lock
+	$(UV) pip compile pyproject.toml --python-version 3.11 --no-annotate --no-header --extra service -o requirements/service.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
