@@ -1,0 +1,170 @@
+"""The graph IR: plain, serializable data (DESIGN §3).
+
+>>> g = Graph.model_validate({"name": "echo", "inputs": {"text": {}},
+...     "nodes": [{"id": "shout", "op": "template", "text": "{text}!"}],
+...     "outputs": {"out": "shout"}})
+>>> g.node("shout").op
+'template'
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Scalar = str | int | float | bool | None
+InputType = Literal["string", "number", "integer", "boolean", "object", "array", "any"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Guard(_Strict):
+    """``when`` on a node: run it only if the referenced value passes the condition.
+
+    Exactly one of ``in`` (value is one of a list), ``not_in`` (value is none of a list)
+    or ``equals`` (value equals one scalar) is given.
+    """
+
+    ref: str = Field(min_length=1, max_length=512)
+    in_: list[Scalar] | None = Field(default=None, alias="in", max_length=1000)
+    not_in: list[Scalar] | None = Field(default=None, max_length=1000)
+    equals: Scalar = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Guard:
+        given = {"in_", "not_in", "equals"} & self.model_fields_set
+        if len(given) != 1:
+            raise ValueError("a guard needs exactly one of 'in', 'not_in' or 'equals'")
+        if given != {"equals"} and getattr(self, given.pop()) is None:
+            raise ValueError("'in' and 'not_in' need a list")
+        return self
+
+    def admits(self, value: Any) -> bool:
+        """Whether a node guarded by this runs when the reference has ``value``."""
+        if "equals" in self.model_fields_set:
+            return _same(value, self.equals)
+        if "in_" in self.model_fields_set:
+            return any(_same(value, allowed) for allowed in self.in_ or ())
+        return not any(_same(value, banned) for banned in self.not_in or ())
+
+    @model_serializer
+    def _dump(self) -> dict[str, Any]:
+        if "in_" in self.model_fields_set:
+            return {"ref": self.ref, "in": self.in_}
+        if "not_in" in self.model_fields_set:
+            return {"ref": self.ref, "not_in": self.not_in}
+        return {"ref": self.ref, "equals": self.equals}
+
+
+def _same(value: Any, expected: Scalar) -> bool:
+    # NOTE: Python says True == 1; JSON does not, so a boolean only matches a boolean.
+    if isinstance(value, bool) or isinstance(expected, bool):
+        return value is expected
+    return bool(value == expected)
+
+
+class NodeBase(_Strict):
+    id: Name
+    when: Guard | None = None
+    module: str | None = Field(default=None, max_length=512)
+    priority: int | None = None
+
+
+class LLMNode(NodeBase):
+    op: Literal["llm"]
+    alias: str = Field(min_length=1, max_length=128)
+    system: str = ""
+    prompt: str
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
+    stop: list[str] | None = Field(default=None, max_length=16)
+    seed: int | None = None
+    response_format: Literal["text", "json"] | dict[str, Any] = "text"
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0, le=100)
+
+
+class TemplateNode(NodeBase):
+    op: Literal["template"]
+    text: str
+
+
+class ParseJsonNode(NodeBase):
+    op: Literal["parse_json"]
+    source: str = Field(min_length=1, max_length=512)
+
+
+class GetNode(NodeBase):
+    op: Literal["get"]
+    source: str = Field(min_length=1, max_length=512)
+    path: str = Field(min_length=1, max_length=512)
+
+
+class ClassifyNode(NodeBase):
+    op: Literal["classify"]
+    source: str = Field(min_length=1, max_length=512)
+    labels: dict[str, str] = Field(min_length=1)
+    default: str
+
+
+class CoalesceNode(NodeBase):
+    op: Literal["coalesce"]
+    sources: list[str] = Field(min_length=1)
+
+
+class ToolNode(NodeBase):
+    op: Literal["tool"]
+    name: str = Field(min_length=1, max_length=128)
+    args: dict[str, str] = Field(default_factory=dict)
+
+
+Node = Annotated[
+    LLMNode | TemplateNode | ParseJsonNode | GetNode | ClassifyNode | CoalesceNode | ToolNode,
+    Field(discriminator="op"),
+]
+OPS = ("llm", "template", "parse_json", "get", "classify", "coalesce", "tool")
+
+
+class InputSpec(_Strict):
+    type: InputType = "string"
+    description: str | None = None
+
+
+class ParameterSpec(_Strict):
+    value: str
+    description: str = ""
+    trainable: bool = True
+    path: str | None = Field(default=None, description="dotted module path of the Parameter")
+
+
+class Graph(_Strict):
+    """A pipeline: named inputs and parameters, nodes, and named outputs."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    inputs: dict[Name, InputSpec] = Field(default_factory=dict)
+    parameters: dict[Name, ParameterSpec] = Field(default_factory=dict)
+    nodes: list[Node] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(min_length=1)
+
+    def node(self, node_id: str) -> Node:
+        """The node with this id (``KeyError`` if there is none)."""
+        for node in self.nodes:
+            if node.id == node_id:
+                return node
+        raise KeyError(node_id)
+
+    @property
+    def node_ids(self) -> list[str]:
+        return [node.id for node in self.nodes]
+
+    def with_parameters(self, values: dict[str, str]) -> Graph:
+        """A copy with some parameter values replaced (unknown names raise ``KeyError``)."""
+        params = dict(self.parameters)
+        for name, value in values.items():
+            params[name] = params[name].model_copy(update={"value": value})
+        return self.model_copy(update={"parameters": params})

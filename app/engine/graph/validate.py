@@ -1,0 +1,201 @@
+"""Turn untrusted data into a valid :class:`Graph`, or say exactly what is wrong.
+
+>>> load_graph({"name": "g", "inputs": {"x": {}}, "nodes": [], "outputs": {"y": "nope"}})
+Traceback (most recent call last):
+...
+app.engine.errors.GraphValidationError: field 'outputs.y': unknown name 'nope'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.engine.errors import GraphIssue, GraphValidationError
+from app.engine.graph.analysis import (
+    dependencies,
+    find_cycle,
+    node_refs,
+    reference_fields,
+    template_fields,
+)
+from app.engine.graph.model import ClassifyNode, GetNode, Graph, LLMNode, Node, ToolNode
+from app.engine.graph.refs import RefSyntaxError, parse_path, parse_ref, parse_template
+
+MAX_NODES = 10_000
+
+
+def load_graph(
+    data: Any,
+    *,
+    aliases: Collection[str] | None = None,
+    tools: Collection[str] | None = None,
+    max_nodes: int = MAX_NODES,
+) -> Graph:
+    """Parse JSON text or a dict into a graph and check it; raise ``GraphValidationError``."""
+    if isinstance(data, str | bytes):
+        data = _decode_json(data)
+    if not isinstance(data, dict):
+        raise GraphValidationError([GraphIssue("(body)", "a graph must be a JSON object")])
+    try:
+        graph = Graph.model_validate(data)
+    except ValidationError as exc:
+        raise GraphValidationError(schema_issues(exc, data)) from None
+    issues = check_graph(graph, aliases=aliases, tools=tools, max_nodes=max_nodes)
+    if issues:
+        raise GraphValidationError(issues)
+    return graph
+
+
+def _decode_json(data: str | bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GraphValidationError([GraphIssue("(body)", f"not valid JSON: {exc}")]) from None
+
+
+def schema_issues(exc: ValidationError, data: dict[str, Any]) -> list[GraphIssue]:
+    """Translate pydantic's error locations into (node, field) issues."""
+    return [_schema_issue(error["loc"], error["msg"], data) for error in exc.errors()]
+
+
+def _schema_issue(loc: tuple[Any, ...], message: str, data: dict[str, Any]) -> GraphIssue:
+    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
+        raw = data["nodes"][loc[1]] if isinstance(data.get("nodes"), list) else None
+        node_id = raw.get("id") if isinstance(raw, dict) else None
+        rest = [str(part) for part in loc[2:]]
+        if rest and rest[0] in _OP_TAGS:
+            rest = rest[1:]  # pydantic names the union member; users know it as 'op'
+        field = ".".join(rest) or "op"
+        return GraphIssue(
+            field, message, str(node_id) if node_id is not None else f"nodes[{loc[1]}]"
+        )
+    return GraphIssue(".".join(str(part) for part in loc) or "(body)", message)
+
+
+_OP_TAGS = {"llm", "template", "parse_json", "get", "classify", "coalesce", "tool"}
+
+
+def check_graph(
+    graph: Graph,
+    *,
+    aliases: Collection[str] | None = None,
+    tools: Collection[str] | None = None,
+    max_nodes: int = MAX_NODES,
+) -> list[GraphIssue]:
+    """Every semantic problem of a schema-valid graph (empty list when it is fine)."""
+    if len(graph.nodes) > max_nodes:
+        return [GraphIssue("nodes", f"{len(graph.nodes)} nodes exceed the limit of {max_nodes}")]
+    issues = list(_name_issues(graph))
+    issues += _reference_issues(graph)
+    issues += _output_issues(graph)
+    for node in graph.nodes:
+        issues += _op_issues(node, aliases, tools)
+    if not issues:
+        issues += _cycle_issues(graph)
+    return issues
+
+
+def _name_issues(graph: Graph) -> Iterator[GraphIssue]:
+    for name in graph.parameters.keys() & graph.inputs.keys():
+        yield GraphIssue(f"parameters.{name}", f"{name!r} is both an input and a parameter")
+    seen: set[str] = set()
+    for node in graph.nodes:
+        if node.id in seen:
+            yield GraphIssue("id", f"duplicate node id {node.id!r}", node.id)
+        elif node.id in graph.inputs or node.id in graph.parameters:
+            yield GraphIssue("id", f"{node.id!r} is already an input or parameter name", node.id)
+        seen.add(node.id)
+
+
+def _reference_issues(graph: Graph) -> Iterator[GraphIssue]:
+    known = {*graph.inputs, *graph.parameters, *graph.node_ids}
+    for node in graph.nodes:
+        try:
+            refs = node_refs(node)
+        except RefSyntaxError as exc:
+            yield GraphIssue(_syntax_field(node, exc), str(exc), node.id)
+            continue
+        for found in refs:
+            if found.ref.name not in known:
+                yield GraphIssue(found.field, f"unknown name {found.ref.name!r}", node.id)
+            elif found.ref.name in graph.parameters and found.ref.path:
+                yield GraphIssue(
+                    found.field, f"parameter {found.ref.name!r} is text; it has no fields", node.id
+                )
+
+
+def _syntax_field(node: Node, exc: RefSyntaxError) -> str:
+    for field, text in template_fields(node):
+        try:
+            parse_template(text)
+        except RefSyntaxError:
+            return field
+    for field, text in reference_fields(node):
+        try:
+            parse_ref(text)
+        except RefSyntaxError:
+            return field
+    return "(unknown)"  # pragma: no cover - exc came from one of the fields above
+
+
+def _output_issues(graph: Graph) -> Iterator[GraphIssue]:
+    known = {*graph.inputs, *graph.parameters, *graph.node_ids}
+    for name, text in graph.outputs.items():
+        field = f"outputs.{name}"
+        if not name or len(name) > 128:
+            yield GraphIssue(field, "output names must have 1 to 128 characters")
+            continue
+        try:
+            ref = parse_ref(text)
+        except RefSyntaxError as exc:
+            yield GraphIssue(field, str(exc))
+            continue
+        if ref.name not in known:
+            yield GraphIssue(field, f"unknown name {ref.name!r}")
+
+
+def _op_issues(
+    node: Node, aliases: Collection[str] | None, tools: Collection[str] | None
+) -> Iterator[GraphIssue]:
+    if isinstance(node, LLMNode) and aliases is not None and node.alias not in aliases:
+        known = ", ".join(sorted(aliases)) or "none configured"
+        yield GraphIssue(
+            "alias", f"unknown endpoint alias {node.alias!r} (known: {known})", node.id
+        )
+    elif isinstance(node, ToolNode) and tools is not None and node.name not in tools:
+        yield GraphIssue("name", f"unknown tool {node.name!r}", node.id)
+    elif isinstance(node, GetNode):
+        yield from _path_issue(node)
+    elif isinstance(node, ClassifyNode):
+        yield from _pattern_issues(node)
+
+
+def _path_issue(node: GetNode) -> Iterator[GraphIssue]:
+    try:
+        parse_path(node.path)
+    except RefSyntaxError as exc:
+        yield GraphIssue("path", str(exc), node.id)
+
+
+def _pattern_issues(node: ClassifyNode) -> Iterator[GraphIssue]:
+    for label, pattern in node.labels.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            yield GraphIssue(f"labels.{label}", f"invalid regular expression: {exc}", node.id)
+
+
+def _cycle_issues(graph: Graph) -> Iterator[GraphIssue]:
+    cycle = find_cycle(dependencies(graph))
+    if cycle:
+        path = " -> ".join(cycle)
+        yield GraphIssue(_field_reading(graph.node(cycle[0]), cycle[1]), f"cycle: {path}", cycle[0])
+
+
+def _field_reading(node: Node, name: str) -> str:
+    return next((r.field for r in node_refs(node) if r.ref.name == name), "(unknown)")

@@ -1,0 +1,89 @@
+"""Operations usable inside ``forward()``: JSON parsing, classification and branching.
+
+Each works on traced values (recording a node) and on plain values (computing directly),
+so the same helper code serves tracing and ordinary Python.
+
+>>> classify("Is it raining?", {"question": r"\\?$"}, default="statement")
+'question'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from app.engine.errors import TraceError
+from app.engine.tracing.context import current_tracer
+from app.engine.tracing.proxy import TracedValue
+
+Arm = Callable[[], Any] | Any
+
+
+def parse_json(text: Any) -> Any:
+    """Parse model output as JSON (a ``parse_json`` node while tracing)."""
+    tracer = current_tracer()
+    if tracer is not None:
+        return tracer.record_parse_json(text)
+    return json.loads(text)
+
+
+def classify(text: Any, labels: Mapping[str, str], default: str = "other") -> Any:
+    """The first label whose pattern matches ``text`` (case-insensitive), else ``default``."""
+    tracer = current_tracer()
+    if tracer is not None:
+        return tracer.record_classify(text, labels, default)
+    return classify_text(str(text), labels, default)
+
+
+def classify_text(text: str, labels: Mapping[str, str], default: str) -> str:
+    for label, pattern in labels.items():
+        if re.search(pattern, text, flags=re.IGNORECASE):
+            return label
+    return default
+
+
+def branch(cond: Any, if_true: Arm, if_false: Arm) -> Any:
+    """``if_true()`` when ``cond`` is ``True``, ``if_false()`` when it is ``False``.
+
+    While tracing, both arms are recorded with ``when`` guards and joined by a
+    ``coalesce`` node; ``cond`` must then be a JSON boolean at run time.
+    """
+    tracer = current_tracer()
+    if tracer is None:
+        return _call(if_true if cond else if_false)
+    ref = tracer.as_ref(_traced(cond, "branch"))
+    arms = [
+        tracer.run_arm(ref, {"equals": True}, if_true),
+        tracer.run_arm(ref, {"equals": False}, if_false),
+    ]
+    return tracer.record_coalesce(arms)
+
+
+def match_branch(value: Any, cases: Mapping[Any, Arm], default: Arm | None = None) -> Any:
+    """Run the arm whose label equals ``value``; ``default`` when none does.
+
+    >>> match_branch("b", {"a": lambda: 1, "b": lambda: 2})
+    2
+    """
+    tracer = current_tracer()
+    if tracer is None:
+        return _call(cases.get(value, default))
+    ref = tracer.as_ref(_traced(value, "match_branch"))
+    arms = [tracer.run_arm(ref, {"equals": label}, arm) for label, arm in cases.items()]
+    if default is not None:
+        arms.append(tracer.run_arm(ref, {"not_in": list(cases)}, default))
+    return tracer.record_coalesce(arms)
+
+
+def _traced(value: Any, where: str) -> Any:
+    if not isinstance(value, TracedValue):
+        raise TraceError(
+            f"{where}() while tracing needs a traced value to decide on, got {value!r}"
+        )
+    return value
+
+
+def _call(arm: Arm | None) -> Any:
+    return arm() if callable(arm) else arm
