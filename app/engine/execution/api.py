@@ -1,0 +1,91 @@
+"""The library's entry points: ``run``, ``run_sync``, ``stream``, ``run_batch``.
+
+>>> from app.engine import LLMInference, ResourceConfig, run_sync
+>>> cfg = ResourceConfig.from_dict({"endpoints": {"fast": {"provider": "simulated", "model": "m"}}})
+>>> run_sync(LLMInference("fast"), "hello", resources=cfg).startswith("[simulated")
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from typing import Any
+
+from app.engine.errors import InputError
+from app.engine.execution.batch import BatchRunner
+from app.engine.execution.inputs import bind_positional, check_inputs
+from app.engine.execution.program import Program, program_for
+from app.engine.execution.records import BatchResult
+from app.engine.execution.runner import execute, finish
+from app.engine.execution.settings import ExecutionSettings, resolve
+from app.engine.graph.model import Graph
+from app.engine.module import InferenceModule
+from app.engine.resources.manager import close_shared_managers
+
+Target = InferenceModule | Graph
+
+
+async def run(target: Target, *args: Any, **settings: Any) -> Any:
+    """Run a module (traced on first use) or a graph once; return its outputs.
+
+    A graph takes one dict of inputs: ``run(graph, {"doc": "..."})``. Keyword arguments
+    are :class:`ExecutionSettings` fields (``resources``, ``checkpoint``, ``record``...).
+    Raises :class:`ExecutionError` naming every failed node; with ``record=True`` returns
+    a :class:`ForwardRecord` instead of the outputs.
+    """
+    effective = _effective(target, settings)
+    program = program_for(target)
+    inputs = _bind_call(target, program, args)
+    result = await execute(program, inputs, effective, effective.checkpoint_key or "run")
+    return finish(program, result, effective)
+
+
+def run_sync(target: Target, *args: Any, **settings: Any) -> Any:
+    """:func:`run` from synchronous code (starts and closes its own event loop)."""
+    return asyncio.run(_closing(run(target, *args, **settings)))
+
+
+async def _closing(work: Coroutine[Any, Any, Any]) -> Any:
+    try:
+        return await work
+    finally:
+        await close_shared_managers()
+
+
+async def stream(
+    target: Target, items: Iterable[Any], **settings: Any
+) -> AsyncIterator[BatchResult]:
+    """Run every item, yielding :class:`BatchResult` in input order (or completion order
+    with ``ordered=False``). At most ``max_in_flight`` items are held at once."""
+    effective = _effective(target, settings)
+    runner = BatchRunner(program_for(target), effective)
+    async for result in runner.results(items):
+        yield result
+
+
+async def run_batch(target: Target, items: Iterable[Any], **settings: Any) -> list[BatchResult]:
+    """Every item's :class:`BatchResult`, in input order."""
+    settings = {**settings, "ordered": True}
+    return [result async for result in stream(target, items, **settings)]
+
+
+def call_module(module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """What ``module(...)`` returns outside tracing: a coroutine running it (a list = a batch)."""
+    if len(args) == 1 and isinstance(args[0], list):
+        return run_batch(module, args[0], **kwargs)
+    return run(module, *args, **kwargs)
+
+
+def _effective(target: Target, settings: dict[str, Any]) -> ExecutionSettings:
+    binding = target.__dict__.get("_binding") if isinstance(target, InferenceModule) else None
+    return resolve(ExecutionSettings(**settings), binding)
+
+
+def _bind_call(target: Target, program: Program, args: tuple[Any, ...]) -> dict[str, Any]:
+    specs = program.plan.graph.inputs
+    if isinstance(target, Graph):
+        if len(args) != 1 or not isinstance(args[0], Mapping):
+            raise InputError("run a graph with one dict of inputs: run(graph, {'name': value})")
+        return check_inputs(specs, args[0])
+    return bind_positional(specs, args)

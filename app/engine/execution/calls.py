@@ -1,0 +1,123 @@
+"""One model call with the endpoint's limits, a timeout, and bounded retries (DESIGN §5).
+
+Transient failures (5xx, timeouts, dropped connections) back off exponentially with full
+jitter; 429s wait as the endpoint's gate says (Retry-After, lowered rate) and have their
+own, larger retry budget; anything else fails the node at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+from app.engine.errors import (
+    LLMCallError,
+    MalformedResponseError,
+    RateLimitedError,
+    TransientLLMError,
+    error_kind,
+)
+from app.engine.execution.context import RunContext
+from app.engine.execution.plan import LLMStep
+from app.engine.execution.records import LLMUsage, NodeRecord
+from app.engine.llm import LLMRequest, LLMResponse
+
+if TYPE_CHECKING:
+    from app.engine.resources.manager import Endpoint
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+def backoff_delay(
+    failures: int, rng_value: float, base: float = BACKOFF_BASE_S, cap: float = BACKOFF_CAP_S
+) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**(failures-1))].
+
+    >>> backoff_delay(3, 1.0)
+    2.0
+    """
+    return rng_value * min(cap, base * 2.0 ** (failures - 1))
+
+
+def estimate_tokens(request: LLMRequest) -> int:
+    """Tokens a call may use, reserved against the endpoint's tokens-per-minute budget."""
+    return (len(request.system) + len(request.prompt)) // 4 + (request.max_tokens or 256)
+
+
+async def call_model(
+    endpoint: Endpoint,
+    step: LLMStep,
+    request: LLMRequest,
+    record: NodeRecord,
+    ctx: RunContext,
+    priority: int,
+) -> Any:
+    """Call the endpoint until it answers or retries run out; fill ``record``; return the output."""
+    config = endpoint.config
+    max_retries = _first(step.max_retries, ctx.max_retries, config.max_retries)
+    timeout_s = _first(step.timeout_s, ctx.timeout_s, config.timeout_s)
+    failures = limited = 0
+    while True:
+        record.attempts += 1
+        try:
+            response, usage = await _attempt(endpoint, request, timeout_s, priority + ctx.priority)
+            record.usage = usage
+            return _decode(response, step)
+        except RateLimitedError:
+            limited += 1
+            if limited > config.max_rate_limit_retries:
+                raise
+            _note_retry(endpoint, record, "rate_limited")
+        except LLMCallError as exc:
+            failures += 1
+            if not exc.transient or failures > max_retries:
+                raise
+            _note_retry(endpoint, record, error_kind(exc))
+            await asyncio.sleep(backoff_delay(failures, ctx.rng.random()))
+
+
+async def _attempt(
+    endpoint: Endpoint, request: LLMRequest, timeout_s: float, priority: int
+) -> tuple[LLMResponse, LLMUsage]:
+    tokens = estimate_tokens(request)
+    queued_at = endpoint.clock.now()
+    permit = await endpoint.gate.acquire(tokens, priority)
+    started = endpoint.clock.now()
+    try:
+        async with asyncio.timeout(timeout_s):
+            response = await endpoint.client.complete(request)
+    except TimeoutError:
+        error: LLMCallError = TransientLLMError(f"no answer within {timeout_s:g}s")
+        endpoint.failed(permit, error, started)
+        raise error from None
+    except LLMCallError as exc:
+        endpoint.failed(permit, exc, started)
+        raise
+    except BaseException:
+        endpoint.release(permit)
+        raise
+    usage = endpoint.succeeded(permit, response, started)
+    usage.queued_s = started - queued_at
+    return response, usage
+
+
+def _decode(response: LLMResponse, step: LLMStep) -> Any:
+    if not step.wants_json:
+        return response.text
+    try:
+        return json.loads(response.text)
+    except json.JSONDecodeError as exc:
+        raise MalformedResponseError(
+            f"asked for JSON, got invalid JSON ({exc}): {response.text[:200]!r}"
+        ) from None
+
+
+def _note_retry(endpoint: Endpoint, record: NodeRecord, reason: str) -> None:
+    record.retries.append(reason)
+    endpoint.metrics.retries[reason] += 1
+
+
+def _first(*values: Any) -> Any:
+    return next(v for v in values if v is not None)

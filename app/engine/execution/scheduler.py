@@ -1,0 +1,252 @@
+"""Run one graph on one input: readiness counting, no polling (DESIGN §5).
+
+A node is dispatched the moment its last dependency finishes. Inline ops (template, get,
+parse_json, classify, coalesce) run synchronously; model calls and tools run as tasks.
+A failed node cancels its descendants only; a false guard skips a node and everything that
+needs it, except through ``coalesce``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections import deque
+from typing import Any
+
+from app.engine.errors import ConfigError, EngineError, LLMCallError, NodeError, error_kind
+from app.engine.execution.calls import call_model
+from app.engine.execution.context import RunContext
+from app.engine.execution.plan import Plan, Step, lookup, record_inputs, render
+from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
+from app.engine.graph.refs import Template
+
+_PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
+    NodeStatus.PENDING,
+    NodeStatus.SUCCEEDED,
+    NodeStatus.FAILED,
+    NodeStatus.SKIPPED,
+    NodeStatus.CANCELLED,
+)
+
+
+class GraphRun:
+    """The state of one execution of a plan."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        inputs: dict[str, Any],
+        ctx: RunContext,
+        restored: dict[str, NodeRecord] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.ctx = ctx
+        self.inputs = inputs
+        self.values: dict[str, Any] = {**plan.parameters, **inputs}
+        self.status = [_PENDING] * len(plan.steps)
+        self.records: list[NodeRecord | None] = [None] * len(plan.steps)
+        self._waiting = [len(step.deps) for step in plan.steps]
+        self._remaining = len(plan.steps)
+        self._restored = restored or {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready: deque[int] = deque()
+        self._done: asyncio.Future[None] | None = None
+
+    async def execute(self) -> RunResult:
+        """Run every node to a final state and return the result (never raises for node errors)."""
+        self._done = asyncio.get_running_loop().create_future()
+        self._ready.extend(self.plan.roots)
+        self._drain()
+        if self._remaining:
+            try:
+                await self._done
+            except asyncio.CancelledError:
+                await self._cancel_tasks()
+                raise
+        return self._result()
+
+    # -- dispatch ----------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        ready = self._ready
+        while ready:
+            self._dispatch(self.plan.steps[ready.popleft()])
+
+    def _dispatch(self, step: Step) -> None:
+        blocked = self._blocked(step)
+        if blocked is not None:
+            self._finish(step, NodeRecord(step.id, blocked))
+        elif step.id in self._restored:
+            restored = self._restored[step.id]
+            self._succeed(step, restored.output, restored)
+        elif step.inline is not None:
+            self._run_inline(step)
+        elif step.coalesce:
+            self._run_coalesce(step)
+        else:
+            task = asyncio.get_running_loop().create_task(self._run_async(step))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _blocked(self, step: Step) -> NodeStatus | None:
+        status = self.status
+        if not step.coalesce:
+            for dep in step.deps:
+                if status[dep] is not _SUCCEEDED:
+                    return _SKIPPED if status[dep] is _SKIPPED else _CANCELLED
+        if step.guard is not None and step.guard_ref is not None:
+            guard_dep = self.plan.index.get(step.guard_ref.name)
+            if guard_dep is not None and status[guard_dep] is not _SUCCEEDED:
+                return _SKIPPED if status[guard_dep] is _SKIPPED else _CANCELLED
+            if not step.guard.admits(self._guard_value(step)):
+                return _SKIPPED
+        return None
+
+    def _guard_value(self, step: Step) -> Any:
+        assert step.guard_ref is not None
+        try:
+            return lookup(self.values, step.guard_ref)
+        except NodeError:
+            return None  # a guard on a missing field is simply not satisfied
+
+    # -- handlers ----------------------------------------------------------------------
+
+    def _run_inline(self, step: Step) -> None:
+        record = self._start_record(step)
+        try:
+            assert step.inline is not None
+            value = step.inline(self.values)
+        except NodeError as exc:
+            self._fail(step, record, exc)
+        else:
+            self._succeed(step, value, record)
+
+    def _run_coalesce(self, step: Step) -> None:
+        for ref in step.coalesce:
+            index = self.plan.index.get(ref.name)
+            state = _SUCCEEDED if index is None else self.status[index]
+            if state is _SUCCEEDED:
+                self._run_inline_value(step, ref)
+                return
+            if state is not _SKIPPED:
+                self._finish(step, NodeRecord(step.id, _CANCELLED))
+                return
+        self._finish(step, NodeRecord(step.id, _SKIPPED))
+
+    def _run_inline_value(self, step: Step, ref: Any) -> None:
+        record = self._start_record(step)
+        try:
+            value = lookup(self.values, ref)
+        except NodeError as exc:
+            self._fail(step, record, exc)
+        else:
+            self._succeed(step, value, record)
+
+    async def _run_async(self, step: Step) -> None:
+        record = self._start_record(step)
+        try:
+            value = await (self._call_llm(step, record) if step.llm else self._call_tool(step))
+        except EngineError as exc:
+            self._fail(step, record, exc)
+        except Exception as exc:
+            self._fail(step, record, exc)
+        else:
+            self._succeed(step, value, record)
+        self._drain()
+
+    async def _call_llm(self, step: Step, record: NodeRecord) -> Any:
+        assert step.llm is not None
+        manager = self.ctx.manager
+        if manager is None:
+            raise ConfigError("no resources: bind(resources) or pass resources= to run an llm node")
+        endpoint = manager.endpoint(step.llm.alias)
+        request = step.llm.request(endpoint.config.model, self.values)
+        if self.ctx.record:
+            record.inputs = {
+                **record_inputs(step, self.values),
+                "system": request.system,
+                "prompt": request.prompt,
+            }
+        return await call_model(endpoint, step.llm, request, record, self.ctx, step.priority)
+
+    async def _call_tool(self, step: Step) -> Any:
+        assert step.tool is not None
+        tool = self.ctx.tools.get(step.tool)
+        if tool is None:
+            raise NodeError(f"tool {step.tool!r} is not registered")
+        args = {name: _tool_arg(template, self.values) for name, template in step.tool_args}
+        result = tool(**args)
+        return await result if inspect.isawaitable(result) else result
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _start_record(self, step: Step) -> NodeRecord:
+        self.status[step.index] = NodeStatus.RUNNING
+        record = NodeRecord(step.id, NodeStatus.RUNNING, started_at=self.ctx.clock.now())
+        if self.ctx.record and step.llm is None:
+            record.inputs = record_inputs(step, self.values)
+        return record
+
+    def _succeed(self, step: Step, value: Any, record: NodeRecord) -> None:
+        self.values[step.id] = value
+        record.output = value
+        if not record.restored and record.status is not _SUCCEEDED:
+            record.status = _SUCCEEDED
+            record.ended_at = self.ctx.clock.now()
+            if self.ctx.checkpoint is not None:
+                self.ctx.checkpoint.record(record)
+        self._finish(step, record)
+
+    def _fail(self, step: Step, record: NodeRecord, exc: BaseException) -> None:
+        record.status = _FAILED
+        record.error = str(exc) or type(exc).__name__
+        record.error_type = error_kind(exc)
+        record.ended_at = self.ctx.clock.now()
+        if isinstance(exc, LLMCallError) and not record.attempts:
+            record.attempts = 1
+        self._finish(step, record)
+
+    def _finish(self, step: Step, record: NodeRecord) -> None:
+        self.status[step.index] = record.status
+        self.records[step.index] = record
+        for observer in self.ctx.observers:
+            observer.node_finished(
+                self.ctx.label, record, step.node.op, step.llm.alias if step.llm else None
+            )
+        waiting = self._waiting
+        for user in step.users:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                self._ready.append(user)
+        self._remaining -= 1
+        if self._remaining == 0 and self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for index, status in enumerate(self.status):
+            if status not in (_SUCCEEDED, _FAILED, _SKIPPED):
+                self.status[index] = _CANCELLED
+                self.records[index] = NodeRecord(self.plan.steps[index].id, _CANCELLED)
+
+    def _result(self) -> RunResult:
+        records = {r.node: r for r in self.records if r is not None}
+        outputs = {name: self._output(ref) for name, ref in self.plan.outputs.items()}
+        return RunResult(outputs, records, self.plan.hash, self.inputs)
+
+    def _output(self, ref: Any) -> Any:
+        index = self.plan.index.get(ref.name)
+        if index is not None and self.status[index] is not _SUCCEEDED:
+            return None
+        try:
+            return lookup(self.values, ref)
+        except NodeError:
+            return None
+
+
+def _tool_arg(template: Template, values: dict[str, Any]) -> Any:
+    single = template.single_ref  # a lone reference passes the value itself, not its text
+    return lookup(values, single) if single is not None else render(template, values)

@@ -1,0 +1,146 @@
+"""One resource manager per process and configuration: clients, gates and metrics per alias.
+
+Every run, batch and job bound to the same :class:`ResourceConfig` shares one manager, so
+concurrency caps and rate budgets hold across all of them (DESIGN §5).
+
+>>> import asyncio
+>>> cfg = ResourceConfig.from_dict({"endpoints": {"fast": {"provider": "simulated", "model": "m"}}})
+>>> async def demo():
+...     return shared_manager(cfg) is shared_manager(cfg)
+>>> asyncio.run(demo())
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Iterable
+from dataclasses import asdict
+from typing import Any
+
+from app.engine.clock import Clock, MonotonicClock
+from app.engine.errors import LLMCallError, RateLimitedError, error_kind
+from app.engine.execution.records import LLMUsage
+from app.engine.llm import ClientFactory, LLMClient, LLMResponse
+from app.engine.resources.config import EndpointConfig, ResourceConfig
+from app.engine.resources.gate import EndpointGate, Permit
+from app.engine.resources.limiter import RateState
+from app.engine.resources.metrics import EndpointMetrics
+from app.engine.resources.providers import default_client_factory
+
+
+class Endpoint:
+    """Everything about one alias at run time: config, client, gate, rate state and metrics."""
+
+    def __init__(self, alias: str, config: EndpointConfig, client: LLMClient, clock: Clock) -> None:
+        self.alias = alias
+        self.config = config
+        self.client = client
+        self.clock = clock
+        self.rate = RateState(rpm=config.rpm, tpm=config.tpm, now=clock.now())
+        self.gate = EndpointGate(max_concurrent=config.max_concurrent, rate=self.rate, clock=clock)
+        self.metrics = EndpointMetrics()
+
+    def succeeded(self, permit: Permit, response: LLMResponse, started: float) -> LLMUsage:
+        """Book a successful call: real token usage, rate recovery, metrics."""
+        gate = self.gate
+        gate.settle(permit, response.input_tokens + response.output_tokens)
+        gate.on_success(response.rate_limit)
+        gate.release(permit)
+        latency = self.clock.now() - started
+        cost = self.config.cost(response.input_tokens, response.output_tokens)
+        self.metrics.success(latency, response.input_tokens, response.output_tokens, cost)
+        return LLMUsage(
+            alias=self.alias,
+            model=response.model or self.config.model,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            latency_s=latency,
+            finish_reason=response.finish_reason,
+            cost=cost,
+        )
+
+    def failed(self, permit: Permit, error: LLMCallError, started: float) -> None:
+        """Book a failed call; a 429 lowers the rate and pauses the endpoint."""
+        if isinstance(error, RateLimitedError):
+            self.gate.on_rate_limited(permit, error.retry_after, error.rate_limit)
+        self.gate.release(permit)
+        self.metrics.failure(error_kind(error), error.status_code, self.clock.now() - started)
+
+    def release(self, permit: Permit) -> None:
+        self.gate.release(permit)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Live state for dashboards and ``GET /v1/endpoints`` (never secrets)."""
+        return {
+            "alias": self.alias,
+            "provider": self.config.provider,
+            "model": self.config.model,
+            "max_concurrent": self.config.max_concurrent,
+            "limits": self.gate.snapshot(),
+            "gate": asdict(self.gate.stats),
+            "metrics": self.metrics.snapshot(),
+        }
+
+
+class ResourceManager:
+    """Builds and owns the :class:`Endpoint` of each alias, lazily, for one event loop."""
+
+    def __init__(
+        self,
+        config: ResourceConfig,
+        *,
+        client_factory: ClientFactory | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.config = config
+        self._factory = client_factory or default_client_factory
+        self._clock = clock or MonotonicClock()
+        self._endpoints: dict[str, Endpoint] = {}
+
+    def endpoint(self, alias: str) -> Endpoint:
+        """The runtime of ``alias`` (``ConfigError`` if it is not configured)."""
+        found = self._endpoints.get(alias)
+        if found is None:
+            config = self.config.endpoint(alias)
+            found = Endpoint(alias, config, self._factory(alias, config), self._clock)
+            self._endpoints[alias] = found
+        return found
+
+    def endpoints(self) -> Iterable[Endpoint]:
+        return list(self._endpoints.values())
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return {alias: ep.snapshot() for alias, ep in self._endpoints.items()}
+
+    async def aclose(self) -> None:
+        """Close every client. The manager can be used again afterwards (clients are rebuilt)."""
+        endpoints, self._endpoints = list(self._endpoints.values()), {}
+        await asyncio.gather(*(ep.client.aclose() for ep in endpoints))
+
+    async def __aenter__(self) -> ResourceManager:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+_shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ResourceManager]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_manager(config: ResourceConfig) -> ResourceManager:
+    """The process's manager for ``config`` on the running loop (created on first use)."""
+    managers = _shared.setdefault(asyncio.get_running_loop(), {})
+    key = config.fingerprint()
+    if key not in managers:
+        managers[key] = ResourceManager(config)
+    return managers[key]
+
+
+async def close_shared_managers() -> None:
+    """Close the clients of every shared manager of the running loop."""
+    managers = _shared.pop(asyncio.get_running_loop(), {})
+    await asyncio.gather(*(manager.aclose() for manager in managers.values()))

@@ -1,0 +1,69 @@
+"""Per-alias call statistics, kept in the engine so the library reports them without a server."""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+LATENCY_WINDOW = 10_000
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of already sorted values (``None`` when empty).
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5)
+    2.0
+    """
+    if not sorted_values:
+        return None
+    rank = max(0, min(len(sorted_values) - 1, round(q * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+@dataclass(slots=True)
+class EndpointMetrics:
+    """Requests, errors by class, retries, latency percentiles, tokens and cost of one alias.
+
+    Latency percentiles cover the most recent ``LATENCY_WINDOW`` calls.
+    """
+
+    requests: int = 0
+    succeeded: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    status_codes: Counter[int] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+
+    def success(self, latency_s: float, input_tokens: int, output_tokens: int, cost: float) -> None:
+        self.requests += 1
+        self.succeeded += 1
+        self.status_codes[200] += 1
+        self.latencies.append(latency_s)
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.cost += cost
+
+    def failure(self, error_class: str, status_code: int | None, latency_s: float) -> None:
+        self.requests += 1
+        self.errors[error_class] += 1
+        if status_code is not None:
+            self.status_codes[status_code] += 1
+        self.latencies.append(latency_s)
+
+    def snapshot(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        return {
+            "requests": self.requests,
+            "succeeded": self.succeeded,
+            "errors": dict(self.errors),
+            "status_codes": dict(self.status_codes),
+            "retries": dict(self.retries),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": self.cost,
+            "latency_s": {f"p{int(q * 100)}": percentile(ordered, q) for q in (0.5, 0.9, 0.99)},
+        }
