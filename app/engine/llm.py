@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from app.engine.resources.config import EndpointConfig
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LLMRequest:
     """One chat completion: a system and a user message plus sampling options."""
 
@@ -40,7 +40,7 @@ class RateLimitInfo:
     reset_tokens_s: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LLMResponse:
     """A completion: the text and the facts about the call."""
 

@@ -15,9 +15,9 @@ from typing import Any
 from app.engine.errors import InputError
 from app.engine.execution.batch import BatchRunner
 from app.engine.execution.inputs import bind_positional, check_inputs
-from app.engine.execution.program import Program, program_for
+from app.engine.execution.program import program_for
 from app.engine.execution.records import BatchResult
-from app.engine.execution.runner import execute, finish
+from app.engine.execution.runner import Execution
 from app.engine.execution.settings import ExecutionSettings, resolve
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
@@ -35,10 +35,10 @@ async def run(target: Target, *args: Any, **settings: Any) -> Any:
     a :class:`ForwardRecord` instead of the outputs.
     """
     effective = _effective(target, settings)
-    program = program_for(target)
-    inputs = _bind_call(target, program, args)
-    result = await execute(program, inputs, effective, effective.checkpoint_key or "run")
-    return finish(program, result, effective)
+    execution = Execution(program_for(target), effective)
+    inputs = _bind_call(target, execution, args)
+    result = await execution.run(inputs, effective.checkpoint_key or "run")
+    return execution.finish(result)
 
 
 def run_sync(target: Target, *args: Any, **settings: Any) -> Any:
@@ -59,7 +59,7 @@ async def stream(
     """Run every item, yielding :class:`BatchResult` in input order (or completion order
     with ``ordered=False``). At most ``max_in_flight`` items are held at once."""
     effective = _effective(target, settings)
-    runner = BatchRunner(program_for(target), effective)
+    runner = BatchRunner(Execution(program_for(target), effective))
     async for result in runner.results(items):
         yield result
 
@@ -82,8 +82,8 @@ def _effective(target: Target, settings: dict[str, Any]) -> ExecutionSettings:
     return resolve(ExecutionSettings(**settings), binding)
 
 
-def _bind_call(target: Target, program: Program, args: tuple[Any, ...]) -> dict[str, Any]:
-    specs = program.plan.graph.inputs
+def _bind_call(target: Target, execution: Execution, args: tuple[Any, ...]) -> dict[str, Any]:
+    specs = execution.plan.graph.inputs
     if isinstance(target, Graph):
         if len(args) != 1 or not isinstance(args[0], Mapping):
             raise InputError("run a graph with one dict of inputs: run(graph, {'name': value})")

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sized
 from typing import Any
 
 from app.engine.execution.inputs import bind_item
-from app.engine.execution.program import Program
+from app.engine.execution.plan import Plan
 from app.engine.execution.records import BatchResult
-from app.engine.execution.runner import execute, finish
+from app.engine.execution.runner import Execution
 from app.engine.execution.settings import ExecutionSettings
+from app.engine.resources.manager import ResourceManager
 
 DEFAULT_WINDOW = 256
 
@@ -23,10 +24,11 @@ DEFAULT_WINDOW = 256
 class BatchRunner:
     """Keeps up to ``max_in_flight`` items running and hands back their results."""
 
-    def __init__(self, program: Program, settings: ExecutionSettings) -> None:
-        self.program = program
+    def __init__(self, execution: Execution) -> None:
+        settings = execution.settings
+        self.execution = execution
         self.settings = settings
-        self.window = settings.max_in_flight or _default_window(program, settings)
+        self.window = settings.max_in_flight or _default_window(execution.plan, settings)
         self.ordered = settings.ordered if settings.ordered is not None else True
         self._finished: asyncio.Queue[BatchResult] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -76,9 +78,9 @@ class BatchRunner:
     async def _run_item(self, index: int, item: Any) -> None:
         result = BatchResult(index, item)
         try:
-            inputs = bind_item(self.program.plan.graph.inputs, item)
-            outcome = await execute(self.program, inputs, self.settings, f"item-{index}")
-            result.output = finish(self.program, outcome, self.settings)
+            execution = self.execution
+            inputs = bind_item(execution.plan.graph.inputs, item)
+            result.output = execution.finish(await execution.run(inputs, f"item-{index}"))
         except Exception as exc:
             result.error = exc
         self._finished.put_nowait(result)
@@ -94,15 +96,11 @@ class BatchRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _default_window(program: Program, settings: ExecutionSettings) -> int:
+def _default_window(plan: Plan, settings: ExecutionSettings) -> int:
     """Twice the concurrency of the endpoints the graph uses: enough to keep them busy."""
-    from app.engine.resources.manager import ResourceManager
-
     resources = settings.resources
     config = resources.config if isinstance(resources, ResourceManager) else resources
     if config is None:
         return DEFAULT_WINDOW
-    slots = sum(
-        config.endpoints[a].max_concurrent for a in program.plan.aliases if a in config.endpoints
-    )
+    slots = sum(config.endpoints[a].max_concurrent for a in plan.aliases if a in config.endpoints)
     return max(16, 2 * slots) if slots else DEFAULT_WINDOW

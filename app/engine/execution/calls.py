@@ -19,6 +19,7 @@ from app.engine.errors import (
     error_kind,
 )
 from app.engine.execution.context import RunContext
+from app.engine.execution.deadlines import DeadlineWatch, deadline_watch
 from app.engine.execution.plan import LLMStep
 from app.engine.execution.records import LLMUsage, NodeRecord
 from app.engine.llm import LLMRequest, LLMResponse
@@ -58,11 +59,14 @@ async def call_model(
     config = endpoint.config
     max_retries = _first(step.max_retries, ctx.max_retries, config.max_retries)
     timeout_s = _first(step.timeout_s, ctx.timeout_s, config.timeout_s)
+    watch = deadline_watch()
     failures = limited = 0
     while True:
         record.attempts += 1
         try:
-            response, usage = await _attempt(endpoint, request, timeout_s, priority + ctx.priority)
+            response, usage = await _attempt(
+                endpoint, request, timeout_s, priority + ctx.priority, watch
+            )
             record.usage = usage
             return _decode(response, step)
         except RateLimitedError:
@@ -79,27 +83,32 @@ async def call_model(
 
 
 async def _attempt(
-    endpoint: Endpoint, request: LLMRequest, timeout_s: float, priority: int
+    endpoint: Endpoint, request: LLMRequest, timeout_s: float, priority: int, watch: DeadlineWatch
 ) -> tuple[LLMResponse, LLMUsage]:
-    tokens = estimate_tokens(request)
     queued_at = endpoint.clock.now()
-    permit = await endpoint.gate.acquire(tokens, priority)
-    started = endpoint.clock.now()
+    permit = await endpoint.gate.acquire(estimate_tokens(request), priority)
+    task = asyncio.current_task()
+    assert task is not None
+    deadline = watch.add(task, timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
-            response = await endpoint.client.complete(request)
-    except TimeoutError:
+        response = await endpoint.client.complete(request)
+    except asyncio.CancelledError:
+        if not deadline.expired or task.uncancel() > 0:
+            endpoint.release(permit)
+            raise
         error: LLMCallError = TransientLLMError(f"no answer within {timeout_s:g}s")
-        endpoint.failed(permit, error, started)
+        endpoint.failed(permit, error)
         raise error from None
     except LLMCallError as exc:
-        endpoint.failed(permit, exc, started)
+        endpoint.failed(permit, exc)
         raise
     except BaseException:
         endpoint.release(permit)
         raise
-    usage = endpoint.succeeded(permit, response, started)
-    usage.queued_s = started - queued_at
+    finally:
+        watch.discard(deadline)
+    usage = endpoint.succeeded(permit, response)
+    usage.queued_s = permit.started_at - queued_at
     return response, usage
 
 
@@ -119,5 +128,7 @@ def _note_retry(endpoint: Endpoint, record: NodeRecord, reason: str) -> None:
     endpoint.metrics.retries[reason] += 1
 
 
-def _first(*values: Any) -> Any:
-    return next(v for v in values if v is not None)
+def _first(step_value: Any, run_value: Any, endpoint_value: Any) -> Any:
+    if step_value is not None:
+        return step_value
+    return run_value if run_value is not None else endpoint_value

@@ -1,4 +1,4 @@
-"""Everything a run needs besides the graph and its inputs."""
+"""Everything the runs of one call or batch share besides the graph: resolved settings."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from app.engine.clock import Clock, MonotonicClock
 from app.engine.execution.observer import Observer
 
 if TYPE_CHECKING:
-    from app.engine.checkpoint import CheckpointSession
     from app.engine.resources.manager import ResourceManager
+
+_CLOCK = MonotonicClock()
+_RNG = random.Random()  # backoff jitter; seeding a generator per run would cost more than the run
 
 
 @dataclass(slots=True)
 class RunContext:
-    """Resolved settings for one run (or each item of a batch)."""
+    """Resolved settings for a run, or for every item of a batch."""
 
     manager: ResourceManager | None = None
     max_retries: int | None = None
@@ -26,7 +28,5 @@ class RunContext:
     record: bool = False
     observers: tuple[Observer, ...] = ()
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
-    checkpoint: CheckpointSession | None = None
-    label: str = "run"
-    clock: Clock = field(default_factory=MonotonicClock)
-    rng: random.Random = field(default_factory=random.Random)
+    clock: Clock = _CLOCK
+    rng: random.Random = _RNG

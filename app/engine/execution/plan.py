@@ -44,8 +44,10 @@ def lookup(values: Values, ref: Ref) -> Any:
 def render(template: Template, values: Values) -> str:
     """Fill a template from the values computed so far."""
     return "".join(
-        piece if isinstance(piece, str) else to_text(lookup(values, piece))
-        for piece in template.pieces
+        [
+            piece if isinstance(piece, str) else to_text(lookup(values, piece))
+            for piece in template.pieces
+        ]
     )
 
 

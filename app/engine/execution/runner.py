@@ -1,11 +1,11 @@
-"""Execute a program once: resolve resources, checkpoint and observers, then run the graph."""
+"""A program prepared to run under resolved settings, once or for every item of a batch."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from app.engine.checkpoint import CheckpointSession, FileCheckpointStore
+from app.engine.checkpoint import CheckpointSession, CheckpointStore, FileCheckpointStore
 from app.engine.errors import ExecutionError, NodeFailure
 from app.engine.execution.context import RunContext
 from app.engine.execution.observer import Observer
@@ -18,66 +18,74 @@ from app.engine.resources.manager import ResourceManager, shared_manager
 from app.engine.tools import registered_tools
 
 
-async def execute(
-    program: Program, inputs: dict[str, Any], effective: ExecutionSettings, key: str
-) -> RunResult:
-    """Run ``program`` on checked inputs under resolved settings; never raises for node errors."""
-    plan = program.plan
-    session = _checkpoint_session(effective, key, plan.hash, inputs)
-    ctx = RunContext(
-        manager=_manager(effective),
-        max_retries=effective.max_retries,
-        timeout_s=effective.timeout_s,
-        priority=effective.priority or 0,
-        record=bool(effective.record),
-        observers=_observers(effective),
-        tools=effective.tools if effective.tools is not None else registered_tools(),
-        checkpoint=session,
-        label=key,
-    )
-    run_state = GraphRun(plan, inputs, ctx, session.restored() if session else None)
-    try:
-        return await run_state.execute()
-    finally:
-        if session is not None:
-            await session.store.flush()
+class Execution:
+    """Settings resolved once (resources, observers, tools, checkpoint store); runs many inputs.
+
+    The plan is taken when the execution is prepared, so every item of a batch runs the same
+    parameter values even if an optimizer changes them meanwhile.
+    """
+
+    def __init__(self, program: Program, settings: ExecutionSettings) -> None:
+        self.program = program
+        self.settings = settings
+        self.plan = program.plan
+        self.store = _checkpoint_store(settings)
+        self.ctx = RunContext(
+            manager=_manager(settings),
+            max_retries=settings.max_retries,
+            timeout_s=settings.timeout_s,
+            priority=settings.priority or 0,
+            record=bool(settings.record),
+            observers=_observers(settings),
+            tools=settings.tools if settings.tools is not None else registered_tools(),
+        )
+
+    async def run(self, inputs: dict[str, Any], key: str) -> RunResult:
+        """Run on checked inputs; node failures are in the result, never raised."""
+        session = None
+        if self.store is not None:
+            session = CheckpointSession(self.store, key, self.plan.hash, inputs)
+        run_state = GraphRun(self.plan, inputs, self.ctx, key, session)
+        try:
+            return await run_state.execute()
+        finally:
+            if session is not None:
+                await session.store.flush()
+
+    def finish(self, result: RunResult) -> Any:
+        """The caller-facing value of a run: outputs, a ForwardRecord, or ExecutionError."""
+        outputs = self.program.unpack(result.outputs)
+        if result.failed:
+            raise ExecutionError(_failures(result), result.outputs, result)
+        if self.settings.record:
+            order = [step.id for step in self.plan.steps]
+            return ForwardRecord(self.plan.graph, result.inputs, outputs, result.records, order)
+        return outputs
 
 
-def finish(program: Program, result: RunResult, effective: ExecutionSettings) -> Any:
-    """The caller-facing value of a run: outputs, a ForwardRecord, or ExecutionError."""
-    outputs = program.unpack(result.outputs)
-    if result.failed:
-        failures = [
-            NodeFailure(r.node, r.error or "", r.error_type or "", r.attempts)
-            for r in result.records.values()
-            if r.status is NodeStatus.FAILED
-        ]
-        raise ExecutionError(failures, result.outputs, result)
-    if effective.record:
-        order = [step.id for step in program.plan.steps]
-        return ForwardRecord(program.plan.graph, result.inputs, outputs, result.records, order)
-    return outputs
+def _failures(result: RunResult) -> list[NodeFailure]:
+    return [
+        NodeFailure(r.node, r.error or "", r.error_type or "", r.attempts)
+        for r in result.records.values()
+        if r.status is NodeStatus.FAILED
+    ]
 
 
-def _manager(effective: ExecutionSettings) -> ResourceManager | None:
-    resources = effective.resources
+def _manager(settings: ExecutionSettings) -> ResourceManager | None:
+    resources = settings.resources
     if resources is None or isinstance(resources, ResourceManager):
         return resources
     assert isinstance(resources, ResourceConfig)
     return shared_manager(resources)
 
 
-def _observers(effective: ExecutionSettings) -> tuple[Observer, ...]:
-    observers = tuple(effective.observers or ())
-    return (*observers, effective.profiler) if effective.profiler is not None else observers
+def _observers(settings: ExecutionSettings) -> tuple[Observer, ...]:
+    observers = tuple(settings.observers or ())
+    return (*observers, settings.profiler) if settings.profiler is not None else observers
 
 
-def _checkpoint_session(
-    effective: ExecutionSettings, key: str, graph_hash: str, inputs: dict[str, Any]
-) -> CheckpointSession | None:
-    store = effective.checkpoint
-    if store is None:
-        return None
+def _checkpoint_store(settings: ExecutionSettings) -> CheckpointStore | None:
+    store = settings.checkpoint
     if isinstance(store, str | Path):
-        store = FileCheckpointStore(store)
-    return CheckpointSession(store, key, graph_hash, inputs)
+        return FileCheckpointStore(store)
+    return store

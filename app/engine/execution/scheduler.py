@@ -13,6 +13,7 @@ import inspect
 from collections import deque
 from typing import Any
 
+from app.engine.checkpoint import CheckpointSession
 from app.engine.errors import ConfigError, EngineError, LLMCallError, NodeError, error_kind
 from app.engine.execution.calls import call_model
 from app.engine.execution.context import RunContext
@@ -37,17 +38,20 @@ class GraphRun:
         plan: Plan,
         inputs: dict[str, Any],
         ctx: RunContext,
-        restored: dict[str, NodeRecord] | None = None,
+        label: str = "run",
+        checkpoint: CheckpointSession | None = None,
     ) -> None:
         self.plan = plan
         self.ctx = ctx
+        self.label = label
+        self.checkpoint = checkpoint
         self.inputs = inputs
         self.values: dict[str, Any] = {**plan.parameters, **inputs}
         self.status = [_PENDING] * len(plan.steps)
         self.records: list[NodeRecord | None] = [None] * len(plan.steps)
         self._waiting = [len(step.deps) for step in plan.steps]
         self._remaining = len(plan.steps)
-        self._restored = restored or {}
+        self._restored = checkpoint.restored() if checkpoint is not None else {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready: deque[int] = deque()
         self._done: asyncio.Future[None] | None = None
@@ -193,8 +197,8 @@ class GraphRun:
         if not record.restored and record.status is not _SUCCEEDED:
             record.status = _SUCCEEDED
             record.ended_at = self.ctx.clock.now()
-            if self.ctx.checkpoint is not None:
-                self.ctx.checkpoint.record(record)
+            if self.checkpoint is not None:
+                self.checkpoint.record(record)
         self._finish(step, record)
 
     def _fail(self, step: Step, record: NodeRecord, exc: BaseException) -> None:
@@ -211,7 +215,7 @@ class GraphRun:
         self.records[step.index] = record
         for observer in self.ctx.observers:
             observer.node_finished(
-                self.ctx.label, record, step.node.op, step.llm.alias if step.llm else None
+                self.label, record, step.node.op, step.llm.alias if step.llm else None
             )
         waiting = self._waiting
         for user in step.users:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +82,7 @@ class ResourceConfig(BaseModel):
             known = ", ".join(sorted(self.endpoints)) or "none"
             raise ConfigError(f"unknown endpoint alias {alias!r} (configured: {known})") from None
 
+    @cached_property
     def fingerprint(self) -> str:
         """Identity of the configuration: equal configs share one resource manager."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)

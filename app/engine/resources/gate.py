@@ -130,6 +130,17 @@ class EndpointGate:
         self.rate.settle(permit.tokens, actual_tokens, self._clock.now())
         self._wake()
 
+    def succeeded(
+        self, permit: Permit, actual_tokens: int, info: RateLimitInfo | None = None
+    ) -> float:
+        """Settle, recover and release in one step (the hot path); returns the clock reading."""
+        now = self._clock.now()
+        rate = self.rate
+        rate.settle(permit.tokens, actual_tokens, now)
+        rate.on_success(now, info)
+        self.release(permit)
+        return now
+
     def on_success(self, info: RateLimitInfo | None = None) -> None:
         """A call succeeded (with the provider's rate-limit headers, when it sent any)."""
         self.rate.on_success(self._clock.now(), info)

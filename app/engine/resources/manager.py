@@ -42,13 +42,12 @@ class Endpoint:
         self.gate = EndpointGate(max_concurrent=config.max_concurrent, rate=self.rate, clock=clock)
         self.metrics = EndpointMetrics()
 
-    def succeeded(self, permit: Permit, response: LLMResponse, started: float) -> LLMUsage:
+    def succeeded(self, permit: Permit, response: LLMResponse) -> LLMUsage:
         """Book a successful call: real token usage, rate recovery, metrics."""
-        gate = self.gate
-        gate.settle(permit, response.input_tokens + response.output_tokens)
-        gate.on_success(response.rate_limit)
-        gate.release(permit)
-        latency = self.clock.now() - started
+        now = self.gate.succeeded(
+            permit, response.input_tokens + response.output_tokens, response.rate_limit
+        )
+        latency = now - permit.started_at
         cost = self.config.cost(response.input_tokens, response.output_tokens)
         self.metrics.success(latency, response.input_tokens, response.output_tokens, cost)
         return LLMUsage(
@@ -61,12 +60,14 @@ class Endpoint:
             cost=cost,
         )
 
-    def failed(self, permit: Permit, error: LLMCallError, started: float) -> None:
+    def failed(self, permit: Permit, error: LLMCallError) -> None:
         """Book a failed call; a 429 lowers the rate and pauses the endpoint."""
         if isinstance(error, RateLimitedError):
             self.gate.on_rate_limited(permit, error.retry_after, error.rate_limit)
         self.gate.release(permit)
-        self.metrics.failure(error_kind(error), error.status_code, self.clock.now() - started)
+        self.metrics.failure(
+            error_kind(error), error.status_code, self.clock.now() - permit.started_at
+        )
 
     def release(self, permit: Permit) -> None:
         self.gate.release(permit)
@@ -134,7 +135,7 @@ _shared: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Resource
 def shared_manager(config: ResourceConfig) -> ResourceManager:
     """The process's manager for ``config`` on the running loop (created on first use)."""
     managers = _shared.setdefault(asyncio.get_running_loop(), {})
-    key = config.fingerprint()
+    key = config.fingerprint
     if key not in managers:
         managers[key] = ResourceManager(config)
     return managers[key]
