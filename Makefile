@@ -7,6 +7,7 @@ LOCKS := requirements/dev.lock requirements/service.lock
 STAMP := $(VENV)/.synced
 UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 PYTEST_ARGS ?=
+LINT_PATHS := app tests bench examples $(wildcard migrations)
 
 .PHONY: help venv test test-fast lint types ci serve lock bench bench-engine example clean
 
@@ -34,8 +35,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench examples migrations
-	$(BIN)/ruff format --check app tests bench examples migrations
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/mypy
 
 types: $(STAMP)
