@@ -9,7 +9,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 PYTEST_ARGS ?=
 LINT_PATHS := app tests bench examples $(wildcard migrations)
 
-.PHONY: help venv test test-fast lint types ci serve lock bench bench-engine example clean
+.PHONY: help venv test test-fast lint types ci serve lock bench bench-engine bench-service example clean
 
 help:
 	@echo "make serve   start the server (SQLite, simulated endpoint) on http://127.0.0.1:8000"
@@ -43,6 +43,11 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 ci: lint test
+
+# The embedded default: SQLite under ./data, migrated at start, simulated endpoints, no API
+# keys (loopback only).
+serve: $(STAMP)
+	$(BIN)/inf-engine serve --open
 
 example: $(STAMP)
 	$(BIN)/python examples/extract_and_compare.py

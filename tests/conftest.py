@@ -8,6 +8,8 @@ import pytest
 
 from tests.support.fake_llm import FakeLLM
 
+pytest_plugins = ["tests.support.db"]
+
 
 @pytest.fixture(scope="session")
 def fake_llm_server() -> Iterator[FakeLLM]:

@@ -10,7 +10,7 @@ from app.engine.errors import ExecutionError, NodeFailure
 from app.engine.execution.context import RunContext
 from app.engine.execution.observer import Observer
 from app.engine.execution.program import Program
-from app.engine.execution.records import ForwardRecord, NodeStatus, RunResult
+from app.engine.execution.records import ForwardRecord, NodeRecord, NodeStatus, RunResult
 from app.engine.execution.scheduler import GraphRun
 from app.engine.execution.settings import ExecutionSettings
 from app.engine.resources.config import ResourceConfig
@@ -40,12 +40,18 @@ class Execution:
             tools=settings.tools if settings.tools is not None else registered_tools(),
         )
 
-    async def run(self, inputs: dict[str, Any], key: str) -> RunResult:
-        """Run on checked inputs; node failures are in the result, never raised."""
+    async def run(
+        self, inputs: dict[str, Any], key: str, restored: dict[str, NodeRecord] | None = None
+    ) -> RunResult:
+        """Run on checked inputs; node failures are in the result, never raised.
+
+        ``restored`` gives finished nodes (by id) from elsewhere, e.g. a database; they are
+        not run again. Without it, the checkpoint store (if any) supplies them.
+        """
         session = None
         if self.store is not None:
             session = CheckpointSession(self.store, key, self.plan.hash, inputs)
-        run_state = GraphRun(self.plan, inputs, self.ctx, key, session)
+        run_state = GraphRun(self.plan, inputs, self.ctx, key, session, restored)
         try:
             return await run_state.execute()
         finally:

@@ -40,6 +40,7 @@ class GraphRun:
         ctx: RunContext,
         label: str = "run",
         checkpoint: CheckpointSession | None = None,
+        restored: dict[str, NodeRecord] | None = None,
     ) -> None:
         self.plan = plan
         self.ctx = ctx
@@ -51,7 +52,9 @@ class GraphRun:
         self.records: list[NodeRecord | None] = [None] * len(plan.steps)
         self._waiting = [len(step.deps) for step in plan.steps]
         self._remaining = len(plan.steps)
-        self._restored = checkpoint.restored() if checkpoint is not None else {}
+        if restored is None and checkpoint is not None:
+            restored = checkpoint.restored()
+        self._restored = restored or {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready: deque[int] = deque()
         self._done: asyncio.Future[None] | None = None

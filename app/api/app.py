@@ -1,0 +1,40 @@
+"""``create_app(settings)``: the FastAPI application and its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import errors
+from app.api.limits import BodyLimit
+from app.api.routes import graphs, health, jobs, runs
+from app.services.runtime import start_runtime
+from app.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service; the lifespan builds the runtime (database, endpoints, runner) and closes it."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await start_runtime(settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="inf-engine",
+        version="0.1.0",
+        description="Run LLM pipeline graphs and batch jobs at scale.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    errors.install(app)
+    for module in (health, graphs, runs, jobs):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,107 @@
+"""``/v1/graphs``: upload (JSON or YAML), list, read, version history, DOT."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+
+from app.api.deps import RuntimeDep, SessionDep, TenantDep
+from app.api.schemas.graphs import GraphPage, GraphVersionOut, VersionEntry, VersionList
+from app.engine.tools import registered_tools
+from app.services import graphs
+from app.services.graphs import StoredGraph
+
+router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
+
+GRAPH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/yaml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+def _out(stored: StoredGraph, *, definition: bool = False) -> GraphVersionOut:
+    return GraphVersionOut(
+        id=stored.graph.id,
+        name=stored.graph.name,
+        version=stored.version.version,
+        hash=stored.version.hash,
+        created_at=stored.version.created_at,
+        created=stored.created if not definition else None,
+        definition=stored.version.definition if definition else None,
+    )
+
+
+@router.post("", status_code=201, response_model=GraphVersionOut, openapi_extra=GRAPH_BODY)
+async def upload_graph(
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    tenant: TenantDep,
+) -> GraphVersionOut:
+    """Validate and store a graph. The same content again answers 200 with the same version."""
+    document = graphs.parse_body(await request.body(), request.headers.get("content-type", ""))
+    stored = await graphs.upload(
+        session,
+        tenant,
+        document,
+        aliases=runtime.endpoints.endpoints.keys(),
+        tools=registered_tools().keys(),
+        max_nodes=runtime.settings.max_graph_nodes,
+    )
+    await session.commit()
+    if not stored.created:
+        response.status_code = 200
+    return _out(stored)
+
+
+@router.get("", response_model=GraphPage)
+async def list_graphs(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    tenant: TenantDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: Annotated[str | None, Query(max_length=200)] = None,
+) -> GraphPage:
+    """Graphs by name with their latest version; pass ``next`` as ``after`` for the next page."""
+    rows = await graphs.listing(session, tenant, limit, after)
+    items = [_out(StoredGraph(record, version)) for record, version in rows]
+    return GraphPage(items=items, next=items[-1].name if len(items) == limit else None)
+
+
+@router.get("/{graph_ref}", response_model=GraphVersionOut, response_model_exclude_none=True)
+async def get_graph(
+    graph_ref: str,
+    session: SessionDep,
+    tenant: TenantDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> GraphVersionOut:
+    """One graph (by id or name), latest version or ``?version=``, with its definition."""
+    return _out(await graphs.get(session, tenant, graph_ref, version), definition=True)
+
+
+@router.get("/{graph_ref}/versions", response_model=VersionList)
+async def graph_versions(graph_ref: str, session: SessionDep, tenant: TenantDep) -> VersionList:
+    """Version history, oldest first, with the parameters each version changed."""
+    stored = await graphs.get(session, tenant, graph_ref, None)
+    entries = [VersionEntry(**entry) for entry in await graphs.versions(session, tenant, graph_ref)]
+    return VersionList(id=stored.graph.id, name=stored.graph.name, items=entries)
+
+
+@router.get("/{graph_ref}/dot", response_class=PlainTextResponse)
+async def graph_dot(
+    graph_ref: str,
+    session: SessionDep,
+    tenant: TenantDep,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> PlainTextResponse:
+    """The graph in Graphviz DOT."""
+    stored = await graphs.get(session, tenant, graph_ref, version)
+    return PlainTextResponse(graphs.dot(stored.version), media_type="text/vnd.graphviz")

@@ -1,0 +1,35 @@
+"""Liveness, readiness and the configured endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.api.deps import RuntimeDep, TenantDep
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(runtime: RuntimeDep) -> dict[str, str]:
+    """The database answers and the runner (when enabled) is alive."""
+    await runtime.check_ready()
+    return {"status": "ready"}
+
+
+@router.get("/v1/endpoints", tags=["endpoints"])
+async def endpoints(runtime: RuntimeDep, _: TenantDep) -> dict[str, Any]:
+    """Configured aliases with their limits and live limiter state (never secrets)."""
+    live = runtime.resources.snapshot()
+    items = []
+    for alias, config in runtime.endpoints.endpoints.items():
+        described = config.model_dump(exclude={"api_key_env"})
+        items.append({"alias": alias, **described, "state": live.get(alias)})
+    return {"items": items}

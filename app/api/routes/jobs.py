@@ -1,0 +1,160 @@
+"""``/v1/jobs``: submit (JSON list or JSONL upload), list, status, results, items, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import FormData, UploadFile
+
+from app.api.deps import RuntimeDep, SessionDep, TenantDep
+from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
+from app.services import jobs
+from app.services.errors import InvalidInput, Issue
+from app.services.jobs import JobSpec
+from app.services.runtime import Runtime
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": JobRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["graph_id", "inputs"],
+                    "properties": {
+                        "graph_id": {"type": "string"},
+                        "version": {"type": "integer", "minimum": 1},
+                        "priority": {"type": "integer"},
+                        "webhook_url": {"type": "string", "format": "uri"},
+                        "inputs": {"type": "string", "format": "binary", "description": "JSONL"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post("", status_code=202, response_model=JobStatus, openapi_extra=SUBMIT_BODY)
+async def submit_job(
+    request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
+) -> JobStatus:
+    """Queue a job. Inputs come as ``inputs`` (a JSON list) or as a JSONL file in a multipart
+    upload (one JSON object per line; a bad line is reported with its number)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        job = await _submit_upload(request, runtime, session, tenant)
+    else:
+        body = _job_request(await request.body())
+        spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
+        job = await jobs.submit(session, runtime.programs, tenant, spec, body.inputs)
+    await session.commit()
+    if runtime.runner is not None:
+        runtime.runner.notify()
+    return JobStatus(**await jobs.status(session, tenant, job.id))
+
+
+def _job_request(body: bytes) -> JobRequest:
+    try:
+        return JobRequest.model_validate_json(body)
+    except ValidationError as exc:
+        issues = [Issue(".".join(map(str, e["loc"])) or "(body)", e["msg"]) for e in exc.errors()]
+        raise InvalidInput("the job request is invalid", issues) from None
+
+
+def _url(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
+async def _submit_upload(
+    request: Request, runtime: Runtime, session: SessionDep, tenant: str
+) -> Any:
+    form = await request.form(max_files=1, max_fields=10)
+    try:
+        upload = form.get("inputs")
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput(
+                "upload the inputs as a file field named 'inputs'",
+                [Issue("inputs", "missing file")],
+            )
+        spec = _form_spec(form)
+        limits = (runtime.settings.max_jsonl_line_bytes, runtime.settings.max_jsonl_lines)
+        return await jobs.submit_jsonl(session, runtime.programs, tenant, spec, upload, limits)
+    finally:
+        await form.close()
+
+
+def _form_spec(form: FormData) -> JobSpec:
+    fields = {key: value for key, value in form.items() if isinstance(value, str)}
+    fields.pop("inputs", None)
+    try:
+        checked = JobRequest.model_validate({**fields, "inputs": [None]})
+    except ValidationError as exc:
+        issues = [Issue(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        raise InvalidInput("the job request is invalid", issues) from None
+    return JobSpec(checked.graph_id, checked.version, checked.priority, _url(checked.webhook_url))
+
+
+@router.get("", response_model=JobPage)
+async def list_jobs(
+    session: SessionDep,
+    tenant: TenantDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    before: Annotated[
+        str | None, Query(max_length=200, description="the 'next' of the previous page")
+    ] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(queued|running|completed|failed|cancelled)$")
+    ] = None,
+) -> JobPage:
+    """The tenant's jobs, newest first."""
+    views, nxt = await jobs.listing(session, tenant, limit, before, status)
+    return JobPage(items=[JobStatus(**view) for view in views], next=nxt)
+
+
+@router.get("/{job_id}", response_model=JobStatus)
+async def job_status(job_id: str, session: SessionDep, tenant: TenantDep) -> JobStatus:
+    """Status with counts, throughput, ETA, tokens and cost."""
+    return JobStatus(**await jobs.status(session, tenant, job_id))
+
+
+@router.get("/{job_id}/results", response_model=ResultPage)
+async def job_results(
+    job_id: str,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    tenant: TenantDep,
+    after: Annotated[int, Query(ge=-1, description="return items after this index")] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    format: Annotated[str, Query(pattern="^(json|jsonl)$")] = "json",
+) -> Any:
+    """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed."""
+    if format == "jsonl":
+        await jobs.find(session, tenant, job_id)
+        lines = jobs.results_jsonl(runtime.sessions, job_id, runtime.settings.max_page_size)
+        return StreamingResponse(lines, media_type="application/x-ndjson")
+    return ResultPage(**await jobs.results_page(session, tenant, job_id, after, limit))
+
+
+@router.get("/{job_id}/items/{index}", response_model=ItemDetail)
+async def job_item(job_id: str, index: int, session: SessionDep, tenant: TenantDep) -> ItemDetail:
+    """One item: its input, outputs or error, and every node's record."""
+    return ItemDetail(**await jobs.item_detail(session, tenant, job_id, index))
+
+
+@router.post("/{job_id}/cancel", response_model=JobStatus)
+async def cancel_job(
+    job_id: str, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
+) -> JobStatus:
+    """Stop dispatching new items now; finished results stay readable."""
+    await jobs.cancel(session, tenant, job_id)
+    await session.commit()
+    if runtime.runner is not None:
+        runtime.runner.cancel_local(job_id)
+    return JobStatus(**await jobs.status(session, tenant, job_id))

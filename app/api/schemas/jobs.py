@@ -1,0 +1,68 @@
+"""Jobs API models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+
+class JobRequest(BaseModel):
+    """A job with its inputs in the body (for a file of inputs, upload JSONL as multipart)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
+    version: int | None = Field(default=None, ge=1)
+    inputs: list[Any] = Field(min_length=1)
+    priority: int = Field(default=0, ge=-1_000, le=1_000, description="lower runs first")
+    webhook_url: AnyHttpUrl | None = None
+
+
+class Counts(BaseModel):
+    total: int
+    pending: int
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+
+class JobStatus(BaseModel):
+    id: str
+    graph_id: str | None
+    graph_version: int | None
+    status: str
+    priority: int
+    webhook_url: str | None
+    counts: Counts
+    throughput_per_s: float | None
+    eta_s: float | None
+    usage: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobStatus]
+    next: str | None
+
+
+class ResultItem(BaseModel):
+    index: int
+    status: str
+    output: Any = None
+    error: str | None = None
+
+
+class ResultPage(BaseModel):
+    items: list[ResultItem]
+    next: int | None
+
+
+class ItemDetail(ResultItem):
+    input: Any
+    nodes: list[dict[str, Any]]

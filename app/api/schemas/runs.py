@@ -1,0 +1,25 @@
+"""Runs API models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
+    version: int | None = Field(default=None, ge=1)
+    inputs: dict[str, Any]
+
+
+class RunResponse(BaseModel):
+    graph_id: str
+    version: int
+    status: str
+    outputs: dict[str, Any]
+    failed_nodes: list[str]
+    nodes: dict[str, dict[str, Any]]
+    usage: dict[str, Any]

@@ -1,0 +1,89 @@
+"""The ``inf-engine`` command: run the server, migrate the database, manage API keys."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+from app.settings import Settings
+
+app = typer.Typer(help="inf-engine: run LLM pipeline graphs and batch jobs.", no_args_is_help=True)
+keys = typer.Typer(help="API keys (each belongs to a tenant).", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    open_access: Annotated[
+        bool,
+        typer.Option(
+            "--open", help="no API keys (loopback only): every request is tenant 'default'"
+        ),
+    ] = False,
+) -> None:
+    """Start the HTTP service (settings from INF_* environment variables)."""
+    import uvicorn
+
+    from app.api.app import create_app
+
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"host": host, "port": port}.items() if v is not None
+    }
+    if open_access:
+        overrides["auth_mode"] = "open"
+    settings = Settings(**overrides)
+    typer.echo(
+        f"inf-engine on http://{settings.host}:{settings.port} (database {settings.database_url})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Upgrade the database schema (INF_DATABASE_URL) to a revision."""
+    from app.db import migrate as migrations
+
+    settings = Settings()
+    migrations.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {migrations.current(settings.database_url)}")
+
+
+@keys.command("create")
+def create_key(
+    tenant: Annotated[str, typer.Option(help="tenant name (created if new)")],
+    name: Annotated[str, typer.Option(help="a label for the key")] = "",
+) -> None:
+    """Create an API key and print it (it is shown only once)."""
+    secret = asyncio.run(_create_key(Settings(), tenant, name))
+    typer.echo(secret)
+
+
+async def _create_key(settings: Settings, tenant_name: str, name: str) -> str:
+    from app.db import migrate as migrations
+    from app.db.repositories import tenants
+    from app.db.session import create_engine, session_factory
+
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrations.upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        async with session_factory(engine)() as session:
+            tenant = await tenants.get_or_create_tenant(session, tenant_name)
+            _, secret = await tenants.create_api_key(session, tenant.id, name)
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return secret
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,135 @@
+"""Everything that differs between Postgres and SQLite, and nothing else.
+
+The rest of ``app.db`` is portable SQLAlchemy; when it needs behaviour that depends on the
+database it asks this module.
+
+NOTE: [SQLite transactions] SQLite is the single-process embedded default. It has one writer at a
+time and no row locks. The driver opens a transaction at the first INSERT/UPDATE/DELETE (reads
+before it see the latest committed data), so a unit of work takes the write lock at its first write
+and holds it to commit; ``busy_timeout`` makes a second writer wait instead of failing. Statements
+that claim rows therefore re-check their conditions in the UPDATE itself, which is what makes a
+plain SELECT enough where Postgres needs ``FOR UPDATE``. Needs SQLite 3.35 or newer (RETURNING).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Select, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.dml import Insert
+
+SQLITE_MIN_VERSION = (3, 35, 0)
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+POSTGRES_POOL: dict[str, Any] = {
+    "pool_pre_ping": True,
+    "pool_size": 10,
+    "max_overflow": 10,
+    "pool_recycle": 1800,
+    "connect_args": {"server_settings": {"application_name": "inf-engine"}},
+}
+
+S = TypeVar("S", bound=Select[Any])
+
+
+def is_sqlite_url(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+# -- engines -------------------------------------------------------------------------------
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Keyword arguments for ``create_async_engine``: a pool for Postgres, defaults for SQLite."""
+    return {} if is_sqlite_url(url) else dict(POSTGRES_POOL)
+
+
+def prepare(url: str) -> None:
+    """Create the directory of a SQLite database file (SQLite creates the file, not its folder)."""
+    if not is_sqlite_url(url):
+        return
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def install(engine: AsyncEngine) -> None:
+    """Per-connection settings: the SQLite pragmas (WAL, foreign keys, busy timeout)."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+
+
+def _sqlite_connect(connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+    if sqlite3.sqlite_version_info < SQLITE_MIN_VERSION:
+        raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old: 3.35 or newer is needed")
+    cursor = connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(pragma)
+    cursor.close()
+
+
+# -- statements ----------------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Insert:
+    return sqlite.insert(table) if is_sqlite(session) else postgresql.insert(table)
+
+
+def upsert(session: AsyncSession, table: Any, keys: Sequence[str], update: Sequence[str]) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` every column in ``update`` from the new row.
+
+    Execute it with a list of parameter dictionaries (one per row).
+    """
+    stmt = _insert(session, table)
+    return stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
+    )
+
+
+def insert_ignore(
+    session: AsyncSession, table: Any, values: Mapping[str, Any], keys: Sequence[str]
+) -> Insert:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``: create a row unless it already exists."""
+    return _insert(session, table).values(dict(values)).on_conflict_do_nothing(index_elements=keys)
+
+
+def lock_rows(session: AsyncSession, stmt: S, *, skip_locked: bool = False) -> S:
+    """Postgres: ``FOR UPDATE [SKIP LOCKED]``. SQLite: unchanged, its writers are serialized."""
+    if is_sqlite(session):
+        return stmt
+    return stmt.with_for_update(skip_locked=skip_locked)
+
+
+async def lock_now(session: AsyncSession, stmt: Select[Any]) -> None:
+    """Postgres: lock the selected rows until commit. SQLite: nothing to do (one writer)."""
+    if not is_sqlite(session):
+        await session.execute(stmt.with_for_update())
+
+
+# -- migrations ----------------------------------------------------------------------------
+
+
+def migration_options(dialect_name: str) -> dict[str, Any]:
+    """Options for Alembic's ``context.configure``: SQLite alters tables by copying them."""
+    return {"render_as_batch": dialect_name == "sqlite"}
+
+
+def before_migration(connection: Connection) -> None:
+    """SQLite: turn off foreign keys, or copying a table in batch mode would cascade deletes."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")

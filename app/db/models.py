@@ -1,0 +1,170 @@
+"""The tables (DESIGN §6): tenants and keys, graphs and immutable versions, jobs, their
+items (inputs stored once), node results (one row per job, item and node) and job events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, JSONDoc, UTCDateTime, new_id, utcnow
+
+Timestamp = UTCDateTime()
+# Items not finished yet. Statements on job_items repeat this exact text (unqualified, so only
+# where job_items is the one table) so that both databases can use the partial index below.
+OPEN_ITEMS = text("status IN ('pending', 'running')")
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key, stored as the SHA-256 of the secret; ``prefix`` identifies it in listings."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
+class GraphRecord(Base):
+    """A named graph of a tenant; its content lives in immutable versions."""
+
+    __tablename__ = "graphs"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class GraphVersion(Base):
+    """One immutable version: the canonical graph JSON and its SHA-256."""
+
+    __tablename__ = "graph_versions"
+    __table_args__ = (UniqueConstraint("graph_id", "version"), UniqueConstraint("graph_id", "hash"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Job(Base):
+    """A batch of items through one graph version.
+
+    Item counts are kept on the row (updated with each batch of results) so that status reads
+    are one primary-key lookup however large the job. ``pending`` is derived:
+    ``item_count - running - succeeded - failed - cancelled``.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(None, "status", "priority", "created_at"),
+        Index(None, "tenant_id", "created_at", "id"),
+        Index(None, "finished_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    cancelled: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
+class JobItem(Base):
+    """One input of a job (stored once) and, when it ends, its outputs or error."""
+
+    __tablename__ = "job_items"
+    # Only unfinished items, in input order: what the runner pages through and cancel touches.
+    __table_args__ = (
+        Index(None, "job_id", "item_index", postgresql_where=OPEN_ITEMS, sqlite_where=OPEN_ITEMS),
+    )
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    input: Mapped[Any] = mapped_column(JSONDoc)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
+class NodeResult(Base):
+    """How one node of one item ended: exactly one row per (job, item, node)."""
+
+    __tablename__ = "node_results"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    error_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    alias: Mapped[str | None] = mapped_column(String(128), default=None)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
+    duration_s: Mapped[float | None] = mapped_column(Float, default=None)
+    latency_s: Mapped[float | None] = mapped_column(Float, default=None)
+    queued_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finished_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class JobEvent(Base):
+    """Job and item state changes and progress, with increasing ids (``Last-Event-ID``)."""
+
+    __tablename__ = "job_events"
+    # AUTOINCREMENT: SQLite must never reuse an id, even after the newest events are deleted.
+    __table_args__ = (Index(None, "job_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -1,0 +1,99 @@
+"""Named graphs and their immutable, numbered versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialects
+from app.db.base import new_id, utcnow
+from app.db.models import GraphRecord, GraphVersion
+
+
+async def find_graph(session: AsyncSession, tenant_id: str, id_or_name: str) -> GraphRecord | None:
+    """A tenant's graph by id or, failing that, by name."""
+    stmt = select(GraphRecord).where(
+        GraphRecord.tenant_id == tenant_id,
+        or_(GraphRecord.id == id_or_name, GraphRecord.name == id_or_name),
+    )
+    found = list(await session.scalars(stmt))
+    for graph in found:
+        if graph.id == id_or_name:
+            return graph
+    return found[0] if found else None
+
+
+async def add_version(
+    session: AsyncSession, tenant_id: str, name: str, definition: dict[str, Any], hash: str
+) -> tuple[GraphRecord, GraphVersion, bool]:
+    """Store a version of the graph ``name`` (created if new); ``created`` is False when a
+    version with this hash already exists, which is then returned as is.
+
+    Versions are numbered 1, 2, ... per graph. Concurrent uploads to one graph take turns on the
+    graph's row (its lock, or SQLite's single writer), so numbers are never duplicated.
+    """
+    graph = await _locked_graph(session, tenant_id, name)
+    same = select(GraphVersion).where(GraphVersion.graph_id == graph.id, GraphVersion.hash == hash)
+    existing = await session.scalar(same)
+    if existing is not None:
+        return graph, existing, False
+    latest = select(func.max(GraphVersion.version)).where(GraphVersion.graph_id == graph.id)
+    number = (await session.scalar(latest) or 0) + 1
+    version = GraphVersion(graph_id=graph.id, version=number, hash=hash, definition=definition)
+    session.add(version)
+    await session.flush()
+    return graph, version, True
+
+
+async def _locked_graph(session: AsyncSession, tenant_id: str, name: str) -> GraphRecord:
+    # The insert comes first so that on SQLite the unit of work holds the write lock from here.
+    values = {"id": new_id(), "tenant_id": tenant_id, "name": name, "created_at": utcnow()}
+    await session.execute(
+        dialects.insert_ignore(session, GraphRecord, values, ["tenant_id", "name"])
+    )
+    stmt = select(GraphRecord).where(GraphRecord.tenant_id == tenant_id, GraphRecord.name == name)
+    return (await session.scalars(dialects.lock_rows(session, stmt))).one()
+
+
+async def get_version(
+    session: AsyncSession, graph_id: str, version: int | None = None
+) -> GraphVersion | None:
+    """A version of a graph by number; the latest when ``version`` is None."""
+    stmt = select(GraphVersion).where(GraphVersion.graph_id == graph_id)
+    if version is None:
+        stmt = stmt.order_by(GraphVersion.version.desc()).limit(1)
+    else:
+        stmt = stmt.where(GraphVersion.version == version)
+    return await session.scalar(stmt)
+
+
+async def get_version_by_id(session: AsyncSession, version_id: str) -> GraphVersion | None:
+    return await session.get(GraphVersion, version_id)
+
+
+async def list_graphs(
+    session: AsyncSession, tenant_id: str, limit: int, after_name: str | None = None
+) -> list[tuple[GraphRecord, GraphVersion]]:
+    """A page of a tenant's graphs by name (those after ``after_name``), each with its latest
+    version."""
+    newest = (
+        select(func.max(GraphVersion.version))
+        .where(GraphVersion.graph_id == GraphRecord.id)
+        .correlate(GraphRecord)
+        .scalar_subquery()
+    )
+    latest = and_(GraphVersion.graph_id == GraphRecord.id, GraphVersion.version == newest)
+    stmt = select(GraphRecord, GraphVersion).join(GraphVersion, latest)
+    stmt = stmt.where(GraphRecord.tenant_id == tenant_id)
+    if after_name is not None:
+        stmt = stmt.where(GraphRecord.name > after_name)
+    rows = await session.execute(stmt.order_by(GraphRecord.name).limit(limit))
+    return [(graph, version) for graph, version in rows]
+
+
+async def list_versions(session: AsyncSession, graph_id: str) -> list[GraphVersion]:
+    """Every version of a graph, oldest first."""
+    stmt = select(GraphVersion).where(GraphVersion.graph_id == graph_id)
+    return list(await session.scalars(stmt.order_by(GraphVersion.version)))

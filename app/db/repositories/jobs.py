@@ -1,0 +1,290 @@
+"""Jobs and their items: submission, reads, cancellation, and the runner's leases.
+
+Counters: a job row carries ``item_count``, ``running``, ``succeeded``, ``failed`` and
+``cancelled``; ``pending`` is what remains. Each counter moves in the statement that moves the
+items it counts, by the number of rows that statement actually changed, so replays and races
+leave them exact. Items go ``pending -> running`` (``mark_running``), then ``running ->
+succeeded | failed | cancelled`` (``results.write_batch``); cancelling a job moves its pending
+items straight to ``cancelled`` (one UPDATE over the unfinished-items index).
+
+Locks, for Postgres: a statement that changes both a job and its pending items takes the job row
+first (``cancel_job`` and ``mark_running``), so the two never deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialects
+from app.db.base import UTCDateTime, utcnow
+from app.db.models import OPEN_ITEMS, Job, JobItem
+from app.db.session import rowcount
+
+ACTIVE = ("queued", "running")
+NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+FRESH: dict[str, Any] = {"populate_existing": True}
+
+# -- submission and reads ------------------------------------------------------------------
+
+
+async def create_job(
+    session: AsyncSession,
+    tenant_id: str,
+    graph_version_id: str,
+    priority: int = 0,
+    webhook_url: str | None = None,
+) -> Job:
+    """A new ``queued`` job without items (add them, then ``set_item_count``)."""
+    job = Job(
+        tenant_id=tenant_id,
+        graph_version_id=graph_version_id,
+        status="queued",
+        priority=priority,
+        webhook_url=webhook_url,
+    )
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def add_items(
+    session: AsyncSession, job_id: str, start_index: int, inputs: Sequence[Any]
+) -> None:
+    """Store inputs as items ``start_index, start_index + 1, ...`` (one multi-row INSERT)."""
+    rows = [
+        {"job_id": job_id, "item_index": start_index + offset, "input": value, "status": "pending"}
+        for offset, value in enumerate(inputs)
+    ]
+    if rows:
+        await session.execute(insert(JobItem), rows)
+
+
+async def set_item_count(session: AsyncSession, job_id: str, count: int) -> None:
+    stmt = update(Job).where(Job.id == job_id).values(item_count=count)
+    await session.execute(stmt.execution_options(**NO_SYNC))
+
+
+async def get_job(session: AsyncSession, tenant_id: str, job_id: str) -> Job | None:
+    """The tenant's job; ``None`` for an unknown id or another tenant's job."""
+    stmt = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
+    return await session.scalar(stmt.execution_options(**FRESH))
+
+
+async def get_job_by_id(session: AsyncSession, job_id: str) -> Job | None:
+    """Any tenant's job (for the runner)."""
+    return await session.get(Job, job_id, populate_existing=True)
+
+
+async def list_jobs(
+    session: AsyncSession,
+    tenant_id: str,
+    limit: int,
+    before: tuple[datetime, str] | None = None,
+    status: str | None = None,
+) -> list[Job]:
+    """A page of the tenant's jobs, newest first; ``before`` is the (created_at, id) of the last
+    job of the previous page."""
+    stmt = select(Job).where(Job.tenant_id == tenant_id)
+    if status is not None:
+        stmt = stmt.where(Job.status == status)
+    if before is not None:
+        created_at, job_id = before
+        older = and_(Job.created_at == created_at, Job.id < job_id)
+        stmt = stmt.where(or_(Job.created_at < created_at, older))
+    stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+    return list(await session.scalars(stmt.execution_options(**FRESH)))
+
+
+async def cancel_job(session: AsyncSession, tenant_id: str, job_id: str) -> Job | None:
+    """Cancel a queued or running job: its pending items become ``cancelled`` and are counted.
+
+    Running items are left to the runner, which sees the status at its next lease renewal.
+    A finished job is returned unchanged; ``None`` if the tenant has no such job.
+    """
+    now = utcnow()
+    stop = (
+        update(Job)
+        .where(Job.id == job_id, Job.tenant_id == tenant_id, Job.status.in_(ACTIVE))
+        .values(status="cancelled", finished_at=now)
+    )
+    if rowcount(await session.execute(stop.execution_options(**NO_SYNC))):
+        items = (
+            update(JobItem)
+            .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.status == "pending")
+            .values(status="cancelled", finished_at=now)
+        )
+        count = rowcount(await session.execute(items.execution_options(**NO_SYNC)))
+        await _add(session, job_id, cancelled=count)
+    return await get_job(session, tenant_id, job_id)
+
+
+async def _add(session: AsyncSession, job_id: str, **deltas: int) -> None:
+    values = {name: getattr(Job, name) + delta for name, delta in deltas.items() if delta}
+    if values:
+        stmt = update(Job).where(Job.id == job_id).values(values)
+        await session.execute(stmt.execution_options(**NO_SYNC))
+
+
+async def delete_finished_jobs(session: AsyncSession, finished_before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` jobs that finished before the cutoff, with their items, results and
+    events (foreign keys cascade); returns how many jobs went (retention)."""
+    old = select(Job.id).where(Job.finished_at < finished_before).limit(limit)
+    stmt = delete(Job).where(Job.id.in_(old.scalar_subquery()))
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+
+
+# -- the runner: leases --------------------------------------------------------------------
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
+    return or_(Job.status == "queued", and_(Job.status == "running", lapsed))
+
+
+async def claim_jobs(
+    session: AsyncSession, owner: str, lease_s: float, limit: int, now: datetime
+) -> list[Job]:
+    """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
+
+    Lowest ``priority`` first, then oldest. Claimed jobs become ``running`` (``started_at`` set
+    once). On Postgres, concurrent claimers skip each other's rows, so no job goes to two.
+    """
+    if limit <= 0:
+        return []
+    pick = select(Job.id).where(_claimable(now))
+    pick = pick.order_by(Job.priority, Job.created_at, Job.id).limit(limit)
+    ids = list(await session.scalars(dialects.lock_rows(session, pick, skip_locked=True)))
+    if not ids:
+        return []
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
+        .values(
+            status="running",
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),
+        )
+        .returning(Job)
+    )
+    jobs = await session.scalars(stmt.execution_options(**NO_SYNC, **FRESH))
+    return sorted(jobs, key=lambda job: (job.priority, job.created_at, job.id))
+
+
+async def renew_leases(
+    session: AsyncSession, owner: str, job_ids: Sequence[str], lease_s: float, now: datetime
+) -> dict[str, str]:
+    """Extend the leases ``owner`` still holds; returns job id -> status for exactly those (a job
+    another owner took over is absent; a ``cancelled`` status means stop)."""
+    if not job_ids:
+        return {}
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.lease_owner == owner)
+        .values(lease_expires_at=now + timedelta(seconds=lease_s))
+        .returning(Job.id, Job.status)
+    )
+    rows = await session.execute(stmt.execution_options(**NO_SYNC))
+    return {job_id: status for job_id, status in rows}
+
+
+async def release_lease(session: AsyncSession, owner: str, job_id: str) -> None:
+    """Give a job back; if it is unfinished, any runner may claim it at once."""
+    await _release(session, and_(Job.id == job_id, Job.lease_owner == owner))
+
+
+async def release_all(session: AsyncSession, owner: str) -> int:
+    """Give back every job ``owner`` holds (at shutdown); returns how many."""
+    return await _release(session, Job.lease_owner == owner)
+
+
+async def expire_leases(session: AsyncSession) -> int:
+    """Forget every lease. Only for a single-process database at start: their owner is gone."""
+    return await _release(session, Job.lease_owner.is_not(None))
+
+
+async def _release(session: AsyncSession, where: ColumnElement[bool]) -> int:
+    stmt = update(Job).where(where).values(lease_owner=None, lease_expires_at=None)
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+
+
+async def finish_job(
+    session: AsyncSession, job_id: str, status: str, error: str | None = None
+) -> bool:
+    """End a queued or running job with ``status``; a job already ended (for instance
+    cancelled meanwhile) keeps its status and ``False`` is returned. The lease is kept until
+    ``release_lease``."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(ACTIVE))
+        .values(status=status, error=error, finished_at=utcnow())
+    )
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC))) > 0
+
+
+# -- the runner: items ---------------------------------------------------------------------
+
+
+async def next_items(
+    session: AsyncSession, job_id: str, after_index: int, limit: int
+) -> list[tuple[int, Any]]:
+    """Unfinished (pending or running) items after ``after_index``: (index, input), in order."""
+    stmt = (
+        select(JobItem.item_index, JobItem.input)
+        .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.item_index > after_index)
+        .order_by(JobItem.item_index)
+        .limit(limit)
+    )
+    return [(index, value) for index, value in await session.execute(stmt)]
+
+
+async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int]) -> int:
+    """Move these items from pending to running and count them into ``jobs.running``; items
+    already running or finished are left alone. Returns how many changed."""
+    if not indexes:
+        return 0
+    await dialects.lock_now(session, select(Job.id).where(Job.id == job_id))
+    stmt = (
+        update(JobItem)
+        .where(
+            JobItem.job_id == job_id,
+            JobItem.item_index.in_(indexes),
+            JobItem.status == "pending",
+        )
+        .values(status="running")
+    )
+    changed = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+    await _add(session, job_id, running=changed)
+    return changed
+
+
+async def results_page(
+    session: AsyncSession, job_id: str, after_index: int, limit: int
+) -> list[JobItem]:
+    """Items after ``after_index`` in input order, finished or not."""
+    stmt = (
+        select(JobItem)
+        .where(JobItem.job_id == job_id, JobItem.item_index > after_index)
+        .order_by(JobItem.item_index)
+        .limit(limit)
+    )
+    return list(await session.scalars(stmt.execution_options(**FRESH)))
+
+
+async def get_item(session: AsyncSession, job_id: str, index: int) -> JobItem | None:
+    return await session.get(JobItem, (job_id, index), populate_existing=True)

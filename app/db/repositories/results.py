@@ -1,0 +1,217 @@
+"""Node results (the checkpoint) and finished items, written in batches by the runner."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    Integer,
+    String,
+    Text,
+    column,
+    select,
+    update,
+    values,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialects
+from app.db.base import JSONDoc, utcnow
+from app.db.models import Job, JobItem, NodeResult
+
+NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+
+
+@dataclass(slots=True)
+class NodeRow:
+    """How one node of one item ended, as the runner reports it."""
+
+    job_id: str
+    item_index: int
+    node_id: str
+    status: str
+    output: Any
+    error: str | None
+    error_type: str | None
+    attempts: int
+    alias: str | None
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    duration_s: float | None
+    latency_s: float | None
+    queued_s: float | None
+
+
+@dataclass(slots=True)
+class ItemRow:
+    """How one item ended: ``succeeded``, ``failed`` or ``cancelled``, with its totals."""
+
+    job_id: str
+    item_index: int
+    status: str
+    output: Any
+    error: str | None
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+NODE_FIELDS = tuple(field.name for field in fields(NodeRow))
+NODE_KEY = ("job_id", "item_index", "node_id")
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+async def write_batch(
+    session: AsyncSession, nodes: Sequence[NodeRow], items: Sequence[ItemRow]
+) -> None:
+    """Store node results and finished items in three statements, idempotently.
+
+    Node rows are upserted (a repeated row replaces the stored one). Items move from
+    ``running`` to their final status; an item that is not running (already written, or
+    cancelled) is left alone and not counted again. Each job's counters then move by what
+    changed: ``running`` down, the status counters, tokens and cost up.
+    """
+    wrong = {item.status for item in items} - set(FINAL)
+    if wrong:
+        raise ValueError(f"an item ends as one of {FINAL}, not {sorted(wrong)}")
+    now = utcnow()
+    if nodes:
+        await _upsert_nodes(session, nodes, now)
+    if items:
+        finished = await _finish_items(session, items, now)
+        if finished:
+            await _count(session, finished)
+
+
+async def _upsert_nodes(session: AsyncSession, nodes: Sequence[NodeRow], now: datetime) -> None:
+    updated = [name for name in (*NODE_FIELDS, "finished_at") if name not in NODE_KEY]
+    stmt = dialects.upsert(session, NodeResult.__table__, NODE_KEY, updated)
+    rows = {(n.job_id, n.item_index, n.node_id): _node_params(n, now) for n in nodes}
+    await session.execute(stmt, list(rows.values()))
+
+
+def _node_params(row: NodeRow, now: datetime) -> dict[str, Any]:
+    params = {name: getattr(row, name) for name in NODE_FIELDS}
+    params["finished_at"] = now
+    return params
+
+
+async def _finish_items(
+    session: AsyncSession, items: Sequence[ItemRow], now: datetime
+) -> list[ItemRow]:
+    """Finish the running items among ``items``; returns those that changed."""
+    latest = {(item.job_id, item.item_index): item for item in items}
+    source = values(
+        column("job_id", String),
+        column("item_index", Integer),
+        column("status", String),
+        column("output", JSONDoc),
+        column("error", Text),
+        name="finished",
+    ).data([(i.job_id, i.item_index, i.status, i.output, i.error) for i in latest.values()])
+    rows = source.cte("finished")
+    stmt = (
+        update(JobItem)
+        .where(
+            JobItem.job_id == rows.c.job_id,
+            JobItem.item_index == rows.c.item_index,
+            JobItem.status == "running",
+        )
+        .values(status=rows.c.status, output=rows.c.output, error=rows.c.error, finished_at=now)
+        .returning(JobItem.job_id, JobItem.item_index)
+    )
+    changed = await session.execute(stmt.execution_options(**NO_SYNC))
+    return [latest[job_id, index] for job_id, index in changed]
+
+
+async def _count(session: AsyncSession, finished: Sequence[ItemRow]) -> None:
+    """One UPDATE for every job touched: counters move by the items that finished."""
+    deltas: dict[str, _Delta] = defaultdict(_Delta)
+    for item in finished:
+        deltas[item.job_id].add(item)
+    source = values(
+        column("job_id", String),
+        *[column(name, BigInteger) for name in _Delta.COUNTS],
+        column("cost", Float),
+        name="deltas",
+    ).data([(job_id, *deltas[job_id].row()) for job_id in sorted(deltas)])
+    delta = source.cte("deltas")
+    stmt = (
+        update(Job)
+        .where(Job.id == delta.c.job_id)
+        .values(
+            running=Job.running - delta.c.finished,
+            succeeded=Job.succeeded + delta.c.succeeded,
+            failed=Job.failed + delta.c.failed,
+            cancelled=Job.cancelled + delta.c.cancelled,
+            input_tokens=Job.input_tokens + delta.c.input_tokens,
+            output_tokens=Job.output_tokens + delta.c.output_tokens,
+            cost=Job.cost + delta.c.cost,
+        )
+    )
+    await session.execute(stmt.execution_options(**NO_SYNC))
+
+
+@dataclass(slots=True)
+class _Delta:
+    """How much one job's counters move."""
+
+    COUNTS: ClassVar[tuple[str, ...]] = (
+        "finished",
+        *FINAL,
+        "input_tokens",
+        "output_tokens",
+    )
+
+    finished: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+
+    def add(self, item: ItemRow) -> None:
+        self.finished += 1
+        setattr(self, item.status, getattr(self, item.status) + 1)
+        self.input_tokens += item.input_tokens
+        self.output_tokens += item.output_tokens
+        self.cost += item.cost
+
+    def row(self) -> tuple[Any, ...]:
+        return (*(getattr(self, name) for name in self.COUNTS), self.cost)
+
+
+async def node_results_for(
+    session: AsyncSession, job_id: str, indexes: Sequence[int]
+) -> dict[int, list[NodeResult]]:
+    """The stored node results of these items (items without any are absent)."""
+    if not indexes:
+        return {}
+    stmt = (
+        select(NodeResult)
+        .where(NodeResult.job_id == job_id, NodeResult.item_index.in_(indexes))
+        .order_by(NodeResult.item_index, NodeResult.node_id)
+    )
+    found: dict[int, list[NodeResult]] = defaultdict(list)
+    for row in await session.scalars(stmt):
+        found[row.item_index].append(row)
+    return dict(found)
+
+
+async def item_nodes(session: AsyncSession, job_id: str, index: int) -> list[NodeResult]:
+    """Every stored node result of one item, by node id."""
+    stmt = (
+        select(NodeResult)
+        .where(NodeResult.job_id == job_id, NodeResult.item_index == index)
+        .order_by(NodeResult.node_id)
+    )
+    return list(await session.scalars(stmt))

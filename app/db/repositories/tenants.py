@@ -1,0 +1,76 @@
+"""Tenants and their API keys (stored as SHA-256 digests; a secret is shown once)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import dialects
+from app.db.base import new_id, utcnow
+from app.db.models import ApiKey, Tenant
+from app.db.session import rowcount
+
+SECRET_PREFIX = "ie_"
+SHOWN_PREFIX_LEN = 10
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of an API key: the SHA-256 of the secret, in hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
+    """The tenant called ``name``, created if missing (safe when two callers race)."""
+    stmt = select(Tenant).where(Tenant.name == name)
+    found = await session.scalar(stmt)
+    if found is not None:
+        return found
+    values = {"id": new_id(), "name": name, "created_at": utcnow()}
+    await session.execute(dialects.insert_ignore(session, Tenant, values, ["name"]))
+    return (await session.scalars(stmt)).one()
+
+
+async def create_api_key(session: AsyncSession, tenant_id: str, name: str) -> tuple[ApiKey, str]:
+    """A new key for the tenant and its secret (``ie_...``), which is not stored anywhere."""
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=secret[:SHOWN_PREFIX_LEN],
+        key_hash=hash_secret(secret),
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def tenant_for_key(session: AsyncSession, secret: str) -> Tenant | None:
+    """The tenant a secret belongs to; ``None`` if the key is unknown or revoked."""
+    stmt = (
+        select(Tenant)
+        .join(ApiKey, ApiKey.tenant_id == Tenant.id)
+        .where(ApiKey.key_hash == hash_secret(secret), ApiKey.revoked_at.is_(None))
+    )
+    return await session.scalar(stmt)
+
+
+async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
+    """Revoke a key; ``False`` if it does not exist or was already revoked."""
+    stmt = (
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return rowcount(await session.execute(stmt)) > 0
+
+
+async def list_api_keys(session: AsyncSession, tenant_id: str) -> list[ApiKey]:
+    """A tenant's keys, revoked ones included, oldest first."""
+    stmt = (
+        select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at, ApiKey.id)
+    )
+    return list(await session.scalars(stmt))

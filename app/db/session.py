@@ -1,0 +1,53 @@
+"""Engines and sessions: the only place connections are made.
+
+A session is a unit of work: repositories add statements to it and its owner (a request, a runner
+step) commits or rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+from app.db import dialects
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url`` (``postgresql+asyncpg://`` or ``sqlite+aiosqlite://``).
+
+    Postgres gets a pre-pinged pool of 10 (+10 overflow); SQLite gets its folder created and, on
+    every connection, WAL journaling, ``synchronous=NORMAL``, foreign keys and a busy timeout.
+    """
+    dialects.prepare(url)
+    engine = _create_async_engine(url, **dialects.engine_options(url))
+    dialects.install(engine)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose objects stay readable after commit (no reload on attribute access)."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+async def ping(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
+    """Whether the database answers ``SELECT 1`` within ``timeout_s`` (for readiness probes)."""
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        return False
+    return True
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE executed through a session."""
+    return cast(CursorResult[Any], result).rowcount

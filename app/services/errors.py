@@ -1,0 +1,66 @@
+"""The service layer's exceptions; mapped to HTTP in one place (``app/api/errors.py``).
+
+ServiceError
+├── NotFound            the thing does not exist for this tenant
+├── Conflict            the request contradicts the current state
+├── InvalidInput        the request is well formed but wrong; ``issues`` locate each problem
+├── PayloadTooLarge     a body, file or line exceeds a configured limit
+├── Unauthorized        no valid API key
+└── Unavailable         a dependency (database, runner) is not ready
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One located problem: ``field`` is a dotted path; ``node`` or ``line`` when relevant."""
+
+    field: str
+    message: str
+    node: str | None = None
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {"field": self.field, "message": self.message}
+        if self.node is not None:
+            data["node"] = self.node
+        if self.line is not None:
+            data["line"] = self.line
+        return data
+
+
+class ServiceError(Exception):
+    """Root of the errors services raise on purpose."""
+
+    def __init__(self, detail: str, issues: Sequence[Issue] = ()) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.issues = list(issues)
+
+
+class NotFound(ServiceError):
+    """The resource does not exist (or belongs to another tenant)."""
+
+
+class Conflict(ServiceError):
+    """The request contradicts the resource's current state."""
+
+
+class InvalidInput(ServiceError):
+    """The request is syntactically fine but its content is wrong."""
+
+
+class PayloadTooLarge(ServiceError):
+    """A body, uploaded file or line is over its configured limit."""
+
+
+class Unauthorized(ServiceError):
+    """Missing, unknown or revoked API key."""
+
+
+class Unavailable(ServiceError):
+    """A dependency is not ready."""

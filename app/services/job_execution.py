@@ -1,0 +1,191 @@
+"""One claimed job: its items, page by page, through the engine within the runner's window.
+
+Items are read in index order with a cursor, marked running, and each runs as its own
+engine execution. Nodes an earlier process already stored are restored, not re-run. Every
+finished node, item and event is queued to the shared :class:`ResultWriter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models import GraphVersion, Job, NodeResult
+from app.db.repositories import jobs as jobs_repo
+from app.db.repositories import results
+from app.db.repositories.results import ItemRow
+from app.engine import EngineError, ExecutionSettings, InputError, ResourceManager, RunResult
+from app.engine.execution.inputs import check_inputs
+from app.engine.execution.runner import Execution
+from app.services.programs import ProgramCache
+from app.services.sink import NodeSink, restored_records
+from app.services.writer import ResultWriter
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 256
+
+
+@dataclass
+class JobDeps:
+    """What every job of a runner shares."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    writer: ResultWriter
+    resources: ResourceManager
+    programs: ProgramCache
+    window: asyncio.Semaphore
+
+
+class JobExecution:
+    """Runs one job to its end, or until it is cancelled or its lease is lost."""
+
+    def __init__(self, job: Job, version: GraphVersion, deps: JobDeps) -> None:
+        self.job_id = job.id
+        self.priority = job.priority
+        self.version = version
+        self.deps = deps
+        self.cancelled = False  # by the user: in-flight items end as "cancelled"
+        self.abandoned = False  # lease lost or runner stopping: leave items for the next owner
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> str | None:
+        """Run to the end; the final status, or ``None`` when the job was abandoned."""
+        try:
+            execution = self._prepare()
+        except EngineError as exc:
+            await self._finish("failed", f"the graph cannot run: {exc}")
+            return "failed"
+        self.deps.writer.event(self.job_id, "job_started", {"graph_version": self.version.version})
+        await self._dispatch_all(execution)
+        await self._drain()
+        return await self._conclude()
+
+    def _prepare(self) -> Execution:
+        program = self.deps.programs.get(self.version.id, self.version.definition)
+        for alias in program.plan.aliases:
+            self.deps.resources.config.endpoint(alias)  # ConfigError if no longer configured
+        sink = NodeSink(self.job_id, self.deps.writer)
+        settings = ExecutionSettings(
+            resources=self.deps.resources, observers=(sink,), priority=self.priority
+        )
+        return Execution(program, settings)
+
+    async def _dispatch_all(self, execution: Execution) -> None:
+        cursor = -1
+        while not self._stopping:
+            page, stored = await self._next_page(cursor)
+            if not page:
+                return
+            cursor = page[-1][0]
+            for index, raw in page:
+                if not await self._take_slot():
+                    return
+                self._spawn(execution, index, raw, stored.get(index, []))
+
+    async def _next_page(
+        self, cursor: int
+    ) -> tuple[list[tuple[int, Any]], dict[int, list[NodeResult]]]:
+        async with self.deps.sessions() as session:
+            page = await jobs_repo.next_items(session, self.job_id, cursor, PAGE_SIZE)
+            indexes = [index for index, _ in page]
+            if not page:
+                return [], {}
+            await jobs_repo.mark_running(session, self.job_id, indexes)
+            stored = await results.node_results_for(session, self.job_id, indexes)
+            await session.commit()
+        return page, stored
+
+    async def _take_slot(self) -> bool:
+        await self.deps.writer.room()
+        await self.deps.window.acquire()
+        if self._stopping:
+            self.deps.window.release()
+            return False
+        return True
+
+    def _spawn(self, execution: Execution, index: int, raw: Any, stored: list[NodeResult]) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_item(execution, index, raw, stored))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_item(
+        self, execution: Execution, index: int, raw: Any, stored: list[NodeResult]
+    ) -> None:
+        try:
+            row = await self._item_row(execution, index, raw, stored)
+        except asyncio.CancelledError:
+            if self.cancelled and not self.abandoned:
+                self.deps.writer.item(
+                    ItemRow(self.job_id, index, "cancelled", None, "cancelled", 0, 0, 0.0)
+                )
+            raise
+        finally:
+            self.deps.window.release()
+        self.deps.writer.item(row)
+        kind = "item_succeeded" if row.status == "succeeded" else "item_failed"
+        self.deps.writer.event(self.job_id, kind, {"index": index, "error": row.error})
+
+    async def _item_row(
+        self, execution: Execution, index: int, raw: Any, stored: list[NodeResult]
+    ) -> ItemRow:
+        try:
+            inputs = check_inputs(execution.plan.graph.inputs, raw if isinstance(raw, dict) else {})
+        except InputError as exc:
+            return ItemRow(self.job_id, index, "failed", None, str(exc), 0, 0, 0.0)
+        restored = restored_records(stored) if stored else None
+        result = await execution.run(inputs, str(index), restored)
+        return _item_row(self.job_id, index, result)
+
+    @property
+    def _stopping(self) -> bool:
+        return self.cancelled or self.abandoned
+
+    def cancel(self) -> None:
+        """The user cancelled: stop dispatching and cancel in-flight items now."""
+        self.cancelled = True
+        self._cancel_tasks()
+
+    def abandon(self) -> None:
+        """Stop without recording anything more (another process will take over)."""
+        self.abandoned = True
+        self._cancel_tasks()
+
+    def _cancel_tasks(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _conclude(self) -> str | None:
+        if self.abandoned:
+            return None
+        if self.cancelled:
+            self.deps.writer.event(self.job_id, "job_cancelled", {})
+            await self.deps.writer.flush()
+            return "cancelled"
+        await self._finish("completed")
+        return "completed"
+
+    async def _finish(self, status: str, error: str | None = None) -> None:
+        await self.deps.writer.flush()  # every item row lands before the job is final
+        async with self.deps.sessions() as session:
+            await jobs_repo.finish_job(session, self.job_id, status, error)
+            await session.commit()
+        self.deps.writer.event(self.job_id, f"job_{status}", {"error": error} if error else {})
+        await self.deps.writer.flush()
+
+
+def _item_row(job_id: str, index: int, result: RunResult) -> ItemRow:
+    tokens_in, tokens_out, cost = result.usage_totals()
+    error = None
+    if not result.ok:
+        failed = [result.records[node] for node in result.failed]
+        error = "; ".join(f"{r.node}: {r.error_type}: {r.error}" for r in failed)
+    status = "succeeded" if result.ok else "failed"
+    return ItemRow(job_id, index, status, result.outputs, error, tokens_in, tokens_out, cost)

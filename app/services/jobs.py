@@ -1,0 +1,257 @@
+"""Batch jobs: submission (a JSON list or a streamed JSONL file), status, results, cancel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.models import Job, JobItem
+from app.db.repositories import graphs as graphs_repo
+from app.db.repositories import jobs as repo
+from app.db.repositories import results
+from app.engine import InputError
+from app.engine.execution.inputs import check_inputs
+from app.engine.graph.model import InputSpec
+from app.services import graphs
+from app.services.errors import InvalidInput, Issue, NotFound
+from app.services.jsonl import Readable, jsonl_values
+from app.services.programs import ProgramCache
+from app.services.sink import record_view
+
+INSERT_BATCH = 1_000
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What a submission asks for, besides its inputs."""
+
+    graph: str
+    version: int | None = None
+    priority: int = 0
+    webhook_url: str | None = None
+
+
+async def submit(
+    session: AsyncSession,
+    programs: ProgramCache,
+    tenant_id: str,
+    spec: JobSpec,
+    inputs: Iterable[Any],
+) -> Job:
+    """Store a job and its items; an invalid item raises ``InvalidInput`` naming its position."""
+    job, specs = await _create(session, programs, tenant_id, spec)
+    batch: list[Any] = []
+    count = 0
+    for position, value in enumerate(inputs):
+        batch.append(_checked(specs, value, Issue(f"inputs[{position}]", "")))
+        if len(batch) == INSERT_BATCH:
+            count = await _flush(session, job, count, batch)
+    await _flush(session, job, count, batch)
+    return await _finalize(session, job)
+
+
+async def submit_jsonl(
+    session: AsyncSession,
+    programs: ProgramCache,
+    tenant_id: str,
+    spec: JobSpec,
+    source: Readable,
+    limits: tuple[int, int],
+) -> Job:
+    """Like :func:`submit`, one input per JSONL line; ``limits`` = (max line bytes, max lines)."""
+    job, specs = await _create(session, programs, tenant_id, spec)
+    batch: list[Any] = []
+    count = 0
+    async for number, value in jsonl_values(source, *limits):
+        batch.append(_checked(specs, value, Issue("inputs", "", line=number)))
+        if len(batch) == INSERT_BATCH:
+            count = await _flush(session, job, count, batch)
+    await _flush(session, job, count, batch)
+    return await _finalize(session, job)
+
+
+async def _create(
+    session: AsyncSession, programs: ProgramCache, tenant_id: str, spec: JobSpec
+) -> tuple[Job, dict[str, InputSpec]]:
+    stored = await graphs.get(session, tenant_id, spec.graph, spec.version)
+    job = await repo.create_job(
+        session, tenant_id, stored.version.id, spec.priority, spec.webhook_url
+    )
+    program = programs.get(stored.version.id, stored.version.definition)
+    return job, dict(program.plan.graph.inputs)
+
+
+def _checked(specs: dict[str, InputSpec], value: Any, where: Issue) -> Any:
+    if not isinstance(value, dict):
+        problem = f"an input must be a JSON object with {', '.join(specs)}"
+        raise InvalidInput(_where(where, problem), [Issue(where.field, problem, line=where.line)])
+    try:
+        return check_inputs(specs, value)
+    except InputError as exc:
+        raise InvalidInput(
+            _where(where, str(exc)), [Issue(where.field, str(exc), line=where.line)]
+        ) from None
+
+
+def _where(issue: Issue, message: str) -> str:
+    return (
+        f"line {issue.line}: {message}" if issue.line is not None else f"{issue.field}: {message}"
+    )
+
+
+async def _flush(session: AsyncSession, job: Job, count: int, batch: list[Any]) -> int:
+    if batch:
+        await repo.add_items(session, job.id, count, batch)
+        count += len(batch)
+        batch.clear()
+    job.item_count = count
+    return count
+
+
+async def _finalize(session: AsyncSession, job: Job) -> Job:
+    if job.item_count == 0:
+        raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
+    await repo.set_item_count(session, job.id, job.item_count)
+    return job
+
+
+async def find(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
+    job = await repo.get_job(session, tenant_id, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
+async def status(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:
+    """The job with counts, throughput, ETA, tokens and cost."""
+    job = await find(session, tenant_id, job_id)
+    version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
+    return view(job, version.graph_id if version else None, version.version if version else None)
+
+
+def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str, Any]:
+    done = job.succeeded + job.failed + job.cancelled
+    pending = max(0, job.item_count - job.running - done)
+    throughput, eta = _pace(job, done, pending + job.running)
+    return {
+        "id": job.id,
+        "graph_id": graph_id,
+        "graph_version": graph_version,
+        "status": job.status,
+        "priority": job.priority,
+        "webhook_url": job.webhook_url,
+        "counts": {
+            "total": job.item_count,
+            "pending": pending,
+            "running": job.running,
+            "succeeded": job.succeeded,
+            "failed": job.failed,
+            "cancelled": job.cancelled,
+        },
+        "throughput_per_s": throughput,
+        "eta_s": eta,
+        "usage": {
+            "input_tokens": job.input_tokens,
+            "output_tokens": job.output_tokens,
+            "cost": job.cost,
+        },
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def _pace(job: Job, done: int, remaining: int) -> tuple[float | None, float | None]:
+    if job.started_at is None or done == 0:
+        return None, None
+    end = job.finished_at or datetime.now(UTC)
+    elapsed = (end - _aware(job.started_at)).total_seconds()
+    if elapsed <= 0:
+        return None, None
+    rate = done / elapsed
+    return rate, (remaining / rate if job.status not in TERMINAL else 0.0)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def listing(
+    session: AsyncSession, tenant_id: str, limit: int, before: str | None, status_filter: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Job views newest first, and the cursor of the next page."""
+    found = await repo.list_jobs(session, tenant_id, limit, _cursor(before), status_filter)
+    nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
+    return [view(job, None, None) for job in found], nxt
+
+
+def _cursor(before: str | None) -> tuple[datetime, str] | None:
+    if before is None:
+        return None
+    moment, _, job_id = before.partition("~")
+    try:
+        return datetime.fromisoformat(moment), job_id
+    except ValueError:
+        raise InvalidInput(
+            "'before' is not a cursor from this API", [Issue("before", "malformed")]
+        ) from None
+
+
+async def cancel(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
+    job = await repo.cancel_job(session, tenant_id, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return job
+
+
+def item_view(item: JobItem) -> dict[str, Any]:
+    return {
+        "index": item.item_index,
+        "status": item.status,
+        "output": item.output,
+        "error": item.error,
+    }
+
+
+async def results_page(
+    session: AsyncSession, tenant_id: str, job_id: str, after: int, limit: int
+) -> dict[str, Any]:
+    """Items in input order after index ``after``; ``next`` continues the listing."""
+    await find(session, tenant_id, job_id)
+    items = await repo.results_page(session, job_id, after, limit)
+    nxt = items[-1].item_index if len(items) == limit else None
+    return {"items": [item_view(item) for item in items], "next": nxt}
+
+
+async def results_jsonl(
+    sessions: async_sessionmaker[AsyncSession], job_id: str, page: int
+) -> AsyncIterator[bytes]:
+    """Every item as a JSONL line, in input order, read page by page."""
+    after = -1
+    while True:
+        async with sessions() as session:
+            items = await repo.results_page(session, job_id, after, page)
+        for item in items:
+            yield (json.dumps(item_view(item), ensure_ascii=False, default=str) + "\n").encode()
+        if len(items) < page:
+            return
+        after = items[-1].item_index
+
+
+async def item_detail(
+    session: AsyncSession, tenant_id: str, job_id: str, index: int
+) -> dict[str, Any]:
+    """One item with its input and every stored node record."""
+    await find(session, tenant_id, job_id)
+    item = await repo.get_item(session, job_id, index)
+    if item is None:
+        raise NotFound(f"job {job_id!r} has no item {index}")
+    nodes = await results.item_nodes(session, job_id, index)
+    return {**item_view(item), "input": item.input, "nodes": [record_view(row) for row in nodes]}

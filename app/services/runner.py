@@ -1,0 +1,208 @@
+"""The job runner: claims jobs with a lease, runs them, heartbeats, resumes after a crash.
+
+Several processes can share one Postgres database: claiming uses ``SKIP LOCKED`` so no job
+runs twice, each process renews the leases of its jobs every ``heartbeat_s``, and a job
+whose lease expired (its process died) is claimed by another. SQLite serves one process, so
+there a starting runner takes over every unfinished job at once.
+
+``run_until_idle()`` runs everything claimable to the end and returns: tests use it instead
+of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from app.db.models import GraphVersion, Job
+from app.db.repositories import graphs as graphs_repo
+from app.db.repositories import jobs as jobs_repo
+from app.services.job_execution import JobDeps, JobExecution
+from app.services.writer import ResultWriter
+
+if TYPE_CHECKING:
+    from app.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def new_owner() -> str:
+    """A lease owner id unique to this process run."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class JobRunner:
+    """Runs the jobs of a service process (see the module docstring)."""
+
+    def __init__(self, runtime: Runtime, owner: str | None = None) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        self.settings = settings
+        self.owner = owner or new_owner()
+        self.writer = ResultWriter(
+            runtime.sessions,
+            flush_interval_s=settings.flush_interval_s,
+            flush_rows=settings.flush_rows,
+        )
+        self.deps = JobDeps(
+            sessions=runtime.sessions,
+            writer=self.writer,
+            resources=runtime.resources,
+            programs=runtime.programs,
+            window=asyncio.Semaphore(settings.runner_window),
+        )
+        self.active: dict[str, JobExecution] = {}
+        self._tasks: dict[str, asyncio.Task[str | None]] = {}
+        self._wake = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin claiming and running jobs in the background."""
+        await self._take_over_if_single_process()
+        self.writer.start()
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self._claim_loop(), name="runner-claim"),
+            loop.create_task(self._heartbeat_loop(), name="runner-heartbeat"),
+        ]
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._background) and not any(task.done() for task in self._background)
+
+    def notify(self) -> None:
+        """New work may be claimable (a job was submitted)."""
+        self._wake.set()
+
+    def cancel_local(self, job_id: str) -> None:
+        """The job was cancelled through this process: stop it now, not at the next heartbeat."""
+        execution = self.active.get(job_id)
+        if execution is not None:
+            execution.cancel()
+
+    async def stop(self) -> None:
+        """Stop claiming, abandon running jobs to the next owner, write what is queued."""
+        self._stopping = True
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for execution in self.active.values():
+            execution.abandon()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        await self.writer.close()
+        async with self.runtime.sessions() as session:
+            await jobs_repo.release_all(session, self.owner)
+            await session.commit()
+
+    async def run_until_idle(self) -> None:
+        """Claim and run jobs until nothing is claimable; every result is written on return."""
+        self.writer.start()
+        while True:
+            await self._claim()
+            if not self._tasks:
+                break
+            await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+        await self.writer.flush()
+
+    # -- claiming ----------------------------------------------------------------------
+
+    async def _take_over_if_single_process(self) -> None:
+        if self.settings.is_sqlite:
+            async with self.runtime.sessions() as session:
+                await jobs_repo.expire_leases(session)
+                await session.commit()
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            try:
+                await self._claim()
+            except Exception:
+                log.exception("claiming jobs failed; retrying")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+
+    async def _claim(self) -> None:
+        free = self.settings.runner_max_jobs - len(self._tasks)
+        if free <= 0 or self._stopping:
+            return
+        async with self.runtime.sessions() as session:
+            claimed = await jobs_repo.claim_jobs(
+                session, self.owner, self.settings.lease_s, free, _now()
+            )
+            versions = [
+                await graphs_repo.get_version_by_id(session, j.graph_version_id) for j in claimed
+            ]
+            await session.commit()
+        for job, version in zip(claimed, versions, strict=True):
+            assert version is not None  # a job's version is immutable and never deleted
+            self._launch(job, version)
+
+    def _launch(self, job: Job, version: GraphVersion) -> None:
+        execution = JobExecution(job, version, self.deps)
+        self.active[job.id] = execution
+        task = asyncio.get_running_loop().create_task(
+            self._run_job(execution), name=f"job-{job.id}"
+        )
+        self._tasks[job.id] = task
+
+    async def _run_job(self, execution: JobExecution) -> str | None:
+        try:
+            return await execution.run()
+        except Exception:
+            log.exception(
+                "job %s crashed in the runner; leaving it for another attempt", execution.job_id
+            )
+            return None
+        finally:
+            self.active.pop(execution.job_id, None)
+            self._tasks.pop(execution.job_id, None)
+            await self._release(execution.job_id)
+            self._wake.set()
+
+    async def _release(self, job_id: str) -> None:
+        async with self.runtime.sessions() as session:
+            await jobs_repo.release_lease(session, self.owner, job_id)
+            await session.commit()
+
+    # -- heartbeat ---------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self._heartbeat()
+            except Exception:
+                log.exception("renewing leases failed; retrying")
+
+    async def _heartbeat(self) -> None:
+        held = list(self.active)
+        if not held:
+            return
+        async with self.runtime.sessions() as session:
+            statuses = await jobs_repo.renew_leases(
+                session, self.owner, held, self.settings.lease_s, _now()
+            )
+            await session.commit()
+        for job_id in held:
+            execution = self.active.get(job_id)
+            if execution is None:
+                continue
+            if job_id not in statuses:
+                log.warning("lost the lease of job %s; another process owns it now", job_id)
+                execution.abandon()
+            elif statuses[job_id] == "cancelled":
+                execution.cancel()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,45 @@
+"""``POST /v1/runs``: one input through a stored graph, synchronously, nothing persisted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.engine import ExecutionSettings, InputError
+from app.engine.execution.inputs import check_inputs
+from app.engine.execution.runner import Execution
+from app.services import graphs
+from app.services.errors import InvalidInput, Issue
+from app.services.runtime import Runtime
+from app.services.views import node_view
+
+
+async def run_once(
+    runtime: Runtime,
+    session: AsyncSession,
+    tenant_id: str,
+    graph_ref: str,
+    version: int | None,
+    inputs: dict[str, Any],
+) -> dict[str, Any]:
+    """Run the graph on ``inputs``; the answer has outputs, failures and every node's record."""
+    stored = await graphs.get(session, tenant_id, graph_ref, version)
+    program = runtime.programs.get(stored.version.id, stored.version.definition)
+    settings = ExecutionSettings(resources=runtime.resources, record=True)
+    execution = Execution(program, settings)
+    try:
+        checked = check_inputs(execution.plan.graph.inputs, inputs)
+    except InputError as exc:
+        raise InvalidInput(str(exc), [Issue("inputs", str(exc))]) from None
+    result = await execution.run(checked, "run")
+    tokens_in, tokens_out, cost = result.usage_totals()
+    return {
+        "graph_id": stored.graph.id,
+        "version": stored.version.version,
+        "status": "succeeded" if result.ok else "failed",
+        "outputs": result.outputs,
+        "failed_nodes": result.failed,
+        "nodes": {node: node_view(record) for node, record in result.records.items()},
+        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost},
+    }

@@ -1,0 +1,109 @@
+"""What a service process holds while it runs: database, endpoints, caches, the job runner.
+
+``start_runtime`` builds it (migrating the schema first when configured) and
+``Runtime.close`` drains and releases it; the HTTP app and the CLI both use these.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db import migrate
+from app.db.repositories import tenants
+from app.db.session import create_engine, ping, session_factory
+from app.engine import ResourceConfig, ResourceManager
+from app.services.auth import DEFAULT_TENANT, Authenticator
+from app.services.endpoints import load_endpoints
+from app.services.errors import Unavailable
+from app.services.programs import ProgramCache
+from app.services.runner import JobRunner
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class Runner(Protocol):
+    """The job runner as the rest of the service sees it."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    def notify(self) -> None: ...
+
+    def cancel_local(self, job_id: str) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    endpoints: ResourceConfig
+    resources: ResourceManager
+    auth: Authenticator
+    programs: ProgramCache = field(default_factory=ProgramCache)
+    runner: Runner | None = None
+
+    async def check_ready(self) -> None:
+        """Raise ``Unavailable`` unless the database answers and the runner (if enabled) runs."""
+        if not await ping(self.engine):
+            raise Unavailable("the database does not answer")
+        if self.settings.runner_enabled and (self.runner is None or not self.runner.alive):
+            raise Unavailable("the job runner is not running")
+
+    async def close(self) -> None:
+        """Stop the runner (in-flight work is leased back), close clients and the pool."""
+        if self.runner is not None:
+            await self.runner.stop()
+        await self.resources.aclose()
+        await self.engine.dispose()
+
+
+async def start_runtime(settings: Settings) -> Runtime:
+    """Migrate (if enabled), connect, load endpoints and set up authentication."""
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate.upgrade, settings.database_url)
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    endpoints = load_endpoints(settings)
+    open_tenant = await _open_tenant(settings, sessions)
+    runtime = Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        endpoints=endpoints,
+        resources=ResourceManager(endpoints),
+        auth=Authenticator(sessions, open_tenant),
+    )
+    if settings.runner_enabled:
+        runner = JobRunner(runtime)
+        await runner.start()
+        runtime.runner = runner
+    return runtime
+
+
+async def _open_tenant(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession]
+) -> str | None:
+    if settings.auth_mode != "open":
+        return None
+    if settings.host not in LOOPBACK:
+        raise RuntimeError(
+            "auth_mode=open is only allowed on a loopback host; create API keys instead"
+        )
+    log.warning(
+        "running WITHOUT API keys (auth_mode=open) on %s: every request is tenant 'default'",
+        settings.host,
+    )
+    async with sessions() as session:
+        tenant = await tenants.get_or_create_tenant(session, DEFAULT_TENANT)
+        await session.commit()
+    return tenant.id

@@ -1,0 +1,59 @@
+"""The service's settings: the one place that reads environment variables (prefix ``INF_``).
+
+>>> Settings(database_url="sqlite+aiosqlite:///x.sqlite").is_sqlite
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/inf-engine.sqlite"
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, read from ``INF_*`` environment variables (or ``.env``)."""
+
+    model_config = SettingsConfigDict(env_prefix="INF_", env_file=".env", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    auto_migrate: bool = Field(default=True, description="upgrade the schema at start")
+    endpoints_file: Path | None = Field(
+        default=None, description="YAML of endpoint aliases; unset: the offline simulated endpoints"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    auth_mode: Literal["keys", "open"] = Field(
+        default="keys", description="open: no API keys, one 'default' tenant, loopback only"
+    )
+    log_level: str = "INFO"
+
+    max_request_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_jsonl_lines: int = Field(default=1_000_000, gt=0)
+    max_jsonl_line_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_graph_nodes: int = Field(default=10_000, gt=0)
+    max_page_size: int = Field(default=1_000, gt=0)
+
+    runner_enabled: bool = True
+    runner_max_jobs: int = Field(default=8, gt=0, description="jobs one process runs at once")
+    runner_window: int = Field(default=1_024, gt=0, description="items in flight per process")
+    lease_s: float = Field(default=30.0, gt=0)
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    poll_s: float = Field(default=1.0, gt=0, description="how often to look for new jobs")
+    flush_interval_s: float = Field(default=0.05, gt=0)
+    flush_rows: int = Field(default=500, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("database_url must use sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,132 @@
+"""Claiming jobs with leases: order, takeover after expiry, renewal, release, and (on Postgres)
+concurrent claimers that never share a job."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.db.models import Job
+from app.db.repositories import jobs
+from app.db.session import session_factory
+from tests.support.db import seed_job, seed_version
+
+LEASE_S = 30.0
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+async def queued_jobs(session: AsyncSession, priorities: list[int]) -> list[Job]:
+    tenant, version = await seed_version(session)
+    made = [await seed_job(session, tenant, version.id, [0], p) for p in priorities]
+    await session.commit()
+    return made
+
+
+async def test_claims_lowest_priority_value_first_then_oldest(session: AsyncSession) -> None:
+    made = await queued_jobs(session, [5, 0, 5, 1])
+
+    claimed = await jobs.claim_jobs(session, "a", LEASE_S, 3, T0)
+
+    assert [j.id for j in claimed] == [made[1].id, made[3].id, made[0].id]
+    for job in claimed:
+        assert (job.status, job.lease_owner) == ("running", "a")
+        assert job.lease_expires_at == T0 + timedelta(seconds=LEASE_S)
+        assert job.started_at == T0
+    assert await jobs.claim_jobs(session, "a", LEASE_S, 0, T0) == []
+
+
+async def test_a_held_job_is_taken_over_only_after_its_lease_expires(session: AsyncSession) -> None:
+    [job] = await queued_jobs(session, [0])
+    await jobs.claim_jobs(session, "a", LEASE_S, 10, T0)
+
+    assert await jobs.claim_jobs(session, "b", LEASE_S, 10, T0 + timedelta(seconds=29)) == []
+    later = T0 + timedelta(seconds=31)
+    [taken] = await jobs.claim_jobs(session, "b", LEASE_S, 10, later)
+
+    assert (taken.id, taken.lease_owner, taken.status) == (job.id, "b", "running")
+    assert taken.started_at == T0  # started once, by the first owner
+    assert await jobs.renew_leases(session, "a", [job.id], LEASE_S, later) == {}
+    assert await jobs.renew_leases(session, "b", [job.id], LEASE_S, later) == {job.id: "running"}
+
+
+async def test_renew_reports_only_held_jobs_and_their_status(session: AsyncSession) -> None:
+    first, second, unclaimed = await queued_jobs(session, [0, 0, 9])
+    await jobs.claim_jobs(session, "a", LEASE_S, 2, T0)
+    tenant = first.tenant_id
+    await jobs.cancel_job(session, tenant, second.id)
+
+    renewed = await jobs.renew_leases(
+        session, "a", [first.id, second.id, unclaimed.id], LEASE_S, T0 + timedelta(seconds=20)
+    )
+
+    assert renewed == {first.id: "running", second.id: "cancelled"}
+    job = await jobs.get_job_by_id(session, first.id)
+    assert job is not None
+    assert job.lease_expires_at == T0 + timedelta(seconds=50)
+    assert await jobs.renew_leases(session, "a", [], LEASE_S, T0) == {}
+
+
+async def test_finished_and_cancelled_jobs_are_never_claimed(session: AsyncSession) -> None:
+    done, cancelled = await queued_jobs(session, [0, 0])
+    await jobs.finish_job(session, done.id, "succeeded")
+    await jobs.cancel_job(session, cancelled.tenant_id, cancelled.id)
+
+    assert await jobs.claim_jobs(session, "a", LEASE_S, 10, T0 + timedelta(days=1)) == []
+
+
+async def test_released_jobs_can_be_claimed_at_once(session: AsyncSession) -> None:
+    first, second, third = await queued_jobs(session, [0, 1, 2])
+    await jobs.claim_jobs(session, "a", LEASE_S, 2, T0)
+    await jobs.claim_jobs(session, "c", LEASE_S, 1, T0)
+
+    await jobs.release_lease(session, "someone-else", first.id)  # not theirs: no effect
+    assert await jobs.claim_jobs(session, "b", LEASE_S, 10, T0) == []
+    await jobs.release_lease(session, "a", first.id)
+    assert [j.id for j in await jobs.claim_jobs(session, "b", LEASE_S, 10, T0)] == [first.id]
+    assert await jobs.release_all(session, "b") == 1
+    assert await jobs.expire_leases(session) == 2  # a's second job and c's third
+    claimed = await jobs.claim_jobs(session, "d", LEASE_S, 10, T0)
+    assert sorted(j.id for j in claimed) == sorted([first.id, second.id, third.id])
+
+
+async def test_concurrent_claimers_get_disjoint_jobs(engine: AsyncEngine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite is single-process: one claimer at a time")
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        made = await queued_jobs(session, [0] * 4)
+
+    async with sessions() as first, sessions() as second:
+        mine = await jobs.claim_jobs(first, "a", LEASE_S, 2, T0)  # rows stay locked: no commit
+        theirs = await jobs.claim_jobs(second, "b", LEASE_S, 10, T0)
+        await first.commit()
+        await second.commit()
+
+    assert len(mine) == 2
+    assert len(theirs) == 2
+    assert {j.id for j in mine} | {j.id for j in theirs} == {j.id for j in made}
+
+
+async def test_many_concurrent_claimers_never_share_a_job(engine: AsyncEngine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite is single-process: one claimer at a time")
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        made = await queued_jobs(session, [0] * 40)
+
+    async def claim(owner: str) -> list[str]:
+        taken: list[str] = []
+        while True:
+            async with sessions() as session:
+                batch = await jobs.claim_jobs(session, owner, LEASE_S, 3, T0)
+                await session.commit()
+            if not batch:
+                return taken
+            taken += [job.id for job in batch]
+
+    claims = await asyncio.gather(*(claim(f"owner-{n}") for n in range(6)))
+    everything = [job_id for taken in claims for job_id in taken]
+    assert sorted(everything) == sorted(j.id for j in made)
