@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_client_process(c, server.base_url, args, items, concurrency)
                 for c in ("floor", "engine")
             ]
-            results.append(report(pair))
+            results.append(report(*pair))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "engine_bench.json").write_text(json.dumps(results, indent=2))
     return 0
