@@ -18,12 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, event, make_url
+from sqlalchemy import JSON, Connection, Select, bindparam, column, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import FromClause
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.types import TypeEngine
 
 SQLITE_MIN_VERSION = (3, 35, 0)
 SQLITE_PRAGMAS = (
@@ -90,12 +92,19 @@ def _insert(session: AsyncSession, table: Any) -> postgresql.Insert | sqlite.Ins
     return sqlite.insert(table) if is_sqlite(session) else postgresql.insert(table)
 
 
-def upsert(session: AsyncSession, table: Any, keys: Sequence[str], update: Sequence[str]) -> Insert:
-    """``INSERT ... ON CONFLICT (keys) DO UPDATE SET`` every column in ``update`` from the new row.
+def upsert_from(
+    session: AsyncSession,
+    table: Any,
+    columns: Sequence[str],
+    source: Select[Any],
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> Insert:
+    """``INSERT INTO table (columns) SELECT ... ON CONFLICT (keys) DO UPDATE SET`` ``update``.
 
-    Execute it with a list of parameter dictionaries (one per row).
+    SQLite needs a WHERE in the SELECT to parse the ON CONFLICT; ``source`` should have one.
     """
-    stmt = _insert(session, table)
+    stmt = _insert(session, table).from_select(list(columns), source)
     return stmt.on_conflict_do_update(
         index_elements=list(keys), set_={name: stmt.excluded[name] for name in update}
     )
@@ -106,6 +115,30 @@ def insert_ignore(
 ) -> Insert:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``: create a row unless it already exists."""
     return _insert(session, table).values(dict(values)).on_conflict_do_nothing(index_elements=keys)
+
+
+def json_rows(
+    session: AsyncSession, name: str, columns: Sequence[tuple[str, TypeEngine[Any]]]
+) -> FromClause:
+    """A table read from one JSON-array parameter ``name`` (execute with ``{name: [row dicts]}``).
+
+    A batch of any size is then one bound value and one cached statement, where a multi-row
+    VALUES would bind every cell and compile again for each batch size. JSON-typed columns
+    keep their documents; the others are plain SQL values.
+    """
+    if not is_sqlite(session):
+        fields = [column(field, type_) for field, type_ in columns]
+        rows = func.jsonb_to_recordset(bindparam(name, type_=postgresql.JSONB()))
+        return rows.table_valued(*fields).render_derived(name=name, with_types=True)
+    each = func.json_each(bindparam(name, type_=JSON())).table_valued("value")
+    return select(*[_sqlite_field(each.c.value, f, t) for f, t in columns]).subquery(name)
+
+
+def _sqlite_field(value: Any, field: str, type_: TypeEngine[Any]) -> Any:
+    path = f"$.{field}"
+    if isinstance(type_, JSON):  # "->" keeps the JSON text of a document, json_extract unquotes
+        return value.op("->")(path).label(field)
+    return func.json_extract(value, path).label(field)
 
 
 def lock_rows(session: AsyncSession, stmt: S, *, skip_locked: bool = False) -> S:

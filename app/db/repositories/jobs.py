@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
-from app.db.models import OPEN_ITEMS, Job, JobItem
+from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobItem
 from app.db.session import rowcount
 
 ACTIVE = ("queued", "running")
@@ -85,6 +85,19 @@ async def get_job(session: AsyncSession, tenant_id: str, job_id: str) -> Job | N
     return await session.scalar(stmt.execution_options(**FRESH))
 
 
+async def get_job_with_graph(
+    session: AsyncSession, tenant_id: str, job_id: str
+) -> tuple[Job, str, int] | None:
+    """The tenant's job with its graph's id and version number, in one query."""
+    stmt = (
+        select(Job, GraphVersion.graph_id, GraphVersion.version)
+        .join(GraphVersion, GraphVersion.id == Job.graph_version_id)
+        .where(Job.id == job_id, Job.tenant_id == tenant_id)
+    )
+    row = (await session.execute(stmt.execution_options(**FRESH))).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 async def get_job_by_id(session: AsyncSession, job_id: str) -> Job | None:
     """Any tenant's job (for the runner)."""
     return await session.get(Job, job_id, populate_existing=True)
@@ -131,6 +144,26 @@ async def cancel_job(session: AsyncSession, tenant_id: str, job_id: str) -> Job 
         count = rowcount(await session.execute(items.execution_options(**NO_SYNC)))
         await _add(session, job_id, cancelled=count)
     return await get_job(session, tenant_id, job_id)
+
+
+async def cancel_open_items(session: AsyncSession, job_id: str) -> int:
+    """After a cancelled job's runner has stopped: every item still open becomes ``cancelled``.
+
+    These are items the runner had taken (``running``) but not started, and any still pending;
+    the counters move with them. Returns how many items changed.
+    """
+    now = utcnow()
+    moved = {}
+    for state in ("running", "pending"):
+        stmt = (
+            update(JobItem)
+            .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.status == state)
+            .values(status="cancelled", finished_at=now)
+        )
+        moved[state] = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+    total = moved["running"] + moved["pending"]
+    await _add(session, job_id, running=-moved["running"], cancelled=total)
+    return total
 
 
 async def _add(session: AsyncSession, job_id: str, **deltas: int) -> None:

@@ -11,19 +11,19 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     BigInteger,
     Float,
-    Integer,
     String,
-    Text,
+    bindparam,
     column,
     select,
+    true,
     update,
     values,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
-from app.db.base import JSONDoc, utcnow
-from app.db.models import Job, JobItem, NodeResult
+from app.db.base import utcnow
+from app.db.models import Job, JobItem, NodeResult, Timestamp
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
@@ -91,17 +91,26 @@ async def write_batch(
             await _count(session, finished)
 
 
+NODE_COLUMNS = tuple((name, NodeResult.__table__.c[name].type) for name in NODE_FIELDS)
+ITEM_COLUMNS = tuple(
+    (name, JobItem.__table__.c[name].type)
+    for name in ("job_id", "item_index", "status", "output", "error")
+)
+
+
 async def _upsert_nodes(session: AsyncSession, nodes: Sequence[NodeRow], now: datetime) -> None:
+    rows = dialects.json_rows(session, "rows", NODE_COLUMNS)
+    source = select(*rows.c, bindparam("now", type_=Timestamp)).where(true())
     updated = [name for name in (*NODE_FIELDS, "finished_at") if name not in NODE_KEY]
-    stmt = dialects.upsert(session, NodeResult.__table__, NODE_KEY, updated)
-    rows = {(n.job_id, n.item_index, n.node_id): _node_params(n, now) for n in nodes}
-    await session.execute(stmt, list(rows.values()))
+    stmt = dialects.upsert_from(
+        session, NodeResult.__table__, [*NODE_FIELDS, "finished_at"], source, NODE_KEY, updated
+    )
+    latest = {(n.job_id, n.item_index, n.node_id): _params(n) for n in nodes}
+    await session.execute(stmt, {"rows": list(latest.values()), "now": now})
 
 
-def _node_params(row: NodeRow, now: datetime) -> dict[str, Any]:
-    params = {name: getattr(row, name) for name in NODE_FIELDS}
-    params["finished_at"] = now
-    return params
+def _params(row: NodeRow | ItemRow) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in row.__slots__}
 
 
 async def _finish_items(
@@ -109,15 +118,7 @@ async def _finish_items(
 ) -> list[ItemRow]:
     """Finish the running items among ``items``; returns those that changed."""
     latest = {(item.job_id, item.item_index): item for item in items}
-    source = values(
-        column("job_id", String),
-        column("item_index", Integer),
-        column("status", String),
-        column("output", JSONDoc),
-        column("error", Text),
-        name="finished",
-    ).data([(i.job_id, i.item_index, i.status, i.output, i.error) for i in latest.values()])
-    rows = source.cte("finished")
+    rows = dialects.json_rows(session, "rows", ITEM_COLUMNS)
     stmt = (
         update(JobItem)
         .where(
@@ -125,10 +126,16 @@ async def _finish_items(
             JobItem.item_index == rows.c.item_index,
             JobItem.status == "running",
         )
-        .values(status=rows.c.status, output=rows.c.output, error=rows.c.error, finished_at=now)
+        .values(
+            status=rows.c.status,
+            output=rows.c.output,
+            error=rows.c.error,
+            finished_at=bindparam("now", type_=Timestamp),
+        )
         .returning(JobItem.job_id, JobItem.item_index)
     )
-    changed = await session.execute(stmt.execution_options(**NO_SYNC))
+    params = {"rows": [_params(item) for item in latest.values()], "now": now}
+    changed = await session.execute(stmt.execution_options(**NO_SYNC), params)
     return [latest[job_id, index] for job_id, index in changed]
 
 

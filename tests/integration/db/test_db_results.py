@@ -122,3 +122,31 @@ async def test_node_results_are_read_back_per_item(session: AsyncSession) -> Non
     assert await results.node_results_for(session, job.id, []) == {}
     assert [r.node_id for r in await results.item_nodes(session, job.id, 2)] == ["a", "b"]
     assert await results.item_nodes(session, job.id, 1) == []
+
+
+OUTPUTS = [
+    "plain text",
+    "",
+    None,
+    0,
+    -2.5,
+    True,
+    [1, "two", None],
+    {"nested": {"ünïcode": "✓ 漢字", "quote": 'say "hi"\n'}},
+]
+
+
+@pytest.mark.parametrize("output", OUTPUTS, ids=repr)
+async def test_outputs_and_timestamps_round_trip(session: AsyncSession, output: object) -> None:
+    job_id = (await running_job(session, 1)).id
+    finished = ItemRow(job_id, 0, "succeeded", output, None, 1, 1, 0.0)
+    await results.write_batch(session, [node(job_id, 0, "a", output)], [finished])
+    await session.commit()
+    session.expire_all()
+
+    [stored] = await results.item_nodes(session, job_id, 0)
+    [stored_item] = await jobs.results_page(session, job_id, -1, 1)
+    assert (stored.output, stored_item.output) == (output, output)
+    assert stored.finished_at.tzinfo is not None
+    assert stored_item.finished_at is not None
+    assert stored_item.finished_at.tzinfo is not None
