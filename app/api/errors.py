@@ -14,6 +14,7 @@ from app.engine import CheckpointError, ConfigError, GraphValidationError, Input
 from app.services.errors import (
     Conflict,
     InvalidInput,
+    Malformed,
     NotFound,
     PayloadTooLarge,
     ServiceError,
@@ -26,6 +27,7 @@ PROBLEM_JSON = "application/problem+json"
 
 # (status, type slug, title) per error class; the first matching class wins.
 SERVICE_ERRORS: list[tuple[type[Exception], int, str, str]] = [
+    (Malformed, 400, "malformed-request", "Malformed request"),
     (NotFound, 404, "not-found", "Not found"),
     (Conflict, 409, "conflict", "Conflict"),
     (InvalidInput, 422, "invalid-input", "Invalid input"),

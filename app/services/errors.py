@@ -1,6 +1,7 @@
 """The service layer's exceptions; mapped to HTTP in one place (``app/api/errors.py``).
 
 ServiceError
+├── Malformed           the request cannot be parsed (bad JSON, YAML or UTF-8)
 ├── NotFound            the thing does not exist for this tenant
 ├── Conflict            the request contradicts the current state
 ├── InvalidInput        the request is well formed but wrong; ``issues`` locate each problem
@@ -40,6 +41,10 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.issues = list(issues)
+
+
+class Malformed(ServiceError):
+    """The request (or a line of an upload) cannot be parsed at all."""
 
 
 class NotFound(ServiceError):

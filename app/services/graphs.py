@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import GraphRecord, GraphVersion
 from app.db.repositories import graphs as repo
 from app.engine import GraphValidationError, graph_hash, load_graph, to_data, to_dot
-from app.services.errors import InvalidInput, Issue, NotFound
+from app.services.errors import InvalidInput, Issue, Malformed, NotFound
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 
@@ -30,20 +30,20 @@ def parse_body(body: bytes, content_type: str) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput("the body is not valid UTF-8", [Issue("(body)", str(exc))]) from None
+        raise Malformed("the body is not valid UTF-8", [Issue("(body)", str(exc))]) from None
     if content_type.split(";")[0].strip().lower() in YAML_TYPES:
         return _yaml(text)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput("the body is not valid JSON", [Issue("(body)", str(exc))]) from None
+        raise Malformed("the body is not valid JSON", [Issue("(body)", str(exc))]) from None
 
 
 def _yaml(text: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise InvalidInput("the body is not valid YAML", [Issue("(body)", str(exc))]) from None
+        raise Malformed("the body is not valid YAML", [Issue("(body)", str(exc))]) from None
 
 
 async def upload(

@@ -166,6 +166,10 @@ class JobExecution:
         if self.abandoned:
             return None
         if self.cancelled:
+            await self.deps.writer.flush()
+            async with self.deps.sessions() as session:
+                await jobs_repo.cancel_open_items(session, self.job_id)
+                await session.commit()
             self.deps.writer.event(self.job_id, "job_cancelled", {})
             await self.deps.writer.flush()
             return "cancelled"

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Job, JobItem
-from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
 from app.engine import InputError
@@ -130,9 +129,10 @@ async def find(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
 
 async def status(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:
     """The job with counts, throughput, ETA, tokens and cost."""
-    job = await find(session, tenant_id, job_id)
-    version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
-    return view(job, version.graph_id if version else None, version.version if version else None)
+    found = await repo.get_job_with_graph(session, tenant_id, job_id)
+    if found is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return view(*found)
 
 
 def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str, Any]:

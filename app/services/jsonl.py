@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from app.services.errors import InvalidInput, Issue, PayloadTooLarge
+from app.services.errors import Issue, Malformed, PayloadTooLarge
 
 CHUNK = 64 * 1024
 
@@ -35,11 +35,11 @@ def _parse(number: int, line: bytes) -> Any:
     try:
         return json.loads(line.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InvalidInput(
+        raise Malformed(
             f"line {number} is not valid UTF-8", [Issue("inputs", "not valid UTF-8", line=number)]
         ) from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(
+        raise Malformed(
             f"line {number} is not valid JSON", [Issue("inputs", exc.msg, line=number)]
         ) from None
 

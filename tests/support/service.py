@@ -7,7 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +49,24 @@ class Service:
     runtime: Runtime
 
     async def run_jobs(self) -> None:
-        """Run every claimable job to the end (the runner's test mode)."""
-        await JobRunner(self.runtime).run_until_idle()
+        """Run every claimable job to the end (the runner's test mode).
+
+        While it runs, the runner is the runtime's, so cancellations through the API reach it.
+        """
+        runner = JobRunner(self.runtime)
+        self.runtime.runner = runner
+        try:
+            await runner.run_until_idle()
+        finally:
+            self.runtime.runner = None
+
+
+class _TestServer(uvicorn.Server):
+    """Uvicorn without its signal handlers: the test runner keeps SIGINT/SIGTERM/SIGALRM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @contextlib.asynccontextmanager
@@ -58,7 +74,7 @@ async def serve(settings: Settings, api_key: str | None = None) -> AsyncIterator
     """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1 and an ephemeral port."""
     app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
+    server = _TestServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,7 +13,7 @@ from starlette.datastructures import FormData, UploadFile
 from app.api.deps import RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
 from app.services import jobs
-from app.services.errors import InvalidInput, Issue
+from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.jobs import JobSpec
 from app.services.runtime import Runtime
 
@@ -62,7 +63,11 @@ async def submit_job(
 
 def _job_request(body: bytes) -> JobRequest:
     try:
-        return JobRequest.model_validate_json(body)
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Malformed("the body is not valid JSON", [Issue("(body)", str(exc))]) from None
+    try:
+        return JobRequest.model_validate(data)
     except ValidationError as exc:
         issues = [Issue(".".join(map(str, e["loc"])) or "(body)", e["msg"]) for e in exc.errors()]
         raise InvalidInput("the job request is invalid", issues) from None

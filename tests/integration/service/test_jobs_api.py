@@ -1,0 +1,190 @@
+"""Batch jobs over HTTP against the fake LLM server, on SQLite and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from tests.support.fake_llm import FakeLLM
+from tests.support.service import Service
+
+ECHO_GRAPH = {
+    "name": "echo",
+    "inputs": {"text": {"type": "string"}},
+    "nodes": [
+        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
+    ],
+    "outputs": {"answer": "answer"},
+}
+
+
+def documents(n: int, tag: str = "") -> list[dict[str, str]]:
+    return [
+        {"doc1": f"A{i}{tag}: electric cars.", "doc2": f"B{i}{tag}: hydrogen cars."}
+        for i in range(n)
+    ]
+
+
+async def submit(service: Service, graph: str, inputs: list[Any], **extra: Any) -> dict[str, Any]:
+    response = await service.client.post(
+        "/v1/jobs", json={"graph_id": graph, "inputs": inputs, **extra}
+    )
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+async def status(service: Service, job_id: str) -> dict[str, Any]:
+    return dict((await service.client.get(f"/v1/jobs/{job_id}")).json())
+
+
+async def until_succeeded(service: Service, job_id: str, count: int, timeout_s: float = 10) -> None:
+    """Poll the job's status until ``count`` items succeeded."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if (await status(service, job_id))["counts"]["succeeded"] >= count:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def test_upload_job_results_in_input_order(
+    service: Service, fake_llm: FakeLLM, example_graph: dict[str, Any]
+) -> None:
+    await service.client.post("/v1/graphs", json=example_graph)
+    job = await submit(service, "extract-and-compare", documents(30))
+    assert (job["status"], job["counts"]["total"], job["counts"]["pending"]) == ("queued", 30, 30)
+
+    await service.run_jobs()
+
+    done = await status(service, job["id"])
+    assert done["status"] == "completed"
+    assert done["counts"] == {
+        "total": 30,
+        "pending": 0,
+        "running": 0,
+        "succeeded": 30,
+        "failed": 0,
+        "cancelled": 0,
+    }
+    assert done["usage"]["input_tokens"] > 0
+    page = (await service.client.get(f"/v1/jobs/{job['id']}/results", params={"limit": 20})).json()
+    assert [item["index"] for item in page["items"]] == list(range(20))
+    rest = (
+        await service.client.get(f"/v1/jobs/{job['id']}/results", params={"after": page["next"]})
+    ).json()
+    assert [item["index"] for item in rest["items"]] == list(range(20, 30))
+    assert rest["next"] is None
+    assert len(fake_llm.log()) == 90
+
+    item = (await service.client.get(f"/v1/jobs/{job['id']}/items/7")).json()
+    nodes = {node["node"]: node for node in item["nodes"]}
+    assert item["input"] == documents(30)[7]
+    assert (
+        nodes["facts1"]["output"] in item["output"]["comparison"]
+        or nodes["compare"]["status"] == "succeeded"
+    )
+    assert item["output"] == {"comparison": nodes["compare"]["output"]}
+
+
+async def test_jsonl_upload_of_ten_thousand_lines(service: Service, fake_llm: FakeLLM) -> None:
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    lines = "".join(json.dumps({"text": f"line {i}"}) + "\n" for i in range(10_000))
+    files = {"inputs": ("inputs.jsonl", lines.encode(), "application/x-ndjson")}
+    response = await service.client.post("/v1/jobs", data={"graph_id": "echo"}, files=files)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    assert response.json()["counts"]["total"] == 10_000
+
+    await service.run_jobs()
+
+    assert (await status(service, job_id))["counts"]["succeeded"] == 10_000
+    download = await service.client.get(f"/v1/jobs/{job_id}/results", params={"format": "jsonl"})
+    rows = [json.loads(line) for line in download.text.splitlines()]
+    assert [row["index"] for row in rows] == list(range(10_000))
+    assert rows[1234]["output"]["answer"].endswith("line 1234")
+    assert len(fake_llm.log()) == 10_000
+
+
+async def test_per_item_failures_are_counted_and_the_job_completes(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(rules=[{"match": "poison", "status": 400}])
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    inputs = [{"text": "poison" if i % 5 == 0 else f"fine {i}"} for i in range(20)]
+    job = await submit(service, "echo", inputs)
+    await service.run_jobs()
+    done = await status(service, job["id"])
+    assert done["status"] == "completed"
+    assert (done["counts"]["succeeded"], done["counts"]["failed"]) == (16, 4)
+    failed = (await service.client.get(f"/v1/jobs/{job['id']}/items/5")).json()
+    assert failed["status"] == "failed"
+    assert "answer: PermanentLLMError" in failed["error"]
+
+
+async def test_cancel_stops_dispatch_and_keeps_partial_results(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(latency_ms=100)
+    service.runtime.settings.runner_window = 4
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    job = await submit(service, "echo", [{"text": f"t{i}"} for i in range(200)])
+    runner = asyncio.ensure_future(service.run_jobs())
+    await until_succeeded(service, job["id"], 8)
+
+    cancelled = await service.client.post(f"/v1/jobs/{job['id']}/cancel")
+    cancelled_at = fake_llm.stats()["requests"]
+    await asyncio.wait_for(runner, 10)
+    await asyncio.sleep(1.0)
+
+    assert cancelled.json()["status"] == "cancelled"
+    # at most the window was already in flight
+    assert fake_llm.stats()["requests"] <= cancelled_at + 4
+    final = await status(service, job["id"])
+    counts = final["counts"]
+    assert final["status"] == "cancelled"
+    assert counts["succeeded"] >= 8
+    assert counts["succeeded"] + counts["cancelled"] + counts["failed"] == 200
+    assert counts["running"] == counts["pending"] == 0
+    results = (
+        await service.client.get(f"/v1/jobs/{job['id']}/results", params={"limit": 1000})
+    ).json()["items"]
+    assert (
+        sum(r["status"] == "succeeded" and r["output"] is not None for r in results)
+        == counts["succeeded"]
+    )
+
+
+async def test_job_of_another_tenant_is_invisible(
+    service: Service, other_tenant: Any, example_graph: dict[str, Any]
+) -> None:
+    await service.client.post("/v1/graphs", json=example_graph)
+    job = await submit(service, "extract-and-compare", documents(2))
+    await service.run_jobs()
+    base = f"/v1/jobs/{job['id']}"
+    for method, path in [
+        ("GET", base),
+        ("GET", f"{base}/results"),
+        ("GET", f"{base}/results?format=jsonl"),
+        ("GET", f"{base}/items/0"),
+        ("POST", f"{base}/cancel"),
+        ("GET", "/v1/graphs/extract-and-compare"),
+        ("GET", "/v1/graphs/extract-and-compare/versions"),
+    ]:
+        response = await other_tenant.request(method, path)
+        assert response.status_code == 404, (method, path, response.status_code)
+    assert (await other_tenant.get("/v1/jobs")).json()["items"] == []
+    assert (await other_tenant.get("/v1/graphs")).json()["items"] == []
+    submitted = await other_tenant.post(
+        "/v1/jobs", json={"graph_id": "extract-and-compare", "inputs": documents(1)}
+    )
+    assert submitted.status_code == 404
+    assert (await status(service, job["id"]))["status"] == "completed"
+
+
+async def test_requests_without_a_valid_key_are_refused(service: Service) -> None:
+    for headers in ({}, {"Authorization": "Bearer ie_nope"}, {"Authorization": "Basic abc"}):
+        response = await service.client.get(
+            "/v1/jobs", headers=headers | {"Authorization": headers.get("Authorization", "")}
+        )
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
