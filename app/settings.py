@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=1_000, gt=0)
 
     runner_enabled: bool = True
+    runner_mode: Literal["process", "inline"] = Field(
+        default="process",
+        description="process: jobs run in a child process, so HTTP answers stay fast at full "
+        "load; inline: on the HTTP process's event loop",
+    )
     runner_max_jobs: int = Field(default=8, gt=0, description="jobs one process runs at once")
     runner_window: int = Field(default=1_024, gt=0, description="items in flight per process")
     lease_s: float = Field(default=30.0, gt=0)
@@ -46,6 +51,9 @@ class Settings(BaseSettings):
     poll_s: float = Field(default=1.0, gt=0, description="how often to look for new jobs")
     flush_interval_s: float = Field(default=0.05, gt=0)
     flush_rows: int = Field(default=500, gt=0)
+    gc_young_threshold: int = Field(
+        default=20_000, ge=700, description="allocations between young garbage collections"
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -18,18 +18,29 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import GraphVersion, Job
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
+from app.engine import ResourceManager
 from app.services.job_execution import JobDeps, JobExecution
+from app.services.programs import ProgramCache
 from app.services.writer import ResultWriter
-
-if TYPE_CHECKING:
-    from app.services.runtime import Runtime
+from app.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class RunnerContext(Protocol):
+    """What a runner uses from the process: settings, a database pool, endpoints, programs."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    resources: ResourceManager
+    programs: ProgramCache
 
 
 def new_owner() -> str:
@@ -40,21 +51,21 @@ def new_owner() -> str:
 class JobRunner:
     """Runs the jobs of a service process (see the module docstring)."""
 
-    def __init__(self, runtime: Runtime, owner: str | None = None) -> None:
-        settings = runtime.settings
-        self.runtime = runtime
+    def __init__(self, context: RunnerContext, owner: str | None = None) -> None:
+        settings = context.settings
+        self.context = context
         self.settings = settings
         self.owner = owner or new_owner()
         self.writer = ResultWriter(
-            runtime.sessions,
+            context.sessions,
             flush_interval_s=settings.flush_interval_s,
             flush_rows=settings.flush_rows,
         )
         self.deps = JobDeps(
-            sessions=runtime.sessions,
+            sessions=context.sessions,
             writer=self.writer,
-            resources=runtime.resources,
-            programs=runtime.programs,
+            resources=context.resources,
+            programs=context.programs,
             window=asyncio.Semaphore(settings.runner_window),
         )
         self.active: dict[str, JobExecution] = {}
@@ -99,25 +110,34 @@ class JobRunner:
             execution.abandon()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
         await self.writer.close()
-        async with self.runtime.sessions() as session:
+        async with self.context.sessions() as session:
             await jobs_repo.release_all(session, self.owner)
             await session.commit()
 
     async def run_until_idle(self) -> None:
-        """Claim and run jobs until nothing is claimable; every result is written on return."""
+        """Claim and run jobs until nothing is claimable; every result is written on return.
+
+        Leases are renewed meanwhile, so cancellations and lost leases are noticed as in
+        normal operation.
+        """
         self.writer.start()
-        while True:
-            await self._claim()
-            if not self._tasks:
-                break
-            await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
-        await self.writer.flush()
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+        try:
+            while True:
+                await self._claim()
+                if not self._tasks:
+                    break
+                await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            await self.writer.close()
 
     # -- claiming ----------------------------------------------------------------------
 
     async def _take_over_if_single_process(self) -> None:
         if self.settings.is_sqlite:
-            async with self.runtime.sessions() as session:
+            async with self.context.sessions() as session:
                 await jobs_repo.expire_leases(session)
                 await session.commit()
 
@@ -129,13 +149,14 @@ class JobRunner:
                 log.exception("claiming jobs failed; retrying")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.poll_s)
+                async with asyncio.timeout(self.settings.poll_s):
+                    await self._wake.wait()
 
     async def _claim(self) -> None:
         free = self.settings.runner_max_jobs - len(self._tasks)
         if free <= 0 or self._stopping:
             return
-        async with self.runtime.sessions() as session:
+        async with self.context.sessions() as session:
             claimed = await jobs_repo.claim_jobs(
                 session, self.owner, self.settings.lease_s, free, _now()
             )
@@ -170,7 +191,7 @@ class JobRunner:
             self._wake.set()
 
     async def _release(self, job_id: str) -> None:
-        async with self.runtime.sessions() as session:
+        async with self.context.sessions() as session:
             await jobs_repo.release_lease(session, self.owner, job_id)
             await session.commit()
 
@@ -188,7 +209,7 @@ class JobRunner:
         held = list(self.active)
         if not held:
             return
-        async with self.runtime.sessions() as session:
+        async with self.context.sessions() as session:
             statuses = await jobs_repo.renew_leases(
                 session, self.owner, held, self.settings.lease_s, _now()
             )

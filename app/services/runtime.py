@@ -1,7 +1,8 @@
 """What a service process holds while it runs: database, endpoints, caches, the job runner.
 
 ``start_runtime`` builds it (migrating the schema first when configured) and
-``Runtime.close`` drains and releases it; the HTTP app and the CLI both use these.
+``Runtime.close`` drains and releases it; the HTTP app and the CLI both use these. The job
+runner runs in a child process by default (see :mod:`app.services.worker`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
 from app.services.programs import ProgramCache
 from app.services.runner import JobRunner
+from app.services.worker import WorkerProcess, settle_heap
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,11 +85,20 @@ async def start_runtime(settings: Settings) -> Runtime:
         resources=ResourceManager(endpoints),
         auth=Authenticator(sessions, open_tenant),
     )
-    if settings.runner_enabled:
-        runner = JobRunner(runtime)
-        await runner.start()
-        runtime.runner = runner
+    runtime.runner = await _start_runner(runtime)
+    settle_heap(settings.gc_young_threshold)
     return runtime
+
+
+async def _start_runner(runtime: Runtime) -> Runner | None:
+    """``process`` (the default): a child process; ``inline``: on this event loop."""
+    settings = runtime.settings
+    if not settings.runner_enabled:
+        return None
+    inline = settings.runner_mode == "inline"
+    runner: WorkerProcess | JobRunner = JobRunner(runtime) if inline else WorkerProcess(settings)
+    await runner.start()
+    return runner
 
 
 async def _open_tenant(

@@ -1,0 +1,27 @@
+"""End-to-end fixtures: real ``python -m app serve`` processes on a database, the fake LLM slow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_llm import FakeLLM
+from tests.support.processes import Servers, servers
+
+LATENCY_MS = 50
+
+
+@pytest.fixture
+def slow_llm(fake_llm: FakeLLM) -> FakeLLM:
+    """The session's fake server answering after ``LATENCY_MS``, logging every request."""
+    fake_llm.configure(latency_ms=LATENCY_MS, log=True)
+    return fake_llm
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[Servers]:
+    """Starts service processes (logs under ``tmp_path``); every one is stopped afterwards."""
+    with servers(tmp_path) as started:
+        yield started
