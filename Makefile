@@ -52,10 +52,14 @@ serve: $(STAMP)
 example: $(STAMP)
 	$(BIN)/python examples/extract_and_compare.py
 
-bench: bench-engine
+bench: bench-engine bench-service
 
 bench-engine: $(STAMP)
 	$(BIN)/python -m bench.engine_bench
+
+# SQLite always; Postgres too when TEST_DATABASE_URL names a server.
+bench-service: $(STAMP)
+	$(BIN)/python -m bench.service_bench
 
 # Re-pin every dependency (needs the registry); commit the changed lock files.
 lock: $(UV)

@@ -138,7 +138,7 @@ class JobExecution:
             return ItemRow(self.job_id, index, "failed", None, str(exc), 0, 0, 0.0)
         restored = restored_records(stored) if stored else None
         result = await execution.run(inputs, str(index), restored)
-        return _item_row(self.job_id, index, result)
+        return _item_row(self.job_id, index, result, stored)
 
     @property
     def _stopping(self) -> bool:
@@ -185,8 +185,17 @@ class JobExecution:
         await self.deps.writer.flush()
 
 
-def _item_row(job_id: str, index: int, result: RunResult) -> ItemRow:
+def _item_row(job_id: str, index: int, result: RunResult, stored: list[NodeResult]) -> ItemRow:
+    """The item's row; its usage counts the nodes stored before a restart too."""
     tokens_in, tokens_out, cost = result.usage_totals()
+    reused = [
+        row
+        for row in stored
+        if row.node_id in result.records and result.records[row.node_id].restored
+    ]
+    tokens_in += sum(row.input_tokens for row in reused)
+    tokens_out += sum(row.output_tokens for row in reused)
+    cost += sum(row.cost for row in reused)
     error = None
     if not result.ok:
         failed = [result.records[node] for node in result.failed]

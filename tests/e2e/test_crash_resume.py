@@ -90,6 +90,7 @@ def test_killed_server_resumes_job_without_rerunning_stored_nodes(
         final = completed(second, job_id)
         after = calls_by_marker(slow_llm.log()).get("run2", [])
         stored = db.node_results(job_id)
+        stored_tokens = db.input_tokens(job_id)
 
     repeated = set(before) & set(after)
     print(
@@ -101,6 +102,8 @@ def test_killed_server_resumes_job_without_rerunning_stored_nodes(
     )
     assert final["status"] == "completed", final
     assert final["counts"]["succeeded"] == ITEMS, final["counts"]
+    # usage counts nodes stored before the kill too, each once
+    assert final["usage"]["input_tokens"] == stored_tokens > 0
     # exactly one stored result per (item, node)
     assert len(stored) == ITEMS * 3
     assert {(TAG, i, node) for i, node in stored} == all_calls(TAG, ITEMS)

@@ -309,6 +309,11 @@ class DatabaseProbe:
         stmt = select(func.count()).select_from(NodeResult).where(NodeResult.job_id == job_id)
         return int(self._rows(stmt)[0][0])
 
+    def input_tokens(self, job_id: str) -> int:
+        """Input tokens of every stored node result of a job."""
+        stmt = select(func.sum(NodeResult.input_tokens)).where(NodeResult.job_id == job_id)
+        return int(self._rows(stmt)[0][0] or 0)
+
     def leases(self) -> dict[str, tuple[str, str | None]]:
         """job id -> (status, owner of its lease or ``None``)."""
         stmt = select(Job.id, Job.status, Job.lease_owner)
