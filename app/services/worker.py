@@ -100,11 +100,19 @@ class WorkerProcess:
         """Start the child; return once it reports its runner running, else raise."""
         self._process.start()
         self._child_end.close()
-        ready = await asyncio.to_thread(self._control.poll, START_TIMEOUT_S)
-        message = self._control.recv() if ready else ("failed", "no answer from the runner")
+        message = await asyncio.to_thread(self._first_message)
         if message != ("ready",):
             self._process.kill()
             raise RuntimeError(f"the runner process did not start: {message[-1]}")
+
+    def _first_message(self) -> tuple[str, ...]:
+        if not self._control.poll(START_TIMEOUT_S):
+            return ("failed", f"no answer in {START_TIMEOUT_S:.0f}s")
+        try:
+            message: tuple[str, ...] = self._control.recv()
+        except EOFError:
+            return ("failed", f"it exited with {self._process.exitcode}; see its log above")
+        return message
 
     @property
     def alive(self) -> bool:
