@@ -17,6 +17,11 @@ from tests.support.db import seed_job, seed_version
 LEASE_S = 30.0
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
+# SQLite serves one process: it has one claimer at a time, so these concern Postgres alone.
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
 
 async def queued_jobs(session: AsyncSession, priorities: list[int]) -> list[Job]:
     tenant, version = await seed_version(session)
@@ -92,9 +97,8 @@ async def test_released_jobs_can_be_claimed_at_once(session: AsyncSession) -> No
     assert sorted(j.id for j in claimed) == sorted([first.id, second.id, third.id])
 
 
+@POSTGRES_ONLY
 async def test_concurrent_claimers_get_disjoint_jobs(engine: AsyncEngine) -> None:
-    if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite is single-process: one claimer at a time")
     sessions = session_factory(engine)
     async with sessions() as session:
         made = await queued_jobs(session, [0] * 4)
@@ -110,9 +114,8 @@ async def test_concurrent_claimers_get_disjoint_jobs(engine: AsyncEngine) -> Non
     assert {j.id for j in mine} | {j.id for j in theirs} == {j.id for j in made}
 
 
+@POSTGRES_ONLY
 async def test_many_concurrent_claimers_never_share_a_job(engine: AsyncEngine) -> None:
-    if engine.dialect.name == "sqlite":
-        pytest.skip("SQLite is single-process: one claimer at a time")
     sessions = session_factory(engine)
     async with sessions() as session:
         made = await queued_jobs(session, [0] * 40)

@@ -388,7 +388,3 @@ def named_places(problem: dict[str, Any]) -> set[str]:
         if "line" in error:
             places.add(str(error["line"]))
     return places
-
-
-def test_the_table_is_large_enough() -> None:
-    assert len(CASES) >= 25
