@@ -35,6 +35,7 @@ import aiohttp
 
 from app.engine import InferenceModule, LLMInference, Parameter, ResourceConfig, stream
 from app.engine.resources.manager import close_shared_managers
+from app.services.worker import run_loop
 from bench.fake_llm.handle import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,12 +154,13 @@ CLIENTS = {"floor": floor_client, "engine": engine_client}
 
 
 def measure(
-    client: str, base_url: str, items: int, concurrency: int, latency_s: float
+    client: str, base_url: str, items: int, concurrency: int, latency_s: float, loop: str
 ) -> Measurement:
-    """Run one client in this process and measure it."""
+    """Run one client in this process (on ``loop``: asyncio or uvloop) and measure it."""
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    calls, failures = asyncio.run(CLIENTS[client](base_url, items, concurrency))
+    work = CLIENTS[client](base_url, items, concurrency)
+    calls, failures = run_loop(work) if loop == "uvloop" else asyncio.run(work)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -188,6 +190,8 @@ def run_client_process(
         str(args.latency_ms),
         "--client-cpu",
         str(args.client_cpu),
+        "--loop",
+        args.loop,
     ]
     output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return Measurement(**json.loads(output.strip().splitlines()[-1]))
@@ -242,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--server-cpu", type=int, default=1)
     parser.add_argument("--client-cpu", type=int, default=0)
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the clients' event loop"
+    )
     parser.add_argument("--child", choices=sorted(CLIENTS))
     parser.add_argument("--base-url")
     args = parser.parse_args(argv)
@@ -251,7 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         print(
             json.dumps(
                 asdict(
-                    measure(args.child, args.base_url, items, concurrency, args.latency_ms / 1000)
+                    measure(
+                        args.child,
+                        args.base_url,
+                        items,
+                        concurrency,
+                        args.latency_ms / 1000,
+                        args.loop,
+                    )
                 )
             )
         )

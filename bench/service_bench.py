@@ -610,6 +610,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run the service under cProfile; stats to bench/results/service_bench_<db>.prof",
     )
     parser.add_argument("--profile-to", help=argparse.SUPPRESS)
+    # The service runs its HTTP process and job runner on uvloop; so does the engine-only run.
+    parser.set_defaults(loop="uvloop")
     return parser.parse_args(argv)
 
 

@@ -17,21 +17,31 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from app.db import dialects
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(
+    url: str, *, ping_after_idle_s: float = dialects.PING_AFTER_IDLE_S
+) -> AsyncEngine:
     """An async engine for ``url`` (``postgresql+asyncpg://`` or ``sqlite+aiosqlite://``).
 
-    Postgres gets a pre-pinged pool of 10 (+10 overflow); SQLite gets its folder created and, on
-    every connection, WAL journaling, ``synchronous=NORMAL``, foreign keys and a busy timeout.
+    Postgres gets a pool of 10 (+10 overflow) whose connections are checked before use when they
+    sat idle ``ping_after_idle_s`` or longer; SQLite gets its folder created and, on every
+    connection, WAL journaling, ``synchronous=NORMAL``, foreign keys and a busy timeout.
     """
     dialects.prepare(url)
     engine = _create_async_engine(url, **dialects.engine_options(url))
-    dialects.install(engine)
+    dialects.install(engine, ping_after_idle_s)
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions whose objects stay readable after commit (no reload on attribute access)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads alone: each statement stands on its own (autocommit), which spares the
+    BEGIN and ROLLBACK round trips around every status poll. Never write through them."""
+    reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(reads, expire_on_commit=False)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

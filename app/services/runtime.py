@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import migrate
 from app.db.repositories import tenants
-from app.db.session import create_engine, ping, session_factory
+from app.db.session import create_engine, ping, read_session_factory, session_factory
 from app.engine import ResourceConfig, ResourceManager
 from app.services.auth import DEFAULT_TENANT, Authenticator
 from app.services.endpoints import load_endpoints
@@ -48,6 +48,7 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    reads: async_sessionmaker[AsyncSession]
     endpoints: ResourceConfig
     resources: ResourceManager
     auth: Authenticator
@@ -81,6 +82,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         settings=settings,
         engine=engine,
         sessions=sessions,
+        reads=read_session_factory(engine),
         endpoints=endpoints,
         resources=ResourceManager(endpoints),
         auth=Authenticator(sessions, open_tenant),

@@ -25,8 +25,10 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -38,6 +40,7 @@ from app.services.runner import JobRunner
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 PR_SET_PDEATHSIG = 1
@@ -79,6 +82,18 @@ def settle_heap(young_threshold: int) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, GC_OLDER_THRESHOLD, GC_OLDEST_THRESHOLD)
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on uvloop where it is installed (as uvicorn runs the HTTP process), else on
+    asyncio's own loop. uvloop spends less CPU per socket event, which a runner with hundreds of
+    calls in flight is mostly made of."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 # -- the parent's handle -------------------------------------------------------------------
@@ -154,7 +169,7 @@ def worker_main(settings: Settings, control: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     logging.basicConfig(level=settings.log_level, stream=sys.stderr)
     try:
-        asyncio.run(_serve(settings, control))
+        run_loop(_serve(settings, control))
     except Exception as exc:
         with contextlib.suppress(OSError):
             control.send(("failed", f"{type(exc).__name__}: {exc}"))

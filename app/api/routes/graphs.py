@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import RuntimeDep, SessionDep, TenantDep
+from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.graphs import GraphPage, GraphVersionOut, VersionEntry, VersionList
 from app.engine.tools import registered_tools
 from app.services import graphs
@@ -65,7 +65,7 @@ async def upload_graph(
 @router.get("", response_model=GraphPage)
 async def list_graphs(
     runtime: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=200)] = None,
@@ -79,7 +79,7 @@ async def list_graphs(
 @router.get("/{graph_ref}", response_model=GraphVersionOut, response_model_exclude_none=True)
 async def get_graph(
     graph_ref: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> GraphVersionOut:
@@ -88,7 +88,7 @@ async def get_graph(
 
 
 @router.get("/{graph_ref}/versions", response_model=VersionList)
-async def graph_versions(graph_ref: str, session: SessionDep, tenant: TenantDep) -> VersionList:
+async def graph_versions(graph_ref: str, session: ReadSessionDep, tenant: TenantDep) -> VersionList:
     """Version history, oldest first, with the parameters each version changed."""
     stored = await graphs.get(session, tenant, graph_ref, None)
     entries = [VersionEntry(**entry) for entry in await graphs.versions(session, tenant, graph_ref)]
@@ -98,7 +98,7 @@ async def graph_versions(graph_ref: str, session: SessionDep, tenant: TenantDep)
 @router.get("/{graph_ref}/dot", response_class=PlainTextResponse)
 async def graph_dot(
     graph_ref: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> PlainTextResponse:

@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
-from app.api.deps import RuntimeDep, SessionDep, TenantDep
+from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
 from app.services import jobs
 from app.services.errors import InvalidInput, Issue, Malformed
@@ -108,7 +108,7 @@ def _form_spec(form: FormData) -> JobSpec:
 
 @router.get("", response_model=JobPage)
 async def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     before: Annotated[
@@ -124,7 +124,7 @@ async def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobStatus)
-async def job_status(job_id: str, session: SessionDep, tenant: TenantDep) -> JobStatus:
+async def job_status(job_id: str, session: ReadSessionDep, tenant: TenantDep) -> JobStatus:
     """Status with counts, throughput, ETA, tokens and cost."""
     return JobStatus(**await jobs.status(session, tenant, job_id))
 
@@ -133,7 +133,7 @@ async def job_status(job_id: str, session: SessionDep, tenant: TenantDep) -> Job
 async def job_results(
     job_id: str,
     runtime: RuntimeDep,
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     after: Annotated[int, Query(ge=-1, description="return items after this index")] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -142,13 +142,15 @@ async def job_results(
     """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed."""
     if format == "jsonl":
         await jobs.find(session, tenant, job_id)
-        lines = jobs.results_jsonl(runtime.sessions, job_id, runtime.settings.max_page_size)
+        lines = jobs.results_jsonl(runtime.reads, job_id, runtime.settings.max_page_size)
         return StreamingResponse(lines, media_type="application/x-ndjson")
     return ResultPage(**await jobs.results_page(session, tenant, job_id, after, limit))
 
 
 @router.get("/{job_id}/items/{index}", response_model=ItemDetail)
-async def job_item(job_id: str, index: int, session: SessionDep, tenant: TenantDep) -> ItemDetail:
+async def job_item(
+    job_id: str, index: int, session: ReadSessionDep, tenant: TenantDep
+) -> ItemDetail:
     """One item: its input, outputs or error, and every node's record."""
     return ItemDetail(**await jobs.item_detail(session, tenant, job_id, index))
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import Tenant
-from app.db.session import create_engine, is_sqlite, ping
+from app.db.session import create_engine, is_sqlite, ping, read_session_factory, session_factory
 
 
 async def test_sqlite_gets_its_folder_and_pragmas(tmp_path: Path) -> None:
@@ -62,3 +62,31 @@ async def test_naive_timestamps_are_refused(session: AsyncSession) -> None:
     session.add(Tenant(name="acme", created_at=datetime(2030, 1, 1)))
     with pytest.raises(StatementError, match="naive datetime"):
         await session.flush()
+
+
+@pytest.mark.postgres
+async def test_a_connection_killed_while_idle_is_replaced_before_use(postgres_url: str) -> None:
+    """A Postgres restart (here: the server ending our idle backend) costs no failed request."""
+    engine, admin = create_engine(postgres_url, ping_after_idle_s=0.0), create_engine(postgres_url)
+    try:
+        async with engine.connect() as connection:
+            first = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with admin.connect() as connection:
+            await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        async with engine.connect() as connection:
+            second = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        assert second != first
+    finally:
+        await engine.dispose()
+        await admin.dispose()
+
+
+async def test_read_sessions_see_committed_writes_at_once(engine: AsyncEngine) -> None:
+    reads = read_session_factory(engine)
+    async with session_factory(engine)() as writer:
+        writer.add(Tenant(name="fresh"))
+        async with reads() as reader:
+            assert await reader.scalar(select(Tenant).where(Tenant.name == "fresh")) is None
+        await writer.commit()
+    async with reads() as reader:
+        assert await reader.scalar(select(Tenant.name).where(Tenant.name == "fresh")) == "fresh"
