@@ -7,7 +7,7 @@ LOCKS := requirements/dev.lock requirements/service.lock
 STAMP := $(VENV)/.synced
 UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 PYTEST_ARGS ?=
-LINT_PATHS := app tests bench examples $(wildcard migrations)
+LINT_PATHS := app tests bench examples
 
 .PHONY: help venv test test-fast lint types ci serve lock bench bench-engine bench-service example clean
 

@@ -1,8 +1,9 @@
 """Schema migrations from code: upgrade, downgrade and inspect with Alembic.
 
 These are synchronous (Alembic drives its own event loop): call them from a CLI directly, or from
-async code through ``asyncio.to_thread``. ``alembic.ini`` and ``migrations/`` are found next to the
-``app`` package, whatever the current directory.
+async code through ``asyncio.to_thread``. The scripts ship inside the package
+(``app/db/migrations``), so an installed wheel migrates as a checkout does; ``alembic.ini`` at
+the repository root serves the ``alembic`` command in development.
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from sqlalchemy import Connection
 
 from app.db.session import create_engine
 
-ROOT = Path(__file__).resolve().parents[2]
-INI = ROOT / "alembic.ini"
-SCRIPTS = ROOT / "migrations"
+SCRIPTS = Path(__file__).resolve().parent / "migrations"
 
 
 def config(url: str | None = None) -> Config:
     """The Alembic configuration, pointed at ``url`` when given."""
-    cfg = Config(str(INI) if INI.exists() else None)
+    cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPTS))
-    cfg.attributes["quiet_logging"] = True  # leave the host application's logging alone
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))  # ini interpolation
     return cfg

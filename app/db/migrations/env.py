@@ -69,7 +69,7 @@ async def run_online() -> None:
         await engine.dispose()
 
 
-if config.config_file_name is not None and not config.attributes.get("quiet_logging"):
+if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 if context.is_offline_mode():
