@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     poll_s: float = Field(default=1.0, gt=0, description="how often to look for new jobs")
     flush_interval_s: float = Field(default=0.05, gt=0)
     flush_rows: int = Field(default=500, gt=0)
+    progress_interval_s: float = Field(
+        default=2.0, gt=0, description="how often a running job records a progress event"
+    )
+    events_poll_s: float = Field(
+        default=0.25, gt=0, description="how often an event stream looks for new events"
+    )
+    sse_ping_s: float = Field(
+        default=15.0, gt=0, description="heartbeat comments that keep idle event streams open"
+    )
     gc_young_threshold: int = Field(
         default=20_000, ge=700, description="allocations between young garbage collections"
     )

@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from app.api import errors
 from app.api.limits import BodyLimit
-from app.api.routes import graphs, health, jobs, runs
+from app.api.observe import RequestMetrics
+from app.api.routes import graphs, health, jobs, metrics, runs
 from app.services.runtime import start_runtime
 from app.settings import Settings
 
@@ -34,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestMetrics)
     errors.install(app)
-    for module in (health, graphs, runs, jobs):
+    for module in (health, graphs, runs, jobs, metrics):
         app.include_router(module.router)
     return app

@@ -21,6 +21,8 @@ from app.db.repositories.results import ItemRow
 from app.engine import EngineError, ExecutionSettings, InputError, ResourceManager, RunResult
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
+from app.services.jobs import counts
+from app.services.metrics import NodeMetrics, ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.sink import NodeSink, restored_records
 from app.services.writer import ResultWriter
@@ -38,6 +40,8 @@ class JobDeps:
     resources: ResourceManager
     programs: ProgramCache
     window: asyncio.Semaphore
+    metrics: ServiceMetrics
+    progress_s: float = 2.0
 
 
 class JobExecution:
@@ -48,29 +52,53 @@ class JobExecution:
         self.priority = job.priority
         self.version = version
         self.deps = deps
-        self.cancelled = False  # by the user: in-flight items end as "cancelled"
+        # By the user: in-flight items end as "cancelled". A job claimed already cancelled was
+        # left by a runner that died; it is only closed.
+        self.cancelled = job.status == "cancelled"
         self.abandoned = False  # lease lost or runner stopping: leave items for the next owner
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> str | None:
         """Run to the end; the final status, or ``None`` when the job was abandoned."""
+        if self.cancelled:
+            return await self._conclude()
         try:
             execution = self._prepare()
         except EngineError as exc:
             await self._finish("failed", f"the graph cannot run: {exc}")
             return "failed"
         self.deps.writer.event(self.job_id, "job_started", {"graph_version": self.version.version})
-        await self._dispatch_all(execution)
-        await self._drain()
+        progress = asyncio.get_running_loop().create_task(self._report_progress())
+        try:
+            await self._dispatch_all(execution)
+            await self._drain()
+        finally:
+            progress.cancel()
+            await asyncio.gather(progress, return_exceptions=True)
         return await self._conclude()
+
+    async def _report_progress(self) -> None:
+        """A ``progress`` event (counts, throughput, ETA, usage) every ``progress_s``."""
+        while True:
+            await asyncio.sleep(self.deps.progress_s)
+            try:
+                self.deps.writer.event(self.job_id, "progress", await self._counts())
+            except Exception:
+                log.exception("reading the progress of job %s failed", self.job_id)
+
+    async def _counts(self) -> dict[str, Any]:
+        async with self.deps.sessions() as session:
+            job = await jobs_repo.get_job_by_id(session, self.job_id)
+        return {} if job is None else counts(job)
 
     def _prepare(self) -> Execution:
         program = self.deps.programs.get(self.version.id, self.version.definition)
         for alias in program.plan.aliases:
             self.deps.resources.config.endpoint(alias)  # ConfigError if no longer configured
         sink = NodeSink(self.job_id, self.deps.writer)
+        observers = (sink, NodeMetrics(self.deps.metrics))
         settings = ExecutionSettings(
-            resources=self.deps.resources, observers=(sink,), priority=self.priority
+            resources=self.deps.resources, observers=observers, priority=self.priority
         )
         return Execution(program, settings)
 
@@ -122,12 +150,16 @@ class JobExecution:
                 self.deps.writer.item(
                     ItemRow(self.job_id, index, "cancelled", None, "cancelled", 0, 0, 0.0)
                 )
+                self.deps.metrics.items_finished.labels("cancelled").inc()
             raise
         finally:
             self.deps.window.release()
         self.deps.writer.item(row)
-        kind = "item_succeeded" if row.status == "succeeded" else "item_failed"
-        self.deps.writer.event(self.job_id, kind, {"index": index, "error": row.error})
+        self.deps.metrics.items_finished.labels(row.status).inc()
+        if row.status == "succeeded":
+            self.deps.writer.event(self.job_id, "item_succeeded", {"index": index})
+        else:
+            self.deps.writer.event(self.job_id, "item_failed", {"index": index, "error": row.error})
 
     async def _item_row(
         self, execution: Execution, index: int, raw: Any, stored: list[NodeResult]
@@ -168,10 +200,10 @@ class JobExecution:
         if self.cancelled:
             await self.deps.writer.flush()
             async with self.deps.sessions() as session:
-                await jobs_repo.cancel_open_items(session, self.job_id)
+                closed = await jobs_repo.cancel_open_items(session, self.job_id)
                 await session.commit()
-            self.deps.writer.event(self.job_id, "job_cancelled", {})
-            await self.deps.writer.flush()
+            self.deps.metrics.items_finished.labels("cancelled").inc(closed)
+            await self._final_event("cancelled")
             return "cancelled"
         await self._finish("completed")
         return "completed"
@@ -179,9 +211,18 @@ class JobExecution:
     async def _finish(self, status: str, error: str | None = None) -> None:
         await self.deps.writer.flush()  # every item row lands before the job is final
         async with self.deps.sessions() as session:
-            await jobs_repo.finish_job(session, self.job_id, status, error)
+            finished = await jobs_repo.finish_job(session, self.job_id, status, error)
             await session.commit()
-        self.deps.writer.event(self.job_id, f"job_{status}", {"error": error} if error else {})
+        if finished:
+            self.deps.metrics.jobs_finished.labels(status).inc()
+        await self._final_event(status, error)
+
+    async def _final_event(self, status: str, error: str | None = None) -> None:
+        """The job's last event, with its final counts; written before ``run`` returns."""
+        data = await self._counts()
+        if error:
+            data["error"] = error
+        self.deps.writer.event(self.job_id, f"job_{status}", data)
         await self.deps.writer.flush()
 
 

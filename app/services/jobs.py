@@ -11,8 +11,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Job, JobItem
+from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
+from app.db.repositories.jobs import Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph.model import InputSpec
@@ -117,6 +119,7 @@ async def _finalize(session: AsyncSession, job: Job) -> Job:
     if job.item_count == 0:
         raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
     await repo.set_item_count(session, job.id, job.item_count)
+    await events_repo.append_events(session, [(job.id, "job_submitted", {"items": job.item_count})])
     return job
 
 
@@ -136,9 +139,6 @@ async def status(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str
 
 
 def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str, Any]:
-    done = job.succeeded + job.failed + job.cancelled
-    pending = max(0, job.item_count - job.running - done)
-    throughput, eta = _pace(job, done, pending + job.running)
     return {
         "id": job.id,
         "graph_id": graph_id,
@@ -146,6 +146,20 @@ def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str,
         "status": job.status,
         "priority": job.priority,
         "webhook_url": job.webhook_url,
+        **counts(job),
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def counts(job: Job) -> dict[str, Any]:
+    """The job's progress: item counts, throughput, ETA, tokens and cost (status and events)."""
+    done = job.succeeded + job.failed + job.cancelled
+    pending = max(0, job.item_count - job.running - done)
+    throughput, eta = _pace(job, done, pending + job.running)
+    return {
         "counts": {
             "total": job.item_count,
             "pending": pending,
@@ -161,10 +175,6 @@ def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str,
             "output_tokens": job.output_tokens,
             "cost": job.cost,
         },
-        "error": job.error,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
     }
 
 
@@ -204,11 +214,15 @@ def _cursor(before: str | None) -> tuple[datetime, str] | None:
         ) from None
 
 
-async def cancel(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
-    job = await repo.cancel_job(session, tenant_id, job_id)
-    if job is None:
+async def cancel(session: AsyncSession, tenant_id: str, job_id: str) -> Cancellation:
+    """Cancel the job. Its terminal event is written here when no runner holds the job;
+    otherwise the runner writes it once its in-flight items have stopped."""
+    outcome = await repo.cancel_job(session, tenant_id, job_id)
+    if outcome is None:
         raise NotFound(f"job {job_id!r} not found")
-    return job
+    if outcome.stopped and not outcome.runner_holds:
+        await events_repo.append_events(session, [(job_id, "job_cancelled", counts(outcome.job))])
+    return outcome
 
 
 def item_view(item: JobItem) -> dict[str, Any]:

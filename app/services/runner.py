@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -27,6 +28,7 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.services.job_execution import JobDeps, JobExecution
+from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.writer import ResultWriter
 from app.settings import Settings
@@ -41,6 +43,7 @@ class RunnerContext(Protocol):
     sessions: async_sessionmaker[AsyncSession]
     resources: ResourceManager
     programs: ProgramCache
+    metrics: ServiceMetrics
 
 
 def new_owner() -> str:
@@ -56,17 +59,22 @@ class JobRunner:
         self.context = context
         self.settings = settings
         self.owner = owner or new_owner()
+        metrics = context.metrics
         self.writer = ResultWriter(
             context.sessions,
             flush_interval_s=settings.flush_interval_s,
             flush_rows=settings.flush_rows,
+            on_batch=_batch_observer(metrics),
         )
+        metrics.result_queue.labels(metrics.process).set_function(lambda: self.writer.queued)
         self.deps = JobDeps(
             sessions=context.sessions,
             writer=self.writer,
             resources=context.resources,
             programs=context.programs,
             window=asyncio.Semaphore(settings.runner_window),
+            metrics=metrics,
+            progress_s=settings.progress_interval_s,
         )
         self.active: dict[str, JobExecution] = {}
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
@@ -93,6 +101,10 @@ class JobRunner:
     def notify(self) -> None:
         """New work may be claimable (a job was submitted)."""
         self._wake.set()
+
+    async def metrics_text(self) -> None:
+        """Nothing of its own: an in-process runner counts into its process's metrics."""
+        return None
 
     def cancel_local(self, job_id: str) -> None:
         """The job was cancelled through this process: stop it now, not at the next heartbeat."""
@@ -227,3 +239,11 @@ class JobRunner:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _batch_observer(metrics: ServiceMetrics) -> Callable[[float, int], None]:
+    def observe(seconds: float, rows: int) -> None:
+        metrics.checkpoint_write.observe(seconds)
+        metrics.checkpoint_rows.inc(rows)
+
+    return observe

@@ -11,6 +11,7 @@ from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.services import graphs
 from app.services.errors import InvalidInput, Issue
+from app.services.metrics import NodeMetrics
 from app.services.runtime import Runtime
 from app.services.views import node_view
 
@@ -26,7 +27,8 @@ async def run_once(
     """Run the graph on ``inputs``; the answer has outputs, failures and every node's record."""
     stored = await graphs.get(session, tenant_id, graph_ref, version)
     program = runtime.programs.get(stored.version.id, stored.version.definition)
-    settings = ExecutionSettings(resources=runtime.resources, record=True)
+    observers = (NodeMetrics(runtime.metrics),)
+    settings = ExecutionSettings(resources=runtime.resources, record=True, observers=observers)
     execution = Execution(program, settings)
     try:
         checked = check_inputs(execution.plan.graph.inputs, inputs)

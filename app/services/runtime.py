@@ -15,12 +15,15 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import migrate
+from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import tenants
 from app.db.session import create_engine, ping, read_session_factory, session_factory
 from app.engine import ResourceConfig, ResourceManager
 from app.services.auth import DEFAULT_TENANT, Authenticator
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
+from app.services.live_metrics import process_metrics
+from app.services.metrics import ServiceMetrics, merge_expositions
 from app.services.programs import ProgramCache
 from app.services.runner import JobRunner
 from app.services.worker import WorkerProcess, settle_heap
@@ -40,6 +43,8 @@ class Runner(Protocol):
 
     def cancel_local(self, job_id: str) -> None: ...
 
+    async def metrics_text(self) -> str | None: ...
+
     async def stop(self) -> None: ...
 
 
@@ -52,6 +57,7 @@ class Runtime:
     endpoints: ResourceConfig
     resources: ResourceManager
     auth: Authenticator
+    metrics: ServiceMetrics
     programs: ProgramCache = field(default_factory=ProgramCache)
     runner: Runner | None = None
 
@@ -61,6 +67,17 @@ class Runtime:
             raise Unavailable("the database does not answer")
         if self.settings.runner_enabled and (self.runner is None or not self.runner.alive):
             raise Unavailable("the job runner is not running")
+
+    async def metrics_exposition(self) -> bytes:
+        """``/metrics``: this process's families, the job counts of the database and, when the
+        runner is a process of its own, its families, merged into one exposition."""
+        async with self.reads() as session:
+            self.metrics.set_job_counts(await jobs_repo.count_by_status(session))
+        runner = self.runner
+        runner_text = None if runner is None else await runner.metrics_text()
+        self.metrics.runner_up.set(1 if runner is not None and runner.alive else 0)
+        texts = [self.metrics.exposition()]
+        return merge_expositions(texts if runner_text is None else [*texts, runner_text])
 
     async def close(self) -> None:
         """Stop the runner (in-flight work is leased back), close clients and the pool."""
@@ -78,14 +95,16 @@ async def start_runtime(settings: Settings) -> Runtime:
     sessions = session_factory(engine)
     endpoints = load_endpoints(settings)
     open_tenant = await _open_tenant(settings, sessions)
+    resources = ResourceManager(endpoints)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
         reads=read_session_factory(engine),
         endpoints=endpoints,
-        resources=ResourceManager(endpoints),
+        resources=resources,
         auth=Authenticator(sessions, open_tenant),
+        metrics=process_metrics("api", resources, engine),
     )
     runtime.runner = await _start_runner(runtime)
     settle_heap(settings.gc_young_threshold)

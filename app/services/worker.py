@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -35,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db.session import create_engine, session_factory
 from app.engine import ResourceManager
 from app.services.endpoints import load_endpoints
+from app.services.live_metrics import process_metrics
+from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.runner import JobRunner
 from app.settings import Settings
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
+METRICS_TIMEOUT_S = 2.0
 PR_SET_PDEATHSIG = 1
 GC_OLDER_THRESHOLD, GC_OLDEST_THRESHOLD = 10, 100
 # Where both share a core, the HTTP process wins it on every request: its answers stay fast
@@ -58,13 +62,15 @@ class RunnerHost:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     resources: ResourceManager
+    metrics: ServiceMetrics
     programs: ProgramCache = field(default_factory=ProgramCache)
 
     @classmethod
     def build(cls, settings: Settings) -> RunnerHost:
         engine = create_engine(settings.database_url)
         resources = ResourceManager(load_endpoints(settings))
-        return cls(settings, engine, session_factory(engine), resources)
+        metrics = process_metrics("runner", resources, engine)
+        return cls(settings, engine, session_factory(engine), resources, metrics)
 
     async def close(self) -> None:
         await self.resources.aclose()
@@ -110,6 +116,8 @@ class WorkerProcess:
             target=worker_main, args=(settings, child_end), name="inf-engine-runner", daemon=True
         )
         self._child_end = child_end
+        self._asked = 0
+        self._asking = asyncio.Lock()
 
     async def start(self) -> None:
         """Start the child; return once it reports its runner running, else raise."""
@@ -145,6 +153,25 @@ class WorkerProcess:
         """A job was cancelled through this process: stop it now, not at the next heartbeat."""
         self._send(("cancel", job_id))
 
+    async def metrics_text(self) -> str | None:
+        """The runner process's metrics (Prometheus text); ``None`` if it does not answer."""
+        async with self._asking:
+            self._asked += 1
+            self._send(("metrics", self._asked))
+            return await asyncio.to_thread(self._metrics_reply, self._asked)
+
+    def _metrics_reply(self, asked: int) -> str | None:
+        deadline = time.monotonic() + METRICS_TIMEOUT_S
+        while (left := deadline - time.monotonic()) > 0 and self._control.poll(left):
+            try:
+                message = self._control.recv()
+            except (EOFError, OSError):
+                return None
+            if message[:2] == ("metrics", asked):  # a late answer to an earlier ask is dropped
+                text: str = message[2]
+                return text
+        return None
+
     async def stop(self) -> None:
         """Ask the child to stop (it leases running jobs back), then wait for it to exit."""
         self._send(("stop",))
@@ -154,7 +181,7 @@ class WorkerProcess:
             self._process.kill()
         self._control.close()
 
-    def _send(self, message: tuple[str, ...]) -> None:
+    def _send(self, message: tuple[str | int, ...]) -> None:
         with contextlib.suppress(OSError, ValueError):  # the child is gone: nothing to tell
             self._control.send(message)
 
@@ -183,7 +210,7 @@ async def _serve(settings: Settings, control: Connection) -> None:
     try:
         await runner.start()
         settle_heap(settings.gc_young_threshold)
-        _listen(control, runner, stopped)
+        _listen(control, host, runner, stopped)
         control.send(("ready",))
         await _until_stopped(stopped)
     finally:
@@ -191,7 +218,9 @@ async def _serve(settings: Settings, control: Connection) -> None:
         await host.close()
 
 
-def _listen(control: Connection, runner: JobRunner, stopped: asyncio.Event) -> None:
+def _listen(
+    control: Connection, host: RunnerHost, runner: JobRunner, stopped: asyncio.Event
+) -> None:
     def on_message() -> None:
         try:
             message = control.recv()
@@ -201,6 +230,8 @@ def _listen(control: Connection, runner: JobRunner, stopped: asyncio.Event) -> N
             runner.notify()
         elif message[0] == "cancel":
             runner.cancel_local(message[1])
+        elif message[0] == "metrics":
+            control.send(("metrics", message[1], host.metrics.exposition()))
         else:
             asyncio.get_running_loop().remove_reader(control.fileno())
             stopped.set()

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
 
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
-from app.services import jobs
+from app.services import events, jobs
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.jobs import JobSpec
 from app.services.runtime import Runtime
@@ -56,6 +58,7 @@ async def submit_job(
         spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
         job = await jobs.submit(session, runtime.programs, tenant, spec, body.inputs)
     await session.commit()
+    runtime.metrics.jobs_submitted.inc()
     if runtime.runner is not None:
         runtime.runner.notify()
     return JobStatus(**await jobs.status(session, tenant, job.id))
@@ -155,13 +158,60 @@ async def job_item(
     return ItemDetail(**await jobs.item_detail(session, tenant, job_id, index))
 
 
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}},
+)
+async def job_events(
+    job_id: str,
+    runtime: RuntimeDep,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    after: Annotated[
+        int | None, Query(ge=0, description="resume after this event id (or Last-Event-ID)")
+    ] = None,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: the job's state changes, item completions and failures, and periodic
+    ``progress``, each with its id. Reconnect with ``Last-Event-ID`` to get every event missed;
+    the stream ends after the job's terminal event."""
+    await jobs.find(session, tenant, job_id)
+    start = _resume_after(last_event_id, after)
+    stream = events.follow(runtime.reads, job_id, start, runtime.settings.events_poll_s)
+    return EventSourceResponse(_as_sse(stream, runtime), ping=runtime.settings.sse_ping_s)
+
+
+def _resume_after(last_event_id: str | None, after: int | None) -> int:
+    if last_event_id is None:
+        return after or 0
+    if not last_event_id.strip().isdigit():
+        raise Malformed(
+            "Last-Event-ID must be an event id from this stream",
+            [Issue("Last-Event-ID", "not a non-negative integer")],
+        )
+    return int(last_event_id)
+
+
+async def _as_sse(stream: AsyncIterator[events.JobEvent], runtime: Runtime) -> AsyncIterator[Any]:
+    runtime.metrics.event_streams.inc()
+    try:
+        async for event in stream:
+            yield ServerSentEvent(data=json.dumps(event.data), event=event.kind, id=str(event.id))
+    finally:
+        runtime.metrics.event_streams.dec()
+
+
 @router.post("/{job_id}/cancel", response_model=JobStatus)
 async def cancel_job(
     job_id: str, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
 ) -> JobStatus:
     """Stop dispatching new items now; finished results stay readable."""
-    await jobs.cancel(session, tenant, job_id)
+    outcome = await jobs.cancel(session, tenant, job_id)
     await session.commit()
-    if runtime.runner is not None:
+    if outcome.stopped:
+        runtime.metrics.jobs_finished.labels("cancelled").inc()
+        runtime.metrics.items_finished.labels("cancelled").inc(outcome.items)
+    if runtime.runner is not None and outcome.runner_holds:
         runtime.runner.cancel_local(job_id)
     return JobStatus(**await jobs.status(session, tenant, job_id))

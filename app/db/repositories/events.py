@@ -8,16 +8,25 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import dialects
 from app.db.base import utcnow
-from app.db.models import JobEvent
+from app.db.models import Job, JobEvent
 
 
 async def append_events(
     session: AsyncSession, events: Sequence[tuple[str, str, dict[str, Any]]]
 ) -> None:
-    """Store (job id, kind, data) events in order, in one multi-row INSERT."""
+    """Store (job id, kind, data) events in order, in one multi-row INSERT.
+
+    NOTE: [event order] A reader resumes after the last id it saw, so a job's events must
+    become visible in id order. On Postgres two transactions could take ids 7 and 8 and commit
+    8 first; a reader then skips 7 for ever. Writers of a job's events therefore hold the job's
+    row lock while they insert (SQLite has a single writer, so ids follow commits anyway).
+    """
     if not events:
         return
+    jobs = select(Job.id).where(Job.id.in_(sorted({job_id for job_id, _, _ in events})))
+    await dialects.lock_now(session, jobs.order_by(Job.id))
     now = utcnow()
     rows = [
         {"job_id": job_id, "kind": kind, "data": data, "created_at": now}
@@ -39,7 +48,11 @@ async def events_after(
     return list(await session.scalars(stmt))
 
 
-async def last_event_id(session: AsyncSession, job_id: str) -> int:
-    """The id of the job's newest event; 0 when it has none."""
+async def last_event_id(
+    session: AsyncSession, job_id: str, kinds: Sequence[str] | None = None
+) -> int:
+    """The id of the job's newest event (of one of ``kinds``, if given); 0 when it has none."""
     stmt = select(func.max(JobEvent.id)).where(JobEvent.job_id == job_id)
+    if kinds is not None:
+        stmt = stmt.where(JobEvent.kind.in_(kinds))
     return await session.scalar(stmt) or 0

@@ -14,12 +14,14 @@ first (``cancel_job`` and ``mark_running``), so the two never deadlock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -36,6 +38,7 @@ from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobItem
 from app.db.session import rowcount
 
 ACTIVE = ("queued", "running")
+ACTIVE_ITEMS = ("running", "pending")
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 FRESH: dict[str, Any] = {"populate_existing": True}
 
@@ -103,6 +106,12 @@ async def get_job_by_id(session: AsyncSession, job_id: str) -> Job | None:
     return await session.get(Job, job_id, populate_existing=True)
 
 
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    """How many jobs each status has, over every tenant (for metrics)."""
+    rows = await session.execute(select(Job.status, func.count()).group_by(Job.status))
+    return {status: count for status, count in rows}
+
+
 async def list_jobs(
     session: AsyncSession,
     tenant_id: str,
@@ -123,27 +132,60 @@ async def list_jobs(
     return list(await session.scalars(stmt.execution_options(**FRESH)))
 
 
-async def cancel_job(session: AsyncSession, tenant_id: str, job_id: str) -> Job | None:
-    """Cancel a queued or running job: its pending items become ``cancelled`` and are counted.
+@dataclass(frozen=True, slots=True)
+class Cancellation:
+    """What ``cancel_job`` did: whether it stopped the job, how many items it cancelled, and
+    whether a runner still holds the job (it then cancels the items it has in flight)."""
 
-    Running items are left to the runner, which sees the status at its next lease renewal.
-    A finished job is returned unchanged; ``None`` if the tenant has no such job.
+    job: Job
+    stopped: bool
+    items: int
+    runner_holds: bool
+
+
+async def cancel_job(
+    session: AsyncSession, tenant_id: str, job_id: str, now: datetime | None = None
+) -> Cancellation | None:
+    """Cancel a queued or running job; ``None`` if the tenant has no such job.
+
+    Pending items become ``cancelled`` at once. Running items are left to the runner that holds
+    the job's lease (it sees the status at its next renewal); when no live lease is held, they
+    are cancelled here too. A finished job is left unchanged (``stopped`` is False).
     """
-    now = utcnow()
-    stop = (
+    now = now or utcnow()
+    mine = (
+        select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id).execution_options(**FRESH)
+    )
+    found = await session.scalar(dialects.lock_rows(session, mine))
+    if found is None:
+        return None
+    expires = found.lease_expires_at
+    held = found.lease_owner is not None and expires is not None and expires > now
+    stop = (  # the status is checked again: SQLite's SELECT above took no lock
         update(Job)
-        .where(Job.id == job_id, Job.tenant_id == tenant_id, Job.status.in_(ACTIVE))
+        .where(Job.id == job_id, Job.status.in_(ACTIVE))
         .values(status="cancelled", finished_at=now)
     )
-    if rowcount(await session.execute(stop.execution_options(**NO_SYNC))):
-        items = (
-            update(JobItem)
-            .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.status == "pending")
-            .values(status="cancelled", finished_at=now)
-        )
-        count = rowcount(await session.execute(items.execution_options(**NO_SYNC)))
-        await _add(session, job_id, cancelled=count)
-    return await get_job(session, tenant_id, job_id)
+    if not held:  # a lapsed lease must not make the job look orphaned to the runners
+        stop = stop.values(lease_owner=None, lease_expires_at=None)
+    if not rowcount(await session.execute(stop.execution_options(**NO_SYNC))):
+        return Cancellation(found, False, 0, False)
+    moved = {"pending": await _cancel_items(session, job_id, "pending", now)}
+    if not held:
+        moved["running"] = await _cancel_items(session, job_id, "running", now)
+    await _add(session, job_id, cancelled=sum(moved.values()), running=-moved.get("running", 0))
+    job = await get_job(session, tenant_id, job_id)
+    assert job is not None
+    return Cancellation(job, True, sum(moved.values()), held)
+
+
+async def _cancel_items(session: AsyncSession, job_id: str, state: str, now: datetime) -> int:
+    stmt = (
+        update(JobItem)
+        .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.status == state)
+        .values(status="cancelled", finished_at=now)
+    )
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
 
 async def cancel_open_items(session: AsyncSession, job_id: str) -> int:
@@ -153,14 +195,7 @@ async def cancel_open_items(session: AsyncSession, job_id: str) -> int:
     the counters move with them. Returns how many items changed.
     """
     now = utcnow()
-    moved = {}
-    for state in ("running", "pending"):
-        stmt = (
-            update(JobItem)
-            .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.status == state)
-            .values(status="cancelled", finished_at=now)
-        )
-        moved[state] = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+    moved = {state: await _cancel_items(session, job_id, state, now) for state in ACTIVE_ITEMS}
     total = moved["running"] + moved["pending"]
     await _add(session, job_id, running=-moved["running"], cancelled=total)
     return total
@@ -186,7 +221,10 @@ async def delete_finished_jobs(session: AsyncSession, finished_before: datetime,
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
     lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
-    return or_(Job.status == "queued", and_(Job.status == "running", lapsed))
+    # A job cancelled while a runner held it, whose runner then died: someone must still close
+    # the items that runner had taken and write the job's last event.
+    orphaned = and_(Job.status == "cancelled", Job.lease_owner.is_not(None), lapsed)
+    return or_(Job.status == "queued", and_(Job.status == "running", lapsed), orphaned)
 
 
 async def claim_jobs(
@@ -195,7 +233,9 @@ async def claim_jobs(
     """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
 
     Lowest ``priority`` first, then oldest. Claimed jobs become ``running`` (``started_at`` set
-    once). On Postgres, concurrent claimers skip each other's rows, so no job goes to two.
+    once), except cancelled ones whose runner died, which stay ``cancelled`` (the new owner
+    closes their items). On Postgres, concurrent claimers skip each other's rows, so no job goes
+    to two.
     """
     if limit <= 0:
         return []
@@ -208,7 +248,7 @@ async def claim_jobs(
         update(Job)
         .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
         .values(
-            status="running",
+            status=case((Job.status == "cancelled", Job.status), else_=literal("running")),
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_s),
             started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),

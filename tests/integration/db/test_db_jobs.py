@@ -79,20 +79,42 @@ async def test_list_jobs_filters_by_status(session: AsyncSession) -> None:
     assert [j.id for j in await jobs.list_jobs(session, tenant, 10, None, "succeeded")] == [done.id]
 
 
-async def test_cancel_counts_pending_items_and_leaves_running_ones(session: AsyncSession) -> None:
+async def test_cancel_leaves_running_items_to_the_runner_that_holds_the_job(
+    session: AsyncSession,
+) -> None:
     tenant, version = await seed_version(session)
     job = await seed_job(session, tenant, version.id, list(range(5)))
+    now = datetime.now(UTC)
+    await jobs.claim_jobs(session, "runner-a", 30.0, 1, now)
     await jobs.mark_running(session, job.id, [0, 1])
 
-    cancelled = await jobs.cancel_job(session, tenant, job.id)
+    outcome = await jobs.cancel_job(session, tenant, job.id, now)
 
-    assert cancelled is not None
+    assert outcome is not None
+    assert (outcome.stopped, outcome.items, outcome.runner_holds) == (True, 3, True)
+    cancelled = outcome.job
     assert cancelled.status == "cancelled"
     assert cancelled.finished_at is not None
     assert (cancelled.running, cancelled.cancelled) == (2, 3)
     statuses = [i.status for i in await jobs.results_page(session, job.id, -1, 10)]
     assert statuses == ["running", "running", "cancelled", "cancelled", "cancelled"]
     assert [index for index, _ in await jobs.next_items(session, job.id, -1, 10)] == [0, 1]
+
+
+async def test_cancel_closes_every_item_when_the_lease_has_lapsed(session: AsyncSession) -> None:
+    """The runner died: nobody else would ever close the items it had taken."""
+    tenant, version = await seed_version(session)
+    job = await seed_job(session, tenant, version.id, list(range(4)))
+    then = datetime.now(UTC) - timedelta(minutes=5)
+    await jobs.claim_jobs(session, "dead-runner", 30.0, 1, then)
+    await jobs.mark_running(session, job.id, [0, 1])
+
+    outcome = await jobs.cancel_job(session, tenant, job.id)
+
+    assert outcome is not None
+    assert (outcome.stopped, outcome.items, outcome.runner_holds) == (True, 4, False)
+    assert (outcome.job.running, outcome.job.cancelled) == (0, 4)
+    assert await jobs.next_items(session, job.id, -1, 10) == []
 
 
 async def test_cancelling_a_finished_job_changes_nothing(session: AsyncSession) -> None:
@@ -103,7 +125,8 @@ async def test_cancelling_a_finished_job_changes_nothing(session: AsyncSession) 
     again = await jobs.cancel_job(session, tenant, job.id)
 
     assert again is not None
-    assert (again.status, again.error, again.cancelled) == ("failed", "boom", 0)
+    assert not again.stopped
+    assert (again.job.status, again.job.error, again.job.cancelled) == ("failed", "boom", 0)
     assert not await jobs.finish_job(session, job.id, "succeeded")
 
 

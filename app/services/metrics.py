@@ -1,0 +1,214 @@
+"""The service's Prometheus metrics (DESIGN §9): every family defined once, here.
+
+Each process has its own :class:`ServiceMetrics` on a registry of its own. The HTTP process
+answers ``GET /metrics`` with its families merged with those of its job-runner process (see
+:func:`merge_expositions`): counters and histograms of the same name and labels add up; gauges
+that describe one process's own state carry a ``process`` label, so they never collide.
+
+Labels are bounded: ``alias``, ``model``, ``op``, ``status``, ``status_code``, ``reason``,
+``route`` -- never job ids, tenants or prompts.
+
+    metrics = ServiceMetrics("api")
+    metrics.jobs_submitted.inc()
+    text = metrics.exposition()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from app.engine import NodeRecord
+from app.engine.resources.metrics import LATENCY_BUCKETS_S
+
+# No ``*_created`` series: they would double the number of series for nothing.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+FAST_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+HTTP_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    """The instruments of one process; ``process`` is ``api`` or ``runner``."""
+
+    def __init__(self, process: str) -> None:
+        self.process = process
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._jobs(self.registry)
+        self._nodes(self.registry)
+        self._storage(self.registry)
+        self._service(self.registry)
+
+    def _jobs(self, registry: CollectorRegistry) -> None:
+        self.jobs_submitted = Counter(
+            "inf_jobs_submitted", "Jobs accepted by the API.", registry=registry
+        )
+        self.jobs_finished = Counter(
+            "inf_jobs_finished", "Jobs that ended, by final status.", ["status"], registry=registry
+        )
+        self.items_finished = Counter(
+            "inf_items_finished", "Job items that ended, by status.", ["status"], registry=registry
+        )
+        self.jobs_by_status = Gauge(
+            "inf_jobs", "Jobs in the database by status.", ["status"], registry=registry
+        )
+
+    def _nodes(self, registry: CollectorRegistry) -> None:
+        self.node_runs = Counter(
+            "inf_node_runs",
+            "Graph nodes that ended, by op and status.",
+            ["op", "status"],
+            registry=registry,
+        )
+        self.node_duration = Histogram(
+            "inf_node_duration_seconds",
+            "Time from a node's start to its end, by op.",
+            ["op"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=registry,
+        )
+        self.queue_wait = Histogram(
+            "inf_queue_wait_seconds",
+            "Time a model call waited for a concurrency slot and rate budget, by alias.",
+            ["alias"],
+            buckets=(0.001, *LATENCY_BUCKETS_S),
+            registry=registry,
+        )
+        self.scheduler_overhead = Histogram(
+            "inf_scheduler_overhead_seconds",
+            "Engine time around a single-attempt model call: the node's duration minus the "
+            "call's latency and queue wait.",
+            buckets=FAST_BUCKETS_S,
+            registry=registry,
+        )
+
+    def _storage(self, registry: CollectorRegistry) -> None:
+        self.checkpoint_write = Histogram(
+            "inf_checkpoint_write_seconds",
+            "Time to write one batch of node results, items and events (one transaction).",
+            buckets=WRITE_BUCKETS_S,
+            registry=registry,
+        )
+        self.checkpoint_rows = Counter(
+            "inf_checkpoint_rows", "Rows written by result batches.", registry=registry
+        )
+        self.result_queue = Gauge(
+            "inf_result_queue_rows",
+            "Rows waiting for the result writer, per process.",
+            ["process"],
+            registry=registry,
+        )
+
+    def _service(self, registry: CollectorRegistry) -> None:
+        self.webhook_attempts = Counter(
+            "inf_webhook_attempts",
+            "Webhook deliveries tried, by outcome.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.retention_deleted = Counter(
+            "inf_retention_deleted_jobs", "Finished jobs deleted by retention.", registry=registry
+        )
+        self.event_streams = Gauge(
+            "inf_event_streams", "Server-Sent Event streams open.", registry=registry
+        )
+        self.runner_up = Gauge(
+            "inf_runner_up", "1 when the job runner answered the last scrape.", registry=registry
+        )
+        self.http_requests = Counter(
+            "inf_http_requests",
+            "HTTP requests answered.",
+            ["method", "route", "status_code"],
+            registry=registry,
+        )
+        self.http_duration = Histogram(
+            "inf_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS_S,
+            registry=registry,
+        )
+
+    def add(self, collector: Collector) -> None:
+        """Export what ``collector`` reads at scrape time (endpoints, pools, queues)."""
+        self.registry.register(collector)
+
+    def exposition(self) -> str:
+        return generate_latest(self.registry).decode()
+
+    def set_job_counts(self, counts: dict[str, int]) -> None:
+        for status in JOB_STATUSES:
+            self.jobs_by_status.labels(status).set(counts.get(status, 0))
+
+
+class NodeMetrics:
+    """An engine :class:`~app.engine.Observer` counting nodes into :class:`ServiceMetrics`."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self.metrics = metrics
+
+    def node_finished(self, run: str, record: NodeRecord, op: str, alias: str | None) -> None:
+        if record.restored:
+            return
+        metrics = self.metrics
+        metrics.node_runs.labels(op, record.status.value).inc()
+        duration = record.duration_s
+        if duration is not None:
+            metrics.node_duration.labels(op).observe(duration)
+        usage = record.usage
+        if usage is None or alias is None:
+            return
+        metrics.queue_wait.labels(alias).observe(usage.queued_s)
+        if duration is not None and record.attempts == 1:
+            overhead = duration - usage.latency_s - usage.queued_s
+            metrics.scheduler_overhead.observe(max(0.0, overhead))
+
+
+# -- one exposition from several processes --------------------------------------------------
+
+
+def merge_expositions(texts: Iterable[str]) -> bytes:
+    """One Prometheus text exposition from several: families of the same name are joined and
+    samples with the same name and labels added up."""
+    families: dict[str, Metric] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            known = families.get(family.name)
+            if known is None:
+                families[family.name] = family
+            else:
+                known.samples = _summed([*known.samples, *family.samples])
+    return generate_latest(_Fixed(list(families.values())))
+
+
+def _summed(samples: list[Any]) -> list[Any]:
+    totals: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+    for sample in samples:
+        key = (sample.name, tuple(sorted(sample.labels.items())))
+        known = totals.get(key)
+        totals[key] = sample if known is None else known._replace(value=known.value + sample.value)
+    return list(totals.values())
+
+
+class _Fixed:
+    """A collector of already-built families (what ``generate_latest`` renders)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families)
