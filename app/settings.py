@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     auth_mode: Literal["keys", "open"] = Field(
         default="keys", description="open: no API keys, one 'default' tenant, loopback only"
     )
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: one object per line with job/item/node fields"
+    )
 
     max_request_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_jsonl_lines: int = Field(default=1_000_000, gt=0)
@@ -60,6 +63,18 @@ class Settings(BaseSettings):
     sse_ping_s: float = Field(
         default=15.0, gt=0, description="heartbeat comments that keep idle event streams open"
     )
+
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="per delivery attempt")
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_s: float = Field(
+        default=2.0, gt=0, description="wait after the first failed attempt; doubles each time"
+    )
+    webhook_poll_s: float = Field(default=1.0, gt=0, description="how often to look for due ones")
+
+    retention_days: float = Field(
+        default=7.0, ge=0, description="finished jobs older than this are deleted; 0 keeps all"
+    )
+    retention_interval_s: float = Field(default=600.0, gt=0, description="how often to sweep")
     gc_young_threshold: int = Field(
         default=20_000, ge=700, description="allocations between young garbage collections"
     )
@@ -74,3 +89,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+class ClientSettings(BaseSettings):
+    """Where the ``inf-engine`` client commands connect: ``INF_URL`` and ``INF_API_KEY``.
+
+    >>> ClientSettings(url="http://127.0.0.1:9000").url
+    'http://127.0.0.1:9000'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="INF_", env_file=".env", extra="ignore")
+
+    url: str = Field(default="http://127.0.0.1:8000", description="the service's base URL")
+    api_key: str | None = Field(default=None, description="sent as 'Authorization: Bearer'")

@@ -8,8 +8,8 @@ In one invocation, against the fake server (50 ms latency, pinned to core 1):
    or ``--postgres-url`` names a server), the service in a subprocess pinned to core 0 with
    the endpoint at ``max_concurrent`` C: the graph is uploaded, an N-item job submitted as a
    JSONL upload, and ``GET /v1/jobs/{id}`` polled every 100 ms (each poll timed) until the
-   job completes. Each poll also samples the fake server's answered calls and the node
-   results stored so far (on a separate connection).
+   job completes. Each poll also samples the fake server's calls in flight; every second the
+   service's own ``/metrics`` give the result writer's queue and the rows it has written.
 
 The service subprocess is ``create_app(Settings())`` under ``uvicorn.run`` exactly as
 ``python -m app serve`` runs it (its job runner in a child process, pinned to the same core),
@@ -18,11 +18,14 @@ plus one read-only route, ``GET /_bench/stats``, with the HTTP event loop's lag.
 Figures per database: wall time (submit -> completed, as the client sees it), the ideal bound
 ``max(ceil(3N / C), 2) x latency``, efficiency (ideal / wall), the service's CPU seconds per
 model call (HTTP and runner processes, user + system from ``/proc``), node results stored per
-second, poll latency p50 / p99, the largest number of calls the fake server had answered
-whose node results were not yet stored ("unstored": the result writer's backlog, queued or
-being written), and ratios to the engine-only run. Targets:
-wall <= 1.25 x engine-only on Postgres, poll p99 <= 20 ms. JSON goes to
-``bench/results/service_bench.json``.
+second, poll latency p50 / p99, the result writer's queue (the most rows it ever held, from
+``inf_result_queue_peak_rows``: a short queue means writes never held the job back) and
+ratios to the engine-only run. Targets: wall <= 1.25 x engine-only on Postgres, poll p99
+<= 20 ms. JSON goes to ``bench/results/service_bench.json``.
+
+The polling client runs at raised priority (nice -10, when allowed): on a 2-core machine it
+shares a core with the fake server, and its own wait for that core is not the service's
+latency. A real client polls from another machine.
 
     .venv/bin/python -m bench.service_bench
     .venv/bin/python -m bench.service_bench --items 10000 --concurrency 256 \\
@@ -35,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import itertools
 import json
 import math
 import os
@@ -46,7 +50,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -55,17 +59,18 @@ from typing import Any
 
 import httpx
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.requests import Request
 
-from app.db.session import create_engine
 from bench.engine_bench import COMPARE, EXTRACT, Measurement, documents, run_client_process
 from bench.fake_llm.handle import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 POLL_INTERVAL_S = 0.1
+METRICS_INTERVAL_S = 1.0
 READY_TIMEOUT_S = 60.0
 JOB_TIMEOUT_S = 600.0
 TERMINAL = ("completed", "failed", "cancelled")
@@ -99,9 +104,8 @@ def serve(port: int, cpu: int, profile: str | None = None) -> None:
     """``python -m app serve`` (settings from ``INF_*``) plus ``GET /_bench/stats``; with
     ``profile``, under cProfile, written to that path by ``POST /_bench/profile``."""
     os.sched_setaffinity(0, {cpu})
-    import uvicorn
-
     from app.api.app import create_app
+    from app.api.app import serve as serve_app
     from app.settings import Settings
 
     settings = Settings(port=port)
@@ -111,7 +115,7 @@ def serve(port: int, cpu: int, profile: str | None = None) -> None:
     if profiler is not None:
         app.add_api_route("/_bench/profile", dump_profile(profiler, profile), methods=["POST"])
         profiler.enable()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    serve_app(settings, app)
 
 
 def dump_profile(profiler: cProfile.Profile, path: str) -> Any:
@@ -213,6 +217,21 @@ def wait_ready(service: ServiceProcess) -> None:
     raise RuntimeError(f"the service was not ready in {READY_TIMEOUT_S}s")
 
 
+@contextlib.contextmanager
+def raised_priority(niceness: int = -10) -> Iterator[None]:
+    """This thread at a higher priority (where permitted): the polling client stands for a
+    client on another machine, whose wait for a CPU is not the service's latency."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    except PermissionError:
+        print("could not raise the poller's priority; poll latency includes its waits")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(PermissionError):
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -288,9 +307,9 @@ class Sample:
     t: float  # seconds since the submission started
     poll_ms: float
     succeeded: int
-    answered: int  # calls the fake server has answered
     in_flight: int  # calls the fake server is holding
-    stored: int  # node results in the database
+    queued_rows: int | None = None  # the result writer's queue (every second)
+    written_rows: int | None = None  # rows written by result batches so far (every second)
 
 
 @dataclass
@@ -307,6 +326,7 @@ class Run:
     service_cpu_s: float = 0.0
     database_cpu_s: float | None = None
     loop_lag_ms: dict[str, float] = field(default_factory=dict)
+    queue_peak_rows: int = 0
     samples: list[Sample] = field(default_factory=list)
 
 
@@ -344,7 +364,8 @@ def run_service(db: Database, fake: FakeLLM, args: argparse.Namespace, workdir: 
     with service_process(env, args.client_cpu, log_path, profile) as service:
         fake.reset()
         run = Run(db.name, args.items, args.concurrency, args.latency_ms / 1000)
-        asyncio.run(drive(service, db, fake.root_url, run))
+        with raised_priority():
+            asyncio.run(drive(service, db, fake.root_url, run))
         run.calls = int(fake.stats()["requests"])
         if profile is not None:
             httpx.post(f"{service.url}/_bench/profile", timeout=60).raise_for_status()
@@ -357,7 +378,6 @@ async def drive(service: ServiceProcess, db: Database, fake_url: str, run: Run) 
     async with (
         httpx.AsyncClient(base_url=service.url, timeout=120) as client,
         httpx.AsyncClient(base_url=fake_url, timeout=10) as fake,
-        node_counter(db.url) as count_nodes,
     ):
         response = await client.post("/v1/graphs", json=GRAPH)
         response.raise_for_status()
@@ -367,12 +387,13 @@ async def drive(service: ServiceProcess, db: Database, fake_url: str, run: Run) 
         started = time.perf_counter()
         job = await submit(client, graph_id, run.items)
         run.submit_s = time.perf_counter() - started
-        final = await watch(client, fake, count_nodes, job["id"], started, run)
+        final = await watch(client, fake, job["id"], started, run)
         run.wall_s = run.samples[-1].t
         run.service_cpu_s = service.cpu_s() - cpu_before
         if db_cpu_before is not None:
             run.database_cpu_s = postgres_cpu_s() - db_cpu_before
         run.loop_lag_ms = (await client.get("/_bench/stats")).json()["loop_lag_ms"]
+        run.queue_peak_rows = int((await writer_figures(client))["inf_result_queue_peak_rows"])
     run.server_wall_s = (_when(final["finished_at"]) - _when(final["created_at"])).total_seconds()
     run.failed_items = final["counts"]["failed"]
     if final["status"] != "completed":
@@ -395,45 +416,42 @@ async def submit(client: httpx.AsyncClient, graph_id: str, items: int) -> dict[s
     return job
 
 
-@contextlib.asynccontextmanager
-async def node_counter(url: str) -> AsyncIterator[Any]:
-    """``await count(job_id)``: node results stored so far, on a connection of our own."""
-    engine = create_engine(url)
-    query = text("SELECT count(*) FROM node_results WHERE job_id = :job")
+WRITER_FAMILIES = (
+    "inf_result_queue_rows",
+    "inf_result_queue_peak_rows",
+    "inf_checkpoint_rows_total",
+)
 
-    async def count(job_id: str) -> int:
-        async with engine.connect() as connection:
-            return int((await connection.execute(query, {"job": job_id})).scalar_one())
 
-    try:
-        yield count
-    finally:
-        await engine.dispose()
+async def writer_figures(client: httpx.AsyncClient) -> dict[str, float]:
+    """The result writer's queue, its peak and the rows written, from the service's /metrics."""
+    text = (await client.get("/metrics")).text
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in WRITER_FAMILIES:
+                found[sample.name] = found.get(sample.name, 0.0) + sample.value
+    return found
 
 
 async def watch(
-    client: httpx.AsyncClient,
-    fake: httpx.AsyncClient,
-    count_nodes: Any,
-    job_id: str,
-    started: float,
-    run: Run,
+    client: httpx.AsyncClient, fake: httpx.AsyncClient, job_id: str, started: float, run: Run
 ) -> dict[str, Any]:
-    """Poll the job every ``POLL_INTERVAL_S`` (timing each status request) until it ends."""
-    deadline = started + JOB_TIMEOUT_S
+    """Poll the job every ``POLL_INTERVAL_S`` (timing each status request) until it ends; read
+    the writer's figures every ``METRICS_INTERVAL_S``."""
+    deadline, next_metrics = started + JOB_TIMEOUT_S, started
     while time.perf_counter() < deadline:
         tick = time.perf_counter()
         status = (await client.get(f"/v1/jobs/{job_id}")).json()
         polled = time.perf_counter()
         stats = (await fake.get("/_stats")).json()
-        sample = Sample(
-            t=polled - started,
-            poll_ms=(polled - tick) * 1000,
-            succeeded=status["counts"]["succeeded"],
-            answered=stats["requests"] - stats["in_flight"],
-            in_flight=stats["in_flight"],
-            stored=await count_nodes(job_id),
-        )
+        sample = Sample(polled - started, (polled - tick) * 1000, status["counts"]["succeeded"],
+                        stats["in_flight"])  # fmt: skip
+        if polled >= next_metrics:
+            figures = await writer_figures(client)
+            sample.queued_rows = int(figures["inf_result_queue_rows"])
+            sample.written_rows = int(figures["inf_checkpoint_rows_total"])
+            next_metrics = polled + METRICS_INTERVAL_S
         run.samples.append(sample)
         if status["status"] in TERMINAL:
             return dict(status)
@@ -453,15 +471,12 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
 
 
-def peak_rate(samples: list[Sample], window_s: float = 1.0) -> float:
-    """The highest rate of node results stored over any ``window_s`` between samples."""
-    best = 0.0
-    for i, first in enumerate(samples):
-        for last in samples[i + 1 :]:
-            if last.t - first.t >= window_s:
-                best = max(best, (last.stored - first.stored) / (last.t - first.t))
-                break
-    return best
+def peak_rate(samples: list[Sample]) -> float:
+    """The highest rate of rows written (node results, items, events) between two successive
+    metrics samples."""
+    timed = [(s.t, s.written_rows) for s in samples if s.written_rows is not None]
+    rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(timed) if b[0] > a[0]]
+    return max(rates, default=0.0)
 
 
 def engine_only(fake: FakeLLM, args: argparse.Namespace) -> dict[str, Any]:
@@ -510,12 +525,15 @@ def figures(run: Run, engine: dict[str, Any]) -> dict[str, Any]:
         "cpu_ms_per_call": cpu_ms,
         "database_cpu_s": run.database_cpu_s,
         "nodes_per_s": 3 * run.items / run.wall_s,
-        "peak_nodes_per_s": peak_rate(run.samples),
+        "peak_rows_written_per_s": peak_rate(run.samples),
         "polls": len(polls),
         "poll_p50_ms": statistics.median(polls),
         "poll_p99_ms": percentile(polls, 0.99),
         "poll_max_ms": max(polls),
-        "db_lag_max": max(s.answered - s.stored for s in run.samples),
+        "writer_queue_peak_rows": run.queue_peak_rows,
+        "writer_queue_max_sampled": max(
+            (s.queued_rows for s in run.samples if s.queued_rows is not None), default=0
+        ),
         "loop_lag_ms": run.loop_lag_ms,
         "llm_in_flight_mean": busy_mean([s.in_flight for s in run.samples]),
         "wall_vs_engine": run.wall_s / engine["wall_s"],
@@ -553,7 +571,7 @@ def report(engine: dict[str, Any], runs: list[dict[str, Any]]) -> None:
 HEAD = "{:<16} {:>7} {:>7} {:>9} {:>7} {:>8} {:>14} {:>8} {:>9} {:>7}"
 HEADINGS = (
     "run", "wall s", "effic.", "cpu ms/c", "in fl.", "nodes/s",
-    "poll p50/p99", "loop p99", "unstored", "x eng.",
+    "poll p50/p99", "loop p99", "queue pk", "x eng.",
 )  # fmt: skip
 
 
@@ -567,7 +585,7 @@ def _row(r: dict[str, Any]) -> tuple[str, ...]:
         f"{r['nodes_per_s']:,.0f}",
         f"{r['poll_p50_ms']:.1f}/{r['poll_p99_ms']:.1f}",
         f"{r['loop_lag_ms'].get('p99', 0.0):.1f}",
-        str(r["db_lag_max"]),
+        str(r["writer_queue_peak_rows"]),
         f"{r['wall_vs_engine']:.2f}",
     )
 
@@ -581,8 +599,8 @@ def _details(r: dict[str, Any]) -> str:
         f"{r['database']}: "
         + "; ".join(checks)
         + f"; submit {r['submit_s']:.2f} s; service CPU {r['service_cpu_s']:.2f} s{extra}; "
-        f"at most {r['db_lag_max']} answered calls not yet stored "
-        f"({100 * r['db_lag_max'] / (3 * r['items']):.1f}% of the job)"
+        f"result writer: at most {r['writer_queue_peak_rows']} rows queued "
+        f"(a job writes {5 * r['items']:,}), {r['peak_rows_written_per_s']:,.0f} rows/s at peak"
     )
 
 

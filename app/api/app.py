@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import logs
 from app.api import errors
 from app.api.limits import BodyLimit
 from app.api.observe import RequestMetrics
-from app.api.routes import graphs, health, jobs, metrics, runs
+from app.api.routes import graphs, health, jobs, metrics, runs, webhooks
 from app.services.runtime import start_runtime
 from app.settings import Settings
 
@@ -37,6 +38,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     errors.install(app)
-    for module in (health, graphs, runs, jobs, metrics):
+    for module in (health, graphs, runs, jobs, webhooks, metrics):
         app.include_router(module.router)
     return app
+
+
+def serve(settings: Settings, app: FastAPI | None = None) -> None:
+    """Run the service (``app``, else ``create_app(settings)``) with uvicorn until stopped,
+    logging as configured (``log_level``, ``log_format``)."""
+    import uvicorn
+
+    logs.configure(settings.log_level, settings.log_format)
+    uvicorn.run(
+        app or create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+    )

@@ -1,5 +1,6 @@
 """The tables (DESIGN §6): tenants and keys, graphs and immutable versions, jobs, their
-items (inputs stored once), node results (one row per job, item and node) and job events."""
+items (inputs stored once), node results (one row per job, item and node), job events and
+webhook attempts."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ Timestamp = UTCDateTime()
 # Items not finished yet. Statements on job_items repeat this exact text (unqualified, so only
 # where job_items is the one table) so that both databases can use the partial index below.
 OPEN_ITEMS = text("status IN ('pending', 'running')")
+WEBHOOK_PENDING = text("webhook_state = 'pending'")
 
 
 class Tenant(Base):
@@ -33,6 +35,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # Signs the tenant's webhooks (HMAC-SHA256); kept in clear, as a signer must.
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class ApiKey(Base):
@@ -88,6 +92,12 @@ class Job(Base):
         Index(None, "status", "priority", "created_at"),
         Index(None, "tenant_id", "created_at", "id"),
         Index(None, "finished_at"),
+        Index(
+            None,
+            "webhook_next_at",
+            postgresql_where=WEBHOOK_PENDING,
+            sqlite_where=WEBHOOK_PENDING,
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -96,6 +106,10 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
+    # None until the job ends; then pending -> delivered | failed (see app.services.webhooks).
+    webhook_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_next_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     running: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
@@ -151,6 +165,9 @@ class NodeResult(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     latency_s: Mapped[float | None] = mapped_column(Float, default=None)
     queued_s: Mapped[float | None] = mapped_column(Float, default=None)
+    # When the node ended (Unix seconds, from the runner's clock); ``finished_at`` is when its
+    # batch was written, up to a flush interval later.
+    ended_s: Mapped[float | None] = mapped_column(Float, default=None)
     finished_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
@@ -168,3 +185,20 @@ class JobEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One try at delivering a job's webhook: when, the answer's status or the error, how long."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)

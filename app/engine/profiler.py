@@ -10,6 +10,7 @@ ops share an ``engine`` lane group. Counters show in-flight calls and queued cal
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections import defaultdict
@@ -43,9 +44,11 @@ class TraceProfiler:
     writes the file at the end) or pass ``profiler=`` to ``run``/``bind``.
     """
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | None = None, origin: float | None = None) -> None:
+        """``origin`` is time zero of the trace, on the clock of the records (default: now on
+        the monotonic clock the engine uses)."""
         self.path = Path(path) if path is not None else None
-        self.origin = time.monotonic()
+        self.origin = time.monotonic() if origin is None else origin
         self._spans: list[_Span] = []
         self._context: ExecutionSettings | None = None
 
@@ -110,7 +113,7 @@ class TraceProfiler:
         spans = sorted(
             (s for s in self._spans if (s.alias or ENGINE_LANE) == lane), key=lambda s: s.start
         )
-        slots: list[float] = []  # end time of the last span on each thread
+        slots: list[tuple[float, int]] = []  # heap of (end of the slot's last span, thread id)
         events: list[dict[str, Any]] = []
         for span in spans:
             tid = _free_slot(slots, span.start, span.end)
@@ -165,13 +168,14 @@ class TraceProfiler:
         return (moment - self.origin) * 1e6
 
 
-def _free_slot(slots: list[float], start: float, end: float) -> int:
-    for tid, busy_until in enumerate(slots):
-        if busy_until <= start:
-            slots[tid] = end
-            return tid
-    slots.append(end)
-    return len(slots) - 1
+def _free_slot(slots: list[tuple[float, int]], start: float, end: float) -> int:
+    """The thread that has been free longest (a new one if none is free at ``start``)."""
+    if slots and slots[0][0] <= start:
+        _, tid = heapq.heapreplace(slots, (end, slots[0][1]))
+        return tid
+    tid = len(slots)
+    heapq.heappush(slots, (end, tid))
+    return tid
 
 
 def _meta(name: str, pid: int, tid: int, label: str) -> dict[str, Any]:

@@ -17,14 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.models import GraphVersion, Job, NodeResult
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import results
+from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories.results import ItemRow
 from app.engine import EngineError, ExecutionSettings, InputError, ResourceManager, RunResult
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
+from app.logs import job_context, set_item
 from app.services.jobs import counts
 from app.services.metrics import NodeMetrics, ServiceMetrics
 from app.services.programs import ProgramCache
-from app.services.sink import NodeSink, restored_records
+from app.services.sink import FailedNodeLog, NodeSink, restored_records
 from app.services.writer import ResultWriter
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class JobExecution:
 
     async def run(self) -> str | None:
         """Run to the end; the final status, or ``None`` when the job was abandoned."""
+        with job_context(self.job_id):
+            return await self._run()
+
+    async def _run(self) -> str | None:
         if self.cancelled:
             return await self._conclude()
         try:
@@ -96,7 +102,7 @@ class JobExecution:
         for alias in program.plan.aliases:
             self.deps.resources.config.endpoint(alias)  # ConfigError if no longer configured
         sink = NodeSink(self.job_id, self.deps.writer)
-        observers = (sink, NodeMetrics(self.deps.metrics))
+        observers = (sink, NodeMetrics(self.deps.metrics), FailedNodeLog())
         settings = ExecutionSettings(
             resources=self.deps.resources, observers=observers, priority=self.priority
         )
@@ -143,6 +149,7 @@ class JobExecution:
     async def _run_item(
         self, execution: Execution, index: int, raw: Any, stored: list[NodeResult]
     ) -> None:
+        set_item(index)
         try:
             row = await self._item_row(execution, index, raw, stored)
         except asyncio.CancelledError:
@@ -201,6 +208,7 @@ class JobExecution:
             await self.deps.writer.flush()
             async with self.deps.sessions() as session:
                 closed = await jobs_repo.cancel_open_items(session, self.job_id)
+                await webhooks_repo.schedule(session, self.job_id)
                 await session.commit()
             self.deps.metrics.items_finished.labels("cancelled").inc(closed)
             await self._final_event("cancelled")
@@ -212,6 +220,8 @@ class JobExecution:
         await self.deps.writer.flush()  # every item row lands before the job is final
         async with self.deps.sessions() as session:
             finished = await jobs_repo.finish_job(session, self.job_id, status, error)
+            if finished:
+                await webhooks_repo.schedule(session, self.job_id)
             await session.commit()
         if finished:
             self.deps.metrics.jobs_finished.labels(status).inc()

@@ -14,6 +14,7 @@ from app.db.models import Job, JobItem
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
+from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories.jobs import Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
@@ -146,6 +147,8 @@ def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str,
         "status": job.status,
         "priority": job.priority,
         "webhook_url": job.webhook_url,
+        "webhook_state": job.webhook_state,
+        "webhook_attempts": job.webhook_attempts,
         **counts(job),
         "error": job.error,
         "created_at": job.created_at,
@@ -222,6 +225,7 @@ async def cancel(session: AsyncSession, tenant_id: str, job_id: str) -> Cancella
         raise NotFound(f"job {job_id!r} not found")
     if outcome.stopped and not outcome.runner_holds:
         await events_repo.append_events(session, [(job_id, "job_cancelled", counts(outcome.job))])
+        await webhooks_repo.schedule(session, job_id)
     return outcome
 
 
@@ -269,3 +273,23 @@ async def item_detail(
         raise NotFound(f"job {job_id!r} has no item {index}")
     nodes = await results.item_nodes(session, job_id, index)
     return {**item_view(item), "input": item.input, "nodes": [record_view(row) for row in nodes]}
+
+
+async def webhook_deliveries(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:
+    """The job's webhook URL, delivery state and every attempt."""
+    job = await find(session, tenant_id, job_id)
+    attempts = await webhooks_repo.attempts_of(session, job_id)
+    return {
+        "url": job.webhook_url,
+        "state": job.webhook_state,
+        "attempts": [
+            {
+                "attempt": a.attempt,
+                "attempted_at": a.attempted_at,
+                "status_code": a.status_code,
+                "error": a.error,
+                "duration_s": a.duration_s,
+            }
+            for a in attempts
+        ],
+    }

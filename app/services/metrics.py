@@ -112,6 +112,12 @@ class ServiceMetrics:
             ["process"],
             registry=registry,
         )
+        self.result_queue_peak = Gauge(
+            "inf_result_queue_peak_rows",
+            "The most rows the result writer has held since the process started.",
+            ["process"],
+            registry=registry,
+        )
 
     def _service(self, registry: CollectorRegistry) -> None:
         self.webhook_attempts = Counter(

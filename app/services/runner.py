@@ -67,6 +67,9 @@ class JobRunner:
             on_batch=_batch_observer(metrics),
         )
         metrics.result_queue.labels(metrics.process).set_function(lambda: self.writer.queued)
+        metrics.result_queue_peak.labels(metrics.process).set_function(
+            lambda: self.writer.stats.max_queued
+        )
         self.deps = JobDeps(
             sessions=context.sessions,
             writer=self.writer,
@@ -101,10 +104,6 @@ class JobRunner:
     def notify(self) -> None:
         """New work may be claimable (a job was submitted)."""
         self._wake.set()
-
-    async def metrics_text(self) -> None:
-        """Nothing of its own: an in-process runner counts into its process's metrics."""
-        return None
 
     def cancel_local(self, job_id: str) -> None:
         """The job was cancelled through this process: stop it now, not at the next heartbeat."""

@@ -20,12 +20,12 @@ from app.db.repositories import tenants
 from app.db.session import create_engine, ping, read_session_factory, session_factory
 from app.engine import ResourceConfig, ResourceManager
 from app.services.auth import DEFAULT_TENANT, Authenticator
+from app.services.background import Background
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
 from app.services.live_metrics import process_metrics
 from app.services.metrics import ServiceMetrics, merge_expositions
 from app.services.programs import ProgramCache
-from app.services.runner import JobRunner
 from app.services.worker import WorkerProcess, settle_heap
 from app.settings import Settings
 
@@ -117,7 +117,7 @@ async def _start_runner(runtime: Runtime) -> Runner | None:
     if not settings.runner_enabled:
         return None
     inline = settings.runner_mode == "inline"
-    runner: WorkerProcess | JobRunner = JobRunner(runtime) if inline else WorkerProcess(settings)
+    runner: WorkerProcess | Background = Background(runtime) if inline else WorkerProcess(settings)
     await runner.start()
     return runner
 

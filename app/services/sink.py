@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from app.db.models import NodeResult
 from app.db.repositories.results import NodeRow
 from app.engine import NodeRecord, NodeStatus
 from app.services.writer import ResultWriter
+
+log = logging.getLogger(__name__)
 
 
 class NodeSink:
@@ -24,6 +28,17 @@ class NodeSink:
         if record.restored:
             return  # already stored before a restart
         self.writer.node(node_row(self.job_id, int(run), record, alias))
+
+
+class FailedNodeLog:
+    """An engine observer that logs every failed node, with its job, item and node as fields
+    (the job and item come from the task's logging context)."""
+
+    def node_finished(self, run: str, record: NodeRecord, op: str, alias: str | None) -> None:
+        if record.status is not NodeStatus.FAILED or record.restored:
+            return
+        fields = {"node": record.node, "alias": alias, "error_type": record.error_type}
+        log.info("node %s failed: %s", record.node, (record.error or "")[:500], extra=fields)
 
 
 def node_row(job_id: str, index: int, record: NodeRecord, alias: str | None) -> NodeRow:
@@ -45,6 +60,7 @@ def node_row(job_id: str, index: int, record: NodeRecord, alias: str | None) -> 
         duration_s=record.duration_s,
         latency_s=usage.latency_s if usage else None,
         queued_s=usage.queued_s if usage else None,
+        ended_s=time.time(),  # called as the node ends
     )
 
 

@@ -33,13 +33,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app import logs
 from app.db.session import create_engine, session_factory
 from app.engine import ResourceManager
+from app.services.background import Background
 from app.services.endpoints import load_endpoints
 from app.services.live_metrics import process_metrics
 from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
-from app.services.runner import JobRunner
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ def worker_main(settings: Settings, control: Connection) -> None:
     _die_with_parent()
     os.nice(RUNNER_NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr)
+    logs.configure(settings.log_level, settings.log_format)
     try:
         run_loop(_serve(settings, control))
     except Exception as exc:
@@ -205,7 +206,7 @@ def worker_main(settings: Settings, control: Connection) -> None:
 
 async def _serve(settings: Settings, control: Connection) -> None:
     host = RunnerHost.build(settings)
-    runner = JobRunner(host)
+    runner = Background(host)
     stopped = asyncio.Event()
     try:
         await runner.start()
@@ -219,7 +220,7 @@ async def _serve(settings: Settings, control: Connection) -> None:
 
 
 def _listen(
-    control: Connection, host: RunnerHost, runner: JobRunner, stopped: asyncio.Event
+    control: Connection, host: RunnerHost, runner: Background, stopped: asyncio.Event
 ) -> None:
     def on_message() -> None:
         try:

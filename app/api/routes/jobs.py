@@ -14,7 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
-from app.services import events, jobs
+from app.services import events, jobs, traces
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.jobs import JobSpec
 from app.services.runtime import Runtime
@@ -200,6 +200,19 @@ async def _as_sse(stream: AsyncIterator[events.JobEvent], runtime: Runtime) -> A
             yield ServerSentEvent(data=json.dumps(event.data), event=event.kind, id=str(event.id))
     finally:
         runtime.metrics.event_streams.dec()
+
+
+@router.get("/{job_id}/trace")
+async def job_trace(
+    job_id: str,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    after: Annotated[int, Query(ge=-1, description="items after this index")] = -1,
+    items: Annotated[int, Query(ge=1, le=10_000, description="how many items")] = 1_000,
+) -> dict[str, Any]:
+    """The Chrome trace (open it in Perfetto) of a range of the job's items: a span per node,
+    a lane group per endpoint alias with a thread per concurrency slot, in-flight counters."""
+    return await traces.job_trace(session, tenant, job_id, after, items)
 
 
 @router.post("/{job_id}/cancel", response_model=JobStatus)

@@ -36,6 +36,8 @@ class JobStatus(BaseModel):
     status: str
     priority: int
     webhook_url: str | None
+    webhook_state: str | None = Field(description="pending, delivered or failed once ended")
+    webhook_attempts: int
     counts: Counts
     throughput_per_s: float | None
     eta_s: float | None
@@ -66,3 +68,25 @@ class ResultPage(BaseModel):
 class ItemDetail(ResultItem):
     input: Any
     nodes: list[dict[str, Any]]
+
+
+class WebhookAttemptOut(BaseModel):
+    attempt: int
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_s: float
+
+
+class WebhookDeliveries(BaseModel):
+    """A job's webhook: where it goes, how delivery stands, every attempt so far."""
+
+    url: str | None
+    state: str | None
+    attempts: list[WebhookAttemptOut]
+
+
+class WebhookSecret(BaseModel):
+    """Verify webhook signatures with this (see ``app.signing.verify``)."""
+
+    secret: str

@@ -48,6 +48,7 @@ class NodeRow:
     duration_s: float | None
     latency_s: float | None
     queued_s: float | None
+    ended_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -220,5 +221,21 @@ async def item_nodes(session: AsyncSession, job_id: str, index: int) -> list[Nod
         select(NodeResult)
         .where(NodeResult.job_id == job_id, NodeResult.item_index == index)
         .order_by(NodeResult.node_id)
+    )
+    return list(await session.scalars(stmt))
+
+
+async def nodes_of_items(
+    session: AsyncSession, job_id: str, after_index: int, items: int
+) -> list[NodeResult]:
+    """The node results of items ``after_index + 1`` to ``after_index + items``, in item order."""
+    stmt = (
+        select(NodeResult)
+        .where(
+            NodeResult.job_id == job_id,
+            NodeResult.item_index > after_index,
+            NodeResult.item_index <= after_index + items,
+        )
+        .order_by(NodeResult.item_index, NodeResult.node_id)
     )
     return list(await session.scalars(stmt))

@@ -141,11 +141,13 @@ async def test_a_job_cancelled_under_a_dead_runner_is_claimed_to_be_closed(
     held, freed = await queued_jobs(session, [0, 0])
     await jobs.claim_jobs(session, "dead", LEASE_S, 2, T0)
     cancelled_held = await jobs.cancel_job(session, held.tenant_id, held.id, T0)
-    assert cancelled_held is not None and cancelled_held.runner_holds
+    assert cancelled_held is not None
+    assert cancelled_held.runner_holds
 
     later = T0 + timedelta(seconds=LEASE_S + 1)
     cancelled_freed = await jobs.cancel_job(session, freed.tenant_id, freed.id, later)
-    assert cancelled_freed is not None and not cancelled_freed.runner_holds
+    assert cancelled_freed is not None
+    assert not cancelled_freed.runner_holds
 
     claimed = await jobs.claim_jobs(session, "heir", LEASE_S, 10, later)
     assert [(job.id, job.status, job.lease_owner) for job in claimed] == [

@@ -1,0 +1,44 @@
+"""What a service process does besides answering requests: it runs jobs, delivers webhooks
+and deletes expired jobs. The HTTP process runs this in a child process (the default) or on
+its own event loop (``runner_mode = inline``)."""
+
+from __future__ import annotations
+
+from app.services.retention import RetentionSweeper
+from app.services.runner import JobRunner, RunnerContext
+from app.services.webhooks import WebhookDispatcher
+
+
+class Background:
+    """The job runner, the webhook dispatcher and the retention sweeper, started and stopped
+    together; the service's ``Runner`` (``notify``, ``cancel_local``, ``alive``)."""
+
+    def __init__(self, context: RunnerContext, owner: str | None = None) -> None:
+        settings, metrics = context.settings, context.metrics
+        self.runner = JobRunner(context, owner)
+        self.webhooks = WebhookDispatcher(context.sessions, settings, metrics)
+        self.retention = RetentionSweeper(context.sessions, settings, metrics)
+
+    async def start(self) -> None:
+        await self.runner.start()
+        self.webhooks.start()
+        self.retention.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.runner.alive
+
+    def notify(self) -> None:
+        self.runner.notify()
+
+    def cancel_local(self, job_id: str) -> None:
+        self.runner.cancel_local(job_id)
+
+    async def metrics_text(self) -> str | None:
+        return None  # it counts into its process's metrics
+
+    async def stop(self) -> None:
+        """Stop claiming (running jobs are leased back), then the other loops."""
+        await self.runner.stop()
+        await self.webhooks.stop()
+        await self.retention.stop()

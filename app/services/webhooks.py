@@ -1,0 +1,149 @@
+"""Job webhooks: when a job ends, its ``webhook_url`` gets a signed JSON summary.
+
+Delivery is at-least-once and durable: the job row records that a delivery is due
+(``webhook_state = 'pending'``), a dispatcher in each service process claims due ones, POSTs
+them, and records every attempt. A failed attempt (no answer, or not 2xx) is retried after
+``webhook_backoff_s``, doubling each time, up to ``webhook_max_attempts``.
+
+The body is signed with the tenant's secret (``GET /v1/webhooks/secret``) in the
+``Inf-Signature`` header; receivers check it with :func:`app.signing.verify`. The
+``Inf-Delivery`` header (the job id) lets a receiver drop repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.base import utcnow
+from app.db.models import Job
+from app.db.repositories import jobs as jobs_repo
+from app.db.repositories import webhooks as repo
+from app.db.repositories.webhooks import Attempt
+from app.services.jobs import view
+from app.services.metrics import ServiceMetrics
+from app.settings import Settings
+from app.signing import HEADER, signature_header
+
+log = logging.getLogger(__name__)
+BATCH = 32
+MAX_BACKOFF_S = 3600.0
+ERROR_CHARS = 500
+
+
+class WebhookDispatcher:
+    """Delivers due webhooks every ``webhook_poll_s`` (``start``/``stop``), or once
+    (``deliver_due``)."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.metrics = metrics
+        self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="webhooks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self._client.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                while await self.deliver_due() == BATCH:
+                    pass
+            except Exception:
+                log.exception("delivering webhooks failed; retrying")
+            await asyncio.sleep(self.settings.webhook_poll_s)
+
+    async def deliver_due(self, now: datetime | None = None) -> int:
+        """Try every due delivery once (up to a batch); returns how many were tried."""
+        hold_s = self.settings.webhook_timeout_s + 5.0
+        async with self.sessions() as session:
+            due = await repo.claim_due(session, now or utcnow(), hold_s, BATCH)
+            await session.commit()
+        await asyncio.gather(*(self._deliver(job) for job in due))
+        return len(due)
+
+    async def _deliver(self, job: Job) -> None:
+        body, secret = await self._message(job)
+        assert job.webhook_url is not None
+        started, at = time.perf_counter(), utcnow()
+        code, error = await self._post(job.webhook_url, job.id, body, secret)
+        attempt = self._outcome(job, at, code, error, time.perf_counter() - started)
+        async with self.sessions() as session:
+            await repo.record_attempt(session, attempt)
+            await session.commit()
+        self.metrics.webhook_attempts.labels(_outcome_label(attempt.state)).inc()
+
+    async def _message(self, job: Job) -> tuple[bytes, str]:
+        async with self.sessions() as session:
+            found = await jobs_repo.get_job_with_graph(session, job.tenant_id, job.id)
+            secret = await repo.secret_of(session, job.tenant_id)
+            await session.commit()
+        assert found is not None
+        summary = view(*found)
+        payload = {"type": f"job.{summary['status']}", "job": summary}
+        return json.dumps(payload, default=_iso).encode(), secret
+
+    async def _post(
+        self, url: str, job_id: str, body: bytes, secret: str
+    ) -> tuple[int | None, str | None]:
+        headers = {
+            "Content-Type": "application/json",
+            HEADER: signature_header(secret, body),
+            "Inf-Delivery": job_id,
+            "User-Agent": "inf-engine-webhooks",
+        }
+        try:
+            response = await self._client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
+        if response.is_success:
+            return response.status_code, None
+        return response.status_code, f"HTTP {response.status_code}: {response.text}"[:ERROR_CHARS]
+
+    def _outcome(
+        self, job: Job, at: datetime, code: int | None, error: str | None, seconds: float
+    ) -> Attempt:
+        number = job.webhook_attempts + 1
+        if error is None:
+            return Attempt(job.id, number, at, code, None, seconds, "delivered", None)
+        if number >= self.settings.webhook_max_attempts:
+            return Attempt(job.id, number, at, code, error, seconds, "failed", None)
+        wait = min(MAX_BACKOFF_S, self.settings.webhook_backoff_s * 2 ** (number - 1))
+        retry_at = utcnow() + timedelta(seconds=wait)
+        return Attempt(job.id, number, at, code, error, seconds, "pending", retry_at)
+
+
+def _outcome_label(state: str) -> str:
+    return {"pending": "retry"}.get(state, state)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+async def tenant_secret(session: AsyncSession, tenant_id: str, rotate: bool = False) -> str:
+    """The tenant's webhook signing secret (a new one when ``rotate``); the caller commits."""
+    if rotate:
+        return await repo.rotate_secret(session, tenant_id)
+    return await repo.secret_of(session, tenant_id)

@@ -1,0 +1,186 @@
+"""Webhooks: a signed summary POSTed when a job ends, retried with backoff, every attempt kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from app.db.base import utcnow
+from app.services.webhooks import WebhookDispatcher
+from app.settings import Settings
+from app.signing import HEADER, verify
+from tests.support.service import Service, serve
+
+ECHO_GRAPH = {
+    "name": "echo",
+    "inputs": {"text": {"type": "string"}},
+    "nodes": [
+        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
+    ],
+    "outputs": {"answer": "answer"},
+}
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on loopback that answers 500 to its first ``failures`` calls."""
+
+    url: str
+    failures: int
+    calls: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.calls.append((await request.read(), dict(request.headers)))
+        if len(self.calls) <= self.failures:
+            return web.Response(status=500, text="not yet")
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    app = web.Application()
+    found = Receiver("", failures=2)
+    app.router.add_post("/hook", found.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    found.url = f"http://127.0.0.1:{port}/hook"
+    yield found
+    await runner.cleanup()
+
+
+async def finished_job(service: Service, webhook_url: str | None) -> str:
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    body: dict[str, Any] = {"graph_id": "echo", "inputs": [{"text": "hi"}, {"text": "ho"}]}
+    if webhook_url is not None:
+        body["webhook_url"] = webhook_url
+    job = (await service.client.post("/v1/jobs", json=body)).json()
+    await service.run_jobs()
+    return str(job["id"])
+
+
+def dispatcher(service: Service) -> WebhookDispatcher:
+    runtime = service.runtime
+    return WebhookDispatcher(runtime.sessions, runtime.settings, runtime.metrics)
+
+
+async def deliver_until_settled(sender: WebhookDispatcher, job_id: str, service: Service) -> None:
+    """Deliver due webhooks, moving the clock past each backoff, until the job's is settled."""
+    later = utcnow()
+    for _ in range(10):
+        later += timedelta(minutes=5)
+        await sender.deliver_due(now=later)
+        state = (await service.client.get(f"/v1/jobs/{job_id}")).json()["webhook_state"]
+        if state != "pending":
+            return
+    raise AssertionError("the webhook never settled")
+
+
+async def test_a_failing_receiver_gets_retried_and_each_attempt_is_recorded(
+    service: Service, receiver: Receiver
+) -> None:
+    job_id = await finished_job(service, receiver.url)
+    sender = dispatcher(service)
+    try:
+        await deliver_until_settled(sender, job_id, service)
+    finally:
+        await sender.stop()
+
+    record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
+    assert record["url"] == receiver.url
+    assert record["state"] == "delivered"
+    assert [a["attempt"] for a in record["attempts"]] == [1, 2, 3]
+    assert [a["status_code"] for a in record["attempts"]] == [500, 500, 204]
+    assert record["attempts"][0]["error"].startswith("HTTP 500")
+    assert record["attempts"][2]["error"] is None
+    status = (await service.client.get(f"/v1/jobs/{job_id}")).json()
+    assert (status["webhook_state"], status["webhook_attempts"]) == ("delivered", 3)
+    assert len(receiver.calls) == 3
+
+
+async def test_the_signature_verifies_with_the_documented_helper(
+    service: Service, receiver: Receiver
+) -> None:
+    job_id = await finished_job(service, receiver.url)
+    sender = dispatcher(service)
+    try:
+        await deliver_until_settled(sender, job_id, service)
+    finally:
+        await sender.stop()
+
+    secret = (await service.client.get("/v1/webhooks/secret")).json()["secret"]
+    body, headers = receiver.calls[-1]
+    assert headers["Inf-Delivery"] == job_id
+    assert verify(secret, body, headers[HEADER])
+    assert not verify(secret, body.replace(b'"completed"', b'"failed"'), headers[HEADER])
+    assert not verify(secret + "x", body, headers[HEADER])
+    summary = (await service.client.get(f"/v1/jobs/{job_id}")).json()
+    assert summary["status"] == "completed"
+    assert b'"type": "job.completed"' in body
+
+
+async def test_delivery_gives_up_after_the_last_attempt(
+    service: Service, receiver: Receiver
+) -> None:
+    receiver.failures = 100
+    service.runtime.settings.webhook_max_attempts = 3
+    job_id = await finished_job(service, receiver.url)
+    sender = dispatcher(service)
+    try:
+        await deliver_until_settled(sender, job_id, service)
+    finally:
+        await sender.stop()
+
+    record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
+    assert record["state"] == "failed"
+    assert len(record["attempts"]) == len(receiver.calls) == 3
+
+
+async def test_jobs_without_a_webhook_send_nothing(service: Service, receiver: Receiver) -> None:
+    job_id = await finished_job(service, None)
+    sender = dispatcher(service)
+    try:
+        assert await sender.deliver_due(now=utcnow() + timedelta(days=1)) == 0
+    finally:
+        await sender.stop()
+    assert (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json() == {
+        "url": None,
+        "state": None,
+        "attempts": [],
+    }
+
+
+async def test_the_running_service_delivers_by_itself(
+    settings: Settings, receiver: Receiver
+) -> None:
+    """With its background work on (inline), the service retries on its own clock."""
+    receiver.failures = 1
+    running = settings.model_copy(
+        update={
+            "runner_enabled": True,
+            "runner_mode": "inline",
+            "auth_mode": "open",
+            "poll_s": 0.05,
+            "webhook_poll_s": 0.05,
+            "webhook_backoff_s": 0.05,
+        }
+    )
+    async with serve(running) as service:
+        await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+        body = {"graph_id": "echo", "inputs": [{"text": "x"}], "webhook_url": receiver.url}
+        job_id = (await service.client.post("/v1/jobs", json=body)).json()["id"]
+        async with asyncio.timeout(20):
+            while True:
+                status = (await service.client.get(f"/v1/jobs/{job_id}")).json()
+                if status["webhook_state"] == "delivered":
+                    break
+                await asyncio.sleep(0.05)
+    assert len(receiver.calls) == 2
