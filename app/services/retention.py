@@ -3,7 +3,6 @@ their items, node results, events and webhook attempts (the foreign keys cascade
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime, timedelta
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.base import utcnow
 from app.db.repositories import jobs as jobs_repo
 from app.services.metrics import ServiceMetrics
+from app.services.periodic import Periodic
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,24 +31,14 @@ class RetentionSweeper:
         self.sessions = sessions
         self.settings = settings
         self.metrics = metrics
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("retention", self.sweep, settings.retention_interval_s)
 
     def start(self) -> None:
         if self.settings.retention_days > 0:
-            self._task = asyncio.get_running_loop().create_task(self._loop(), name="retention")
+            self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("deleting expired jobs failed; retrying later")
-            await asyncio.sleep(self.settings.retention_interval_s)
+        await self._loop.stop()
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Delete every job that finished before ``now - retention_days``; returns how many."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,10 +28,10 @@ from app.db.repositories import webhooks as repo
 from app.db.repositories.webhooks import Attempt
 from app.services.jobs import view
 from app.services.metrics import ServiceMetrics
+from app.services.periodic import Periodic
 from app.settings import Settings
 from app.signing import HEADER, signature_header
 
-log = logging.getLogger(__name__)
 BATCH = 32
 MAX_BACKOFF_S = 3600.0
 ERROR_CHARS = 500
@@ -52,25 +51,18 @@ class WebhookDispatcher:
         self.settings = settings
         self.metrics = metrics
         self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("webhooks", self._deliver_all_due, settings.webhook_poll_s)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="webhooks")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.stop()
         await self._client.aclose()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                while await self.deliver_due() == BATCH:
-                    pass
-            except Exception:
-                log.exception("delivering webhooks failed; retrying")
-            await asyncio.sleep(self.settings.webhook_poll_s)
+    async def _deliver_all_due(self) -> None:
+        while await self.deliver_due() == BATCH:
+            pass
 
     async def deliver_due(self, now: datetime | None = None) -> int:
         """Try every due delivery once (up to a batch); returns how many were tried."""

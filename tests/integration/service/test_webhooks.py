@@ -72,15 +72,18 @@ def dispatcher(service: Service) -> WebhookDispatcher:
     return WebhookDispatcher(runtime.sessions, runtime.settings, runtime.metrics)
 
 
-async def deliver_until_settled(sender: WebhookDispatcher, job_id: str, service: Service) -> None:
+async def deliver_until_settled(service: Service, job_id: str) -> None:
     """Deliver due webhooks, moving the clock past each backoff, until the job's is settled."""
-    later = utcnow()
-    for _ in range(10):
-        later += timedelta(minutes=5)
-        await sender.deliver_due(now=later)
-        state = (await service.client.get(f"/v1/jobs/{job_id}")).json()["webhook_state"]
-        if state != "pending":
-            return
+    sender, later = dispatcher(service), utcnow()
+    try:
+        for _ in range(10):
+            later += timedelta(minutes=5)
+            await sender.deliver_due(now=later)
+            state = (await service.client.get(f"/v1/jobs/{job_id}")).json()["webhook_state"]
+            if state != "pending":
+                return
+    finally:
+        await sender.stop()
     raise AssertionError("the webhook never settled")
 
 
@@ -88,11 +91,7 @@ async def test_a_failing_receiver_gets_retried_and_each_attempt_is_recorded(
     service: Service, receiver: Receiver
 ) -> None:
     job_id = await finished_job(service, receiver.url)
-    sender = dispatcher(service)
-    try:
-        await deliver_until_settled(sender, job_id, service)
-    finally:
-        await sender.stop()
+    await deliver_until_settled(service, job_id)
 
     record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
     assert record["url"] == receiver.url
@@ -110,11 +109,7 @@ async def test_the_signature_verifies_with_the_documented_helper(
     service: Service, receiver: Receiver
 ) -> None:
     job_id = await finished_job(service, receiver.url)
-    sender = dispatcher(service)
-    try:
-        await deliver_until_settled(sender, job_id, service)
-    finally:
-        await sender.stop()
+    await deliver_until_settled(service, job_id)
 
     secret = (await service.client.get("/v1/webhooks/secret")).json()["secret"]
     body, headers = receiver.calls[-1]
@@ -133,11 +128,7 @@ async def test_delivery_gives_up_after_the_last_attempt(
     receiver.failures = 100
     service.runtime.settings.webhook_max_attempts = 3
     job_id = await finished_job(service, receiver.url)
-    sender = dispatcher(service)
-    try:
-        await deliver_until_settled(sender, job_id, service)
-    finally:
-        await sender.stop()
+    await deliver_until_settled(service, job_id)
 
     record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
     assert record["state"] == "failed"
