@@ -202,7 +202,8 @@ async def listing(
     """Job views newest first, and the cursor of the next page."""
     found = await repo.list_jobs(session, tenant_id, limit, _cursor(before), status_filter)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
-    return [view(job, None, None) for job in found], nxt
+    graphs = await repo.graph_versions_of(session, {job.graph_version_id for job in found})
+    return [view(job, *graphs[job.graph_version_id]) for job in found], nxt
 
 
 def _cursor(before: str | None) -> tuple[datetime, str] | None:

@@ -13,7 +13,7 @@ first (``cancel_job`` and ``mark_running``), so the two never deadlock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -99,6 +99,21 @@ async def get_job_with_graph(
     )
     row = (await session.execute(stmt.execution_options(**FRESH))).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+async def graph_versions_of(
+    session: AsyncSession, version_ids: Collection[str]
+) -> dict[str, tuple[str, int]]:
+    """For each graph version id: its graph's id and its version number."""
+    if not version_ids:
+        return {}
+    stmt = select(GraphVersion.id, GraphVersion.graph_id, GraphVersion.version).where(
+        GraphVersion.id.in_(sorted(version_ids))
+    )
+    return {
+        version_id: (graph_id, number)
+        for version_id, graph_id, number in await session.execute(stmt)
+    }
 
 
 async def get_job_by_id(session: AsyncSession, job_id: str) -> Job | None:

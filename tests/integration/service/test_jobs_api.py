@@ -188,3 +188,35 @@ async def test_requests_without_a_valid_key_are_refused(service: Service) -> Non
         )
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_job_listing_names_each_jobs_graph_and_pages_newest_first(
+    service: Service, example_graph: dict[str, Any]
+) -> None:
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    await service.client.post("/v1/graphs", json=example_graph)
+    made = [
+        (await submit(service, "echo", [{"text": "a"}]))["id"],
+        (await submit(service, "extract-and-compare", documents(1)))["id"],
+        (await submit(service, "echo", [{"text": "b"}]))["id"],
+    ]
+    await service.client.post(f"/v1/jobs/{made[0]}/cancel")
+
+    first = (await service.client.get("/v1/jobs", params={"limit": 2})).json()
+    rest = await service.client.get("/v1/jobs", params={"limit": 2, "before": first["next"]})
+    cancelled = (await service.client.get("/v1/jobs", params={"status": "cancelled"})).json()
+
+    listed = first["items"] + rest.json()["items"]
+    assert [job["id"] for job in listed] == made[::-1]
+    graphs = {job["id"]: (job["graph_version"], job["graph_id"]) for job in listed}
+    names = {
+        graph["id"]: graph["name"]
+        for graph in (await service.client.get("/v1/graphs")).json()["items"]
+    }
+    assert {job_id: names[graph] for job_id, (_, graph) in graphs.items()} == {
+        made[0]: "echo",
+        made[1]: "extract-and-compare",
+        made[2]: "echo",
+    }
+    assert {version for version, _ in graphs.values()} == {1}
+    assert [job["id"] for job in cancelled["items"]] == [made[0]]

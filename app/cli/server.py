@@ -1,4 +1,4 @@
-"""The ``inf-engine`` command: run the server, migrate the database, manage API keys."""
+"""The server's own commands: ``serve``, ``migrate`` and ``keys create``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ import typer
 
 from app.settings import Settings
 
-app = typer.Typer(help="inf-engine: run LLM pipeline graphs and batch jobs.", no_args_is_help=True)
 keys = typer.Typer(help="API keys (each belongs to a tenant).", no_args_is_help=True)
-app.add_typer(keys, name="keys")
 
 
-@app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
@@ -26,9 +23,7 @@ def serve(
     ] = False,
 ) -> None:
     """Start the HTTP service (settings from INF_* environment variables)."""
-    import uvicorn
-
-    from app.api.app import create_app
+    from app.api.app import serve as serve_app
 
     overrides: dict[str, Any] = {
         k: v for k, v in {"host": host, "port": port}.items() if v is not None
@@ -39,15 +34,9 @@ def serve(
     typer.echo(
         f"inf-engine on http://{settings.host}:{settings.port} (database {settings.database_url})"
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-    )
+    serve_app(settings)
 
 
-@app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Upgrade the database schema (INF_DATABASE_URL) to a revision."""
     from app.db import migrate as migrations
@@ -63,11 +52,12 @@ def create_key(
     name: Annotated[str, typer.Option(help="a label for the key")] = "",
 ) -> None:
     """Create an API key and print it (it is shown only once)."""
-    secret = asyncio.run(_create_key(Settings(), tenant, name))
+    secret = asyncio.run(create_api_key(Settings(), tenant, name))
     typer.echo(secret)
 
 
-async def _create_key(settings: Settings, tenant_name: str, name: str) -> str:
+async def create_api_key(settings: Settings, tenant_name: str, name: str) -> str:
+    """A new key of tenant ``tenant_name`` (created if new) in the settings' database."""
     from app.db import migrate as migrations
     from app.db.repositories import tenants
     from app.db.session import create_engine, session_factory
@@ -83,7 +73,3 @@ async def _create_key(settings: Settings, tenant_name: str, name: str) -> str:
     finally:
         await engine.dispose()
     return secret
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,212 @@
+"""``Client``: the service's HTTP API (``/v1``) from Python, synchronously, on httpx."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from app.client.errors import ClientError, check
+from app.client.events import Event, EventFollower, stream_timeout
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT_S = 30.0
+YAML_SUFFIXES = (".yaml", ".yml")
+JSONL_TYPE = "application/x-ndjson"
+
+PathLike = str | os.PathLike[str]
+
+__all__ = ["DEFAULT_URL", "Client", "ClientError", "Event"]
+
+
+class Client:
+    """A client of one inf-engine service; use it as a context manager::
+
+        with Client("http://127.0.0.1:8000", api_key="ie_...") as client:
+            job = client.submit("extract-and-compare", "inputs.jsonl")
+            final = client.wait(job["id"])
+
+    Methods answer the service's JSON as dicts. A non-2xx answer raises :class:`ClientError`;
+    a network failure raises ``httpx.TransportError``.
+    """
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- graphs ----------------------------------------------------------------------------
+
+    def push_graph(self, graph: Mapping[str, Any] | PathLike) -> dict[str, Any]:
+        """Upload a graph (a dict, or a ``.json``/``.yaml`` file); idempotent by content.
+
+        ``client.push_graph("graph.yaml")["created"]`` is ``False`` when it was stored already.
+        """
+        if isinstance(graph, Mapping):
+            return self._json("POST", "/v1/graphs", json=dict(graph))
+        path = Path(graph)
+        kind = "application/yaml" if path.suffix.lower() in YAML_SUFFIXES else "application/json"
+        headers = {"Content-Type": kind}
+        return self._json("POST", "/v1/graphs", content=path.read_bytes(), headers=headers)
+
+    def graph(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
+        """One graph by id or name (latest version unless told) with its ``definition``.
+
+        ``client.graph("extract-and-compare", version=2)["definition"]["nodes"]``
+        """
+        return self._json("GET", f"/v1/graphs/{graph_id}", params=_params(version=version))
+
+    def graphs(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every graph by name with its latest version, fetched a page at a time.
+
+        ``[g["name"] for g in client.graphs()]``
+        """
+        return self._pages("/v1/graphs", "after", {"limit": page_size})
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        graph_id: str,
+        inputs: Sequence[Mapping[str, Any]] | PathLike,
+        *,
+        version: int | None = None,
+        priority: int = 0,
+        webhook_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue a job: ``inputs`` as a list of dicts, or a JSONL file that is streamed up.
+
+        ``client.submit("extract-and-compare", [{"doc1": "a", "doc2": "b"}])["id"]``
+        """
+        fields = _params(graph_id=graph_id, version=version, webhook_url=webhook_url)
+        fields["priority"] = priority
+        if isinstance(inputs, str | os.PathLike):
+            return self._upload(fields, Path(inputs))
+        body = {**fields, "inputs": [dict(item) for item in inputs]}
+        return self._json("POST", "/v1/jobs", json=body)
+
+    def _upload(self, fields: dict[str, Any], path: Path) -> dict[str, Any]:
+        data = {name: str(value) for name, value in fields.items()}
+        with path.open("rb") as handle:
+            files = {"inputs": (path.name, handle, JSONL_TYPE)}
+            return self._json("POST", "/v1/jobs", data=data, files=files)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        """A job's status: ``status``, ``counts``, ``throughput_per_s``, ``eta_s``, ``usage``.
+
+        ``client.job(job_id)["counts"]["succeeded"]``
+        """
+        return self._json("GET", f"/v1/jobs/{job_id}")
+
+    def jobs(self, status: str | None = None, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """The jobs, newest first (only those in ``status`` if given), a page at a time.
+
+        ``next(client.jobs(status="running"), None)``
+        """
+        params = _params(limit=page_size, status=status)
+        return self._pages("/v1/jobs", "before", params)
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job; finished results stay readable. ``client.cancel(job_id)["status"]``"""
+        return self._json("POST", f"/v1/jobs/{job_id}/cancel")
+
+    def results(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Every item (``index``, ``status``, ``output``, ``error``) in input order, read line by
+        line from the JSONL stream. ``for item in client.results(job_id): print(item["output"])``
+        """
+        path = f"/v1/jobs/{job_id}/results"
+        params = {"format": "jsonl"}
+        timeout = stream_timeout(self._http.timeout)
+        with self._http.stream("GET", path, params=params, timeout=timeout) as response:
+            check(response)
+            for line in response.iter_lines():
+                if line.strip():
+                    yield json.loads(line)
+
+    def item(self, job_id: str, index: int) -> dict[str, Any]:
+        """One item with its input and every node's record. ``client.item(job_id, 0)["nodes"]``"""
+        return self._json("GET", f"/v1/jobs/{job_id}/items/{index}")
+
+    def events(self, job_id: str, after: int = 0, reconnects: int = 8) -> Iterator[Event]:
+        """The job's events after id ``after``, live, ending after its terminal event.
+
+        A dropped connection is resumed with ``Last-Event-ID``: no event is lost or repeated.
+
+        ``for event in client.events(job_id): print(event.id, event.kind, event.data)``
+        """
+        return iter(EventFollower(self._http, job_id, after, reconnects))
+
+    def wait(self, job_id: str) -> dict[str, Any]:
+        """Follow the job's events to its end and answer its final status.
+
+        ``client.wait(job["id"])["status"]`` is ``completed``, ``failed`` or ``cancelled``.
+        """
+        for _ in self.events(job_id):
+            pass
+        return self.job(job_id)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def run(
+        self, graph_id: str, inputs: Mapping[str, Any], version: int | None = None
+    ) -> dict[str, Any]:
+        """Run a stored graph on one input, synchronously; nothing is stored.
+
+        ``client.run("extract-and-compare", {"doc1": "a", "doc2": "b"})["outputs"]``
+        """
+        body = {**_params(graph_id=graph_id, version=version), "inputs": dict(inputs)}
+        return self._json("POST", "/v1/runs", json=body)
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    def webhook_secret(self, rotate: bool = False) -> str:
+        """The secret your webhooks are signed with (a new one if ``rotate``); check a delivery
+        with ``verify_webhook(secret, body, headers["Inf-Signature"])``."""
+        if rotate:
+            return str(self._json("POST", "/v1/webhooks/secret/rotate")["secret"])
+        return str(self._json("GET", "/v1/webhooks/secret")["secret"])
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = check(self._http.request(method, path, **kwargs))
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    def _pages(self, path: str, cursor: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self._json("GET", path, params=params)
+            yield from page["items"]
+            if page.get("next") is None:
+                return
+            params = {**params, cursor: page["next"]}
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    """The given values that are not ``None``."""
+    return {name: value for name, value in values.items() if value is not None}
