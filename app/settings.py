@@ -47,6 +47,14 @@ class Settings(BaseSettings):
         description="process: jobs run in a child process, so HTTP answers stay fast at full "
         "load; inline: on the HTTP process's event loop",
     )
+    runner_niceness: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="the runner process's CPU niceness: where it shares a core with the HTTP "
+        "process, requests win it at once while the runner, whose calls wait on the network "
+        "anyway, loses a few milliseconds",
+    )
     runner_max_jobs: int = Field(default=8, gt=0, description="jobs one process runs at once")
     runner_window: int = Field(default=1_024, gt=0, description="items in flight per process")
     lease_s: float = Field(default=30.0, gt=0)

@@ -50,9 +50,6 @@ STOP_TIMEOUT_S = 30.0
 METRICS_TIMEOUT_S = 2.0
 PR_SET_PDEATHSIG = 1
 GC_OLDER_THRESHOLD, GC_OLDEST_THRESHOLD = 10, 100
-# Where both share a core, the HTTP process wins it on every request: its answers stay fast
-# while the runner, whose calls wait on the network anyway, loses a few milliseconds.
-RUNNER_NICENESS = 5
 
 
 @dataclass
@@ -193,7 +190,7 @@ class WorkerProcess:
 def worker_main(settings: Settings, control: Connection) -> None:
     """The runner process: run jobs until told to stop or the parent dies."""
     _die_with_parent()
-    os.nice(RUNNER_NICENESS)
+    os.nice(settings.runner_niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops us
     logs.configure(settings.log_level, settings.log_format)
     try:
