@@ -35,7 +35,7 @@ import aiohttp
 
 from app.engine import InferenceModule, LLMInference, Parameter, ResourceConfig, stream
 from app.engine.resources.manager import close_shared_managers
-from app.services.worker import run_loop
+from app.loops import run_loop
 from bench.fake_llm.handle import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,16 +26,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import logs
 from app.db.session import create_engine, session_factory
 from app.engine import ResourceManager
+from app.loops import run_loop
 from app.services.background import Background
 from app.services.endpoints import load_endpoints
 from app.services.live_metrics import process_metrics
@@ -44,7 +43,6 @@ from app.services.programs import ProgramCache
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
 METRICS_TIMEOUT_S = 2.0
@@ -86,18 +84,6 @@ def settle_heap(young_threshold: int) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(young_threshold, GC_OLDER_THRESHOLD, GC_OLDEST_THRESHOLD)
-
-
-def run_loop(main: Coroutine[Any, Any, T]) -> T:
-    """Run ``main`` on uvloop where it is installed (as uvicorn runs the HTTP process), else on
-    asyncio's own loop. uvloop spends less CPU per socket event, which a runner with hundreds of
-    calls in flight is mostly made of."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
 
 
 # -- the parent's handle -------------------------------------------------------------------
