@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import JSON, Connection, Select, bindparam, column, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -63,8 +64,20 @@ def is_sqlite(session: AsyncSession) -> bool:
 
 
 def engine_options(url: str) -> dict[str, Any]:
-    """Keyword arguments for ``create_async_engine``: a pool for Postgres, defaults for SQLite."""
-    return {} if is_sqlite_url(url) else dict(POSTGRES_POOL)
+    """Keyword arguments for ``create_async_engine``: a pool for Postgres, defaults for SQLite,
+    and orjson for JSON columns (a batch of results is one JSON document to encode)."""
+    pool = {} if is_sqlite_url(url) else POSTGRES_POOL
+    return {**pool, "json_serializer": _json_dumps, "json_deserializer": _json_loads}
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json_loads(value: Any) -> Any:
+    # SQLite stores a JSON number in a JSON column as a number (the column's affinity is
+    # NUMERIC) and hands it back as one.
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def prepare(url: str) -> None:

@@ -24,7 +24,7 @@ from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.logs import job_context, set_item
 from app.services.jobs import counts
-from app.services.metrics import NodeMetrics, ServiceMetrics
+from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.sink import FailedNodeLog, NodeSink, restored_records
 from app.services.writer import ResultWriter
@@ -102,7 +102,7 @@ class JobExecution:
         for alias in program.plan.aliases:
             self.deps.resources.config.endpoint(alias)  # ConfigError if no longer configured
         sink = NodeSink(self.job_id, self.deps.writer)
-        observers = (sink, NodeMetrics(self.deps.metrics), FailedNodeLog())
+        observers = (sink, self.deps.metrics.nodes, FailedNodeLog())
         settings = ExecutionSettings(
             resources=self.deps.resources, observers=observers, priority=self.priority
         )

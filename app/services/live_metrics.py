@@ -8,7 +8,6 @@ so model calls pay nothing for being measured twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import accumulate
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.engine import ResourceManager
 from app.engine.resources.manager import Endpoint
-from app.services.metrics import ServiceMetrics
+from app.services.metrics import ServiceMetrics, buckets
 
 HEALTHY, DEGRADED, PAUSED = 0, 1, 2
 RESOURCES = (("requests", "rpm"), ("tokens", "tpm"))
@@ -63,9 +62,7 @@ def _calls(endpoints: list[Endpoint]) -> Iterator[Metric]:
         for code, count in _by_status(ep).items():
             requests.add_metric([*names, code], count)
         histogram = metrics.latency_histogram
-        bounds = [*map(str, histogram.bounds), "+Inf"]
-        buckets = list(zip(bounds, accumulate(histogram.counts), strict=True))
-        latency.add_metric(names, buckets, histogram.total)
+        latency.add_metric(names, buckets(histogram), histogram.total)
         tokens.add_metric([*names, "input"], metrics.input_tokens)
         tokens.add_metric([*names, "output"], metrics.output_tokens)
         cost.add_metric(names, metrics.cost)

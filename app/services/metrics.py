@@ -15,6 +15,8 @@ Labels are bounded: ``alias``, ``model``, ``op``, ``status``, ``status_code``, `
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -26,17 +28,19 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import Metric
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from app.engine import NodeRecord
 from app.engine.resources.metrics import LATENCY_BUCKETS_S
+from app.engine.resources.metrics import Histogram as EngineHistogram
 
 # No ``*_created`` series: they would double the number of series for nothing.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+QUEUE_BUCKETS_S = (0.001, *LATENCY_BUCKETS_S)
 FAST_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 HTTP_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -68,33 +72,8 @@ class ServiceMetrics:
         )
 
     def _nodes(self, registry: CollectorRegistry) -> None:
-        self.node_runs = Counter(
-            "inf_node_runs",
-            "Graph nodes that ended, by op and status.",
-            ["op", "status"],
-            registry=registry,
-        )
-        self.node_duration = Histogram(
-            "inf_node_duration_seconds",
-            "Time from a node's start to its end, by op.",
-            ["op"],
-            buckets=LATENCY_BUCKETS_S,
-            registry=registry,
-        )
-        self.queue_wait = Histogram(
-            "inf_queue_wait_seconds",
-            "Time a model call waited for a concurrency slot and rate budget, by alias.",
-            ["alias"],
-            buckets=(0.001, *LATENCY_BUCKETS_S),
-            registry=registry,
-        )
-        self.scheduler_overhead = Histogram(
-            "inf_scheduler_overhead_seconds",
-            "Engine time around a single-attempt model call: the node's duration minus the "
-            "call's latency and queue wait.",
-            buckets=FAST_BUCKETS_S,
-            registry=registry,
-        )
+        self.nodes = NodeMetrics()
+        registry.register(self.nodes)
 
     def _storage(self, registry: CollectorRegistry) -> None:
         self.checkpoint_write = Histogram(
@@ -162,26 +141,85 @@ class ServiceMetrics:
 
 
 class NodeMetrics:
-    """An engine :class:`~app.engine.Observer` counting nodes into :class:`ServiceMetrics`."""
+    """The engine :class:`~app.engine.Observer` behind ``inf_node_runs_total``,
+    ``inf_node_duration_seconds``, ``inf_queue_wait_seconds`` and
+    ``inf_scheduler_overhead_seconds``.
 
-    def __init__(self, metrics: ServiceMetrics) -> None:
-        self.metrics = metrics
+    It runs once per node on the runner's hot path, so it counts into plain counters and
+    histograms (no locks, no label lookups) that become metric families when scraped.
+    """
+
+    def __init__(self) -> None:
+        self.runs: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.durations: dict[str, EngineHistogram] = {}
+        self.queue_waits: dict[str, EngineHistogram] = {}
+        self.overhead = EngineHistogram(FAST_BUCKETS_S)
 
     def node_finished(self, run: str, record: NodeRecord, op: str, alias: str | None) -> None:
         if record.restored:
             return
-        metrics = self.metrics
-        metrics.node_runs.labels(op, record.status.value).inc()
+        self.runs[op, record.status.value] += 1
         duration = record.duration_s
         if duration is not None:
-            metrics.node_duration.labels(op).observe(duration)
+            _histogram(self.durations, op, LATENCY_BUCKETS_S).observe(duration)
         usage = record.usage
         if usage is None or alias is None:
             return
-        metrics.queue_wait.labels(alias).observe(usage.queued_s)
+        _histogram(self.queue_waits, alias, QUEUE_BUCKETS_S).observe(usage.queued_s)
         if duration is not None and record.attempts == 1:
-            overhead = duration - usage.latency_s - usage.queued_s
-            metrics.scheduler_overhead.observe(max(0.0, overhead))
+            self.overhead.observe(max(0.0, duration - usage.latency_s - usage.queued_s))
+
+    def collect(self) -> Iterator[Metric]:
+        runs = CounterMetricFamily(
+            "inf_node_runs", "Graph nodes that ended, by op and status.", labels=["op", "status"]
+        )
+        for labels, count in self.runs.items():
+            runs.add_metric(list(labels), count)
+        yield runs
+        yield histogram_family(
+            "inf_node_duration_seconds",
+            "Time from a node's start to its end, by op.",
+            "op",
+            self.durations,
+        )
+        yield histogram_family(
+            "inf_queue_wait_seconds",
+            "Time a model call waited for a concurrency slot and rate budget, by alias.",
+            "alias",
+            self.queue_waits,
+        )
+        overhead = HistogramMetricFamily(
+            "inf_scheduler_overhead_seconds",
+            "Engine time around a single-attempt model call: the node's duration minus the "
+            "call's latency and queue wait.",
+        )
+        overhead.add_metric([], buckets(self.overhead), self.overhead.total)
+        yield overhead
+
+
+def _histogram(
+    by_label: dict[str, EngineHistogram], label: str, bounds: tuple[float, ...]
+) -> EngineHistogram:
+    found = by_label.get(label)
+    if found is None:
+        found = by_label[label] = EngineHistogram(bounds)
+    return found
+
+
+def histogram_family(
+    name: str, documentation: str, label: str, by_label: dict[str, EngineHistogram]
+) -> HistogramMetricFamily:
+    """One histogram family with a series per label value."""
+    family = HistogramMetricFamily(name, documentation, labels=[label])
+    for value, histogram in by_label.items():
+        family.add_metric([value], buckets(histogram), histogram.total)
+    return family
+
+
+def buckets(histogram: EngineHistogram) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs of an engine histogram, as Prometheus wants them."""
+    bounds = [*map(str, histogram.bounds), "+Inf"]
+    return list(zip(bounds, itertools.accumulate(histogram.counts), strict=True))
 
 
 # -- one exposition from several processes --------------------------------------------------

@@ -11,7 +11,6 @@ from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.services import graphs
 from app.services.errors import InvalidInput, Issue
-from app.services.metrics import NodeMetrics
 from app.services.runtime import Runtime
 from app.services.views import node_view
 
@@ -27,7 +26,7 @@ async def run_once(
     """Run the graph on ``inputs``; the answer has outputs, failures and every node's record."""
     stored = await graphs.get(session, tenant_id, graph_ref, version)
     program = runtime.programs.get(stored.version.id, stored.version.definition)
-    observers = (NodeMetrics(runtime.metrics),)
+    observers = (runtime.metrics.nodes,)
     settings = ExecutionSettings(resources=runtime.resources, record=True, observers=observers)
     execution = Execution(program, settings)
     try:
