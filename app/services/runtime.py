@@ -76,8 +76,10 @@ class Runtime:
         runner = self.runner
         runner_text = None if runner is None else await runner.metrics_text()
         self.metrics.runner_up.set(1 if runner is not None and runner.alive else 0)
-        texts = [self.metrics.exposition()]
-        return merge_expositions(texts if runner_text is None else [*texts, runner_text])
+        own = self.metrics.exposition()
+        if runner_text is None:
+            return own.encode()
+        return merge_expositions([own, runner_text])
 
     async def close(self) -> None:
         """Stop the runner (in-flight work is leased back), close clients and the pool."""

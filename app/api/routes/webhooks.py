@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.deps import SessionDep, TenantDep
+from app.api.deps import ReadSessionDep, SessionDep, TenantDep
 from app.api.schemas.jobs import WebhookDeliveries, WebhookSecret
 from app.services import jobs, webhooks
 
@@ -28,6 +28,6 @@ async def rotate_webhook_secret(session: SessionDep, tenant: TenantDep) -> Webho
 
 
 @router.get("/jobs/{job_id}/webhook", response_model=WebhookDeliveries)
-async def job_webhook(job_id: str, session: SessionDep, tenant: TenantDep) -> WebhookDeliveries:
+async def job_webhook(job_id: str, session: ReadSessionDep, tenant: TenantDep) -> WebhookDeliveries:
     """Where the job's webhook goes, whether it was delivered, and every attempt."""
     return WebhookDeliveries(**await jobs.webhook_deliveries(session, tenant, job_id))
