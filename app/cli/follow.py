@@ -1,6 +1,6 @@
 """Following a job to its end: a live progress bar on a terminal, plain lines elsewhere.
 
-Both are fed by the job's events: ``item_succeeded``/``item_failed`` advance the count,
+Both are fed by the job's events: ``items_succeeded``/``item_failed`` advance the count,
 ``progress`` (counts, throughput, ETA) and the terminal event set it to the service's figures.
 """
 
@@ -155,18 +155,18 @@ class BarDisplay:
         self.progress.stop()
 
     def show(self, event: Event) -> None:
-        if event.kind in ("item_succeeded", "item_failed"):
-            self._item(event)
+        if event.kind in ("items_succeeded", "item_failed"):
+            self._items(event)
         elif event.kind == "progress" or event.terminal:
             self._sync(event.data)
         if event.terminal:
             self.progress.update(self.task, description=event.kind.removeprefix("job_"))
 
-    def _item(self, event: Event) -> None:
+    def _items(self, event: Event) -> None:
         if event.kind == "item_failed":
             self.failed += 1
             self.failures.add(event)
-        self.progress.update(self.task, advance=1, failed=self.failed)
+        self.progress.update(self.task, advance=len(event.items), failed=self.failed)
 
     def _sync(self, data: dict[str, Any]) -> None:
         counts = data.get("counts", {})

@@ -38,6 +38,20 @@ class Event:
         """Whether this is the job's last event (``job_completed``/``_failed``/``_cancelled``)."""
         return self.kind in TERMINAL_EVENTS
 
+    @property
+    def items(self) -> list[int]:
+        """The indexes of the items this event reports finished (``items_succeeded`` groups
+        a batch of successes; ``item_failed`` names one item); empty for other kinds.
+
+        >>> Event(7, "items_succeeded", {"indexes": [3, 4]}).items
+        [3, 4]
+        """
+        if self.kind == "items_succeeded":
+            return [int(index) for index in self.data.get("indexes", ())]
+        if self.kind == "item_failed":
+            return [int(self.data["index"])]
+        return []
+
 
 class EventFollower:
     """Iterates a job's events after ``after``, reconnecting when a connection drops.

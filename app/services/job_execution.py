@@ -164,7 +164,7 @@ class JobExecution:
         self.deps.writer.item(row)
         self.deps.metrics.items_finished.labels(row.status).inc()
         if row.status == "succeeded":
-            self.deps.writer.event(self.job_id, "item_succeeded", {"index": index})
+            self.deps.writer.item_succeeded(self.job_id, index)
         else:
             self.deps.writer.event(self.job_id, "item_failed", {"index": index, "error": row.error})
 

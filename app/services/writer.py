@@ -24,6 +24,9 @@ from app.db.repositories.results import ItemRow, NodeRow
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000
+ITEM_SUCCEEDED = "item_succeeded"
+ITEMS_SUCCEEDED = "items_succeeded"
+QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
 
 
 @dataclass
@@ -54,7 +57,7 @@ class ResultWriter:
         self._on_batch = on_batch
         self._nodes: list[NodeRow] = []
         self._items: list[ItemRow] = []
-        self._events: list[tuple[str, str, dict[str, Any]]] = []
+        self._events: list[QueuedEvent] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -78,6 +81,10 @@ class ResultWriter:
     def event(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
         self._events.append((job_id, kind, data))
         self._queued()
+
+    def item_succeeded(self, job_id: str, index: int) -> None:
+        """Stored as part of one ``items_succeeded`` event per job and batch."""
+        self.event(job_id, ITEM_SUCCEEDED, {"index": index})
 
     def _queued(self) -> None:
         queued = self.queued
@@ -134,7 +141,7 @@ class ResultWriter:
             async with self._sessions() as session:
                 await results.write_batch(session, nodes, items)
                 if batch_events:
-                    await events_repo.append_events(session, batch_events)
+                    await events_repo.append_events(session, coalesce_successes(batch_events))
                 await session.commit()
         except Exception:
             log.exception(
@@ -155,3 +162,22 @@ class ResultWriter:
             self._room.set()
         if self._on_batch is not None:
             self._on_batch(seconds, rows)
+
+
+def coalesce_successes(events: list[QueuedEvent]) -> list[QueuedEvent]:
+    """One ``items_succeeded`` event (``{"indexes": [...]}``) per job in place of its
+    ``item_succeeded`` events, at the first one's position; other events keep their order.
+
+    A million-item job thus stores one success event per write batch, not per item.
+    """
+    coalesced: list[QueuedEvent] = []
+    indexes: dict[str, list[int]] = {}
+    for job_id, kind, data in events:
+        if kind != ITEM_SUCCEEDED:
+            coalesced.append((job_id, kind, data))
+            continue
+        if job_id not in indexes:
+            indexes[job_id] = []
+            coalesced.append((job_id, ITEMS_SUCCEEDED, {"indexes": indexes[job_id]}))
+        indexes[job_id].append(data["index"])
+    return coalesced

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 
-from app.cli.follow import FAILURES_SHOWN, QUIET_LINE_S, LineDisplay
+from rich.console import Console
+
+from app.cli.follow import FAILURES_SHOWN, QUIET_LINE_S, BarDisplay, LineDisplay
 from app.client import Event
 
 
@@ -47,9 +49,22 @@ def test_only_the_first_item_failures_are_printed() -> None:
 
     for index in range(FAILURES_SHOWN + 3):
         display.show(Event(index + 1, "item_failed", {"index": index, "error": "llm: boom"}))
-        display.show(Event(100 + index, "item_succeeded", {"index": 50 + index}))
+        display.show(Event(100 + index, "items_succeeded", {"indexes": [50 + index]}))
 
     lines = out.getvalue().splitlines()
     assert lines[:2] == ["item 0 failed: llm: boom", "item 1 failed: llm: boom"]
     assert len(lines) == FAILURES_SHOWN + 1
     assert lines[-1] == "more items failed: their errors are in the results"
+
+
+def test_the_bar_advances_by_every_item_an_event_reports() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False)
+    bar = BarDisplay(console, 10)
+
+    with bar:
+        bar.show(Event(1, "items_succeeded", {"indexes": [0, 1, 2]}))
+        bar.show(Event(2, "item_failed", {"index": 3, "error": "llm: boom"}))
+        bar.show(Event(3, "items_succeeded", {"indexes": [4, 5]}))
+
+    task = bar.progress.tasks[0]
+    assert (task.completed, task.fields["failed"]) == (6, 1)

@@ -69,8 +69,8 @@ def test_submitted_list_runs_and_events_end_with_the_terminal_one(client: Client
     assert events[-1].kind == "job_completed"
     assert events[-1].data["counts"]["succeeded"] == 25
     assert [event for event in events if event.terminal] == [events[-1]]
-    items = sorted(event.data["index"] for event in events if event.kind == "item_succeeded")
-    assert items == list(range(25))
+    items = [index for event in events if event.kind == "items_succeeded" for index in event.items]
+    assert sorted(items) == list(range(25))
     results = list(client.results(job["id"]))
     assert [result["index"] for result in results] == list(range(25))
     assert echoed(results, inputs)
@@ -98,11 +98,12 @@ def test_cancel_ends_the_job_and_keeps_finished_results(client: Client, fake_llm
     job = client.submit("echo", texts(200))
     stream = client.events(job["id"])
 
-    first = next(event for event in stream if event.kind == "item_succeeded")
+    first = next(event for event in stream if event.kind == "items_succeeded")
     cancelled = client.cancel(job["id"])
     rest = list(stream)
 
-    assert first.data["index"] >= 0
+    assert first.items
+    assert all(0 <= index < 200 for index in first.items)
     assert cancelled["status"] == "cancelled"
     assert rest[-1].kind == "job_cancelled"
     final = client.job(job["id"])
