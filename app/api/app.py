@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestMetrics)
     errors.install(app)
-    for module in (health, graphs, runs, jobs, webhooks, metrics):
+    # Routes match in this order: status polls, the most frequent request, are matched first.
+    for module in (jobs, graphs, runs, webhooks, metrics, health):
         app.include_router(module.router)
     return app
 

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -92,13 +93,18 @@ async def get_job_with_graph(
     session: AsyncSession, tenant_id: str, job_id: str
 ) -> tuple[Job, str, int] | None:
     """The tenant's job with its graph's id and version number, in one query."""
-    stmt = (
-        select(Job, GraphVersion.graph_id, GraphVersion.version)
-        .join(GraphVersion, GraphVersion.id == Job.graph_version_id)
-        .where(Job.id == job_id, Job.tenant_id == tenant_id)
-    )
-    row = (await session.execute(stmt.execution_options(**FRESH))).first()
+    params = {"job_id": job_id, "tenant_id": tenant_id}
+    row = (await session.execute(JOB_WITH_GRAPH, params)).first()
     return None if row is None else (row[0], row[1], row[2])
+
+
+# Built once: this is the status poll's query, the service's most frequent request.
+JOB_WITH_GRAPH = (
+    select(Job, GraphVersion.graph_id, GraphVersion.version)
+    .join(GraphVersion, GraphVersion.id == Job.graph_version_id)
+    .where(Job.id == bindparam("job_id"), Job.tenant_id == bindparam("tenant_id"))
+    .execution_options(**FRESH)
+)
 
 
 async def graph_versions_of(
