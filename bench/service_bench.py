@@ -7,7 +7,7 @@ In one invocation, against the fake server (50 ms latency, pinned to core 1):
 2. for each database (a SQLite file; Postgres on a fresh database when ``TEST_DATABASE_URL``
    or ``--postgres-url`` names a server), the service in a subprocess pinned to core 0 with
    the endpoint at ``max_concurrent`` C: the graph is uploaded, an N-item job submitted as a
-   JSONL upload, and ``GET /v1/jobs/{id}`` polled every 100 ms (each poll timed) until the
+   JSONL upload, and ``GET /v1/jobs/{id}`` polled every 25 ms (each poll timed) until the
    job completes. Each poll also samples the fake server's calls in flight; every second the
    service's own ``/metrics`` give the result writer's queue and the rows it has written.
 
@@ -69,7 +69,9 @@ from bench.fake_llm.handle import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-POLL_INTERVAL_S = 0.1
+# 40 polls a second: about 300 during a job, so the p99 is a percentile and not the slowest
+# of ~80 polls, and the service serves as many status requests as 40 dashboards would.
+POLL_INTERVAL_S = 0.025
 METRICS_INTERVAL_S = 1.0
 READY_TIMEOUT_S = 60.0
 JOB_TIMEOUT_S = 600.0
@@ -591,7 +593,10 @@ def _row(r: dict[str, Any]) -> tuple[str, ...]:
 
 
 def _details(r: dict[str, Any]) -> str:
-    checks = [f"poll p99 {r['poll_p99_ms']:.1f} ms (target <= {TARGET_POLL_P99_MS:.0f})"]
+    checks = [
+        f"poll p99 {r['poll_p99_ms']:.1f} ms (target <= {TARGET_POLL_P99_MS:.0f}), "
+        f"max {r['poll_max_ms']:.1f} ms over {r['polls']} polls"
+    ]
     if r["database"] == "postgres":
         checks.append(f"wall {r['wall_vs_engine']:.2f}x engine-only (target <= 1.25)")
     extra = f", database CPU {r['database_cpu_s']:.2f} s" if r["database_cpu_s"] else ""
@@ -600,7 +605,8 @@ def _details(r: dict[str, Any]) -> str:
         + "; ".join(checks)
         + f"; submit {r['submit_s']:.2f} s; service CPU {r['service_cpu_s']:.2f} s{extra}; "
         f"result writer: at most {r['writer_queue_peak_rows']} rows queued "
-        f"(a job writes {5 * r['items']:,}), {r['peak_rows_written_per_s']:,.0f} rows/s at peak"
+        f"(of {5 * r['items']:,} queued over the job), "
+        f"{r['peak_rows_written_per_s']:,.0f} rows/s at peak"
     )
 
 
