@@ -4,6 +4,8 @@ its own event loop (``runner_mode = inline``)."""
 
 from __future__ import annotations
 
+from prometheus_client.core import Metric
+
 from app.services.retention import RetentionSweeper
 from app.services.runner import JobRunner, RunnerContext
 from app.services.webhooks import WebhookDispatcher
@@ -34,7 +36,7 @@ class Background:
     def cancel_local(self, job_id: str) -> None:
         self.runner.cancel_local(job_id)
 
-    async def metrics_text(self) -> str | None:
+    async def metrics_families(self) -> list[Metric] | None:
         return None  # it counts into its process's metrics
 
     async def stop(self) -> None:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import migrate
@@ -24,7 +25,7 @@ from app.services.background import Background
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
 from app.services.live_metrics import process_metrics
-from app.services.metrics import ServiceMetrics, merge_expositions
+from app.services.metrics import ServiceMetrics, merge_families
 from app.services.programs import ProgramCache
 from app.services.worker import WorkerProcess, settle_heap
 from app.settings import Settings
@@ -43,7 +44,7 @@ class Runner(Protocol):
 
     def cancel_local(self, job_id: str) -> None: ...
 
-    async def metrics_text(self) -> str | None: ...
+    async def metrics_families(self) -> list[Metric] | None: ...
 
     async def stop(self) -> None: ...
 
@@ -74,12 +75,11 @@ class Runtime:
         async with self.reads() as session:
             self.metrics.set_job_counts(await jobs_repo.count_by_status(session))
         runner = self.runner
-        runner_text = None if runner is None else await runner.metrics_text()
+        from_runner = None if runner is None else await runner.metrics_families()
         self.metrics.runner_up.set(1 if runner is not None and runner.alive else 0)
-        own = self.metrics.exposition()
-        if runner_text is None:
-            return own.encode()
-        return merge_expositions([own, runner_text])
+        if from_runner is None:
+            return self.metrics.exposition().encode()
+        return merge_families([self.metrics.families(), from_runner])
 
     async def close(self) -> None:
         """Stop the runner (in-flight work is leased back), close clients and the pool."""

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
+from prometheus_client.core import Metric
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import logs
@@ -137,14 +138,14 @@ class WorkerProcess:
         """A job was cancelled through this process: stop it now, not at the next heartbeat."""
         self._send(("cancel", job_id))
 
-    async def metrics_text(self) -> str | None:
-        """The runner process's metrics (Prometheus text); ``None`` if it does not answer."""
+    async def metrics_families(self) -> list[Metric] | None:
+        """The runner process's metric families; ``None`` if it does not answer."""
         async with self._asking:
             self._asked += 1
             self._send(("metrics", self._asked))
             return await asyncio.to_thread(self._metrics_reply, self._asked)
 
-    def _metrics_reply(self, asked: int) -> str | None:
+    def _metrics_reply(self, asked: int) -> list[Metric] | None:
         deadline = time.monotonic() + METRICS_TIMEOUT_S
         while (left := deadline - time.monotonic()) > 0 and self._control.poll(left):
             try:
@@ -152,8 +153,8 @@ class WorkerProcess:
             except (EOFError, OSError):
                 return None
             if message[:2] == ("metrics", asked):  # a late answer to an earlier ask is dropped
-                text: str = message[2]
-                return text
+                families: list[Metric] = message[2]
+                return families
         return None
 
     async def stop(self) -> None:
@@ -215,7 +216,7 @@ def _listen(
         elif message[0] == "cancel":
             runner.cancel_local(message[1])
         elif message[0] == "metrics":
-            control.send(("metrics", message[1], host.metrics.exposition()))
+            control.send(("metrics", message[1], host.metrics.families()))
         else:
             asyncio.get_running_loop().remove_reader(control.fileno())
             stopped.set()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.engine import NodeRecord, NodeStatus
-from app.services.metrics import ServiceMetrics, merge_expositions
+from app.services.metrics import ServiceMetrics, merge_families
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -27,7 +29,8 @@ def test_counters_and_histograms_add_up_and_process_gauges_stay_apart() -> None:
     api.result_queue.labels("api").set(1)
     runner.result_queue.labels("runner").set(7)
 
-    merged = samples(merge_expositions([api.exposition(), runner.exposition()]))
+    from_runner = pickle.loads(pickle.dumps(runner.families()))  # as the runner's pipe sends them
+    merged = samples(merge_families([api.families(), from_runner]))
 
     assert merged[("inf_jobs_submitted_total", ())] == 3
     assert merged[("inf_items_finished_total", (("status", "succeeded"),))] == 5
@@ -43,7 +46,7 @@ def test_counters_and_histograms_add_up_and_process_gauges_stay_apart() -> None:
 
 
 def test_families_without_samples_are_still_declared() -> None:
-    text = merge_expositions([ServiceMetrics("api").exposition()]).decode()
+    text = merge_families([ServiceMetrics("api").families()]).decode()
     assert "# TYPE inf_webhook_attempts_total counter" in text
     assert "# TYPE inf_llm_requests_total" not in text  # only with an endpoint collector
 
