@@ -2,7 +2,7 @@
 
 Each process has its own :class:`ServiceMetrics` on a registry of its own. The HTTP process
 answers ``GET /metrics`` with its families merged with those of its job-runner process (see
-:func:`merge_expositions`): counters and histograms of the same name and labels add up; gauges
+:func:`merge_families`): counters and histograms of the same name and labels add up; gauges
 that describe one process's own state carry a ``process`` label, so they never collide.
 
 Labels are bounded: ``alias``, ``model``, ``op``, ``status``, ``status_code``, ``reason``,
