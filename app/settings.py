@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/inf-engine.sqlite"
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     auth_mode: Literal["keys", "open"] = Field(
         default="keys", description="open: no API keys, one 'default' tenant, loopback only"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = Field(

@@ -7,6 +7,7 @@ do not pay a database round trip each time. Revocation takes effect within ``CAC
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,6 +43,14 @@ class Authenticator:
             raise Unauthorized("unknown or revoked API key")
         self._cache[digest] = (tenant.id, time.monotonic() + CACHE_TTL_S)
         return tenant.id
+
+
+def check_token(expected: str, authorization: str | None) -> None:
+    """Raise ``Unauthorized`` unless ``authorization`` is ``Bearer <expected>`` (compared in
+    constant time, so the answer's timing does not reveal how much of a guess was right)."""
+    given = _bearer(authorization)
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("wrong token")
 
 
 def _bearer(authorization: str | None) -> str:
