@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     auth_mode: Literal["keys", "open"] = Field(
         default="keys", description="open: no API keys, one 'default' tenant, loopback only"
     )
+    auth_cache_ttl_s: float = Field(
+        default=30.0, ge=0, description="a good key is trusted this long; revocation waits it"
+    )
+    auth_failures_per_minute: float = Field(
+        default=30.0, gt=0, description="wrong API keys one client address may send a minute"
+    )
+    auth_failures_total_per_minute: float = Field(
+        default=600.0, gt=0, description="wrong API keys all addresses together may send a minute"
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
