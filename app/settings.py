@@ -48,6 +48,20 @@ class Settings(BaseSettings):
         default="json", description="json: one object per line with job/item/node fields"
     )
 
+    http_max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request line and headers; over it: 431"
+    )
+    http_header_timeout_s: float = Field(
+        default=15.0, gt=0, description="time to send a request line and headers; then 408"
+    )
+    http_keep_alive_s: int = Field(default=5, ge=1, description="idle kept-alive connections")
+    http_max_connections: int = Field(
+        default=1_000, gt=0, description="open connections and requests; beyond it: 503"
+    )
+    http_shutdown_timeout_s: int = Field(
+        default=30, ge=0, description="on stop, open requests and streams get this long"
+    )
+
     max_request_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_jsonl_lines: int = Field(default=1_000_000, gt=0)
     max_jsonl_line_bytes: int = Field(default=1024 * 1024, gt=0)
