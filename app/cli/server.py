@@ -42,10 +42,16 @@ def serve(
     if open_access:
         overrides["auth_mode"] = "open"
     settings = Settings(**overrides)
-    typer.echo(
-        f"inf-engine on http://{settings.host}:{settings.port} (database {settings.database_url})"
-    )
+    typer.echo(start_line(settings))
     serve_app(settings)
+
+
+def start_line(settings: Settings) -> str:
+    """What ``serve`` prints first: the address and the database, without its password."""
+    from app.services.endpoints import redacted_url
+
+    database = redacted_url(settings.database_url)
+    return f"inf-engine on http://{settings.host}:{settings.port} (database {database})"
 
 
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:

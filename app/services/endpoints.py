@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from app.engine import EndpointConfig, ResourceConfig
 from app.settings import Settings
@@ -41,6 +41,8 @@ def redacted_url(url: str) -> str:
     'https://***@host:8443/v1?api-key=***&x=***'
     >>> redacted_url("http://127.0.0.1:9000/v1")
     'http://127.0.0.1:9000/v1'
+    >>> redacted_url("sqlite+aiosqlite:///./data/inf-engine.sqlite")
+    'sqlite+aiosqlite:///./data/inf-engine.sqlite'
     """
     try:
         parts = urlsplit(url)
@@ -51,8 +53,10 @@ def redacted_url(url: str) -> str:
     if ":" in host:
         host = f"[{host}]"
     userinfo = f"{HIDDEN}@" if parts.username is not None or parts.password is not None else ""
+    scheme = f"{parts.scheme}:" if parts.scheme else ""
+    authority = f"//{userinfo}{host}{port}" if url[len(scheme) :].startswith("//") else ""
     query = "&".join(_hidden_value(item) for item in parts.query.split("&") if item)
-    return urlunsplit((parts.scheme, f"{userinfo}{host}{port}", parts.path, query, ""))
+    return f"{scheme}{authority}{parts.path}" + (f"?{query}" if query else "")
 
 
 def _hidden_value(item: str) -> str:
