@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=1_000, gt=0, description="open connections and requests; beyond it: 503"
     )
+    http_forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="proxies whose X-Forwarded-For names the client (comma-separated, '*': "
+        "any); unset: uvicorn's FORWARDED_ALLOW_IPS, else 127.0.0.1",
+    )
     http_shutdown_timeout_s: int = Field(
         default=30, ge=0, description="on stop, open requests and streams get this long"
     )

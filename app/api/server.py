@@ -28,6 +28,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "limit_concurrency": settings.http_max_connections,
         "timeout_keep_alive": settings.http_keep_alive_s,
         "timeout_graceful_shutdown": settings.http_shutdown_timeout_s,
+        "forwarded_allow_ips": settings.http_forwarded_allow_ips,
     }
 
 
