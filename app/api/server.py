@@ -24,7 +24,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.run``/``uvicorn.Config`` that enforce the settings."""
     return {
         "http": limited_protocol(settings.http_max_header_bytes, settings.http_header_timeout_s),
-        "h11_max_incomplete_event_size": settings.http_max_header_bytes,
         "limit_concurrency": settings.http_max_connections,
         "timeout_keep_alive": settings.http_keep_alive_s,
         "timeout_graceful_shutdown": settings.http_shutdown_timeout_s,
