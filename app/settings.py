@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/inf-engine.sqlite"
@@ -30,9 +30,41 @@ class Settings(BaseSettings):
     auth_mode: Literal["keys", "open"] = Field(
         default="keys", description="open: no API keys, one 'default' tenant, loopback only"
     )
+    auth_cache_ttl_s: float = Field(
+        default=30.0, ge=0, description="a good key is trusted this long; revocation waits it"
+    )
+    auth_failures_per_minute: float = Field(
+        default=30.0, gt=0, description="wrong API keys one client address may send a minute"
+    )
+    auth_failures_total_per_minute: float = Field(
+        default=600.0, gt=0, description="wrong API keys all addresses together may send a minute"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: one object per line with job/item/node fields"
+    )
+
+    http_max_header_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="request line and headers; over it: 431"
+    )
+    http_header_timeout_s: float = Field(
+        default=15.0, gt=0, description="time to send a request line and headers; then 408"
+    )
+    http_keep_alive_s: int = Field(default=5, ge=1, description="idle kept-alive connections")
+    http_max_connections: int = Field(
+        default=1_000, gt=0, description="open connections and requests; beyond it: 503"
+    )
+    http_forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="proxies whose X-Forwarded-For names the client (comma-separated, '*': "
+        "any); unset: uvicorn's FORWARDED_ALLOW_IPS, else 127.0.0.1",
+    )
+    http_shutdown_timeout_s: int = Field(
+        default=30, ge=0, description="on stop, open requests and streams get this long"
     )
 
     max_request_bytes: int = Field(default=50 * 1024 * 1024, gt=0)

@@ -12,6 +12,7 @@ from app.api import errors
 from app.api.limits import BodyLimit
 from app.api.observe import RequestMetrics
 from app.api.routes import graphs, health, jobs, metrics, runs, webhooks
+from app.api.server import uvicorn_options
 from app.services.runtime import start_runtime
 from app.settings import Settings
 
@@ -56,4 +57,5 @@ def serve(settings: Settings, app: FastAPI | None = None) -> None:
         port=settings.port,
         log_config=None,
         log_level=settings.log_level.lower(),
+        **uvicorn_options(settings),
     )

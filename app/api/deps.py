@@ -33,10 +33,12 @@ async def get_read_session(
 
 
 async def get_tenant(
+    request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> str:
-    return await runtime.auth.tenant_id(authorization)
+    client = request.client.host if request.client is not None else ""
+    return await runtime.auth.tenant_id(authorization, client)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

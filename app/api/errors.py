@@ -18,6 +18,7 @@ from app.services.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceError,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
 )
@@ -33,6 +34,7 @@ SERVICE_ERRORS: list[tuple[type[Exception], int, str, str]] = [
     (InvalidInput, 422, "invalid-input", "Invalid input"),
     (PayloadTooLarge, 413, "payload-too-large", "Payload too large"),
     (Unauthorized, 401, "unauthorized", "Unauthorized"),
+    (TooManyRequests, 429, "too-many-requests", "Too many requests"),
     (Unavailable, 503, "unavailable", "Service unavailable"),
 ]
 HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
@@ -64,9 +66,11 @@ async def service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     for cls, status, slug, title in SERVICE_ERRORS:
         if isinstance(exc, cls):
-            return problem(
-                status, slug, title, exc.detail, request, [i.to_dict() for i in exc.issues]
-            )
+            issues = [i.to_dict() for i in exc.issues]
+            response = problem(status, slug, title, exc.detail, request, issues)
+            if isinstance(exc, TooManyRequests):
+                response.headers["Retry-After"] = str(exc.retry_after_s)
+            return response
     return await unexpected(request, exc)
 
 

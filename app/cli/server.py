@@ -1,13 +1,24 @@
-"""The server's own commands: ``serve``, ``migrate`` and ``keys create``."""
+"""The server's own commands: ``serve``, ``migrate`` and ``keys create|list|revoke``.
+
+The ``keys`` commands work on the database directly (``INF_DATABASE_URL``), not through a
+running server; a secret is printed once, by ``keys create``, and never again.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from app.cli.common import JsonOption, fail
+from app.cli.output import echo_json, echo_table
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 keys = typer.Typer(help="API keys (each belongs to a tenant).", no_args_is_help=True)
 
@@ -31,10 +42,16 @@ def serve(
     if open_access:
         overrides["auth_mode"] = "open"
     settings = Settings(**overrides)
-    typer.echo(
-        f"inf-engine on http://{settings.host}:{settings.port} (database {settings.database_url})"
-    )
+    typer.echo(start_line(settings))
     serve_app(settings)
+
+
+def start_line(settings: Settings) -> str:
+    """What ``serve`` prints first: the address and the database, without its password."""
+    from app.services.endpoints import redacted_url
+
+    database = redacted_url(settings.database_url)
+    return f"inf-engine on http://{settings.host}:{settings.port} (database {database})"
 
 
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
@@ -58,8 +75,87 @@ def create_key(
 
 async def create_api_key(settings: Settings, tenant_name: str, name: str) -> str:
     """A new key of tenant ``tenant_name`` (created if new) in the settings' database."""
-    from app.db import migrate as migrations
     from app.db.repositories import tenants
+
+    async with _session(settings) as session:
+        tenant = await tenants.get_or_create_tenant(session, tenant_name)
+        _, secret = await tenants.create_api_key(session, tenant.id, name)
+        await session.commit()
+    return secret
+
+
+@keys.command("list")
+def list_keys(
+    tenant: Annotated[str | None, typer.Option(help="only this tenant's keys")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every key: id, prefix, tenant, name, created, revoked (never the secret)."""
+    rows = asyncio.run(api_keys(Settings(), tenant))
+    if as_json:
+        echo_json(rows)
+        return
+    headers = ("ID", "PREFIX", "TENANT", "NAME", "CREATED", "REVOKED")
+    echo_table(headers, [tuple(row.values()) for row in rows])
+
+
+async def api_keys(settings: Settings, tenant_name: str | None = None) -> list[dict[str, Any]]:
+    """What ``keys list`` shows, one dict per key, oldest first."""
+    from app.db.repositories import tenants
+
+    async with _session(settings) as session:
+        found = await tenants.all_api_keys(session, tenant_name)
+    return [_key_row(key, name) for key, name in found]
+
+
+def _key_row(key: Any, tenant_name: str) -> dict[str, Any]:
+    revoked = key.revoked_at.isoformat() if key.revoked_at is not None else None
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "tenant": tenant_name,
+        "name": key.name,
+        "created_at": key.created_at.isoformat(),
+        "revoked_at": revoked,
+    }
+
+
+@keys.command("revoke")
+def revoke_key(
+    key: Annotated[str, typer.Argument(help="the key's id or prefix (see keys list)")],
+) -> None:
+    """Revoke a key; running servers refuse it within INF_AUTH_CACHE_TTL_S (default 30 s)."""
+    typer.echo(asyncio.run(revoke_api_key(Settings(), key)))
+
+
+async def revoke_api_key(settings: Settings, id_or_prefix: str) -> str:
+    """Revoke the one key with this id or prefix; what was done, as a sentence.
+
+    Exits 1 (with a message) when no key or more than one key matches.
+    """
+    from app.db.repositories import tenants
+
+    async with _session(settings) as session:
+        found = await tenants.find_api_keys(session, id_or_prefix)
+        if len(found) != 1:
+            fail(_no_single_key(id_or_prefix, [key.id for key in found]))
+        key = found[0]
+        if not await tenants.revoke_api_key(session, key.id):
+            return f"key {key.id} ({key.prefix}) was revoked already"
+        await session.commit()
+    ttl = f"{settings.auth_cache_ttl_s:g}"
+    return f"revoked key {key.id} ({key.prefix}); running servers refuse it within {ttl} s"
+
+
+def _no_single_key(id_or_prefix: str, ids: list[str]) -> str:
+    if not ids:
+        return f"error: no key has the id or prefix {id_or_prefix!r} (see inf-engine keys list)"
+    return f"error: several keys have the prefix {id_or_prefix!r}; give an id: {', '.join(ids)}"
+
+
+@contextlib.asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on the settings' database (migrated first when ``auto_migrate``)."""
+    from app.db import migrate as migrations
     from app.db.session import create_engine, session_factory
 
     if settings.auto_migrate:
@@ -67,9 +163,6 @@ async def create_api_key(settings: Settings, tenant_name: str, name: str) -> str
     engine = create_engine(settings.database_url)
     try:
         async with session_factory(engine)() as session:
-            tenant = await tenants.get_or_create_tenant(session, tenant_name)
-            _, secret = await tenants.create_api_key(session, tenant.id, name)
-            await session.commit()
+            yield session
     finally:
         await engine.dispose()
-    return secret

@@ -7,6 +7,7 @@ ServiceError
 ├── InvalidInput        the request is well formed but wrong; ``issues`` locate each problem
 ├── PayloadTooLarge     a body, file or line exceeds a configured limit
 ├── Unauthorized        no valid API key
+├── TooManyRequests     throttled; ``retry_after_s`` says when to try again
 └── Unavailable         a dependency (database, runner) is not ready
 """
 
@@ -65,6 +66,14 @@ class PayloadTooLarge(ServiceError):
 
 class Unauthorized(ServiceError):
     """Missing, unknown or revoked API key."""
+
+
+class TooManyRequests(ServiceError):
+    """Throttled: too many requests (or failures) in a short time."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
 class Unavailable(ServiceError):

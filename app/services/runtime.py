@@ -105,7 +105,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         reads=read_session_factory(engine),
         endpoints=endpoints,
         resources=resources,
-        auth=Authenticator(sessions, open_tenant),
+        auth=Authenticator(sessions, open_tenant, settings),
         metrics=process_metrics("api", resources, engine),
     )
     runtime.runner = await _start_runner(runtime)

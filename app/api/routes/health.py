@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import RuntimeDep, TenantDep
+from app.services.endpoints import public_endpoint
 
 router = APIRouter()
 
@@ -30,6 +31,5 @@ async def endpoints(runtime: RuntimeDep, _: TenantDep) -> dict[str, Any]:
     live = runtime.resources.snapshot()
     items = []
     for alias, config in runtime.endpoints.endpoints.items():
-        described = config.model_dump(exclude={"api_key_env"})
-        items.append({"alias": alias, **described, "state": live.get(alias)})
+        items.append({"alias": alias, **public_endpoint(config), "state": live.get(alias)})
     return {"items": items}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
@@ -66,6 +66,23 @@ async def revoke_api_key(session: AsyncSession, key_id: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     return rowcount(await session.execute(stmt)) > 0
+
+
+async def all_api_keys(
+    session: AsyncSession, tenant_name: str | None = None
+) -> list[tuple[ApiKey, str]]:
+    """Every key with its tenant's name (only ``tenant_name``'s if given), oldest first."""
+    stmt = select(ApiKey, Tenant.name).join(Tenant, ApiKey.tenant_id == Tenant.id)
+    if tenant_name is not None:
+        stmt = stmt.where(Tenant.name == tenant_name)
+    rows = await session.execute(stmt.order_by(ApiKey.created_at, ApiKey.id))
+    return [(key, name) for key, name in rows.tuples()]
+
+
+async def find_api_keys(session: AsyncSession, id_or_prefix: str) -> list[ApiKey]:
+    """The keys whose id or shown prefix is ``id_or_prefix`` (several if a prefix is shared)."""
+    stmt = select(ApiKey).where(or_(ApiKey.id == id_or_prefix, ApiKey.prefix == id_or_prefix))
+    return list(await session.scalars(stmt.order_by(ApiKey.created_at, ApiKey.id)))
 
 
 async def list_api_keys(session: AsyncSession, tenant_id: str) -> list[ApiKey]:
