@@ -175,3 +175,24 @@ async def test_the_running_service_delivers_by_itself(
                     break
                 await asyncio.sleep(0.05)
     assert len(receiver.calls) == 2
+
+
+async def test_concurrent_first_deliveries_of_a_fresh_tenant_share_one_secret(
+    service: Service, receiver: Receiver
+) -> None:
+    receiver.failures = 0
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    body = {"graph_id": "echo", "inputs": [{"text": "x"}], "webhook_url": receiver.url}
+    for _ in range(12):
+        assert (await service.client.post("/v1/jobs", json=body)).status_code == 202
+    await service.run_jobs()
+    sender = dispatcher(service)
+    try:
+        assert await sender.deliver_due() == 12
+    finally:
+        await sender.stop()
+
+    secret = (await service.client.get("/v1/webhooks/secret")).json()["secret"]
+    assert len(receiver.calls) == 12
+    for sent, headers in receiver.calls:
+        assert verify(secret, sent, headers[HEADER])
