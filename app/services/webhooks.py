@@ -5,9 +5,9 @@ Delivery is at-least-once and durable: the job row records that a delivery is du
 them, and records every attempt. A failed attempt (no answer, or not 2xx) is retried after
 ``webhook_backoff_s``, doubling each time, up to ``webhook_max_attempts``.
 
-The body is signed with the tenant's secret (``GET /v1/webhooks/secret``) in the
-``Inf-Signature`` header; receivers check it with :func:`app.signing.verify`. The
-``Inf-Delivery`` header (the job id) lets a receiver drop repeats.
+The delivery id (``Inf-Delivery``, the job id: it lets a receiver drop repeats) and the body
+are signed with the tenant's secret (``GET /v1/webhooks/secret``) in the ``Inf-Signature``
+header; receivers check it with :func:`app.signing.verify`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from app.services.jobs import view
 from app.services.metrics import ServiceMetrics
 from app.services.periodic import Periodic
 from app.settings import Settings
-from app.signing import HEADER, signature_header
+from app.signing import DELIVERY_HEADER, HEADER, signature_header
 
 BATCH = 32
 MAX_BACKOFF_S = 3600.0
@@ -99,8 +99,8 @@ class WebhookDispatcher:
     ) -> tuple[int | None, str | None]:
         headers = {
             "Content-Type": "application/json",
-            HEADER: signature_header(secret, body),
-            "Inf-Delivery": job_id,
+            HEADER: signature_header(secret, job_id, body),
+            DELIVERY_HEADER: job_id,
             "User-Agent": "inf-engine-webhooks",
         }
         try:

@@ -14,7 +14,7 @@ from aiohttp import web
 from app.db.base import utcnow
 from app.services.webhooks import WebhookDispatcher
 from app.settings import Settings
-from app.signing import HEADER, verify
+from app.signing import DELIVERY_HEADER, HEADER, verify
 from tests.support.service import Service, serve
 
 ECHO_GRAPH = {
@@ -113,10 +113,12 @@ async def test_the_signature_verifies_with_the_documented_helper(
 
     secret = (await service.client.get("/v1/webhooks/secret")).json()["secret"]
     body, headers = receiver.calls[-1]
-    assert headers["Inf-Delivery"] == job_id
-    assert verify(secret, body, headers[HEADER])
-    assert not verify(secret, body.replace(b'"completed"', b'"failed"'), headers[HEADER])
-    assert not verify(secret + "x", body, headers[HEADER])
+    assert headers[DELIVERY_HEADER] == job_id
+    assert verify(secret, job_id, body, headers[HEADER])
+    altered = body.replace(b'"completed"', b'"failed"')
+    assert not verify(secret, job_id, altered, headers[HEADER])
+    assert not verify(secret + "x", job_id, body, headers[HEADER])
+    assert not verify(secret, job_id + "x", body, headers[HEADER])
     summary = (await service.client.get(f"/v1/jobs/{job_id}")).json()
     assert summary["status"] == "completed"
     assert b'"type": "job.completed"' in body
@@ -195,4 +197,4 @@ async def test_concurrent_first_deliveries_of_a_fresh_tenant_share_one_secret(
     secret = (await service.client.get("/v1/webhooks/secret")).json()["secret"]
     assert len(receiver.calls) == 12
     for sent, headers in receiver.calls:
-        assert verify(secret, sent, headers[HEADER])
+        assert verify(secret, headers[DELIVERY_HEADER], sent, headers[HEADER])
