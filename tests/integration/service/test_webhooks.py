@@ -41,12 +41,16 @@ class Receiver:
             return web.Response(status=500, text="not yet")
         return web.Response(status=204)
 
+    async def redirect(self, request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": self.url})
+
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     app = web.Application()
     found = Receiver("", failures=2)
     app.router.add_post("/hook", found.handle)
+    app.router.add_post("/moved", found.redirect)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -98,7 +102,7 @@ async def test_a_failing_receiver_gets_retried_and_each_attempt_is_recorded(
     assert record["state"] == "delivered"
     assert [a["attempt"] for a in record["attempts"]] == [1, 2, 3]
     assert [a["status_code"] for a in record["attempts"]] == [500, 500, 204]
-    assert record["attempts"][0]["error"].startswith("HTTP 500")
+    assert record["attempts"][0]["error"] == "HTTP 500, 7 bytes"
     assert record["attempts"][2]["error"] is None
     status = (await service.client.get(f"/v1/jobs/{job_id}")).json()
     assert (status["webhook_state"], status["webhook_attempts"]) == ("delivered", 3)
@@ -177,6 +181,29 @@ async def test_the_running_service_delivers_by_itself(
                     break
                 await asyncio.sleep(0.05)
     assert len(receiver.calls) == 2
+
+
+async def test_the_receivers_answer_is_never_shown_only_its_status_and_length(
+    service: Service, receiver: Receiver
+) -> None:
+    receiver.failures = 100
+    service.runtime.settings.webhook_max_attempts = 1
+    job_id = await finished_job(service, receiver.url)
+    await deliver_until_settled(service, job_id)
+
+    answer = await service.client.get(f"/v1/jobs/{job_id}/webhook")
+    assert "not yet" not in answer.text
+    assert answer.json()["attempts"][0]["error"] == "HTTP 500, 7 bytes"
+
+
+async def test_redirects_are_not_followed(service: Service, receiver: Receiver) -> None:
+    job_id = await finished_job(service, receiver.url.replace("/hook", "/moved"))
+    service.runtime.settings.webhook_max_attempts = 1
+    await deliver_until_settled(service, job_id)
+
+    record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
+    assert [a["status_code"] for a in record["attempts"]] == [307]
+    assert receiver.calls == []
 
 
 async def test_concurrent_first_deliveries_of_a_fresh_tenant_share_one_secret(
