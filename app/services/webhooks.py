@@ -9,8 +9,9 @@ The delivery id (``Inf-Delivery``, the job id: it lets a receiver drop repeats) 
 are signed with the tenant's secret (``GET /v1/webhooks/secret``) in the ``Inf-Signature``
 header; receivers check it with :func:`app.signing.verify`.
 
-Redirects are not followed, and the target's answer is never kept or shown: an attempt records
-its status code and its length.
+Only allowed addresses are reached (:mod:`app.services.webhook_targets`): a refused one fails
+the delivery at once. Redirects are not followed, and the target's answer is never kept or
+shown: an attempt records its status code and its length.
 """
 
 from __future__ import annotations
@@ -33,6 +34,14 @@ from app.db.repositories.webhooks import Attempt
 from app.services.jobs import view
 from app.services.metrics import ServiceMetrics
 from app.services.periodic import Periodic
+from app.services.webhook_targets import (
+    AddressPolicy,
+    AddressRefused,
+    GuardedTransport,
+    Resolve,
+    check_url,
+    system_resolve,
+)
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, signature_header
 
@@ -44,18 +53,21 @@ BODY_LIMIT = 65_536
 
 class WebhookDispatcher:
     """Delivers due webhooks every ``webhook_poll_s`` (``start``/``stop``), or once
-    (``deliver_due``)."""
+    (``deliver_due``); ``resolve`` is the host resolver its connections are checked with."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         metrics: ServiceMetrics,
+        resolve: Resolve = system_resolve,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.metrics = metrics
+        transport = GuardedTransport(address_policy(settings, resolve))
         self._client = httpx.AsyncClient(
+            transport=transport,
             timeout=settings.webhook_timeout_s,
             follow_redirects=False,
             trust_env=False,
@@ -116,6 +128,8 @@ class WebhookDispatcher:
                 return await self._send(job.webhook_url, body, headers)
         except TimeoutError:
             return Answer(None, f"no answer within {limit_s:g} s")
+        except AddressRefused as exc:
+            return Answer(None, str(exc), final=True)
         except httpx.HTTPError as exc:
             return Answer(None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
 
@@ -131,7 +145,7 @@ class WebhookDispatcher:
         number, code, error = job.webhook_attempts + 1, answer.status_code, answer.error
         if error is None:
             return Attempt(job.id, number, at, code, None, seconds, "delivered", None)
-        if number >= self.settings.webhook_max_attempts:
+        if answer.final or number >= self.settings.webhook_max_attempts:
             return Attempt(job.id, number, at, code, error, seconds, "failed", None)
         wait = min(MAX_BACKOFF_S, self.settings.webhook_backoff_s * 2 ** (number - 1))
         retry_at = utcnow() + timedelta(seconds=wait)
@@ -140,10 +154,12 @@ class WebhookDispatcher:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What one POST came to: the status (if any answer) and an error unless 2xx."""
+    """What one POST came to: the status (if any answer), an error unless 2xx, and whether
+    trying again is pointless (the target is refused)."""
 
     status_code: int | None
     error: str | None
+    final: bool = False
 
 
 async def _length(response: httpx.Response) -> str:
@@ -154,6 +170,19 @@ async def _length(response: httpx.Response) -> str:
         if size > BODY_LIMIT:
             return f"over {BODY_LIMIT:,} bytes"
     return f"{size:,} bytes"
+
+
+def address_policy(settings: Settings, resolve: Resolve = system_resolve) -> AddressPolicy:
+    """The addresses webhooks may reach under ``settings`` (``webhook_allow_networks``)."""
+    return AddressPolicy(
+        settings.webhook_allow_networks, settings.webhook_resolve_timeout_s, resolve
+    )
+
+
+async def check_webhook_url(url: str | None, settings: Settings) -> None:
+    """Refuse, at submission, a ``webhook_url`` whose host is not allowed (``InvalidInput``)."""
+    if url is not None:
+        await check_url(url, address_policy(settings))
 
 
 def _outcome_label(state: str) -> str:

@@ -1,4 +1,8 @@
-"""Webhooks: a signed summary POSTed when a job ends, retried with backoff, every attempt kept."""
+"""Webhooks: a signed summary POSTed when a job ends, retried with backoff, every attempt kept.
+
+The receivers listen on loopback, which webhooks may not reach by default: these tests are
+the operator who opens it (``webhook_allow_networks``).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,13 @@ import pytest
 from aiohttp import web
 
 from app.db.base import utcnow
+from app.services.webhook_targets import Resolve, system_resolve
 from app.services.webhooks import WebhookDispatcher
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, verify
 from tests.support.service import Service, serve
+
+LOOPBACK = "127.0.0.0/8,::1/128"
 
 ECHO_GRAPH = {
     "name": "echo",
@@ -25,6 +32,11 @@ ECHO_GRAPH = {
     ],
     "outputs": {"answer": "answer"},
 }
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return Settings.model_validate({**settings.model_dump(), "webhook_allow_networks": LOOPBACK})
 
 
 @dataclass
@@ -71,14 +83,20 @@ async def finished_job(service: Service, webhook_url: str | None) -> str:
     return str(job["id"])
 
 
-def dispatcher(service: Service) -> WebhookDispatcher:
+def dispatcher(
+    service: Service, settings: Settings | None = None, resolve: Resolve = system_resolve
+) -> WebhookDispatcher:
     runtime = service.runtime
-    return WebhookDispatcher(runtime.sessions, runtime.settings, runtime.metrics)
+    return WebhookDispatcher(
+        runtime.sessions, settings or runtime.settings, runtime.metrics, resolve
+    )
 
 
-async def deliver_until_settled(service: Service, job_id: str) -> None:
+async def deliver_until_settled(
+    service: Service, job_id: str, sender: WebhookDispatcher | None = None
+) -> None:
     """Deliver due webhooks, moving the clock past each backoff, until the job's is settled."""
-    sender, later = dispatcher(service), utcnow()
+    sender, later = sender or dispatcher(service), utcnow()
     try:
         for _ in range(10):
             later += timedelta(minutes=5)
@@ -225,3 +243,52 @@ async def test_concurrent_first_deliveries_of_a_fresh_tenant_share_one_secret(
     assert len(receiver.calls) == 12
     for sent, headers in receiver.calls:
         assert verify(secret, headers[DELIVERY_HEADER], sent, headers[HEADER])
+
+
+async def test_an_address_refused_at_delivery_fails_at_once_without_a_connection(
+    service: Service, receiver: Receiver
+) -> None:
+    """Accepted when loopback was open; the dispatcher (restarted with it closed) refuses it."""
+    job_id = await finished_job(service, receiver.url)
+    closed = service.runtime.settings.model_copy(update={"webhook_allow_networks": []})
+    await deliver_until_settled(service, job_id, dispatcher(service, closed))
+
+    record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
+    assert record["state"] == "failed"
+    assert [a["error"] for a in record["attempts"]] == ["address 127.0.0.1 is not allowed"]
+    assert receiver.calls == []
+
+
+async def test_a_name_that_resolves_elsewhere_at_delivery_is_checked_again(
+    service: Service, receiver: Receiver
+) -> None:
+    """DNS rebinding: ``localhost`` passed the check at submission; at delivery the name
+    resolves to a private address, which is refused, and nothing is sent."""
+    job_id = await finished_job(service, receiver.url.replace("127.0.0.1", "localhost"))
+
+    async def rebound(host: str, port: int) -> list[str]:
+        return ["10.20.30.40"]
+
+    await deliver_until_settled(service, job_id, dispatcher(service, resolve=rebound))
+
+    record = (await service.client.get(f"/v1/jobs/{job_id}/webhook")).json()
+    assert [a["error"] for a in record["attempts"]] == ["address 10.20.30.40 is not allowed"]
+    assert receiver.calls == []
+
+
+async def test_delivery_connects_to_the_checked_address_with_the_urls_host(
+    service: Service, receiver: Receiver
+) -> None:
+    receiver.failures = 0
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    job_id = await finished_job(service, url)
+    asked: list[str] = []
+
+    async def only_v4(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    await deliver_until_settled(service, job_id, dispatcher(service, resolve=only_v4))
+
+    assert asked == ["localhost"]
+    assert receiver.calls[0][1]["Host"] == url.split("/")[2]
