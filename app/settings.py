@@ -6,11 +6,12 @@ True
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/inf-engine.sqlite"
 
@@ -110,6 +111,14 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="wait after the first failed attempt; doubles each time"
     )
     webhook_poll_s: float = Field(default=1.0, gt=0, description="how often to look for due ones")
+    webhook_allow_networks: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="CIDRs webhooks may reach although not public (comma-separated), e.g. "
+        "10.0.0.0/8; by default loopback, private, link-local and metadata addresses are refused",
+    )
+    webhook_resolve_timeout_s: float = Field(
+        default=5.0, gt=0, description="how long resolving a webhook host may take"
+    )
 
     retention_days: float = Field(
         default=7.0, ge=0, description="finished jobs older than this are deleted; 0 keeps all"
@@ -118,6 +127,16 @@ class Settings(BaseSettings):
     gc_young_threshold: int = Field(
         default=20_000, ge=700, description="allocations between young garbage collections"
     )
+
+    @field_validator("webhook_allow_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: Any) -> Any:
+        """A JSON list or comma-separated CIDRs."""
+        if isinstance(value, str) and value.lstrip().startswith("["):
+            return json.loads(value)
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("database_url")
     @classmethod

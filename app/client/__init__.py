@@ -14,7 +14,9 @@
 
 Webhook receivers check the ``Inf-Signature`` header with :func:`verify_webhook`::
 
-    verify_webhook(secret, raw_body, request.headers["Inf-Signature"])  # True or False
+    verify_webhook(
+        secret, request.headers["Inf-Delivery"], raw_body, request.headers["Inf-Signature"]
+    )  # True or False
 """
 
 from app.client.api import DEFAULT_URL, Client

@@ -186,7 +186,7 @@ class Client:
 
     def webhook_secret(self, rotate: bool = False) -> str:
         """The secret your webhooks are signed with (a new one if ``rotate``); check a delivery
-        with ``verify_webhook(secret, body, headers["Inf-Signature"])``."""
+        with ``verify_webhook(secret, headers["Inf-Delivery"], body, headers["Inf-Signature"])``."""
         if rotate:
             return str(self._json("POST", "/v1/webhooks/secret/rotate")["secret"])
         return str(self._json("GET", "/v1/webhooks/secret")["secret"])

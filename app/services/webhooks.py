@@ -5,9 +5,13 @@ Delivery is at-least-once and durable: the job row records that a delivery is du
 them, and records every attempt. A failed attempt (no answer, or not 2xx) is retried after
 ``webhook_backoff_s``, doubling each time, up to ``webhook_max_attempts``.
 
-The body is signed with the tenant's secret (``GET /v1/webhooks/secret``) in the
-``Inf-Signature`` header; receivers check it with :func:`app.signing.verify`. The
-``Inf-Delivery`` header (the job id) lets a receiver drop repeats.
+The delivery id (``Inf-Delivery``, the job id: it lets a receiver drop repeats) and the body
+are signed with the tenant's secret (``GET /v1/webhooks/secret``) in the ``Inf-Signature``
+header; receivers check it with :func:`app.signing.verify`.
+
+Only allowed addresses are reached (:mod:`app.services.webhook_targets`): a refused one fails
+the delivery at once. Redirects are not followed, and the target's answer is never kept or
+shown: an attempt records its status code and its length.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,28 +34,44 @@ from app.db.repositories.webhooks import Attempt
 from app.services.jobs import view
 from app.services.metrics import ServiceMetrics
 from app.services.periodic import Periodic
+from app.services.webhook_targets import (
+    AddressPolicy,
+    AddressRefused,
+    GuardedTransport,
+    Resolve,
+    check_url,
+    system_resolve,
+)
 from app.settings import Settings
-from app.signing import HEADER, signature_header
+from app.signing import DELIVERY_HEADER, HEADER, signature_header
 
 BATCH = 32
 MAX_BACKOFF_S = 3600.0
 ERROR_CHARS = 500
+BODY_LIMIT = 65_536
 
 
 class WebhookDispatcher:
     """Delivers due webhooks every ``webhook_poll_s`` (``start``/``stop``), or once
-    (``deliver_due``)."""
+    (``deliver_due``); ``resolve`` is the host resolver its connections are checked with."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         settings: Settings,
         metrics: ServiceMetrics,
+        resolve: Resolve = system_resolve,
     ) -> None:
         self.sessions = sessions
         self.settings = settings
         self.metrics = metrics
-        self._client = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+        transport = GuardedTransport(address_policy(settings, resolve))
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            timeout=settings.webhook_timeout_s,
+            follow_redirects=False,
+            trust_env=False,
+        )
         self._loop = Periodic("webhooks", self._deliver_all_due, settings.webhook_poll_s)
 
     def start(self) -> None:
@@ -75,10 +96,9 @@ class WebhookDispatcher:
 
     async def _deliver(self, job: Job) -> None:
         body, secret = await self._message(job)
-        assert job.webhook_url is not None
         started, at = time.perf_counter(), utcnow()
-        code, error = await self._post(job.webhook_url, job.id, body, secret)
-        attempt = self._outcome(job, at, code, error, time.perf_counter() - started)
+        answer = await self._post(job, body, secret)
+        attempt = self._outcome(job, at, answer, time.perf_counter() - started)
         async with self.sessions() as session:
             await repo.record_attempt(session, attempt)
             await session.commit()
@@ -94,34 +114,75 @@ class WebhookDispatcher:
         payload = {"type": f"job.{summary['status']}", "job": summary}
         return json.dumps(payload, default=_iso).encode(), secret
 
-    async def _post(
-        self, url: str, job_id: str, body: bytes, secret: str
-    ) -> tuple[int | None, str | None]:
+    async def _post(self, job: Job, body: bytes, secret: str) -> Answer:
+        assert job.webhook_url is not None
         headers = {
             "Content-Type": "application/json",
-            HEADER: signature_header(secret, body),
-            "Inf-Delivery": job_id,
+            HEADER: signature_header(secret, job.id, body),
+            DELIVERY_HEADER: job.id,
             "User-Agent": "inf-engine-webhooks",
         }
+        limit_s = self.settings.webhook_timeout_s
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            async with asyncio.timeout(limit_s):
+                return await self._send(job.webhook_url, body, headers)
+        except TimeoutError:
+            return Answer(None, f"no answer within {limit_s:g} s")
+        except AddressRefused as exc:
+            return Answer(None, str(exc), final=True)
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
-        if response.is_success:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}: {response.text}"[:ERROR_CHARS]
+            return Answer(None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS])
 
-    def _outcome(
-        self, job: Job, at: datetime, code: int | None, error: str | None, seconds: float
-    ) -> Attempt:
-        number = job.webhook_attempts + 1
+    async def _send(self, url: str, body: bytes, headers: dict[str, str]) -> Answer:
+        """POST, then report the status and the answer's length, never its content."""
+        async with self._client.stream("POST", url, content=body, headers=headers) as response:
+            size = await _length(response)
+        if response.is_success:
+            return Answer(response.status_code, None)
+        return Answer(response.status_code, f"HTTP {response.status_code}, {size}")
+
+    def _outcome(self, job: Job, at: datetime, answer: Answer, seconds: float) -> Attempt:
+        number, code, error = job.webhook_attempts + 1, answer.status_code, answer.error
         if error is None:
             return Attempt(job.id, number, at, code, None, seconds, "delivered", None)
-        if number >= self.settings.webhook_max_attempts:
+        if answer.final or number >= self.settings.webhook_max_attempts:
             return Attempt(job.id, number, at, code, error, seconds, "failed", None)
         wait = min(MAX_BACKOFF_S, self.settings.webhook_backoff_s * 2 ** (number - 1))
         retry_at = utcnow() + timedelta(seconds=wait)
         return Attempt(job.id, number, at, code, error, seconds, "pending", retry_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What one POST came to: the status (if any answer), an error unless 2xx, and whether
+    trying again is pointless (the target is refused)."""
+
+    status_code: int | None
+    error: str | None
+    final: bool = False
+
+
+async def _length(response: httpx.Response) -> str:
+    """The answer's length in bytes, read up to ``BODY_LIMIT`` and then dropped."""
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            return f"over {BODY_LIMIT:,} bytes"
+    return f"{size:,} bytes"
+
+
+def address_policy(settings: Settings, resolve: Resolve = system_resolve) -> AddressPolicy:
+    """The addresses webhooks may reach under ``settings`` (``webhook_allow_networks``)."""
+    return AddressPolicy(
+        settings.webhook_allow_networks, settings.webhook_resolve_timeout_s, resolve
+    )
+
+
+async def check_webhook_url(url: str | None, settings: Settings) -> None:
+    """Refuse, at submission, a ``webhook_url`` whose host is not allowed (``InvalidInput``)."""
+    if url is not None:
+        await check_url(url, address_policy(settings))
 
 
 def _outcome_label(state: str) -> str:

@@ -18,6 +18,7 @@ from app.services import events, jobs, traces
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.jobs import JobSpec
 from app.services.runtime import Runtime
+from app.services.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -56,6 +57,7 @@ async def submit_job(
     else:
         body = _job_request(await request.body())
         spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
+        await check_webhook_url(spec.webhook_url, runtime.settings)
         job = await jobs.submit(session, runtime.programs, tenant, spec, body.inputs)
     await session.commit()
     runtime.metrics.jobs_submitted.inc()
@@ -92,6 +94,7 @@ async def _submit_upload(
                 [Issue("inputs", "missing file")],
             )
         spec = _form_spec(form)
+        await check_webhook_url(spec.webhook_url, runtime.settings)
         limits = (runtime.settings.max_jsonl_line_bytes, runtime.settings.max_jsonl_lines)
         return await jobs.submit_jsonl(session, runtime.programs, tenant, spec, upload, limits)
     finally:

@@ -20,13 +20,34 @@ SECRET_PREFIX = "whsec_"
 
 
 async def secret_of(session: AsyncSession, tenant_id: str) -> str:
-    """The tenant's webhook signing secret, made on first use."""
-    tenant = await session.get(Tenant, tenant_id, populate_existing=True)
-    if tenant is None:
+    """The tenant's webhook signing secret, made on first use.
+
+    Concurrent first uses share one secret: the secret is set only where none is yet (the
+    UPDATE re-checks that under the row lock, or SQLite's one writer), and whatever is stored
+    then is read back, so a loser of the race signs with the winner's secret.
+    """
+    found = await _stored_secret(session, tenant_id)
+    if found is not None:
+        return found
+    fresh = SECRET_PREFIX + secrets.token_urlsafe(32)
+    stmt = (
+        update(Tenant)
+        .where(Tenant.id == tenant_id, Tenant.webhook_secret.is_(None))
+        .values(webhook_secret=fresh)
+    )
+    await session.execute(stmt.execution_options(**NO_SYNC))
+    stored = await _stored_secret(session, tenant_id)
+    assert stored is not None, "set just now, or by the one that won the race"
+    return stored
+
+
+async def _stored_secret(session: AsyncSession, tenant_id: str) -> str | None:
+    stmt = select(Tenant.id, Tenant.webhook_secret).where(Tenant.id == tenant_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
         raise LookupError(f"no tenant {tenant_id!r}")
-    if tenant.webhook_secret is None:
-        return await rotate_secret(session, tenant_id)
-    return tenant.webhook_secret
+    secret: str | None = row.webhook_secret
+    return secret
 
 
 async def rotate_secret(session: AsyncSession, tenant_id: str) -> str:

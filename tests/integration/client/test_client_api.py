@@ -189,5 +189,6 @@ def test_webhook_secret_verifies_signed_deliveries(client: Client) -> None:
     rotated = client.webhook_secret(rotate=True)
 
     assert client.webhook_secret() == rotated != secret
-    assert verify_webhook(rotated, body, signature_header(rotated, body))
-    assert not verify_webhook(secret, body, signature_header(rotated, body))
+    signed = signature_header(rotated, "j1", body)
+    assert verify_webhook(rotated, "j1", body, signed)
+    assert not verify_webhook(secret, "j1", body, signed)
