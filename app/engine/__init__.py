@@ -32,6 +32,7 @@ from app.engine.errors import (
     TransientLLMError,
 )
 from app.engine.execution.api import run, run_batch, run_sync, stream
+from app.engine.execution.limits import OutputLimitError, OutputLimits
 from app.engine.execution.observer import Observer
 from app.engine.execution.records import (
     BatchResult,
@@ -42,7 +43,15 @@ from app.engine.execution.records import (
     RunResult,
 )
 from app.engine.execution.settings import ExecutionSettings
-from app.engine.graph import Graph, canonical_json, graph_hash, load_graph, to_data, to_dot
+from app.engine.graph import (
+    Graph,
+    GraphLimits,
+    canonical_json,
+    graph_hash,
+    load_graph,
+    to_data,
+    to_dot,
+)
 from app.engine.llm import LLMClient, LLMRequest, LLMResponse, RateLimitInfo
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.parameter import Parameter
@@ -68,6 +77,7 @@ __all__ = [
     "ForwardRecord",
     "Graph",
     "GraphIssue",
+    "GraphLimits",
     "GraphValidationError",
     "InferenceModule",
     "InputError",
@@ -84,6 +94,8 @@ __all__ = [
     "NodeRecord",
     "NodeStatus",
     "Observer",
+    "OutputLimitError",
+    "OutputLimits",
     "Parameter",
     "PermanentLLMError",
     "RateLimitInfo",
