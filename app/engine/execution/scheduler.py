@@ -38,9 +38,9 @@ _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.SKIPPED,
     NodeStatus.CANCELLED,
 )
-# Longer texts are classified in a thread: a hostile pattern's worst case on this many
-# characters is about a millisecond, on the longest allowed text a few hundred.
-INLINE_MATCH_CHARS = 16_384
+# Above this much work (text length times the patterns' program sizes) classify runs in a
+# thread; below it, the worst case measured for a hostile pattern is about a millisecond.
+INLINE_MATCH_WORK = 10_000
 
 
 class GraphRun:
@@ -157,7 +157,7 @@ class GraphRun:
         except NodeError as exc:
             self._fail(step, record, exc)
             return
-        if len(text) <= INLINE_MATCH_CHARS:
+        if len(text) * classifier.weight <= INLINE_MATCH_WORK:
             self._succeed(step, classifier(text), record)
         else:
             self._spawn(self._classify_in_thread(step, classifier, text, record))

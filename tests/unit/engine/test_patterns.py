@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from typing import Any
 
@@ -42,6 +44,7 @@ def issues_of(data: dict[str, Any], **options: Any) -> list[tuple[str | None, st
         (r"(?=a)b", "invalid perl operator"),  # lookahead
         (r"(?<!a)b", "invalid perl operator"),  # lookbehind
         ("a.{999}" * 8, "too complex"),
+        ("a.{999}", "too complex: 7,997 instructions, over the limit of 5,000"),
     ],
 )
 def test_patterns_re2_cannot_run_are_refused_naming_node_and_label(
@@ -97,3 +100,29 @@ async def test_classify_input_longer_than_the_node_output_limit_fails_naming_it(
     assert caught.value.failures[0].error == (
         "input of node 'k' is 101 bytes, over the node output limit of 100 (max_node_output_bytes)"
     )
+
+
+async def test_long_texts_are_matched_off_the_event_loop() -> None:
+    graph = load_graph(classify_graph({"slow": r"(?:a.{12}){20}z"}))
+    text = "".join(random.Random(3).choices("ab", k=1024 * 1024))  # RE2's worst: about 1 s
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    task = asyncio.ensure_future(ticker())
+    try:
+        assert await run(graph, {"x": text}) == {"kind": "d"}
+    finally:
+        task.cancel()
+    assert ticks > 100  # the loop kept running while the pattern was matched
+
+
+def test_a_classify_node_has_at_most_64_labels() -> None:
+    labels = {f"l{i}": "x" for i in range(65)}
+    [(node, field, message)] = issues_of(classify_graph(labels))
+    assert (node, field) == ("k", "labels")
+    assert "at most 64 items" in message
