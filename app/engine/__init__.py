@@ -26,13 +26,14 @@ from app.engine.errors import (
     MalformedResponseError,
     NodeError,
     NodeFailure,
+    OutputLimitError,
     PermanentLLMError,
     RateLimitedError,
     TraceError,
     TransientLLMError,
 )
 from app.engine.execution.api import run, run_batch, run_sync, stream
-from app.engine.execution.limits import OutputLimitError, OutputLimits
+from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
 from app.engine.execution.records import (
     BatchResult,

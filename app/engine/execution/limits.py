@@ -10,7 +10,7 @@ A string's size costs nothing when it is ASCII (the common case) and one encodin
 >>> check_node("t", "x" * 10, OutputLimits(node_bytes=8))
 Traceback (most recent call last):
 ...
-app.engine.execution.limits.OutputLimitError: output of node 't' is 10 bytes, over the node output limit of 8 (max_node_output_bytes)
+app.engine.errors.OutputLimitError: output of node 't' is 10 bytes, over the node output limit of 8 (max_node_output_bytes)
 """  # noqa: E501
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.errors import NodeError
+from app.engine.errors import OutputLimitError
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +30,6 @@ class OutputLimits:
     item_bytes: int = 8 << 20
     node_setting: str = "max_node_output_bytes"
     item_setting: str = "max_item_output_bytes"
-
-
-class OutputLimitError(NodeError):
-    """A node's output, or its item's outputs together, went over a limit."""
 
 
 def text_size(text: str) -> int:

@@ -16,11 +16,17 @@ from collections.abc import Coroutine
 from typing import Any
 
 from app.engine.checkpoint import CheckpointSession
-from app.engine.errors import ConfigError, EngineError, LLMCallError, NodeError, error_kind
+from app.engine.errors import (
+    ConfigError,
+    EngineError,
+    LLMCallError,
+    NodeError,
+    OutputLimitError,
+    error_kind,
+)
 from app.engine.execution.calls import call_model
 from app.engine.execution.context import RunContext
 from app.engine.execution.limits import (
-    OutputLimitError,
     OutputLimits,
     check_item,
     check_match_input,
@@ -165,7 +171,12 @@ class GraphRun:
     async def _classify_in_thread(
         self, step: Step, classifier: Classifier, text: str, record: NodeRecord
     ) -> None:
-        self._succeed(step, await asyncio.to_thread(classifier, text), record)
+        try:
+            label = await asyncio.to_thread(classifier, text)
+        except Exception as exc:  # not expected from RE2; the node must still finish
+            self._fail(step, record, exc)
+        else:
+            self._succeed(step, label, record)
         self._drain()
 
     def _run_coalesce(self, step: Step) -> None:

@@ -46,7 +46,7 @@ async def test_template_bomb_fails_before_building_the_string() -> None:
     finally:
         tracemalloc.stop()
     [failure] = caught.value.failures
-    assert failure.node == "t10"
+    assert (failure.node, failure.error_type) == ("t10", "OutputLimitError")
     assert failure.error == (
         "output of node 't10' would be at least 2,097,152 bytes, over the node output limit "
         "of 1,048,576 (max_node_output_bytes)"
