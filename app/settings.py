@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     max_jsonl_line_bytes: int = Field(default=1024 * 1024, gt=0)
     max_graph_nodes: int = Field(default=10_000, gt=0)
     max_page_size: int = Field(default=1_000, gt=0)
+    max_node_output_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="one node's output; over it, the item fails"
+    )
+    max_item_output_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0, description="all outputs of one item or run together"
+    )
+    max_template_bytes: int = Field(
+        default=64 * 1024, gt=0, description="a template field of an uploaded graph"
+    )
+    max_pattern_chars: int = Field(
+        default=4096, gt=0, description="a classify pattern of an uploaded graph"
+    )
 
     runner_enabled: bool = True
     runner_mode: Literal["process", "inline"] = Field(

@@ -26,12 +26,14 @@ from app.engine.errors import (
     MalformedResponseError,
     NodeError,
     NodeFailure,
+    OutputLimitError,
     PermanentLLMError,
     RateLimitedError,
     TraceError,
     TransientLLMError,
 )
 from app.engine.execution.api import run, run_batch, run_sync, stream
+from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
 from app.engine.execution.records import (
     BatchResult,
@@ -42,7 +44,15 @@ from app.engine.execution.records import (
     RunResult,
 )
 from app.engine.execution.settings import ExecutionSettings
-from app.engine.graph import Graph, canonical_json, graph_hash, load_graph, to_data, to_dot
+from app.engine.graph import (
+    Graph,
+    GraphLimits,
+    canonical_json,
+    graph_hash,
+    load_graph,
+    to_data,
+    to_dot,
+)
 from app.engine.llm import LLMClient, LLMRequest, LLMResponse, RateLimitInfo
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.parameter import Parameter
@@ -68,6 +78,7 @@ __all__ = [
     "ForwardRecord",
     "Graph",
     "GraphIssue",
+    "GraphLimits",
     "GraphValidationError",
     "InferenceModule",
     "InputError",
@@ -84,6 +95,8 @@ __all__ = [
     "NodeRecord",
     "NodeStatus",
     "Observer",
+    "OutputLimitError",
+    "OutputLimits",
     "Parameter",
     "PermanentLLMError",
     "RateLimitInfo",

@@ -7,6 +7,7 @@ EngineError
 ├── InputError               run inputs do not match the graph's inputs
 ├── CheckpointError          a checkpoint cannot be used for this run
 ├── NodeError                one node failed (raised inside a run, collected by it)
+│   ├── OutputLimitError     an output (or an item's outputs) went over a size limit
 │   └── LLMCallError         a model call failed; the subclass says how to react
 │       ├── RateLimitedError     429: wait ``retry_after`` seconds, lower the rate, retry
 │       ├── TransientLLMError    5xx, timeout, connection error: back off and retry
@@ -70,6 +71,10 @@ class CheckpointError(EngineError):
 
 class NodeError(EngineError):
     """A node failed. Raised by op handlers; the scheduler records it on the node."""
+
+
+class OutputLimitError(NodeError):
+    """A node's output, or its item's outputs together, went over a size limit."""
 
 
 class LLMCallError(NodeError):

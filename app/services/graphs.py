@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import GraphRecord, GraphVersion
 from app.db.repositories import graphs as repo
-from app.engine import GraphValidationError, graph_hash, load_graph, to_data, to_dot
+from app.engine import GraphLimits, GraphValidationError, graph_hash, load_graph, to_data, to_dot
 from app.services.errors import InvalidInput, Issue, Malformed, NotFound
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -54,10 +54,17 @@ async def upload(
     aliases: Collection[str],
     tools: Collection[str],
     max_nodes: int,
+    limits: GraphLimits | None = None,
 ) -> StoredGraph:
     """Validate and store a graph; the same content again returns the existing version."""
     try:
-        graph = load_graph(document, aliases=aliases, tools=tools, max_nodes=max_nodes)
+        graph = load_graph(
+            document,
+            aliases=aliases,
+            tools=tools,
+            max_nodes=max_nodes,
+            limits=limits or GraphLimits(),
+        )
     except GraphValidationError as exc:
         issues = [Issue(i.field, i.message, node=i.node) for i in exc.issues]
         raise InvalidInput("the graph is invalid", issues) from None

@@ -19,7 +19,14 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import results
 from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories.results import ItemRow
-from app.engine import EngineError, ExecutionSettings, InputError, ResourceManager, RunResult
+from app.engine import (
+    EngineError,
+    ExecutionSettings,
+    InputError,
+    OutputLimits,
+    ResourceManager,
+    RunResult,
+)
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.logs import job_context, set_item
@@ -44,6 +51,7 @@ class JobDeps:
     window: asyncio.Semaphore
     metrics: ServiceMetrics
     progress_s: float = 2.0
+    limits: OutputLimits | None = None
 
 
 class JobExecution:
@@ -104,7 +112,10 @@ class JobExecution:
         sink = NodeSink(self.job_id, self.deps.writer)
         observers = (sink, self.deps.metrics.nodes, FailedNodeLog())
         settings = ExecutionSettings(
-            resources=self.deps.resources, observers=observers, priority=self.priority
+            resources=self.deps.resources,
+            observers=observers,
+            priority=self.priority,
+            output_limits=self.deps.limits,
         )
         return Execution(program, settings)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from app.engine import Graph, load_graph
+from app.engine import Graph, GraphLimits, load_graph
 from app.engine.execution.program import Program
 
 
@@ -30,4 +30,8 @@ class ProgramCache:
 
 def _graph(definition: dict[str, Any]) -> Graph:
     # NOTE: stored definitions were validated on upload; re-validating keeps one code path.
-    return load_graph(definition)
+    # Their sizes were accepted then, under the limits of that time, so they are not re-checked.
+    return load_graph(definition, limits=_STORED)
+
+
+_STORED = GraphLimits(template_bytes=None, pattern_chars=None)

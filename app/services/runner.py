@@ -28,6 +28,7 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.services.job_execution import JobDeps, JobExecution
+from app.services.limits import output_limits
 from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.writer import ResultWriter
@@ -78,6 +79,7 @@ class JobRunner:
             window=asyncio.Semaphore(settings.runner_window),
             metrics=metrics,
             progress_s=settings.progress_interval_s,
+            limits=output_limits(settings),
         )
         self.active: dict[str, JobExecution] = {}
         self._tasks: dict[str, asyncio.Task[str | None]] = {}

@@ -11,6 +11,7 @@ from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.services import graphs
 from app.services.errors import InvalidInput, Issue
+from app.services.limits import output_limits
 from app.services.runtime import Runtime
 from app.services.views import node_view
 
@@ -27,7 +28,12 @@ async def run_once(
     stored = await graphs.get(session, tenant_id, graph_ref, version)
     program = runtime.programs.get(stored.version.id, stored.version.definition)
     observers = (runtime.metrics.nodes,)
-    settings = ExecutionSettings(resources=runtime.resources, record=True, observers=observers)
+    settings = ExecutionSettings(
+        resources=runtime.resources,
+        record=True,
+        observers=observers,
+        output_limits=output_limits(runtime.settings),
+    )
     execution = Execution(program, settings)
     try:
         checked = check_inputs(execution.plan.graph.inputs, inputs)

@@ -12,6 +12,7 @@ from app.api.schemas.graphs import GraphPage, GraphVersionOut, VersionEntry, Ver
 from app.engine.tools import registered_tools
 from app.services import graphs
 from app.services.graphs import StoredGraph
+from app.services.limits import graph_limits
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
 
@@ -55,6 +56,7 @@ async def upload_graph(
         aliases=runtime.endpoints.endpoints.keys(),
         tools=registered_tools().keys(),
         max_nodes=runtime.settings.max_graph_nodes,
+        limits=graph_limits(runtime.settings),
     )
     await session.commit()
     if not stored.created:

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.engine.clock import Clock, MonotonicClock
+from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
 
 if TYPE_CHECKING:
     from app.engine.resources.manager import ResourceManager
 
 _CLOCK = MonotonicClock()
+_LIMITS = OutputLimits()
 _RNG = random.Random()  # backoff jitter; seeding a generator per run would cost more than the run
 
 
@@ -28,5 +30,6 @@ class RunContext:
     record: bool = False
     observers: tuple[Observer, ...] = ()
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    limits: OutputLimits = _LIMITS
     clock: Clock = _CLOCK
     rng: random.Random = _RNG

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.engine.errors import NodeError
+from app.engine.errors import GraphIssue, GraphValidationError, NodeError
+from app.engine.execution.limits import OutputLimits, check_rendered
 from app.engine.graph.analysis import dependencies, node_refs, node_templates, topological_order
 from app.engine.graph.canonical import graph_hash
 from app.engine.graph.model import (
@@ -23,11 +23,12 @@ from app.engine.graph.model import (
     TemplateNode,
     ToolNode,
 )
+from app.engine.graph.patterns import Classifier, LabelPatternError
 from app.engine.graph.refs import Ref, Template, parse_path, parse_ref, resolve_path, to_text
 from app.engine.llm import LLMRequest
 
 Values = Mapping[str, Any]
-Inline = Callable[[Values], Any]
+Inline = Callable[[Values, OutputLimits], Any]
 
 
 def lookup(values: Values, ref: Ref) -> Any:
@@ -41,14 +42,21 @@ def lookup(values: Values, ref: Ref) -> Any:
         raise NodeError(f"{ref}: {exc}") from None
 
 
-def render(template: Template, values: Values) -> str:
-    """Fill a template from the values computed so far."""
-    return "".join(
-        [
-            piece if isinstance(piece, str) else to_text(lookup(values, piece))
-            for piece in template.pieces
-        ]
-    )
+def render(
+    template: Template, values: Values, limits: OutputLimits | None = None, subject: str = ""
+) -> str:
+    """Fill a template from the values computed so far.
+
+    With ``limits``, an oversized result is refused before it is built (``subject`` names
+    it in the error), so a template bomb never allocates its string.
+    """
+    parts = [
+        piece if isinstance(piece, str) else to_text(lookup(values, piece))
+        for piece in template.pieces
+    ]
+    if limits is not None:
+        check_rendered(subject, parts, limits)
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +74,13 @@ class LLMStep:
     timeout_s: float | None
     max_retries: int | None
 
-    def request(self, model: str, values: Values) -> LLMRequest:
+    def request(
+        self, model: str, values: Values, limits: OutputLimits | None = None, node: str = ""
+    ) -> LLMRequest:
         return LLMRequest(
             model=model,
-            system=render(self.system, values),
-            prompt=render(self.prompt, values),
+            system=render(self.system, values, limits, f"system of node {node!r}"),
+            prompt=render(self.prompt, values, limits, f"prompt of node {node!r}"),
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stop=self.stop,
@@ -98,6 +108,7 @@ class Step:
     tool: str | None = None
     tool_args: tuple[tuple[str, Template], ...] = ()
     coalesce: tuple[Ref, ...] = ()
+    classify: tuple[Ref, Classifier] | None = None
     users: tuple[int, ...] = ()
 
     @property
@@ -151,6 +162,8 @@ def _attach_handler(step: Step, node: Node) -> None:
         step.tool = node.name
         templates = node_templates(node).items()
         step.tool_args = tuple((field.removeprefix("args."), t) for field, t in templates)
+    elif isinstance(node, ClassifyNode):
+        step.classify = (parse_ref(node.source), _classifier(node))
     else:
         step.inline = _inline_handler(node)
 
@@ -174,18 +187,17 @@ def _llm_step(node: LLMNode) -> LLMStep:
 def _inline_handler(node: Node) -> Inline:
     if isinstance(node, TemplateNode):
         template = node_templates(node)["text"]
-        return lambda values: render(template, values)
+        subject = f"output of node {node.id!r}"
+        return lambda values, limits: render(template, values, limits, subject)
     if isinstance(node, ParseJsonNode):
         return _parse_json_handler(parse_ref(node.source))
     if isinstance(node, GetNode):
         return _get_handler(parse_ref(node.source), parse_path(node.path))
-    if isinstance(node, ClassifyNode):
-        return _classify_handler(parse_ref(node.source), node.labels, node.default)
     raise TypeError(f"no inline handler for op {node.op!r}")  # pragma: no cover
 
 
 def _parse_json_handler(source: Ref) -> Inline:
-    def parse(values: Values) -> Any:
+    def parse(values: Values, limits: OutputLimits) -> Any:
         value = lookup(values, source)
         if not isinstance(value, str):
             return value  # already structured (a JSON-mode model output)
@@ -199,17 +211,16 @@ def _parse_json_handler(source: Ref) -> Inline:
 
 def _get_handler(source: Ref, path: tuple[str | int, ...]) -> Inline:
     whole = Ref(source.name, source.path + path)
-    return lambda values: lookup(values, whole)
+    return lambda values, limits: lookup(values, whole)
 
 
-def _classify_handler(source: Ref, labels: Mapping[str, str], default: str) -> Inline:
-    patterns = [(label, re.compile(pattern, re.IGNORECASE)) for label, pattern in labels.items()]
-
-    def classify(values: Values) -> str:
-        text = to_text(lookup(values, source))
-        return next((label for label, pattern in patterns if pattern.search(text)), default)
-
-    return classify
+def _classifier(node: ClassifyNode) -> Classifier:
+    """The node's compiled patterns (a graph built without validation may still fail here)."""
+    try:
+        return Classifier(node.labels, node.default)
+    except LabelPatternError as exc:
+        issue = GraphIssue(f"labels.{exc.label}", f"invalid regular expression: {exc}", node.id)
+        raise GraphValidationError([issue]) from None
 
 
 def record_inputs(step: Step, values: Values) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class Execution:
             observers=_observers(settings),
             tools=settings.tools if settings.tools is not None else registered_tools(),
         )
+        if settings.output_limits is not None:
+            self.ctx.limits = settings.output_limits
 
     async def run(
         self, inputs: dict[str, Any], key: str, restored: dict[str, NodeRecord] | None = None

@@ -1,7 +1,8 @@
 """Run one graph on one input: readiness counting, no polling (DESIGN §5).
 
 A node is dispatched the moment its last dependency finishes. Inline ops (template, get,
-parse_json, classify, coalesce) run synchronously; model calls and tools run as tasks.
+parse_json, classify, coalesce) run synchronously; model calls and tools run as tasks, and
+so does ``classify`` on long texts (in a thread: RE2 releases the GIL, the loop goes on).
 A failed node cancels its descendants only; a false guard skips a node and everything that
 needs it, except through ``coalesce``.
 """
@@ -11,15 +12,30 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections import deque
+from collections.abc import Coroutine
 from typing import Any
 
 from app.engine.checkpoint import CheckpointSession
-from app.engine.errors import ConfigError, EngineError, LLMCallError, NodeError, error_kind
+from app.engine.errors import (
+    ConfigError,
+    EngineError,
+    LLMCallError,
+    NodeError,
+    OutputLimitError,
+    error_kind,
+)
 from app.engine.execution.calls import call_model
 from app.engine.execution.context import RunContext
+from app.engine.execution.limits import (
+    OutputLimits,
+    check_item,
+    check_match_input,
+    check_node,
+)
 from app.engine.execution.plan import Plan, Step, lookup, record_inputs, render
 from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
-from app.engine.graph.refs import Template
+from app.engine.graph.patterns import Classifier
+from app.engine.graph.refs import Template, to_text
 
 _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.PENDING,
@@ -28,6 +44,9 @@ _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.SKIPPED,
     NodeStatus.CANCELLED,
 )
+# Above this much work (text length times the patterns' program sizes) classify runs in a
+# thread; below it, the worst case measured for a hostile pattern is about a millisecond.
+INLINE_MATCH_WORK = 10_000
 
 
 class GraphRun:
@@ -57,6 +76,7 @@ class GraphRun:
         self._restored = restored or {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready: deque[int] = deque()
+        self._output_bytes = 0
         self._done: asyncio.Future[None] | None = None
 
     async def execute(self) -> RunResult:
@@ -88,12 +108,17 @@ class GraphRun:
             self._succeed(step, restored.output, restored)
         elif step.inline is not None:
             self._run_inline(step)
+        elif step.classify is not None:
+            self._run_classify(step)
         elif step.coalesce:
             self._run_coalesce(step)
         else:
-            task = asyncio.get_running_loop().create_task(self._run_async(step))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._run_async(step))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _blocked(self, step: Step) -> NodeStatus | None:
         status = self.status
@@ -122,11 +147,37 @@ class GraphRun:
         record = self._start_record(step)
         try:
             assert step.inline is not None
-            value = step.inline(self.values)
+            value = step.inline(self.values, self.ctx.limits)
         except NodeError as exc:
             self._fail(step, record, exc)
         else:
             self._succeed(step, value, record)
+
+    def _run_classify(self, step: Step) -> None:
+        assert step.classify is not None
+        source, classifier = step.classify
+        record = self._start_record(step)
+        try:
+            text = to_text(lookup(self.values, source))
+            check_match_input(step.id, text, self.ctx.limits)
+        except NodeError as exc:
+            self._fail(step, record, exc)
+            return
+        if len(text) * classifier.weight <= INLINE_MATCH_WORK:
+            self._succeed(step, classifier(text), record)
+        else:
+            self._spawn(self._classify_in_thread(step, classifier, text, record))
+
+    async def _classify_in_thread(
+        self, step: Step, classifier: Classifier, text: str, record: NodeRecord
+    ) -> None:
+        try:
+            label = await asyncio.to_thread(classifier, text)
+        except Exception as exc:  # not expected from RE2; the node must still finish
+            self._fail(step, record, exc)
+        else:
+            self._succeed(step, label, record)
+        self._drain()
 
     def _run_coalesce(self, step: Step) -> None:
         for ref in step.coalesce:
@@ -167,7 +218,7 @@ class GraphRun:
         if manager is None:
             raise ConfigError("no resources: bind(resources) or pass resources= to run an llm node")
         endpoint = manager.endpoint(step.llm.alias)
-        request = step.llm.request(endpoint.config.model, self.values)
+        request = step.llm.request(endpoint.config.model, self.values, self.ctx.limits, step.id)
         if self.ctx.record:
             record.inputs = {
                 **record_inputs(step, self.values),
@@ -181,7 +232,11 @@ class GraphRun:
         tool = self.ctx.tools.get(step.tool)
         if tool is None:
             raise NodeError(f"tool {step.tool!r} is not registered")
-        args = {name: _tool_arg(template, self.values) for name, template in step.tool_args}
+        limits = self.ctx.limits
+        args = {
+            name: _tool_arg(template, self.values, limits, f"argument {name!r} of node {step.id!r}")
+            for name, template in step.tool_args
+        }
         result = tool(**args)
         return await result if inspect.isawaitable(result) else result
 
@@ -195,6 +250,12 @@ class GraphRun:
         return record
 
     def _succeed(self, step: Step, value: Any, record: NodeRecord) -> None:
+        if not record.restored:
+            try:
+                self._count_output(step, value)
+            except OutputLimitError as exc:
+                self._fail(step, record, exc)
+                return
         self.values[step.id] = value
         record.output = value
         if not record.restored and record.status is not _SUCCEEDED:
@@ -203,6 +264,12 @@ class GraphRun:
             if self.checkpoint is not None:
                 self.checkpoint.record(record)
         self._finish(step, record)
+
+    def _count_output(self, step: Step, value: Any) -> None:
+        limits = self.ctx.limits
+        total = self._output_bytes + check_node(step.id, value, limits)
+        check_item(step.id, total, limits)
+        self._output_bytes = total
 
     def _fail(self, step: Step, record: NodeRecord, exc: BaseException) -> None:
         record.status = _FAILED
@@ -254,6 +321,10 @@ class GraphRun:
             return None
 
 
-def _tool_arg(template: Template, values: dict[str, Any]) -> Any:
+def _tool_arg(
+    template: Template, values: dict[str, Any], limits: OutputLimits, subject: str
+) -> Any:
     single = template.single_ref  # a lone reference passes the value itself, not its text
-    return lookup(values, single) if single is not None else render(template, values)
+    if single is not None:
+        return lookup(values, single)
+    return render(template, values, limits, subject)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class ExecutionSettings:
         priority: lower runs first when endpoints are contended.
         observers: extra :class:`Observer` hooks.
         tools: functions callable from ``tool`` nodes, by name.
+        output_limits: size limits on node and item outputs (default: :class:`OutputLimits`).
     """
 
     resources: ResourceConfig | ResourceManager | None = None
@@ -63,6 +65,7 @@ class ExecutionSettings:
     priority: int | None = None
     observers: tuple[Observer, ...] | None = None
     tools: Mapping[str, Callable[..., Any]] | None = None
+    output_limits: OutputLimits | None = None
 
     def over(self, base: ExecutionSettings) -> ExecutionSettings:
         """These settings layered over ``base``: fields set here win."""

@@ -16,13 +16,14 @@ from app.engine.graph.model import (
     TemplateNode,
     ToolNode,
 )
-from app.engine.graph.validate import check_graph, load_graph
+from app.engine.graph.validate import GraphLimits, check_graph, load_graph
 
 __all__ = [
     "ClassifyNode",
     "CoalesceNode",
     "GetNode",
     "Graph",
+    "GraphLimits",
     "Guard",
     "InputSpec",
     "LLMNode",

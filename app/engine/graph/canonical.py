@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from app.engine.graph.analysis import node_refs
-from app.engine.graph.model import Graph, LLMNode
+from app.engine.graph.model import Graph, LLMNode, Node
 from app.engine.graph.refs import parse_ref
 
 
@@ -36,26 +36,42 @@ def graph_hash(graph: Graph) -> str:
 
 
 def to_dot(graph: Graph) -> str:
-    """Graphviz DOT: inputs as ellipses, parameters as notes, nodes as boxes."""
-    lines = [f"digraph {json.dumps(graph.name)} {{", "  rankdir=LR;"]
-    lines += [
-        f'  {json.dumps(name)} [shape=ellipse, label="input: {name}"];' for name in graph.inputs
-    ]
-    lines += [
-        f'  {json.dumps(name)} [shape=note, label="param: {name}"];' for name in graph.parameters
-    ]
+    """Graphviz DOT: inputs as ellipses, parameters as notes, nodes as boxes.
+
+    Every identifier and label is a quoted DOT string, so no name can add statements.
+    """
+    lines = [f"digraph {dot_quote(graph.name)} {{", "  rankdir=LR;"]
+    lines += [f"  {_vertex(name, 'ellipse', 'input: ' + name)};" for name in graph.inputs]
+    lines += [f"  {_vertex(name, 'note', 'param: ' + name)};" for name in graph.parameters]
     for node in graph.nodes:
-        detail = f"\\n{node.alias}" if isinstance(node, LLMNode) else ""
-        lines.append(
-            f'  {json.dumps(node.id)} [shape=box, label="{node.id}\\n[{node.op}]{detail}"];'
-        )
-        for edge in dict.fromkeys((r.ref.name, r.field) for r in node_refs(node)):
-            style = ", style=dashed" if edge[1] == "when.ref" else ""
-            lines.append(
-                f'  {json.dumps(edge[0])} -> {json.dumps(node.id)} [label="{edge[1]}"{style}];'
-            )
+        lines += _node_lines(node)
     for name, text in graph.outputs.items():
-        lines.append(f'  {json.dumps("out:" + name)} [shape=doublecircle, label="{name}"];')
-        lines.append(f"  {json.dumps(parse_ref(text).name)} -> {json.dumps('out:' + name)};")
+        lines.append(f"  {_vertex('out:' + name, 'doublecircle', name)};")
+        lines.append(f"  {dot_quote(parse_ref(text).name)} -> {dot_quote('out:' + name)};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _node_lines(node: Node) -> list[str]:
+    detail = [node.alias] if isinstance(node, LLMNode) else []
+    lines = [f"  {_vertex(node.id, 'box', node.id, f'[{node.op}]', *detail)};"]
+    for name, field in dict.fromkeys((r.ref.name, r.field) for r in node_refs(node)):
+        style = ", style=dashed" if field == "when.ref" else ""
+        edge = f"{dot_quote(name)} -> {dot_quote(node.id)}"
+        lines.append(f"  {edge} [label={dot_quote(field)}{style}];")
+    return lines
+
+
+def _vertex(name: str, shape: str, *label: str) -> str:
+    return f"{dot_quote(name)} [shape={shape}, label={dot_label(*label)}]"
+
+
+def dot_quote(text: str) -> str:
+    """``text`` as a DOT quoted string: backslashes and quotes escaped, line breaks as ``\\n``."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n") + '"'
+
+
+def dot_label(*lines: str) -> str:
+    """A quoted DOT label of several lines."""
+    return dot_quote("\n".join(lines))

@@ -107,7 +107,7 @@ class GetNode(NodeBase):
 class ClassifyNode(NodeBase):
     op: Literal["classify"]
     source: str = Field(min_length=1, max_length=512)
-    labels: dict[str, str] = Field(min_length=1)
+    labels: dict[str, str] = Field(min_length=1, max_length=64)
     default: str
 
 

@@ -9,8 +9,8 @@ app.engine.errors.GraphValidationError: field 'outputs.y': unknown name 'nope'
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,9 +24,25 @@ from app.engine.graph.analysis import (
     template_fields,
 )
 from app.engine.graph.model import ClassifyNode, GetNode, Graph, LLMNode, Node, ToolNode
+from app.engine.graph.patterns import PatternError, compile_pattern
 from app.engine.graph.refs import RefSyntaxError, parse_path, parse_ref, parse_template
 
 MAX_NODES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class GraphLimits:
+    """Size limits checked on upload (``None``: not checked); the names appear in errors."""
+
+    template_bytes: int | None = 64 * 1024
+    pattern_chars: int | None = 4096
+    template_setting: str = "max_template_bytes"
+    pattern_setting: str = "max_pattern_chars"
+
+
+DEFAULT_LIMITS = GraphLimits()
+# Graphs from trusted code (traced modules, stored versions accepted earlier): no size limits.
+NO_SIZE_LIMITS = GraphLimits(template_bytes=None, pattern_chars=None)
 
 
 def load_graph(
@@ -35,6 +51,7 @@ def load_graph(
     aliases: Collection[str] | None = None,
     tools: Collection[str] | None = None,
     max_nodes: int = MAX_NODES,
+    limits: GraphLimits = DEFAULT_LIMITS,
 ) -> Graph:
     """Parse JSON text or a dict into a graph and check it; raise ``GraphValidationError``."""
     if isinstance(data, str | bytes):
@@ -45,7 +62,7 @@ def load_graph(
         graph = Graph.model_validate(data)
     except ValidationError as exc:
         raise GraphValidationError(schema_issues(exc, data)) from None
-    issues = check_graph(graph, aliases=aliases, tools=tools, max_nodes=max_nodes)
+    issues = check_graph(graph, aliases=aliases, tools=tools, max_nodes=max_nodes, limits=limits)
     if issues:
         raise GraphValidationError(issues)
     return graph
@@ -86,15 +103,17 @@ def check_graph(
     aliases: Collection[str] | None = None,
     tools: Collection[str] | None = None,
     max_nodes: int = MAX_NODES,
+    limits: GraphLimits = DEFAULT_LIMITS,
 ) -> list[GraphIssue]:
     """Every semantic problem of a schema-valid graph (empty list when it is fine)."""
     if len(graph.nodes) > max_nodes:
         return [GraphIssue("nodes", f"{len(graph.nodes)} nodes exceed the limit of {max_nodes}")]
     issues = list(_name_issues(graph))
+    issues += _template_size_issues(graph, limits)
     issues += _reference_issues(graph)
     issues += _output_issues(graph)
     for node in graph.nodes:
-        issues += _op_issues(node, aliases, tools)
+        issues += _op_issues(node, aliases, tools, limits)
     if not issues:
         issues += _cycle_issues(graph)
     return issues
@@ -110,6 +129,21 @@ def _name_issues(graph: Graph) -> Iterator[GraphIssue]:
         elif node.id in graph.inputs or node.id in graph.parameters:
             yield GraphIssue("id", f"{node.id!r} is already an input or parameter name", node.id)
         seen.add(node.id)
+
+
+def _template_size_issues(graph: Graph, limits: GraphLimits) -> Iterator[GraphIssue]:
+    limit = limits.template_bytes
+    if limit is None:
+        return
+    for node in graph.nodes:
+        for field, text in template_fields(node):
+            if (size := len(text.encode("utf-8", "replace"))) > limit:
+                yield GraphIssue(
+                    field,
+                    f"template is {size:,} bytes, over the template limit of {limit:,} "
+                    f"({limits.template_setting})",
+                    node.id,
+                )
 
 
 def _reference_issues(graph: Graph) -> Iterator[GraphIssue]:
@@ -160,7 +194,7 @@ def _output_issues(graph: Graph) -> Iterator[GraphIssue]:
 
 
 def _op_issues(
-    node: Node, aliases: Collection[str] | None, tools: Collection[str] | None
+    node: Node, aliases: Collection[str] | None, tools: Collection[str] | None, limits: GraphLimits
 ) -> Iterator[GraphIssue]:
     if isinstance(node, LLMNode) and aliases is not None and node.alias not in aliases:
         known = ", ".join(sorted(aliases)) or "none configured"
@@ -172,7 +206,7 @@ def _op_issues(
     elif isinstance(node, GetNode):
         yield from _path_issue(node)
     elif isinstance(node, ClassifyNode):
-        yield from _pattern_issues(node)
+        yield from _pattern_issues(node, limits)
 
 
 def _path_issue(node: GetNode) -> Iterator[GraphIssue]:
@@ -182,12 +216,22 @@ def _path_issue(node: GetNode) -> Iterator[GraphIssue]:
         yield GraphIssue("path", str(exc), node.id)
 
 
-def _pattern_issues(node: ClassifyNode) -> Iterator[GraphIssue]:
+def _pattern_issues(node: ClassifyNode, limits: GraphLimits) -> Iterator[GraphIssue]:
+    limit = limits.pattern_chars
     for label, pattern in node.labels.items():
+        field = f"labels.{label}"
+        if limit is not None and len(pattern) > limit:
+            yield GraphIssue(
+                field,
+                f"pattern is {len(pattern):,} characters, over the pattern limit of {limit:,} "
+                f"({limits.pattern_setting})",
+                node.id,
+            )
+            continue
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            yield GraphIssue(f"labels.{label}", f"invalid regular expression: {exc}", node.id)
+            compile_pattern(pattern)
+        except PatternError as exc:
+            yield GraphIssue(field, f"invalid regular expression: {exc}", node.id)
 
 
 def _cycle_issues(graph: Graph) -> Iterator[GraphIssue]:

@@ -10,7 +10,7 @@ from typing import Any
 from app.engine.errors import TraceError
 from app.engine.graph.model import Graph
 from app.engine.graph.refs import IDENTIFIER
-from app.engine.graph.validate import check_graph
+from app.engine.graph.validate import NO_SIZE_LIMITS, check_graph
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.tracing.tracer import Traced, Tracer
 
@@ -43,7 +43,7 @@ def trace_module(
     """Like :func:`trace`, also returning how outputs map back to ``forward``'s return shape."""
     names, types_ = _input_names(module, example_or_input_names)
     traced = Tracer(module).trace(names, types_, name or _graph_name(module))
-    issues = check_graph(traced.graph)
+    issues = check_graph(traced.graph, limits=NO_SIZE_LIMITS)
     if issues:
         raise TraceError("traced graph is invalid: " + "; ".join(map(str, issues)))
     return traced

@@ -10,11 +10,11 @@ so the same helper code serves tracing and ordinary Python.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.engine.errors import TraceError
+from app.engine.graph.patterns import Classifier
 from app.engine.tracing.context import current_tracer
 from app.engine.tracing.proxy import TracedValue
 
@@ -38,10 +38,8 @@ def classify(text: Any, labels: Mapping[str, str], default: str = "other") -> An
 
 
 def classify_text(text: str, labels: Mapping[str, str], default: str) -> str:
-    for label, pattern in labels.items():
-        if re.search(pattern, text, flags=re.IGNORECASE):
-            return label
-    return default
+    """The first matching label, with the same compiled RE2 patterns as a graph's node."""
+    return Classifier(labels, default)(text)
 
 
 def branch(cond: Any, if_true: Arm, if_false: Arm) -> Any:

@@ -206,3 +206,44 @@ def test_dot_has_every_edge() -> None:
     ]:
         assert edge in dot
     assert dot.startswith('digraph "extract-and-compare"')
+
+
+def dot_skeleton(dot: str) -> list[str]:
+    """DOT statements with every quoted string (per DOT's lexer: only \\" escapes) as Q."""
+    out, pos = [], 0
+    while pos < len(dot):
+        if dot[pos] == '"':
+            pos += 1
+            while dot[pos] != '"':
+                pos += 2 if dot[pos] == "\\" else 1
+            out.append("Q")
+        else:
+            out.append(dot[pos])
+        pos += 1
+    return [part.strip() for part in "".join(out).split(";") if part.strip()]
+
+
+def test_dot_quotes_every_name_so_none_can_add_statements() -> None:
+    evil = 'y"]; pwned [shape=box]; z [label="\\'
+    data = {
+        "name": 'g"; x -> y; "',
+        "inputs": {"x": {}},
+        "nodes": [
+            {"id": "l", "op": "llm", "alias": 'a"];b["', "prompt": "{x}"},
+            {"id": "k", "op": "tool", "name": "f", "args": {'a"];e["': "{l}"}},
+        ],
+        "outputs": {evil: "l", "ok": "k"},
+    }
+    assert dot_skeleton(to_dot(load_graph(data))) == [
+        "digraph Q {\n  rankdir=LR",
+        "Q [shape=ellipse, label=Q]",
+        "Q [shape=box, label=Q]",
+        "Q -> Q [label=Q]",
+        "Q [shape=box, label=Q]",
+        "Q -> Q [label=Q]",
+        "Q [shape=doublecircle, label=Q]",
+        "Q -> Q",
+        "Q [shape=doublecircle, label=Q]",
+        "Q -> Q",
+        "}",
+    ]
