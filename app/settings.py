@@ -70,7 +70,10 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="a runner that answers no ping or scrape in this is stalled"
     )
     runner_stall_kill_s: float = Field(
-        default=120.0, ge=0, description="a runner stalled this long is killed (0: never)"
+        default=20.0,
+        ge=0,
+        description="a runner stalled this long is killed and restarted (0: never); below "
+        "lease_s, its jobs are still its own and charged the crash",
     )
     runner_job_max_crashes: int = Field(
         default=2, ge=1, description="a job whose runner died this many times is failed"

@@ -240,8 +240,9 @@ class WorkerProcess:
 
     @property
     def alive(self) -> bool:
-        """Running and answering (what ``/readyz`` asks)."""
-        return self.state == "up"
+        """Running, answering or not (what ``/readyz`` asks): a stalled runner is reported by
+        ``health`` and ``inf_runner_up``, but a replica whose runner is busy keeps serving."""
+        return self.state in ("up", "stalled")
 
     @property
     def health(self) -> RunnerHealth:
@@ -320,7 +321,7 @@ class WorkerProcess:
         if silent > self.settings.runner_answer_timeout_s:
             self._stalled(f"no answer to a ping in {silent:.1f}s")
         kill_s = self.settings.runner_stall_kill_s
-        if self.state == "stalled" and kill_s and silent > kill_s:
+        if self.state == "stalled" and kill_s and silent > kill_s and child.killed_for is None:
             log.error("the runner process (pid %s) stalled for %.0fs; killing it", self.pid, silent)
             child.killed_for = f"it stalled for {silent:.0f}s"
             child.process.kill()
