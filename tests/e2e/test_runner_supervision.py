@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.fake_llm import FakeLLM
@@ -32,6 +33,7 @@ from tests.support.processes import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # each starts a server and waits for runner restarts
 SETTINGS = {
     "auto_migrate": "false",
     "lease_s": 2,
