@@ -102,6 +102,27 @@ class Settings(BaseSettings):
     )
     runner_max_jobs: int = Field(default=8, gt=0, description="jobs one process runs at once")
     runner_window: int = Field(default=1_024, gt=0, description="items in flight per process")
+    runner_restart_backoff_s: float = Field(
+        default=1.0, gt=0, description="wait before restarting a dead runner; doubles per death"
+    )
+    runner_restart_backoff_max_s: float = Field(
+        default=60.0, gt=0, description="the longest wait; a runner that lived longer resets it"
+    )
+    runner_ping_s: float = Field(
+        default=1.0, gt=0, description="how often the HTTP process asks the runner's event loop"
+    )
+    runner_answer_timeout_s: float = Field(
+        default=2.0, gt=0, description="a runner that answers no ping or scrape in this is stalled"
+    )
+    runner_stall_kill_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="a runner stalled this long is killed and restarted (0: never); below "
+        "lease_s, its jobs are still its own and charged the crash",
+    )
+    runner_job_max_crashes: int = Field(
+        default=2, ge=1, description="a job whose runner died this many times is failed"
+    )
     lease_s: float = Field(default=30.0, gt=0)
     heartbeat_s: float = Field(default=1.0, gt=0)
     poll_s: float = Field(default=1.0, gt=0, description="how often to look for new jobs")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from prometheus_client.core import Metric
 
+from app.services.health import RunnerHealth
 from app.services.retention import RetentionSweeper
 from app.services.runner import JobRunner, RunnerContext
 from app.services.webhooks import WebhookDispatcher
@@ -30,6 +31,11 @@ class Background:
     def alive(self) -> bool:
         return self.runner.alive
 
+    @property
+    def health(self) -> RunnerHealth:
+        """On the HTTP process's own loop: up while its loops run, never restarted."""
+        return RunnerHealth("up" if self.alive else "down", 0)
+
     def notify(self) -> None:
         self.runner.notify()
 
@@ -37,7 +43,8 @@ class Background:
         self.runner.cancel_local(job_id)
 
     async def metrics_families(self) -> list[Metric] | None:
-        return None  # it counts into its process's metrics
+        # Nothing of its own: it counts into its process's metrics. ``None``: not running.
+        return [] if self.alive else None
 
     async def stop(self) -> None:
         """Stop claiming (running jobs are leased back), then the other loops."""

@@ -111,7 +111,15 @@ class ServiceMetrics:
             "inf_event_streams", "Server-Sent Event streams open.", registry=registry
         )
         self.runner_up = Gauge(
-            "inf_runner_up", "1 when the job runner answered the last scrape.", registry=registry
+            "inf_runner_up",
+            "1 when the job runner answered the last scrape; 0 when it is down, restarting or "
+            "stalled (its own families are then left out).",
+            registry=registry,
+        )
+        self.runner_deaths = Counter(
+            "inf_runner_deaths",
+            "Runner processes that died unexpectedly (each is restarted).",
+            registry=registry,
         )
         self.http_requests = Counter(
             "inf_http_requests",

@@ -22,8 +22,10 @@ from app.db.session import create_engine, ping, read_session_factory, session_fa
 from app.engine import ResourceConfig, ResourceManager
 from app.services.auth import DEFAULT_TENANT, Authenticator
 from app.services.background import Background
+from app.services.crashes import CrashRecorder
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
+from app.services.health import RunnerHealth
 from app.services.live_metrics import process_metrics
 from app.services.metrics import ServiceMetrics, merge_families
 from app.services.programs import ProgramCache
@@ -39,6 +41,9 @@ class Runner(Protocol):
 
     @property
     def alive(self) -> bool: ...
+
+    @property
+    def health(self) -> RunnerHealth: ...
 
     def notify(self) -> None: ...
 
@@ -67,17 +72,28 @@ class Runtime:
         if not await ping(self.engine):
             raise Unavailable("the database does not answer")
         if self.settings.runner_enabled and (self.runner is None or not self.runner.alive):
-            raise Unavailable("the job runner is not running")
+            raise Unavailable(f"the job runner is not running (it is {self.runner_health.state})")
+
+    @property
+    def runner_health(self) -> RunnerHealth:
+        """The runner's last known state, without waiting on it (for ``/healthz``)."""
+        if self.runner is None:
+            return RunnerHealth("disabled" if not self.settings.runner_enabled else "down")
+        return self.runner.health
 
     async def metrics_exposition(self) -> bytes:
         """``/metrics``: this process's families, the job counts of the database and, when the
-        runner is a process of its own, its families, merged into one exposition."""
+        runner is a process of its own, its families, merged into one exposition.
+
+        A runner that does not answer in time is reported with ``inf_runner_up 0`` and its
+        families are left out (until it answers again), never served stale.
+        """
         async with self.reads() as session:
             self.metrics.set_job_counts(await jobs_repo.count_by_status(session))
         runner = self.runner
         from_runner = None if runner is None else await runner.metrics_families()
-        self.metrics.runner_up.set(1 if runner is not None and runner.alive else 0)
-        if from_runner is None:
+        self.metrics.runner_up.set(0 if from_runner is None else 1)
+        if not from_runner:
             return self.metrics.exposition().encode()
         return merge_families([self.metrics.families(), from_runner])
 
@@ -118,8 +134,12 @@ async def _start_runner(runtime: Runtime) -> Runner | None:
     settings = runtime.settings
     if not settings.runner_enabled:
         return None
-    inline = settings.runner_mode == "inline"
-    runner: WorkerProcess | Background = Background(runtime) if inline else WorkerProcess(settings)
+    runner: WorkerProcess | Background
+    if settings.runner_mode == "inline":
+        runner = Background(runtime)
+    else:
+        charge = CrashRecorder(runtime.sessions, runtime.metrics, settings.runner_job_max_crashes)
+        runner = WorkerProcess(settings, on_death=charge)
     await runner.start()
     return runner
 

@@ -13,9 +13,10 @@ router = APIRouter()
 
 
 @router.get("/healthz", tags=["health"])
-async def healthz() -> dict[str, str]:
-    """The process is up."""
-    return {"status": "ok"}
+async def healthz(runtime: RuntimeDep) -> dict[str, str | int]:
+    """The HTTP process is up (always 200), with the job runner's last known state:
+    ``runner`` is ``up``, ``stalled``, ``down``, ``restarting``, ... (see ``/readyz``)."""
+    return {"status": "ok", **runtime.runner_health.as_dict()}
 
 
 @router.get("/readyz", tags=["health"])

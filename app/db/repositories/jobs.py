@@ -382,3 +382,19 @@ async def results_page(
 
 async def get_item(session: AsyncSession, job_id: str, index: int) -> JobItem | None:
     return await session.get(JobItem, (job_id, index), populate_existing=True)
+
+
+# -- runner crashes ------------------------------------------------------------------------
+
+
+async def count_runner_crash(session: AsyncSession, owner: str) -> list[tuple[str, str, int]]:
+    """``owner``'s process died: count it against every job it held. Returns (job id, status,
+    crashes so far) of each; the leases stay until ``release_all``."""
+    stmt = (
+        update(Job)
+        .where(Job.lease_owner == owner)
+        .values(runner_crashes=Job.runner_crashes + 1)
+        .returning(Job.id, Job.status, Job.runner_crashes)
+    )
+    rows = await session.execute(stmt.execution_options(**NO_SYNC))
+    return [(job_id, status, crashes) for job_id, status, crashes in rows]

@@ -45,6 +45,7 @@ FAMILIES = {
     "inf_retention_deleted_jobs": "counter",
     "inf_event_streams": "gauge",
     "inf_runner_up": "gauge",
+    "inf_runner_deaths": "counter",
 }
 PRICES = {"input_price_per_million": 1.0, "output_price_per_million": 2.0}
 

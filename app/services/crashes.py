@@ -1,0 +1,89 @@
+"""What happens to the jobs of a runner process that died.
+
+The HTTP process watches its runner child (:mod:`app.services.worker`). When the child dies,
+every job whose lease it held is charged one crash. A job charged ``runner_job_max_crashes``
+times is failed with the reason: its open items are closed, its terminal event and webhook
+are written as for any other failed job, so it cannot kill the next runner too. The other
+jobs are released at once and the restarted runner resumes them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.repositories import events as events_repo
+from app.db.repositories import jobs as jobs_repo
+from app.db.repositories import webhooks as webhooks_repo
+from app.services.jobs import counts
+from app.services.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+def crash_reason(crashes: int, death: str) -> str:
+    """The error a job is failed with.
+
+    >>> crash_reason(2, "killed by signal SIGKILL")
+    "the job's runner process died twice while running it (last: killed by signal SIGKILL)"
+    """
+    times = {1: "once", 2: "twice"}.get(crashes, f"{crashes} times")
+    return f"the job's runner process died {times} while running it (last: {death})"
+
+
+class CrashRecorder:
+    """Charges a dead runner's jobs (the ``on_death`` of a ``WorkerProcess``)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], metrics: ServiceMetrics, max_crashes: int
+    ) -> None:
+        self.sessions = sessions
+        self.metrics = metrics
+        self.max_crashes = max_crashes
+
+    async def __call__(self, owner: str, death: str) -> list[str]:
+        """The runner with lease owner ``owner`` died (``death`` says how); returns the ids
+        of the jobs this failed."""
+        self.metrics.runner_deaths.inc()
+        failed: dict[str, int] = {}
+        async with self.sessions() as session:
+            held = await jobs_repo.count_runner_crash(session, owner)
+            for job_id, status, crashes in held:
+                if status in jobs_repo.ACTIVE and crashes >= self.max_crashes:
+                    reason = crash_reason(crashes, death)
+                    closed = await _fail(session, job_id, reason)
+                    if closed is not None:
+                        failed[job_id] = closed
+            await jobs_repo.release_all(session, owner)
+            await session.commit()
+        self._count(failed)
+        resumed = len(held) - len(failed)
+        log.warning(
+            "the dead runner held %d job(s): %d failed, %d left to resume",
+            len(held),
+            len(failed),
+            resumed,
+            extra={"failed_jobs": sorted(failed)},
+        )
+        return sorted(failed)
+
+    def _count(self, failed: dict[str, int]) -> None:
+        for closed in failed.values():
+            self.metrics.jobs_finished.labels("failed").inc()
+            self.metrics.items_finished.labels("cancelled").inc(closed)
+
+
+async def _fail(session: AsyncSession, job_id: str, reason: str) -> int | None:
+    """End the job as failed the way the runner ends one; how many open items were closed, or
+    ``None`` if it had ended meanwhile."""
+    if not await jobs_repo.finish_job(session, job_id, "failed", reason):
+        return None
+    closed = await jobs_repo.cancel_open_items(session, job_id)
+    await webhooks_repo.schedule(session, job_id)
+    job = await jobs_repo.get_job_by_id(session, job_id)
+    assert job is not None  # just updated in this transaction
+    data = {**counts(job), "error": reason}
+    await events_repo.append_events(session, [(job_id, "job_failed", data)])
+    log.error("job %s failed: %s", job_id, reason, extra={"job_id": job_id})
+    return closed
