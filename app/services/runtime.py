@@ -24,6 +24,7 @@ from app.services.auth import DEFAULT_TENANT, Authenticator
 from app.services.background import Background
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
+from app.services.events import EventHub
 from app.services.live_metrics import process_metrics
 from app.services.metrics import ServiceMetrics, merge_families
 from app.services.programs import ProgramCache
@@ -59,6 +60,7 @@ class Runtime:
     resources: ResourceManager
     auth: Authenticator
     metrics: ServiceMetrics
+    events: EventHub
     programs: ProgramCache = field(default_factory=ProgramCache)
     runner: Runner | None = None
 
@@ -82,7 +84,9 @@ class Runtime:
         return merge_families([self.metrics.families(), from_runner])
 
     async def close(self) -> None:
-        """Stop the runner (in-flight work is leased back), close clients and the pool."""
+        """Stop the event pollers and the runner (in-flight work is leased back), close clients
+        and the pool."""
+        await self.events.close()
         if self.runner is not None:
             await self.runner.stop()
         await self.resources.aclose()
@@ -98,15 +102,17 @@ async def start_runtime(settings: Settings) -> Runtime:
     endpoints = load_endpoints(settings)
     open_tenant = await _open_tenant(settings, sessions)
     resources = ResourceManager(endpoints)
+    reads = read_session_factory(engine)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        reads=read_session_factory(engine),
+        reads=reads,
         endpoints=endpoints,
         resources=resources,
         auth=Authenticator(sessions, open_tenant),
         metrics=process_metrics("api", resources, engine),
+        events=EventHub(reads, settings),
     )
     runtime.runner = await _start_runner(runtime)
     settle_heap(settings.gc_young_threshold)
