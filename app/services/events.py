@@ -9,17 +9,19 @@ lost its connection resumes exactly where it stopped by sending the last id it s
 NOTE: [one poller per job] A stream never holds a database connection while it waits. The
 process runs one poller per followed job (``_Feed``): every ``events_poll_s`` it reads the
 job's new events in one short read and hands the batch to every stream of the job, so the
-database sees O(jobs) reads, not O(streams). A stream first reads its own backlog, the events
-after its ``Last-Event-ID`` up to the poller's cursor, in short reads, and then takes the
-poller's batches; because the cursor only moves between awaits, "caught up with the cursor"
-and "joined the batches" happen in one step, so nothing is missed, and ids below what the
-stream already sent are dropped, so nothing is sent twice. A stream whose bounded queue
-overflows (a slow client) is dropped from the batches and reads from the database again.
+database sees O(jobs) reads, not O(streams). A stream first takes its backlog, the events
+after its ``Last-Event-ID`` up to the poller's cursor: from the ``KEPT`` newest events the
+poller keeps, or else in short reads of its own. Then it takes the poller's batches; because
+the cursor only moves between awaits, "caught up with the cursor" and "joined the batches"
+happen in one step, so nothing is missed, and ids below what the stream already sent are
+dropped, so nothing is sent twice. A stream whose bounded queue overflows (a slow client) is
+dropped from the batches and takes its backlog again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
@@ -34,7 +36,8 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 TERMINAL_EVENTS = ("job_completed", "job_failed", "job_cancelled")
 PAGE = 500
-QUEUED_BATCHES = 64  # per stream; a stream further behind reads from the database
+QUEUED_BATCHES = 64  # per stream; a stream further behind reads again
+KEPT = 500  # a job's newest events, kept by its poller for streams that join or fall behind
 OFFER_SLICE = 16  # streams woken per turn of the event loop
 
 
@@ -81,9 +84,11 @@ class EventHub:
             stored = await events_repo.events_after(session, job_id, after, PAGE)
         return [JobEvent(event.id, event.kind, event.data) for event in stored]
 
-    async def last_id(self, job_id: str) -> int:
+    async def latest(self, job_id: str) -> list[JobEvent]:
+        """One short read: the job's newest ``KEPT`` events."""
         async with self._reads() as session:
-            return await events_repo.last_event_id(session, job_id)
+            stored = await events_repo.latest_events(session, job_id, KEPT)
+        return [JobEvent(event.id, event.kind, event.data) for event in stored]
 
     async def ended_before(self, job_id: str, after: int) -> bool:
         """The job is gone, or its terminal event has an id no higher than ``after``."""
@@ -109,13 +114,17 @@ class _Feed:
         self.job_id = job_id
         self.streams: set[_Stream] = set()
         self.cursor = 0  # every event up to here was offered to the streams that had joined
+        self.kept: list[JobEvent] = []  # every event of the job above ``floor``, to ``cursor``
+        self.floor = 0
         self.primed = asyncio.Event()
         self.ended = False
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         try:
-            self.cursor = await self.hub.last_id(self.job_id)
+            latest = await self.hub.latest(self.job_id)
+            self.floor = latest[0].id - 1 if len(latest) == KEPT else 0
+            self._keep(latest)
             self.primed.set()
             while self.streams and not self.ended:
                 full = await self._poll()
@@ -132,7 +141,7 @@ class _Feed:
         if not batch:
             self.ended = await self.hub.ended_before(self.job_id, self.cursor)
             return False
-        self.cursor = batch[-1].id
+        self._keep(batch)
         self.ended = any(event.kind in TERMINAL_EVENTS for event in batch)
         await self._offer(batch)
         return len(batch) == PAGE
@@ -147,6 +156,22 @@ class _Feed:
                 await asyncio.sleep(0)
             for stream in streams[start : start + OFFER_SLICE]:
                 stream.offer(batch)
+
+    def _keep(self, batch: list[JobEvent]) -> None:
+        """Move the cursor past ``batch`` and keep it, forgetting the oldest beyond ``KEPT``."""
+        if not batch:
+            return
+        self.cursor = batch[-1].id
+        self.kept += batch
+        if len(self.kept) > KEPT:
+            self.floor = self.kept[-KEPT - 1].id
+            self.kept = self.kept[-KEPT:]
+
+    def kept_after(self, after: int) -> list[JobEvent] | None:
+        """The events after ``after`` up to the cursor, if all of them are kept."""
+        if after < self.floor:
+            return None
+        return self.kept[bisect.bisect_right(self.kept, after, key=lambda event: event.id) :]
 
     def _end(self) -> None:
         self.ended = True
@@ -189,9 +214,12 @@ class _Stream:
                 yield fresh
 
     async def _catch_up(self) -> AsyncIterator[list[JobEvent]]:
-        """Read from the database up to the feed's cursor, then join its batches."""
+        """Read up to the feed's cursor (what the feed keeps, else from the database), then
+        join its batches."""
         while self.last < self.feed.cursor and not self.done:
-            batch = await self.feed.hub.read(self.feed.job_id, self.last)
+            batch = self.feed.kept_after(self.last)
+            if batch is None:
+                batch = await self.feed.hub.read(self.feed.job_id, self.last)
             if not batch:  # the job and its events were deleted meanwhile
                 self.done = True
                 return

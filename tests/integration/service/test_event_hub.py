@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.repositories import events as events_repo
 from app.db.session import read_session_factory, session_factory
-from app.services.events import QUEUED_BATCHES, EventHub, JobEvent
+from app.services.events import KEPT, QUEUED_BATCHES, EventHub, JobEvent
 from app.settings import Settings
 from tests.support.db import seed_job, seed_version
 
@@ -88,3 +88,23 @@ async def test_a_stream_joining_a_followed_job_gets_its_backlog_then_live_events
     assert [e.data.get("step") for e in backlog + await rest(resumed)] == [0, 1, 2, 3, None]
     assert await rest(ahead) == []  # it has seen more than there is: it ends with the job
     assert [e.data.get("step") for e in await rest(first)] == [3, None]
+
+
+async def test_a_stream_resuming_before_what_the_poller_keeps_reads_the_database(
+    engine: AsyncEngine, hub: EventHub, job_id: str
+) -> None:
+    many = KEPT + 100
+    async with session_factory(engine)() as session:
+        progress = [(job_id, "progress", {"step": step}) for step in range(many)]
+        await events_repo.append_events(session, progress)
+        await session.commit()
+
+    stream = hub.follow(job_id, 0)
+    seen: list[JobEvent] = []
+    while len(seen) < many + 1:
+        seen += await next_batch(stream)
+    await append(engine, job_id, "job_completed")
+    seen += await rest(stream)
+
+    assert seen[0].kind == "job_submitted"
+    assert [event.data.get("step") for event in seen[1:]] == [*range(many), None]
