@@ -44,4 +44,7 @@ async def get_tenant(
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+# Closed when the route function returns, before a streamed body starts: a stream must not hold
+# a pooled connection for as long as it is open.
+ShortReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 TenantDep = Annotated[str, Depends(get_tenant)]

@@ -25,6 +25,7 @@ from app.services.background import Background
 from app.services.crashes import CrashRecorder
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
+from app.services.events import EventHub
 from app.services.health import RunnerHealth
 from app.services.live_metrics import process_metrics
 from app.services.metrics import ServiceMetrics, merge_families
@@ -64,6 +65,7 @@ class Runtime:
     resources: ResourceManager
     auth: Authenticator
     metrics: ServiceMetrics
+    events: EventHub
     programs: ProgramCache = field(default_factory=ProgramCache)
     runner: Runner | None = None
 
@@ -98,7 +100,9 @@ class Runtime:
         return merge_families([self.metrics.families(), from_runner])
 
     async def close(self) -> None:
-        """Stop the runner (in-flight work is leased back), close clients and the pool."""
+        """Stop the event pollers and the runner (in-flight work is leased back), close clients
+        and the pool."""
+        await self.events.close()
         if self.runner is not None:
             await self.runner.stop()
         await self.resources.aclose()
@@ -114,15 +118,17 @@ async def start_runtime(settings: Settings) -> Runtime:
     endpoints = load_endpoints(settings)
     open_tenant = await _open_tenant(settings, sessions)
     resources = ResourceManager(endpoints)
+    reads = read_session_factory(engine)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
-        reads=read_session_factory(engine),
+        reads=reads,
         endpoints=endpoints,
         resources=resources,
         auth=Authenticator(sessions, open_tenant, settings),
         metrics=process_metrics("api", resources, engine),
+        events=EventHub(reads, settings),
     )
     runtime.runner = await _start_runner(runtime)
     settle_heap(settings.gc_young_threshold)

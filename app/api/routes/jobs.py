@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
 
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
+from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
 from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
 from app.services import events, jobs, traces
 from app.services.errors import InvalidInput, Issue, Malformed
@@ -171,7 +172,7 @@ async def job_item(
 async def job_events(
     job_id: str,
     runtime: RuntimeDep,
-    session: ReadSessionDep,
+    session: ShortReadSessionDep,
     tenant: TenantDep,
     after: Annotated[
         int | None, Query(ge=0, description="resume after this event id (or Last-Event-ID)")
@@ -183,7 +184,7 @@ async def job_events(
     the stream ends after the job's terminal event."""
     await jobs.find(session, tenant, job_id)
     start = _resume_after(last_event_id, after)
-    stream = events.follow(runtime.reads, job_id, start, runtime.settings.events_poll_s)
+    stream = runtime.events.follow(job_id, start)
     return EventSourceResponse(_as_sse(stream, runtime), ping=runtime.settings.sse_ping_s)
 
 
@@ -198,13 +199,20 @@ def _resume_after(last_event_id: str | None, after: int | None) -> int:
     return int(last_event_id)
 
 
-async def _as_sse(stream: AsyncIterator[events.JobEvent], runtime: Runtime) -> AsyncIterator[Any]:
+async def _as_sse(
+    stream: AsyncGenerator[list[events.JobEvent]], runtime: Runtime
+) -> AsyncIterator[bytes]:
     runtime.metrics.event_streams.inc()
     try:
-        async for event in stream:
-            yield ServerSentEvent(data=json.dumps(event.data), event=event.kind, id=str(event.id))
+        async with aclosing(stream):  # leaves the job's poller as soon as the client goes
+            async for batch in stream:
+                yield b"".join(_sse(event) for event in batch)  # one write per batch
     finally:
         runtime.metrics.event_streams.dec()
+
+
+def _sse(event: events.JobEvent) -> bytes:
+    return ServerSentEvent(data=json.dumps(event.data), event=event.kind, id=str(event.id)).encode()
 
 
 @router.get("/{job_id}/trace")

@@ -48,6 +48,14 @@ async def events_after(
     return list(await session.scalars(stmt))
 
 
+async def latest_events(session: AsyncSession, job_id: str, limit: int) -> list[JobEvent]:
+    """A job's newest ``limit`` events, oldest first."""
+    stmt = (
+        select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id.desc()).limit(limit)
+    )
+    return list(reversed(list(await session.scalars(stmt))))
+
+
 async def last_event_id(
     session: AsyncSession, job_id: str, kinds: Sequence[str] | None = None
 ) -> int:

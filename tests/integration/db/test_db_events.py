@@ -35,3 +35,6 @@ async def test_events_are_read_back_in_order_after_an_id(session: AsyncSession) 
     assert [e.kind for e in await events.events_after(session, job.id, ids[0], 1)] == ["progress"]
     assert await events.events_after(session, job.id, ids[-1], 100) == []
     assert [e.kind for e in await events.events_after(session, other.id, 0, 100)] == ["started"]
+    newest = await events.latest_events(session, job.id, 2)  # oldest first
+    assert [e.kind for e in newest] == ["progress", "finished"]
+    assert [e.kind for e in await events.latest_events(session, other.id, 5)] == ["started"]
