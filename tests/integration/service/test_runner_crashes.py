@@ -7,10 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from app.db.models import Job
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.services.crashes import CrashRecorder
+from app.settings import Settings
 from tests.support.service import Service
 
 ECHO_GRAPH = {
@@ -22,6 +25,14 @@ ECHO_GRAPH = {
     "outputs": {"answer": "answer"},
 }
 HOOK = "http://127.0.0.1:9/hook"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The hook is on loopback, which the operator opens for these tests."""
+    return Settings.model_validate(
+        {**settings.model_dump(), "webhook_allow_networks": "127.0.0.0/8"}
+    )
 
 
 async def submit(service: Service, items: int) -> str:
