@@ -77,6 +77,7 @@ class JobRunner:
             programs=context.programs,
             window=asyncio.Semaphore(settings.runner_window),
             metrics=metrics,
+            owner=self.owner,
             progress_s=settings.progress_interval_s,
         )
         self.active: dict[str, JobExecution] = {}
@@ -84,6 +85,7 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._until_idle = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -99,6 +101,8 @@ class JobRunner:
 
     @property
     def alive(self) -> bool:
+        if self._until_idle:
+            return True
         return bool(self._background) and not any(task.done() for task in self._background)
 
     def notify(self) -> None:
@@ -133,6 +137,7 @@ class JobRunner:
         """
         self.writer.start()
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+        self._until_idle = True
         try:
             while True:
                 await self._claim()
@@ -140,6 +145,7 @@ class JobRunner:
                     break
                 await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._until_idle = False
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
             await self.writer.close()
@@ -169,7 +175,7 @@ class JobRunner:
             return
         async with self.context.sessions() as session:
             claimed = await jobs_repo.claim_jobs(
-                session, self.owner, self.settings.lease_s, free, _now()
+                session, self.owner, self.settings.lease_s, free, _now(), running=self.active
             )
             versions = [
                 await graphs_repo.get_version_by_id(session, j.graph_version_id) for j in claimed
