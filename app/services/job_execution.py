@@ -59,6 +59,7 @@ class JobExecution:
         # left by a runner that died; it is only closed.
         self.cancelled = job.status == "cancelled"
         self.abandoned = False  # lease lost or runner stopping: leave items for the next owner
+        self.ending = False  # in ``_end``: the lease is being released with the job's end
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> str | None:
@@ -218,6 +219,7 @@ class JobExecution:
         """End the job if this runner still holds it: the final status (``cancelled`` if the
         user cancelled meanwhile), or ``None`` when another runner owns it now. The status,
         the terminal event and the webhook commit together, so they happen exactly once."""
+        self.ending = True
         await self.deps.writer.flush()  # every item row lands before the job is final
         async with self.deps.sessions() as session:
             ending = await jobs_repo.end_job(session, self.job_id, self.deps.owner, status, error)

@@ -9,6 +9,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
+from app.db.session import create_engine, session_factory
 from app.services.events import TERMINAL_EVENTS
 from app.services.jobs import TERMINAL
 from app.services.runner import JobRunner
@@ -386,3 +388,49 @@ async def test_a_cancel_while_the_runner_is_dead_closes_the_job_and_its_stream(
     assert {item["status"] for item in items} == {"cancelled"}
     assert terminal(await job_events(service, job["id"])) == ["job_cancelled"]
     assert "event: job_cancelled" in stream.text
+
+
+def claim_as_another_process(database_url: str) -> list[str]:
+    """What another process claiming now would take: run on a thread with its own event
+    loop and engine, so it works while the test's own loop is blocked."""
+
+    async def claim() -> list[str]:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session:
+                now = datetime.now(UTC)
+                taken = await jobs_repo.claim_jobs(session, "another-process", 30.0, 10, now)
+                await session.commit()
+            return [job.id for job in taken]
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, claim()).result()
+
+
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@POSTGRES_ONLY
+async def test_a_stalled_event_loop_keeps_its_leases_from_other_processes(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    settings = service.runtime.settings
+    settings.lease_s, settings.heartbeat_s, settings.runner_window = 2.0, 0.5, 4
+    fake_llm.configure(latency_ms=2500, log=True)  # slow calls: quiet gaps between writes
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    job = await submit(service, "echo", [{"text": f"t{i}"} for i in range(8)])
+
+    async with background_runner(service) as runner:
+        await until_succeeded(service, job["id"], 4)
+        await runner.writer.flush()  # no transaction of the runner is open during the stall
+        time.sleep(2 * settings.lease_s + 0.5)  # noqa: ASYNC251 (the stall under test)
+        # still during the stall: the leases were renewed meanwhile, there is nothing to take
+        assert claim_as_another_process(settings.database_url) == []
+        final = await until_ended(service, job["id"])
+
+    assert (final["status"], final["counts"]["succeeded"]) == ("completed", 8)
+    assert set(Counter(entry["prompt"] for entry in fake_llm.log()).values()) == {1}
