@@ -224,7 +224,8 @@ class JobExecution:
         async with self.deps.sessions() as session:
             ending = await jobs_repo.end_job(session, self.job_id, self.deps.owner, status, error)
             if ending is not None:
-                await record_end(session, ending.job, ending.status, error)
+                reason = error if ending.status == status else None
+                await record_end(session, ending.job, ending.status, reason)
             await session.commit()
         if ending is None:
             log.warning("job %s is no longer held by this runner; not ending it", self.job_id)
