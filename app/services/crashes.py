@@ -13,10 +13,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
-from app.db.repositories import webhooks as webhooks_repo
-from app.services.jobs import counts
+from app.services.jobs import record_end
 from app.services.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ class CrashRecorder:
             for job_id, status, crashes in held:
                 if status in jobs_repo.ACTIVE and crashes >= self.max_crashes:
                     reason = crash_reason(crashes, death)
-                    closed = await _fail(session, job_id, reason)
+                    closed = await _fail(session, owner, job_id, reason)
                     if closed is not None:
                         failed[job_id] = closed
             await jobs_repo.release_all(session, owner)
@@ -74,16 +72,18 @@ class CrashRecorder:
             self.metrics.items_finished.labels("cancelled").inc(closed)
 
 
-async def _fail(session: AsyncSession, job_id: str, reason: str) -> int | None:
-    """End the job as failed the way the runner ends one; how many open items were closed, or
-    ``None`` if it had ended meanwhile."""
-    if not await jobs_repo.finish_job(session, job_id, "failed", reason):
+async def _fail(session: AsyncSession, owner: str, job_id: str, reason: str) -> int | None:
+    """End the job as failed through the runner's own ending (one conditional UPDATE, then the
+    terminal event and webhook); how many open items were closed, or ``None`` if it had ended
+    or changed hands meanwhile."""
+    ending = await jobs_repo.end_job(session, job_id, owner, "failed", reason)
+    if ending is None:
         return None
-    closed = await jobs_repo.cancel_open_items(session, job_id)
-    await webhooks_repo.schedule(session, job_id)
+    closed = ending.closed
+    if ending.status == "failed":
+        closed = await jobs_repo.cancel_open_items(session, job_id)
     job = await jobs_repo.get_job_by_id(session, job_id)
     assert job is not None  # just updated in this transaction
-    data = {**counts(job), "error": reason}
-    await events_repo.append_events(session, [(job_id, "job_failed", data)])
+    await record_end(session, job, ending.status, reason if ending.status == "failed" else None)
     log.error("job %s failed: %s", job_id, reason, extra={"job_id": job_id})
     return closed

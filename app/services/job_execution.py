@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import GraphVersion, Job, NodeResult
+from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import results
-from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories.results import ItemRow
 from app.engine import (
     EngineError,
@@ -30,7 +30,7 @@ from app.engine import (
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.logs import job_context, set_item
-from app.services.jobs import counts
+from app.services.jobs import counts, record_end
 from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.sink import FailedNodeLog, NodeSink, restored_records
@@ -50,6 +50,7 @@ class JobDeps:
     programs: ProgramCache
     window: asyncio.Semaphore
     metrics: ServiceMetrics
+    owner: str  # the runner's lease owner id: only the lease holder may end a job
     progress_s: float = 2.0
     limits: OutputLimits | None = None
 
@@ -66,6 +67,7 @@ class JobExecution:
         # left by a runner that died; it is only closed.
         self.cancelled = job.status == "cancelled"
         self.abandoned = False  # lease lost or runner stopping: leave items for the next owner
+        self.ending = False  # in ``_end``: the lease is being released with the job's end
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> str | None:
@@ -79,9 +81,8 @@ class JobExecution:
         try:
             execution = self._prepare()
         except EngineError as exc:
-            await self._finish("failed", f"the graph cannot run: {exc}")
-            return "failed"
-        self.deps.writer.event(self.job_id, "job_started", {"graph_version": self.version.version})
+            return await self._end("failed", f"the graph cannot run: {exc}")
+        await self._started()
         progress = asyncio.get_running_loop().create_task(self._report_progress())
         try:
             await self._dispatch_all(execution)
@@ -90,6 +91,14 @@ class JobExecution:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
         return await self._conclude()
+
+    async def _started(self) -> None:
+        """``job_started``, once per job: not again when another runner resumes it."""
+        async with self.deps.sessions() as session:
+            if await jobs_repo.first_start(session, self.job_id, self.deps.owner):
+                data = {"graph_version": self.version.version}
+                await events_repo.append_events(session, [(self.job_id, "job_started", data)])
+            await session.commit()
 
     async def _report_progress(self) -> None:
         """A ``progress`` event (counts, throughput, ETA, usage) every ``progress_s``."""
@@ -215,36 +224,28 @@ class JobExecution:
     async def _conclude(self) -> str | None:
         if self.abandoned:
             return None
-        if self.cancelled:
-            await self.deps.writer.flush()
-            async with self.deps.sessions() as session:
-                closed = await jobs_repo.cancel_open_items(session, self.job_id)
-                await webhooks_repo.schedule(session, self.job_id)
-                await session.commit()
-            self.deps.metrics.items_finished.labels("cancelled").inc(closed)
-            await self._final_event("cancelled")
-            return "cancelled"
-        await self._finish("completed")
-        return "completed"
+        return await self._end("cancelled" if self.cancelled else "completed")
 
-    async def _finish(self, status: str, error: str | None = None) -> None:
+    async def _end(self, status: str, error: str | None = None) -> str | None:
+        """End the job if this runner still holds it: the final status (``cancelled`` if the
+        user cancelled meanwhile), or ``None`` when another runner owns it now. The status,
+        the terminal event and the webhook commit together, so they happen exactly once."""
+        self.ending = True
         await self.deps.writer.flush()  # every item row lands before the job is final
         async with self.deps.sessions() as session:
-            finished = await jobs_repo.finish_job(session, self.job_id, status, error)
-            if finished:
-                await webhooks_repo.schedule(session, self.job_id)
+            ending = await jobs_repo.end_job(session, self.job_id, self.deps.owner, status, error)
+            if ending is not None:
+                reason = error if ending.status == status else None
+                await record_end(session, ending.job, ending.status, reason)
             await session.commit()
-        if finished:
-            self.deps.metrics.jobs_finished.labels(status).inc()
-        await self._final_event(status, error)
-
-    async def _final_event(self, status: str, error: str | None = None) -> None:
-        """The job's last event, with its final counts; written before ``run`` returns."""
-        data = await self._counts()
-        if error:
-            data["error"] = error
-        self.deps.writer.event(self.job_id, f"job_{status}", data)
-        await self.deps.writer.flush()
+        if ending is None:
+            log.warning("job %s is no longer held by this runner; not ending it", self.job_id)
+            return None
+        if ending.status == "cancelled":  # the job itself was counted when it was cancelled
+            self.deps.metrics.items_finished.labels("cancelled").inc(ending.closed)
+        else:
+            self.deps.metrics.jobs_finished.labels(ending.status).inc()
+        return ending.status
 
 
 def _item_row(job_id: str, index: int, result: RunResult, stored: list[NodeResult]) -> ItemRow:

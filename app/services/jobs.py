@@ -218,16 +218,30 @@ def _cursor(before: str | None) -> tuple[datetime, str] | None:
         ) from None
 
 
-async def cancel(session: AsyncSession, tenant_id: str, job_id: str) -> Cancellation:
-    """Cancel the job. Its terminal event is written here when no runner holds the job;
-    otherwise the runner writes it once its in-flight items have stopped."""
-    outcome = await repo.cancel_job(session, tenant_id, job_id)
+async def cancel(
+    session: AsyncSession, tenant_id: str, job_id: str, runner_gone: bool = False
+) -> Cancellation:
+    """Cancel the job. Its terminal event is written here when no runner holds the job (or
+    ``runner_gone``: see ``cancel_job``); otherwise the runner writes it once its in-flight
+    items have stopped."""
+    outcome = await repo.cancel_job(session, tenant_id, job_id, runner_gone=runner_gone)
     if outcome is None:
         raise NotFound(f"job {job_id!r} not found")
     if outcome.stopped and not outcome.runner_holds:
-        await events_repo.append_events(session, [(job_id, "job_cancelled", counts(outcome.job))])
-        await webhooks_repo.schedule(session, job_id)
+        await record_end(session, outcome.job, "cancelled")
     return outcome
+
+
+async def record_end(
+    session: AsyncSession, job: Job, status: str, error: str | None = None
+) -> None:
+    """A job's ending: its one terminal event (with the final counts) and its webhook, in the
+    transaction that has just won the job's move to ``status``."""
+    data = counts(job)
+    if error:
+        data["error"] = error
+    await events_repo.append_events(session, [(job.id, f"job_{status}", data)])
+    await webhooks_repo.schedule(session, job.id)
 
 
 def item_view(item: JobItem) -> dict[str, Any]:

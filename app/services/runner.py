@@ -1,8 +1,10 @@
 """The job runner: claims jobs with a lease, runs them, heartbeats, resumes after a crash.
 
 Several processes can share one Postgres database: claiming uses ``SKIP LOCKED`` so no job
-runs twice, each process renews the leases of its jobs every ``heartbeat_s``, and a job
-whose lease expired (its process died) is claimed by another. SQLite serves one process, so
+runs twice, each process renews the leases of its jobs every ``heartbeat_s`` (from a thread
+of its own, so a stalled event loop keeps them: see :mod:`app.services.leases`), and a job
+whose lease expired (its process died) is claimed by another. A runner never claims a job it
+runs already, even if its lease lapsed: it renews it instead. SQLite serves one process, so
 there a starting runner takes over every unfinished job at once.
 
 ``run_until_idle()`` runs everything claimable to the end and returns: tests use it instead
@@ -17,7 +19,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -28,6 +30,7 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.services.job_execution import JobDeps, JobExecution
+from app.services.leases import LeaseKeeper
 from app.services.limits import output_limits
 from app.services.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
@@ -78,6 +81,7 @@ class JobRunner:
             programs=context.programs,
             window=asyncio.Semaphore(settings.runner_window),
             metrics=metrics,
+            owner=self.owner,
             progress_s=settings.progress_interval_s,
             limits=output_limits(settings),
         )
@@ -85,7 +89,15 @@ class JobRunner:
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
+        self.leases = LeaseKeeper(
+            settings.database_url,
+            self.owner,
+            (settings.lease_s, settings.heartbeat_s),
+            held=lambda: tuple(self.active),
+            report=self._renewed,
+        )
         self._stopping = False
+        self._until_idle = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -93,14 +105,16 @@ class JobRunner:
         """Begin claiming and running jobs in the background."""
         await self._take_over_if_single_process()
         self.writer.start()
+        self.leases.start()
         loop = asyncio.get_running_loop()
-        self._background = [
-            loop.create_task(self._claim_loop(), name="runner-claim"),
-            loop.create_task(self._heartbeat_loop(), name="runner-heartbeat"),
-        ]
+        self._background = [loop.create_task(self._claim_loop(), name="runner-claim")]
 
     @property
     def alive(self) -> bool:
+        if not self.leases.alive:
+            return False
+        if self._until_idle:
+            return True
         return bool(self._background) and not any(task.done() for task in self._background)
 
     def notify(self) -> None:
@@ -119,6 +133,7 @@ class JobRunner:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.leases.stop()
         for execution in self.active.values():
             execution.abandon()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -134,7 +149,8 @@ class JobRunner:
         normal operation.
         """
         self.writer.start()
-        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat_loop())
+        self.leases.start()
+        self._until_idle = True
         try:
             while True:
                 await self._claim()
@@ -142,8 +158,8 @@ class JobRunner:
                     break
                 await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            self._until_idle = False
+            await self.leases.stop()
             await self.writer.close()
 
     # -- claiming ----------------------------------------------------------------------
@@ -171,7 +187,7 @@ class JobRunner:
             return
         async with self.context.sessions() as session:
             claimed = await jobs_repo.claim_jobs(
-                session, self.owner, self.settings.lease_s, free, _now()
+                session, self.owner, self.settings.lease_s, free, _now(), running=self.active
             )
             versions = [
                 await graphs_repo.get_version_by_id(session, j.graph_version_id) for j in claimed
@@ -210,26 +226,11 @@ class JobRunner:
 
     # -- heartbeat ---------------------------------------------------------------------
 
-    async def _heartbeat_loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.settings.heartbeat_s)
-            try:
-                await self._heartbeat()
-            except Exception:
-                log.exception("renewing leases failed; retrying")
-
-    async def _heartbeat(self) -> None:
-        held = list(self.active)
-        if not held:
-            return
-        async with self.context.sessions() as session:
-            statuses = await jobs_repo.renew_leases(
-                session, self.owner, held, self.settings.lease_s, _now()
-            )
-            await session.commit()
+    def _renewed(self, held: Sequence[str], statuses: dict[str, str]) -> None:
+        """A renewal's outcome (from the lease keeper): stop what is lost or cancelled."""
         for job_id in held:
             execution = self.active.get(job_id)
-            if execution is None:
+            if execution is None or execution.ending:  # ending releases the lease
                 continue
             if job_id not in statuses:
                 log.warning("lost the lease of job %s; another process owns it now", job_id)

@@ -233,7 +233,9 @@ async def cancel_job(
     job_id: str, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
 ) -> JobStatus:
     """Stop dispatching new items now; finished results stay readable."""
-    outcome = await jobs.cancel(session, tenant, job_id)
+    # SQLite serves one process: if its runner is not running, nobody else will close the job.
+    runner_gone = runtime.settings.is_sqlite and not (runtime.runner and runtime.runner.alive)
+    outcome = await jobs.cancel(session, tenant, job_id, runner_gone)
     await session.commit()
     if outcome.stopped:
         runtime.metrics.jobs_finished.labels("cancelled").inc()

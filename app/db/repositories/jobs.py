@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
-from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobItem
+from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobEvent, JobItem
 from app.db.session import rowcount
 
 ACTIVE = ("queued", "running")
@@ -165,13 +165,19 @@ class Cancellation:
 
 
 async def cancel_job(
-    session: AsyncSession, tenant_id: str, job_id: str, now: datetime | None = None
+    session: AsyncSession,
+    tenant_id: str,
+    job_id: str,
+    now: datetime | None = None,
+    runner_gone: bool = False,
 ) -> Cancellation | None:
     """Cancel a queued or running job; ``None`` if the tenant has no such job.
 
     Pending items become ``cancelled`` at once. Running items are left to the runner that holds
-    the job's lease (it sees the status at its next renewal); when no live lease is held, they
-    are cancelled here too. A finished job is left unchanged (``stopped`` is False).
+    the job's lease (it sees the status at its next renewal); when no live lease is held, or
+    the caller knows its holder is gone (``runner_gone``: a single-process database whose
+    runner is not running), they are cancelled here too. A finished job is left unchanged
+    (``stopped`` is False).
     """
     now = now or utcnow()
     mine = (
@@ -181,7 +187,8 @@ async def cancel_job(
     if found is None:
         return None
     expires = found.lease_expires_at
-    held = found.lease_owner is not None and expires is not None and expires > now
+    live = found.lease_owner is not None and expires is not None and expires > now
+    held = live and not runner_gone
     stop = (  # the status is checked again: SQLite's SELECT above took no lock
         update(Job)
         .where(Job.id == job_id, Job.status.in_(ACTIVE))
@@ -249,18 +256,26 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 
 async def claim_jobs(
-    session: AsyncSession, owner: str, lease_s: float, limit: int, now: datetime
+    session: AsyncSession,
+    owner: str,
+    lease_s: float,
+    limit: int,
+    now: datetime,
+    running: Collection[str] = (),
 ) -> list[Job]:
     """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
 
     Lowest ``priority`` first, then oldest. Claimed jobs become ``running`` (``started_at`` set
     once), except cancelled ones whose runner died, which stay ``cancelled`` (the new owner
     closes their items). On Postgres, concurrent claimers skip each other's rows, so no job goes
-    to two.
+    to two. ``running`` are the jobs the claimer runs already: never claimed again, even when
+    their lease lapsed (a stalled process renews them instead of running them twice).
     """
     if limit <= 0:
         return []
     pick = select(Job.id).where(_claimable(now))
+    if running:
+        pick = pick.where(Job.id.not_in(sorted(running)))
     pick = pick.order_by(Job.priority, Job.created_at, Job.id).limit(limit)
     ids = list(await session.scalars(dialects.lock_rows(session, pick, skip_locked=True)))
     if not ids:
@@ -308,13 +323,57 @@ async def release_all(session: AsyncSession, owner: str) -> int:
 
 
 async def expire_leases(session: AsyncSession) -> int:
-    """Forget every lease. Only for a single-process database at start: their owner is gone."""
-    return await _release(session, Job.lease_owner.is_not(None))
+    """Mark every lease lapsed, so any runner may claim its job at once. Only for a
+    single-process database at start: their owner is gone. The owner stays recorded: a job
+    cancelled under it still owes its closing, and is claimed for that (see ``_claimable``)."""
+    stmt = update(Job).where(Job.lease_owner.is_not(None)).values(lease_expires_at=None)
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
 
 async def _release(session: AsyncSession, where: ColumnElement[bool]) -> int:
     stmt = update(Job).where(where).values(lease_owner=None, lease_expires_at=None)
     return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How ``end_job`` ended a job: its final status, the items it closed, the job after."""
+
+    status: str
+    closed: int
+    job: Job
+
+
+async def end_job(
+    session: AsyncSession, job_id: str, owner: str, status: str, error: str | None = None
+) -> Ending | None:
+    """The runner's end of a job it holds, in one conditional UPDATE: ``None`` when ``owner``
+    no longer holds the job (another process took it over, or it has ended already).
+
+    A job cancelled meanwhile stays ``cancelled`` whatever ``status`` asks, and its open items
+    are closed. The lease is released with it, so whoever wins writes the job's one terminal
+    event; a second call, or a runner that lost the lease, gets ``None``.
+    """
+    was_cancelled = Job.status == "cancelled"
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_((*ACTIVE, "cancelled")))
+        .values(
+            status=case((was_cancelled, Job.status), else_=literal(status, Job.status.type)),
+            error=case((was_cancelled, Job.error), else_=literal(error, Job.error.type)),
+            finished_at=func.coalesce(Job.finished_at, literal(utcnow(), UTCDateTime())),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+        .returning(Job.status)
+    )
+    ended = await session.scalar(stmt.execution_options(**NO_SYNC))
+    if ended is None:
+        return None
+    closed = await cancel_open_items(session, job_id) if ended == "cancelled" else 0
+    job = await get_job_by_id(session, job_id)
+    assert job is not None  # updated just above, in this transaction
+    return Ending(ended, closed, job)
 
 
 async def finish_job(
@@ -329,6 +388,17 @@ async def finish_job(
         .values(status=status, error=error, finished_at=utcnow())
     )
     return rowcount(await session.execute(stmt.execution_options(**NO_SYNC))) > 0
+
+
+async def first_start(session: AsyncSession, job_id: str, owner: str) -> bool:
+    """Whether ``owner`` holds the job and it was never started before (no ``job_started``
+    event): a job taken over after a crash or a lapsed lease is started once, not again.
+    On Postgres the job's row stays locked until commit, so two owners never both see True."""
+    held = select(Job.id).where(Job.id == job_id, Job.lease_owner == owner)
+    if await session.scalar(dialects.lock_rows(session, held)) is None:
+        return False
+    started = select(JobEvent.id).where(JobEvent.job_id == job_id, JobEvent.kind == "job_started")
+    return await session.scalar(started.limit(1)) is None
 
 
 # -- the runner: items ---------------------------------------------------------------------

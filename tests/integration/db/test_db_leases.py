@@ -153,3 +153,77 @@ async def test_a_job_cancelled_under_a_dead_runner_is_claimed_to_be_closed(
     assert [(job.id, job.status, job.lease_owner) for job in claimed] == [
         (held.id, "cancelled", "heir")
     ]
+
+
+async def test_a_runner_never_claims_again_a_job_it_runs_and_renews_its_lapsed_lease(
+    session: AsyncSession,
+) -> None:
+    [job] = await queued_jobs(session, [0])
+    await jobs.claim_jobs(session, "a", LEASE_S, 10, T0)
+    lapsed = T0 + timedelta(seconds=LEASE_S + 5)  # "a" stalled past its lease
+
+    assert await jobs.claim_jobs(session, "a", LEASE_S, 10, lapsed, running={job.id}) == []
+    assert await jobs.renew_leases(session, "a", [job.id], LEASE_S, lapsed) == {job.id: "running"}
+    assert await jobs.claim_jobs(session, "b", LEASE_S, 10, lapsed) == []  # renewed: not free
+
+
+async def test_only_the_lease_holder_ends_a_job_and_only_once(session: AsyncSession) -> None:
+    [job] = await queued_jobs(session, [0])
+    await jobs.claim_jobs(session, "a", LEASE_S, 10, T0)
+    await jobs.claim_jobs(session, "b", LEASE_S, 10, T0 + timedelta(seconds=LEASE_S + 1))
+
+    assert await jobs.end_job(session, job.id, "a", "completed") is None  # lost its lease
+    ending = await jobs.end_job(session, job.id, "b", "completed")
+    assert ending is not None
+    assert (ending.status, ending.closed, ending.job.lease_owner) == ("completed", 0, None)
+    assert await jobs.end_job(session, job.id, "b", "completed") is None
+    again = await jobs.cancel_job(session, job.tenant_id, job.id)
+    assert again is not None
+    assert not again.stopped
+
+
+async def test_a_job_cancelled_before_its_runner_ends_it_stays_cancelled(
+    session: AsyncSession,
+) -> None:
+    [job] = await queued_jobs(session, [0])
+    await jobs.claim_jobs(session, "a", LEASE_S, 10, T0)
+    await jobs.mark_running(session, job.id, [0])
+    cancelled = await jobs.cancel_job(session, job.tenant_id, job.id, T0)
+    assert cancelled is not None
+    assert cancelled.runner_holds
+
+    ending = await jobs.end_job(session, job.id, "a", "completed")
+
+    assert ending is not None
+    assert (ending.status, ending.closed) == ("cancelled", 1)
+    assert (ending.job.running, ending.job.cancelled) == (0, 1)
+    assert await jobs.end_job(session, job.id, "a", "cancelled") is None
+
+
+async def test_a_cancel_knowing_the_runner_gone_closes_its_running_items(
+    session: AsyncSession,
+) -> None:
+    [job] = await queued_jobs(session, [0])
+    await jobs.claim_jobs(session, "a", LEASE_S, 10, T0)
+    await jobs.mark_running(session, job.id, [0])
+
+    outcome = await jobs.cancel_job(session, job.tenant_id, job.id, T0, runner_gone=True)
+
+    assert outcome is not None
+    assert (outcome.stopped, outcome.runner_holds, outcome.items) == (True, False, 1)
+    assert (outcome.job.running, outcome.job.cancelled, outcome.job.lease_owner) == (0, 1, None)
+
+
+async def test_a_restarted_single_process_runner_closes_a_job_cancelled_under_its_predecessor(
+    session: AsyncSession,
+) -> None:
+    [job] = await queued_jobs(session, [0])
+    await jobs.claim_jobs(session, "dead", LEASE_S, 10, T0)
+    cancelled = await jobs.cancel_job(session, job.tenant_id, job.id, T0)
+    assert cancelled is not None
+    assert cancelled.runner_holds
+
+    await jobs.expire_leases(session)  # what a restarted runner on SQLite does first
+    claimed = await jobs.claim_jobs(session, "heir", LEASE_S, 10, T0)
+
+    assert [(j.id, j.status, j.lease_owner) for j in claimed] == [(job.id, "cancelled", "heir")]

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from app.db.repositories import events as events_repo
+from app.db.repositories import jobs as jobs_repo
+from app.db.session import create_engine, session_factory
+from app.services.events import TERMINAL_EVENTS
+from app.services.jobs import TERMINAL
+from app.services.runner import JobRunner
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import Service
 
@@ -220,3 +235,202 @@ async def test_job_listing_names_each_jobs_graph_and_pages_newest_first(
     }
     assert {version for version, _ in graphs.values()} == {1}
     assert [job["id"] for job in cancelled["items"]] == [made[0]]
+
+
+# -- leases, stalls and cancellation races -------------------------------------------------
+
+
+async def job_events(service: Service, job_id: str) -> list[str]:
+    """The kinds of every stored event of the job, oldest first."""
+    async with service.runtime.sessions() as session:
+        stored = await events_repo.events_after(session, job_id, 0, 100_000)
+    return [event.kind for event in stored]
+
+
+def terminal(kinds: list[str]) -> list[str]:
+    return [kind for kind in kinds if kind in TERMINAL_EVENTS]
+
+
+async def until_ended(service: Service, job_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    """Poll the job's status until it has ended."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if (found := await status(service, job_id))["status"] in TERMINAL:
+                return found
+            await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def background_runner(service: Service) -> AsyncIterator[JobRunner]:
+    """The runner as in production (claim loop and heartbeats), on the test's event loop."""
+    runner = JobRunner(service.runtime)
+    service.runtime.runner = runner
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+        service.runtime.runner = None
+
+
+async def test_a_stall_longer_than_the_lease_does_not_run_the_job_twice(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    settings = service.runtime.settings
+    settings.lease_s, settings.heartbeat_s, settings.poll_s = 2.0, 1.0, 0.05
+    settings.runner_window = 4
+    fake_llm.configure(latency_ms=50, log=True)
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    job = await submit(service, "echo", [{"text": f"t{i}"} for i in range(80)])
+
+    async with background_runner(service):
+        await until_succeeded(service, job["id"], 8)
+        # The event loop that runs the runner blocks, as under a long synchronous call or
+        # a CPU-bound burst: the job's lease lapses in the database meanwhile.
+        time.sleep(2 * settings.lease_s + 0.5)  # noqa: ASYNC251 (the stall under test)
+        final = await until_ended(service, job["id"])
+
+    prompts = Counter(entry["prompt"] for entry in fake_llm.log())
+    assert final["status"] == "completed"
+    assert final["counts"]["succeeded"] == 80
+    assert len(prompts) == 80
+    assert set(prompts.values()) == {1}, "an item was called more than once"
+    kinds = await job_events(service, job["id"])
+    assert kinds.count("job_started") == 1
+    assert terminal(kinds) == ["job_completed"]
+
+
+async def test_a_lapsed_lease_is_not_claimed_again_by_the_runner_that_holds_it(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    settings = service.runtime.settings
+    settings.heartbeat_s, settings.poll_s, settings.runner_window = 600.0, 0.05, 4
+    fake_llm.configure(latency_ms=50, log=True)
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    job = await submit(service, "echo", [{"text": f"t{i}"} for i in range(60)])
+
+    async with background_runner(service) as runner:
+        await until_succeeded(service, job["id"], 8)
+        # What a stall leaves behind, without waiting for one: the lease has lapsed in the
+        # database while its runner still runs the job; the claim loop then looks for work.
+        async with service.runtime.sessions() as session:
+            await jobs_repo.expire_leases(session)
+            await session.commit()
+        runner.notify()
+        final = await until_ended(service, job["id"])
+
+    prompts = Counter(entry["prompt"] for entry in fake_llm.log())
+    assert (final["status"], final["counts"]["succeeded"]) == ("completed", 60)
+    assert len(prompts) == 60
+    assert set(prompts.values()) == {1}, "an item was called more than once"
+    kinds = await job_events(service, job["id"])
+    assert kinds.count("job_started") == 1
+    assert terminal(kinds) == ["job_completed"]
+
+
+async def test_a_cancel_racing_the_runner_ends_the_job_exactly_once(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(latency_ms=10)
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    hook = "http://127.0.0.1:9/hook"
+    await submit(service, "echo", [{"text": "warm-up"}] * 3, webhook_url=hook)
+    started = time.monotonic()
+    await service.run_jobs()
+    lifetime = time.monotonic() - started  # cancels land anywhere in a job's life, or after
+    chance = random.Random(20261202)
+    outcomes: Counter[str] = Counter()
+    for attempt in range(30):
+        inputs = [{"text": f"r{attempt}-{i}"} for i in range(3)]
+        job = await submit(service, "echo", inputs, webhook_url=hook)
+        runner = asyncio.ensure_future(service.run_jobs())
+        await asyncio.sleep(chance.uniform(0.0, 1.2 * lifetime))
+        response = await service.client.post(f"/v1/jobs/{job['id']}/cancel")
+        assert response.status_code == 200
+        await asyncio.wait_for(runner, 20)
+
+        final = await status(service, job["id"])
+        ended = terminal(await job_events(service, job["id"]))
+        assert ended == [f"job_{final['status']}"], (attempt, ended, final["status"])
+        assert final["status"] in ("completed", "cancelled")
+        assert final["webhook_state"] == "pending", attempt
+        counts = final["counts"]
+        assert counts["running"] == counts["pending"] == 0, (attempt, counts)
+        assert counts["succeeded"] + counts["cancelled"] == 3, (attempt, counts)
+        outcomes[final["status"]] += 1
+    print(f"\ncancel races: {dict(outcomes)}")
+
+
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
+async def test_a_cancel_while_the_runner_is_dead_closes_the_job_and_its_stream(
+    service: Service,
+) -> None:
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    job = await submit(service, "echo", [{"text": f"t{i}"} for i in range(4)])
+    async with service.runtime.sessions() as session:  # a runner took two items, then died
+        await jobs_repo.claim_jobs(session, "gone", 30.0, 1, datetime.now(UTC))
+        await jobs_repo.mark_running(session, job["id"], [0, 1])
+        await session.commit()
+    assert service.runtime.runner is None
+
+    response = await service.client.post(f"/v1/jobs/{job['id']}/cancel")
+    async with asyncio.timeout(10):
+        stream = await service.client.get(f"/v1/jobs/{job['id']}/events")
+
+    assert response.json()["status"] == "cancelled"
+    final = await status(service, job["id"])
+    assert final["counts"]["cancelled"] == 4
+    assert final["counts"]["running"] == final["counts"]["pending"] == 0
+    items = (await service.client.get(f"/v1/jobs/{job['id']}/results")).json()["items"]
+    assert {item["status"] for item in items} == {"cancelled"}
+    assert terminal(await job_events(service, job["id"])) == ["job_cancelled"]
+    assert "event: job_cancelled" in stream.text
+
+
+def claim_as_another_process(database_url: str) -> list[str]:
+    """What another process claiming now would take: run on a thread with its own event
+    loop and engine, so it works while the test's own loop is blocked."""
+
+    async def claim() -> list[str]:
+        engine = create_engine(database_url)
+        try:
+            async with session_factory(engine)() as session:
+                now = datetime.now(UTC)
+                taken = await jobs_repo.claim_jobs(session, "another-process", 30.0, 10, now)
+                await session.commit()
+            return [job.id for job in taken]
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, claim()).result()
+
+
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@POSTGRES_ONLY
+async def test_a_stalled_event_loop_keeps_its_leases_from_other_processes(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    settings = service.runtime.settings
+    settings.lease_s, settings.heartbeat_s, settings.runner_window = 2.0, 0.5, 4
+    fake_llm.configure(latency_ms=2500, log=True)  # slow calls: quiet gaps between writes
+    await service.client.post("/v1/graphs", json=ECHO_GRAPH)
+    job = await submit(service, "echo", [{"text": f"t{i}"} for i in range(8)])
+
+    async with background_runner(service) as runner:
+        await until_succeeded(service, job["id"], 4)
+        await runner.writer.flush()  # no transaction of the runner is open during the stall
+        time.sleep(2 * settings.lease_s + 0.5)  # noqa: ASYNC251 (the stall under test)
+        # still during the stall: the leases were renewed meanwhile, there is nothing to take
+        assert claim_as_another_process(settings.database_url) == []
+        final = await until_ended(service, job["id"])
+
+    assert (final["status"], final["counts"]["succeeded"]) == ("completed", 8)
+    assert set(Counter(entry["prompt"] for entry in fake_llm.log()).values()) == {1}
