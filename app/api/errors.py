@@ -10,8 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.schemas.common import PROBLEM_JSON
 from app.engine import CheckpointError, ConfigError, GraphValidationError, InputError
 from app.services.errors import (
+    OUTAGE_ERRORS,
     Conflict,
     InvalidInput,
     Malformed,
@@ -20,10 +22,11 @@ from app.services.errors import (
     ServiceError,
     Unauthorized,
     Unavailable,
+    UnsupportedMedia,
+    is_outage,
 )
 
 log = logging.getLogger(__name__)
-PROBLEM_JSON = "application/problem+json"
 
 # (status, type slug, title) per error class; the first matching class wins.
 SERVICE_ERRORS: list[tuple[type[Exception], int, str, str]] = [
@@ -32,10 +35,13 @@ SERVICE_ERRORS: list[tuple[type[Exception], int, str, str]] = [
     (Conflict, 409, "conflict", "Conflict"),
     (InvalidInput, 422, "invalid-input", "Invalid input"),
     (PayloadTooLarge, 413, "payload-too-large", "Payload too large"),
+    (UnsupportedMedia, 415, "unsupported-media-type", "Unsupported media type"),
     (Unauthorized, 401, "unauthorized", "Unauthorized"),
     (Unavailable, 503, "unavailable", "Service unavailable"),
 ]
 HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+RETRY_AFTER_S = 5
+ADVICE = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": str(RETRY_AFTER_S)}}
 
 
 def problem(
@@ -45,8 +51,9 @@ def problem(
     detail: str,
     request: Request,
     errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """An ``application/problem+json`` response."""
+    """An ``application/problem+json`` response (401 and 503 with their advice headers)."""
     body: dict[str, Any] = {
         "type": f"urn:inf-engine:problem:{slug}",
         "title": title,
@@ -56,7 +63,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {**ADVICE.get(status, {}), **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -110,7 +117,18 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = HTTP_TITLES.get(exc.status_code, "HTTP error")
     slug = title.lower().replace(" ", "-")
-    return problem(exc.status_code, slug, title, str(exc.detail), request)
+    # Starlette's 405 carries the Allow header.
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, slug, title, str(exc.detail), request, headers=headers)
+
+
+async def outage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost or unreachable database: 503 with ``Retry-After``, not an internal error."""
+    if not is_outage(exc):
+        return await unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    detail = "the database is unavailable; retry later"
+    return problem(503, "unavailable", "Service unavailable", detail, request)
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -125,4 +143,6 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(engine_cls, engine_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for outage_cls in OUTAGE_ERRORS:
+        app.add_exception_handler(outage_cls, outage_error)
     app.add_exception_handler(Exception, unexpected)

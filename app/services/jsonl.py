@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, Protocol
 
-from app.services.errors import Issue, Malformed, PayloadTooLarge
+from app.services.documents import MAX_DEPTH, parse_json
+from app.services.errors import InvalidInput, Issue, Malformed, PayloadTooLarge
 
 CHUNK = 64 * 1024
 
@@ -16,9 +17,10 @@ class Readable(Protocol):
 
 
 async def jsonl_values(
-    source: Readable, max_line_bytes: int, max_lines: int
+    source: Readable, max_line_bytes: int, max_lines: int, max_depth: int = MAX_DEPTH
 ) -> AsyncIterator[tuple[int, Any]]:
-    """(line number, parsed JSON) for each non-blank line; problems name their line."""
+    """(line number, parsed and checked JSON) for each non-blank line; problems name their
+    line (see :func:`app.services.documents.parse_json` for what a line may not contain)."""
     count = 0
     async for number, line in _lines(source, max_line_bytes):
         if not line.strip():
@@ -28,20 +30,15 @@ async def jsonl_values(
             raise PayloadTooLarge(
                 f"more than {max_lines} lines", [Issue("inputs", "too many lines", line=number)]
             )
-        yield number, _parse(number, line)
+        yield number, _parse(number, line, max_depth)
 
 
-def _parse(number: int, line: bytes) -> Any:
+def _parse(number: int, line: bytes, max_depth: int) -> Any:
     try:
-        return json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise Malformed(
-            f"line {number} is not valid UTF-8", [Issue("inputs", "not valid UTF-8", line=number)]
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise Malformed(
-            f"line {number} is not valid JSON", [Issue("inputs", exc.msg, line=number)]
-        ) from None
+        return parse_json(line, "inputs", max_depth)
+    except (Malformed, InvalidInput) as exc:
+        issues = [replace(issue, line=number) for issue in exc.issues]
+        raise type(exc)(f"line {number}: {exc.detail}", issues) from None
 
 
 async def _lines(source: Readable, max_line_bytes: int) -> AsyncIterator[tuple[int, bytes]]:
