@@ -41,8 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     errors.install(app)
     # Routes match in this order: status polls, the most frequent request, are matched first.
-    for module in (jobs, graphs, runs, webhooks, metrics, health):
+    modules = (jobs, graphs, runs, webhooks, metrics, health)
+    for module in modules:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    # Every route with its methods, for the Allow header of a 405.
+    app.state.method_routes = [route for module in modules for route in module.router.routes]
     return app
 
 

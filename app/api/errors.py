@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.api.schemas.common import PROBLEM_JSON
 from app.engine import CheckpointError, ConfigError, GraphValidationError, InputError
@@ -117,9 +118,19 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = HTTP_TITLES.get(exc.status_code, "HTTP error")
     slug = title.lower().replace(" ", "-")
-    # Starlette's 405 carries the Allow header.
-    headers = dict(exc.headers) if exc.headers else None
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        # Starlette's Allow names only the first route of the path; list every route's methods.
+        headers["Allow"] = _allowed(request)
     return problem(exc.status_code, slug, title, str(exc.detail), request, headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "method_routes", ()):
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 async def outage_error(request: Request, exc: Exception) -> JSONResponse:

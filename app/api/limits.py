@@ -6,7 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.services.errors import PayloadTooLarge
+from app.services.errors import Issue, PayloadTooLarge
 
 
 class BodyLimit:
@@ -35,7 +35,8 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise PayloadTooLarge(f"the body is larger than {self.max_bytes} bytes")
+                detail = f"the body is larger than {self.max_bytes} bytes"
+                raise PayloadTooLarge(detail, [Issue("(body)", detail)])
             return message
 
         return counted
@@ -70,7 +71,8 @@ def _nul_in(scope: Scope) -> str | None:
 
 async def _refuse(send: Send, limit: int) -> None:
     detail = f"the body is larger than {limit} bytes"
-    await _problem(send, 413, "payload-too-large", "Payload too large", detail)
+    errors = [{"field": "(body)", "message": detail}]
+    await _problem(send, 413, "payload-too-large", "Payload too large", detail, errors)
 
 
 async def _problem(

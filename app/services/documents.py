@@ -3,14 +3,15 @@
 Parsing refuses what would otherwise fail later, deep inside a driver or a serializer: nesting
 deeper than a limit, NUL characters and lone surrogates in strings (Postgres text and JSONB
 refuse both), ``NaN``/``Infinity``, YAML-only types (dates, binary, sets, non-string keys) and
-YAML aliases (which can expand a small document into an exponential one). The run time of the
-checks is linear in the size of the document.
+YAML aliases of collections (which can expand a small document into an exponential one). The
+checks take time linear in the size of the parsed document.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import yaml
@@ -38,17 +39,32 @@ def parse_json(data: bytes | str, field: str = "(body)", max_depth: int = MAX_DE
 
 
 def parse_yaml(data: bytes, field: str = "(body)", max_depth: int = MAX_DEPTH) -> Any:
-    """The value of a YAML document (JSON types only, no aliases), checked like JSON."""
+    """The value of a YAML document (JSON types only, no aliased collections), checked like
+    JSON. Flow collections (``[``, ``{``) nested deeper than ``max_depth`` are refused before
+    parsing, since the YAML parser spends seconds on them before giving up."""
     try:
-        value = yaml.load(data.decode("utf-8"), Loader=_JSONLikeLoader)  # a SafeLoader
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise Malformed("the body is not valid UTF-8", [Issue(field, str(exc))]) from None
+    if _flow_depth(text) > max_depth:
+        raise _too_deep(field, max_depth)
+    try:
+        value = yaml.load(text, Loader=SAFE_LOADER)
     except RecursionError:
         raise _too_deep(field, max_depth) from None
     except yaml.YAMLError as exc:
         raise Malformed("the body is not valid YAML", [Issue(field, str(exc))]) from None
     check_value(value, field, max_depth)
     return value
+
+
+def _flow_depth(text: str) -> int:
+    """How deeply brackets nest in ``text`` (brackets inside quoted strings count too)."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(text):
+        depth = depth + 1 if match.group() in "[{" else max(0, depth - 1)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _no_constant(name: str) -> Any:
@@ -63,10 +79,13 @@ def _too_deep(field: str, max_depth: int) -> InvalidInput:
 def check_value(value: Any, field: str = "(body)", max_depth: int = MAX_DEPTH) -> None:
     """Raise ``InvalidInput`` naming the first place in ``value`` that is not storable JSON."""
     stack: list[tuple[Any, str, int]] = [(value, field, 0)]
+    seen: set[int] = set()
     while stack:
         item, where, depth = stack.pop()
         if depth > max_depth:
             raise _too_deep(field, max_depth)
+        if isinstance(item, dict | list):
+            _check_once(item, where, seen)
         if isinstance(item, dict):
             for key, child in item.items():
                 _check_key(key, where)
@@ -75,6 +94,13 @@ def check_value(value: Any, field: str = "(body)", max_depth: int = MAX_DEPTH) -
             stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
         else:
             _check_scalar(item, where)
+
+
+def _check_once(item: Any, where: str, seen: set[int]) -> None:
+    # Only a YAML alias makes one collection appear twice; expanding it could be exponential.
+    if id(item) in seen:
+        raise _invalid(where, "repeats a YAML alias of a collection; write it out")
+    seen.add(id(item))
 
 
 def _join(where: str, key: str) -> str:
@@ -110,13 +136,6 @@ def _invalid(where: str, message: str) -> InvalidInput:
     return InvalidInput(f"{where}: {message}", [Issue(where, message)])
 
 
-class _JSONLikeLoader(yaml.SafeLoader):
-    """YAML restricted to what JSON can say: no aliases; tags beyond JSON's fail in the check."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(
-                None, None, "YAML aliases are not accepted", event.start_mark
-            )
-        return super().compose_node(parent, index)
+_BRACKETS = re.compile(r"[\[\]{}]")
+# LibYAML's parser when PyYAML was built with it: several times faster than the pure-Python one.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
