@@ -221,7 +221,8 @@ async def job_trace(
 ) -> dict[str, Any]:
     """The Chrome trace (open it in Perfetto) of a range of the job's items: a span per node,
     a lane group per endpoint alias with a thread per concurrency slot, in-flight counters."""
-    return await traces.job_trace(session, tenant, job_id, after, items)
+    # No item index is above INT32_MAX: a range reaching past it ends there.
+    return await traces.job_trace(session, tenant, job_id, after, min(items, INT32_MAX - after))
 
 
 @router.post("/{job_id}/cancel", response_model=JobStatus)
