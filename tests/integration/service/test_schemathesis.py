@@ -55,7 +55,10 @@ async def schemathesis(url: str, config: Path, *options: str) -> tuple[int, str]
         *options,
     ]
     process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *command,
+        cwd=config.parent,  # where it keeps its own state
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), MAX_SECONDS)
     return await process.wait(), output.decode(errors="replace")
