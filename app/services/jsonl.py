@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, Protocol
@@ -10,6 +11,7 @@ from app.services.documents import MAX_DEPTH, parse_json
 from app.services.errors import InvalidInput, Issue, Malformed, PayloadTooLarge
 
 CHUNK = 64 * 1024
+BATCH_BYTES = 256 * 1024
 
 
 class Readable(Protocol):
@@ -20,17 +22,33 @@ async def jsonl_values(
     source: Readable, max_line_bytes: int, max_lines: int, max_depth: int = MAX_DEPTH
 ) -> AsyncIterator[tuple[int, Any]]:
     """(line number, parsed and checked JSON) for each non-blank line; problems name their
-    line (see :func:`app.services.documents.parse_json` for what a line may not contain)."""
-    count = 0
+    line (see :func:`app.services.documents.parse_json` for what a line may not contain).
+
+    Lines are parsed in batches of about :data:`BATCH_BYTES` in a worker thread, off the
+    event loop."""
+    batch: list[tuple[int, bytes]] = []
+    count = size = 0
     async for number, line in _lines(source, max_line_bytes):
         if not line.strip():
             continue
         count += 1
         if count > max_lines:
+            await asyncio.to_thread(_parse_all, batch, max_depth)  # earlier lines' errors first
             raise PayloadTooLarge(
                 f"more than {max_lines} lines", [Issue("inputs", "too many lines", line=number)]
             )
-        yield number, _parse(number, line, max_depth)
+        batch.append((number, line))
+        size += len(line)
+        if size >= BATCH_BYTES:
+            for parsed in await asyncio.to_thread(_parse_all, batch, max_depth):
+                yield parsed
+            batch, size = [], 0
+    for parsed in await asyncio.to_thread(_parse_all, batch, max_depth):
+        yield parsed
+
+
+def _parse_all(lines: list[tuple[int, bytes]], max_depth: int) -> list[tuple[int, Any]]:
+    return [(number, _parse(number, line, max_depth)) for number, line in lines]
 
 
 def _parse(number: int, line: bytes, max_depth: int) -> Any:
