@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -110,4 +111,5 @@ async def graph_dot(
 ) -> PlainTextResponse:
     """The graph in Graphviz DOT."""
     stored = await graphs.get(session, tenant, graph_ref, version)
-    return PlainTextResponse(graphs.dot(stored.version), media_type="text/vnd.graphviz")
+    text = await asyncio.to_thread(graphs.dot, stored.version)  # a large graph takes a while
+    return PlainTextResponse(text, media_type="text/vnd.graphviz")
