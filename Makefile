@@ -9,11 +9,12 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 PYTEST_ARGS ?=
 LINT_PATHS := app tests bench examples
 
-.PHONY: help venv test test-fast lint types ci serve lock bench bench-engine bench-service example clean
+.PHONY: help venv test test-fast fuzz lint types ci serve lock bench bench-engine bench-service example clean
 
 help:
 	@echo "make serve   start the server (SQLite, simulated endpoint) on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite"
+	@echo "make fuzz    schemathesis and the hostile-input suite (no 5xx, no stalls)"
 	@echo "make lint    ruff + mypy"
 	@echo "make bench   run the benchmarks under bench/"
 
@@ -33,6 +34,11 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# Schemathesis against the OpenAPI document (keys and open mode) and the hostile-input suite;
+# both are part of `make test` too.
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests/integration/service/test_schemathesis.py tests/integration/service/hostile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     max_jsonl_lines: int = Field(default=1_000_000, gt=0)
     max_jsonl_line_bytes: int = Field(default=1024 * 1024, gt=0)
     max_graph_nodes: int = Field(default=10_000, gt=0)
+    max_json_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="JSON and YAML bodies (graphs, runs, job inputs as a list); more inputs go "
+        "as a JSONL upload, which is read line by line",
+    )
+    max_document_depth: int = Field(
+        default=64, ge=1, description="how deeply a JSON or YAML body or JSONL line may nest"
+    )
     max_page_size: int = Field(default=1_000, gt=0)
     max_node_output_bytes: int = Field(
         default=1024 * 1024, gt=0, description="one node's output; over it, the item fails"

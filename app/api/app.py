@@ -9,9 +9,10 @@ from fastapi import FastAPI
 
 from app import logs
 from app.api import errors
-from app.api.limits import BodyLimit
+from app.api.limits import BodyLimit, NoNulInURL
 from app.api.observe import RequestMetrics
 from app.api.routes import graphs, health, jobs, metrics, runs, webhooks
+from app.api.schemas.common import PROBLEM_RESPONSES
 from app.api.server import uvicorn_options
 from app.services.runtime import start_runtime
 from app.settings import Settings
@@ -37,11 +38,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(NoNulInURL)
     app.add_middleware(RequestMetrics)
     errors.install(app)
     # Routes match in this order: status polls, the most frequent request, are matched first.
-    for module in (jobs, graphs, runs, webhooks, metrics, health):
-        app.include_router(module.router)
+    modules = (jobs, graphs, runs, webhooks, metrics, health)
+    for module in modules:
+        app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    # Every route with its methods, for the Allow header of a 405.
+    app.state.method_routes = [route for module in modules for route in module.router.routes]
     return app
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.errors import is_outage
 from app.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -20,16 +24,33 @@ async def get_session(
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> AsyncIterator[AsyncSession]:
     """A session for the request; routes commit explicitly after a successful write."""
-    async with runtime.sessions() as session:
+    session = runtime.sessions()
+    try:
         yield session
+    finally:
+        await _close(session)
 
 
 async def get_read_session(
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> AsyncIterator[AsyncSession]:
     """A session for requests that only read (each statement autocommits)."""
-    async with runtime.reads() as session:
+    session = runtime.reads()
+    try:
         yield session
+    finally:
+        await _close(session)
+
+
+async def _close(session: AsyncSession) -> None:
+    # The session closes after the answer has gone out; a database lost by then must not
+    # turn into an error that breaks the client's connection.
+    try:
+        await session.close()
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("database lost while closing a session: %s", exc)
 
 
 async def get_tenant(

@@ -9,9 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from app.api.schemas.common import PROBLEM_JSON
 from app.engine import CheckpointError, ConfigError, GraphValidationError, InputError
 from app.services.errors import (
+    OUTAGE_ERRORS,
     Conflict,
     InvalidInput,
     Malformed,
@@ -21,10 +24,11 @@ from app.services.errors import (
     TooManyRequests,
     Unauthorized,
     Unavailable,
+    UnsupportedMedia,
+    is_outage,
 )
 
 log = logging.getLogger(__name__)
-PROBLEM_JSON = "application/problem+json"
 
 # (status, type slug, title) per error class; the first matching class wins.
 SERVICE_ERRORS: list[tuple[type[Exception], int, str, str]] = [
@@ -33,11 +37,14 @@ SERVICE_ERRORS: list[tuple[type[Exception], int, str, str]] = [
     (Conflict, 409, "conflict", "Conflict"),
     (InvalidInput, 422, "invalid-input", "Invalid input"),
     (PayloadTooLarge, 413, "payload-too-large", "Payload too large"),
+    (UnsupportedMedia, 415, "unsupported-media-type", "Unsupported media type"),
     (Unauthorized, 401, "unauthorized", "Unauthorized"),
     (TooManyRequests, 429, "too-many-requests", "Too many requests"),
     (Unavailable, 503, "unavailable", "Service unavailable"),
 ]
 HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+RETRY_AFTER_S = 5
+ADVICE = {401: {"WWW-Authenticate": "Bearer"}, 503: {"Retry-After": str(RETRY_AFTER_S)}}
 
 
 def problem(
@@ -47,8 +54,9 @@ def problem(
     detail: str,
     request: Request,
     errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    """An ``application/problem+json`` response."""
+    """An ``application/problem+json`` response (401 and 503 with their advice headers)."""
     body: dict[str, Any] = {
         "type": f"urn:inf-engine:problem:{slug}",
         "title": title,
@@ -58,7 +66,7 @@ def problem(
     }
     if errors:
         body["errors"] = errors
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {**ADVICE.get(status, {}), **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -114,7 +122,28 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title = HTTP_TITLES.get(exc.status_code, "HTTP error")
     slug = title.lower().replace(" ", "-")
-    return problem(exc.status_code, slug, title, str(exc.detail), request)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        # Starlette's Allow names only the first route of the path; list every route's methods.
+        headers["Allow"] = _allowed(request)
+    return problem(exc.status_code, slug, title, str(exc.detail), request, headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "method_routes", ()):
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+async def outage_error(request: Request, exc: Exception) -> JSONResponse:
+    """A lost or unreachable database: 503 with ``Retry-After``, not an internal error."""
+    if not is_outage(exc):
+        return await unexpected(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    detail = "the database is unavailable; retry later"
+    return problem(503, "unavailable", "Service unavailable", detail, request)
 
 
 async def unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -129,4 +158,6 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(engine_cls, engine_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for outage_cls in OUTAGE_ERRORS:
+        app.add_exception_handler(outage_cls, outage_error)
     app.add_exception_handler(Exception, unexpected)

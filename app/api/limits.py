@@ -1,10 +1,12 @@
-"""Refuse oversized request bodies before they are read into memory."""
+"""Refuse what no route can serve before routing: oversized bodies, NUL in the URL."""
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.services.errors import PayloadTooLarge
+from app.services.errors import Issue, PayloadTooLarge
 
 
 class BodyLimit:
@@ -33,20 +35,67 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise PayloadTooLarge(f"the body is larger than {self.max_bytes} bytes")
+                detail = f"the body is larger than {self.max_bytes} bytes"
+                raise PayloadTooLarge(detail, [Issue("(body)", detail)])
             return message
 
         return counted
 
 
+class NoNulInURL:
+    """ASGI middleware: a NUL character in the path or the query string (``%00``) is a 400
+    naming where it is; no id, name or cursor may contain one (Postgres text cannot)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            where = _nul_in(scope)
+            if where is not None:
+                detail = f"the {where} contains a NUL character (%00)"
+                errors = [{"field": where, "message": "contains NUL"}]
+                await _problem(send, 400, "malformed-request", "Malformed request", detail, errors)
+                return
+        await self.app(scope, receive, send)
+
+
+def _nul_in(scope: Scope) -> str | None:
+    if "\x00" in scope["path"]:
+        return "path"
+    query = bytes(scope.get("query_string", b""))
+    if b"\x00" in query or b"%00" in query:
+        return "query"
+    return None
+
+
 async def _refuse(send: Send, limit: int) -> None:
-    body = (
-        b'{"type":"urn:inf-engine:problem:payload-too-large","title":"Payload too large",'
-        b'"status":413,"detail":"the body is larger than ' + str(limit).encode() + b' bytes"}'
-    )
+    detail = f"the body is larger than {limit} bytes"
+    errors = [{"field": "(body)", "message": detail}]
+    await _problem(send, 413, "payload-too-large", "Payload too large", detail, errors)
+
+
+async def _problem(
+    send: Send,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+) -> None:
+    """Problem details, written before the app (and its exception handlers) is reached."""
+    problem: dict[str, object] = {
+        "type": f"urn:inf-engine:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        problem["errors"] = errors
+    body = json.dumps(problem).encode()
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -6,6 +6,7 @@ ServiceError
 ├── Conflict            the request contradicts the current state
 ├── InvalidInput        the request is well formed but wrong; ``issues`` locate each problem
 ├── PayloadTooLarge     a body, file or line exceeds a configured limit
+├── UnsupportedMedia    the body's content type is not one the operation reads
 ├── Unauthorized        no valid API key
 ├── TooManyRequests     throttled; ``retry_after_s`` says when to try again
 └── Unavailable         a dependency (database, runner) is not ready
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from sqlalchemy import exc as sa_exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,10 @@ class PayloadTooLarge(ServiceError):
     """A body, uploaded file or line is over its configured limit."""
 
 
+class UnsupportedMedia(ServiceError):
+    """The body's ``Content-Type`` is not one the operation accepts."""
+
+
 class Unauthorized(ServiceError):
     """Missing, unknown or revoked API key."""
 
@@ -78,3 +85,16 @@ class TooManyRequests(ServiceError):
 
 class Unavailable(ServiceError):
     """A dependency is not ready."""
+
+
+# What a lost or unreachable database raises: requests failing with these answer 503.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = (sa_exc.DBAPIError, sa_exc.TimeoutError, OSError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database is down or unreachable, not that a request is wrong."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, sa_exc.TimeoutError | OSError)

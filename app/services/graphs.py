@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import GraphRecord, GraphVersion
 from app.db.repositories import graphs as repo
 from app.engine import GraphLimits, GraphValidationError, graph_hash, load_graph, to_data, to_dot
-from app.services.errors import InvalidInput, Issue, Malformed, NotFound
-
-YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+from app.services.documents import MAX_DEPTH, YAML_TYPES, parse_json, parse_yaml
+from app.services.errors import InvalidInput, Issue, NotFound
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,51 +23,60 @@ class StoredGraph:
     created: bool = False
 
 
-def parse_body(body: bytes, content_type: str) -> Any:
-    """A graph document from a request body: JSON, or YAML when the content type says so."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Malformed("the body is not valid UTF-8", [Issue("(body)", str(exc))]) from None
-    if content_type.split(";")[0].strip().lower() in YAML_TYPES:
-        return _yaml(text)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Malformed("the body is not valid JSON", [Issue("(body)", str(exc))]) from None
+@dataclass(frozen=True, slots=True)
+class GraphUpload:
+    """An uploaded body and what it is checked against."""
+
+    body: bytes
+    media_type: str
+    aliases: Collection[str]
+    tools: Collection[str]
+    max_nodes: int
+    max_depth: int = MAX_DEPTH
+    limits: GraphLimits = field(default_factory=GraphLimits)
 
 
-def _yaml(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise Malformed("the body is not valid YAML", [Issue("(body)", str(exc))]) from None
+@dataclass(frozen=True, slots=True)
+class PreparedGraph:
+    """A validated graph in canonical form, ready to store."""
+
+    name: str
+    definition: dict[str, Any]
+    hash: str
 
 
-async def upload(
-    session: AsyncSession,
-    tenant_id: str,
-    document: Any,
-    *,
-    aliases: Collection[str],
-    tools: Collection[str],
-    max_nodes: int,
-    limits: GraphLimits | None = None,
-) -> StoredGraph:
-    """Validate and store a graph; the same content again returns the existing version."""
+def parse_body(body: bytes, media_type: str, max_depth: int = MAX_DEPTH) -> Any:
+    """A graph document from a request body: JSON, or YAML when the media type says so."""
+    if media_type in YAML_TYPES:
+        return parse_yaml(body, max_depth=max_depth)
+    return parse_json(body, max_depth=max_depth)
+
+
+def prepare(upload: GraphUpload) -> PreparedGraph:
+    """Parse, validate, canonicalize and hash an upload (CPU only: run it off the event loop)."""
+    document = parse_body(upload.body, upload.media_type, upload.max_depth)
     try:
         graph = load_graph(
             document,
-            aliases=aliases,
-            tools=tools,
-            max_nodes=max_nodes,
-            limits=limits or GraphLimits(),
+            aliases=upload.aliases,
+            tools=upload.tools,
+            max_nodes=upload.max_nodes,
+            limits=upload.limits,
         )
     except GraphValidationError as exc:
         issues = [Issue(i.field, i.message, node=i.node) for i in exc.issues]
         raise InvalidInput("the graph is invalid", issues) from None
+    return PreparedGraph(graph.name, to_data(graph), graph_hash(graph))
+
+
+async def upload(session: AsyncSession, tenant_id: str, upload: GraphUpload) -> StoredGraph:
+    """Validate and store a graph; the same content again returns the existing version.
+
+    Everything but the database write runs in a worker thread, so a large upload never holds
+    the event loop (and with it every other request)."""
+    prepared = await asyncio.to_thread(prepare, upload)
     record, version, created = await repo.add_version(
-        session, tenant_id, graph.name, to_data(graph), graph_hash(graph)
+        session, tenant_id, prepared.name, prepared.definition, prepared.hash
     )
     return StoredGraph(record, version, created)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -46,16 +47,22 @@ async def submit(
     spec: JobSpec,
     inputs: Iterable[Any],
 ) -> Job:
-    """Store a job and its items; an invalid item raises ``InvalidInput`` naming its position."""
+    """Store a job and its items; an invalid item raises ``InvalidInput`` naming its position.
+
+    The items are checked in a worker thread: a long list does not hold the event loop."""
     job, specs = await _create(session, programs, tenant_id, spec)
-    batch: list[Any] = []
+    checked = await asyncio.to_thread(_check_all, specs, inputs)
     count = 0
-    for position, value in enumerate(inputs):
-        batch.append(_checked(specs, value, Issue(f"inputs[{position}]", "")))
-        if len(batch) == INSERT_BATCH:
-            count = await _flush(session, job, count, batch)
-    await _flush(session, job, count, batch)
+    for start in range(0, len(checked), INSERT_BATCH):
+        count = await _flush(session, job, count, checked[start : start + INSERT_BATCH])
     return await _finalize(session, job)
+
+
+def _check_all(specs: dict[str, InputSpec], inputs: Iterable[Any]) -> list[Any]:
+    return [
+        _checked(specs, value, Issue(f"inputs[{position}]", ""))
+        for position, value in enumerate(inputs)
+    ]
 
 
 async def submit_jsonl(
@@ -64,9 +71,10 @@ async def submit_jsonl(
     tenant_id: str,
     spec: JobSpec,
     source: Readable,
-    limits: tuple[int, int],
+    limits: tuple[int, int, int],
 ) -> Job:
-    """Like :func:`submit`, one input per JSONL line; ``limits`` = (max line bytes, max lines)."""
+    """Like :func:`submit`, one input per JSONL line; ``limits`` = (max line bytes, max lines,
+    max nesting depth)."""
     job, specs = await _create(session, programs, tenant_id, spec)
     batch: list[Any] = []
     count = 0

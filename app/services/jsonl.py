@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, Protocol
 
-from app.services.errors import Issue, Malformed, PayloadTooLarge
+from app.services.documents import MAX_DEPTH, parse_json
+from app.services.errors import InvalidInput, Issue, Malformed, PayloadTooLarge
 
 CHUNK = 64 * 1024
+BATCH_BYTES = 256 * 1024
 
 
 class Readable(Protocol):
@@ -16,32 +19,44 @@ class Readable(Protocol):
 
 
 async def jsonl_values(
-    source: Readable, max_line_bytes: int, max_lines: int
+    source: Readable, max_line_bytes: int, max_lines: int, max_depth: int = MAX_DEPTH
 ) -> AsyncIterator[tuple[int, Any]]:
-    """(line number, parsed JSON) for each non-blank line; problems name their line."""
-    count = 0
+    """(line number, parsed and checked JSON) for each non-blank line; problems name their
+    line (see :func:`app.services.documents.parse_json` for what a line may not contain).
+
+    Lines are parsed in batches of about :data:`BATCH_BYTES` in a worker thread, off the
+    event loop."""
+    batch: list[tuple[int, bytes]] = []
+    count = size = 0
     async for number, line in _lines(source, max_line_bytes):
         if not line.strip():
             continue
         count += 1
         if count > max_lines:
+            await asyncio.to_thread(_parse_all, batch, max_depth)  # earlier lines' errors first
             raise PayloadTooLarge(
                 f"more than {max_lines} lines", [Issue("inputs", "too many lines", line=number)]
             )
-        yield number, _parse(number, line)
+        batch.append((number, line))
+        size += len(line)
+        if size >= BATCH_BYTES:
+            for parsed in await asyncio.to_thread(_parse_all, batch, max_depth):
+                yield parsed
+            batch, size = [], 0
+    for parsed in await asyncio.to_thread(_parse_all, batch, max_depth):
+        yield parsed
 
 
-def _parse(number: int, line: bytes) -> Any:
+def _parse_all(lines: list[tuple[int, bytes]], max_depth: int) -> list[tuple[int, Any]]:
+    return [(number, _parse(number, line, max_depth)) for number, line in lines]
+
+
+def _parse(number: int, line: bytes, max_depth: int) -> Any:
     try:
-        return json.loads(line.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise Malformed(
-            f"line {number} is not valid UTF-8", [Issue("inputs", "not valid UTF-8", line=number)]
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise Malformed(
-            f"line {number} is not valid JSON", [Issue("inputs", exc.msg, line=number)]
-        ) from None
+        return parse_json(line, "inputs", max_depth)
+    except (Malformed, InvalidInput) as exc:
+        issues = [replace(issue, line=number) for issue in exc.issues]
+        raise type(exc)(f"line {number}: {exc.detail}", issues) from None
 
 
 async def _lines(source: Readable, max_line_bytes: int) -> AsyncIterator[tuple[int, bytes]]:

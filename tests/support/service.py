@@ -40,6 +40,13 @@ def endpoints_file(directory: Path, base_url: str, **overrides: Any) -> Path:
     return path
 
 
+def loopback_webhooks(settings: Settings) -> Settings:
+    """``settings`` with webhooks allowed to reach loopback receivers, as an operator opens them."""
+    return Settings.model_validate(
+        {**settings.model_dump(), "webhook_allow_networks": "127.0.0.0/8,::1/128"}
+    )
+
+
 @dataclass
 class Service:
     """A started service: an HTTP client on it and the runtime inside it."""

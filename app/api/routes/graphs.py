@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from app.api.bodies import JSON, media_type, read_body
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
+from app.api.schemas.common import INT32_MAX
 from app.api.schemas.graphs import GraphPage, GraphVersionOut, VersionEntry, VersionList
 from app.engine.tools import registered_tools
 from app.services import graphs
+from app.services.documents import YAML_TYPES
 from app.services.graphs import StoredGraph
 from app.services.limits import graph_limits
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
+GRAPH_TYPES = (*JSON, *YAML_TYPES)
 
 GRAPH_BODY = {
     "requestBody": {
@@ -48,16 +53,18 @@ async def upload_graph(
     tenant: TenantDep,
 ) -> GraphVersionOut:
     """Validate and store a graph. The same content again answers 200 with the same version."""
-    document = graphs.parse_body(await request.body(), request.headers.get("content-type", ""))
-    stored = await graphs.upload(
-        session,
-        tenant,
-        document,
-        aliases=runtime.endpoints.endpoints.keys(),
-        tools=registered_tools().keys(),
-        max_nodes=runtime.settings.max_graph_nodes,
-        limits=graph_limits(runtime.settings),
+    settings = runtime.settings
+    body = await read_body(request, GRAPH_TYPES, settings.max_json_bytes)
+    upload = graphs.GraphUpload(
+        body,
+        media_type(request),
+        aliases=tuple(runtime.endpoints.endpoints),
+        tools=tuple(registered_tools()),
+        max_nodes=settings.max_graph_nodes,
+        max_depth=settings.max_document_depth,
+        limits=graph_limits(settings),
     )
+    stored = await graphs.upload(session, tenant, upload)
     await session.commit()
     if not stored.created:
         response.status_code = 200
@@ -83,7 +90,7 @@ async def get_graph(
     graph_ref: str,
     session: ReadSessionDep,
     tenant: TenantDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> GraphVersionOut:
     """One graph (by id or name), latest version or ``?version=``, with its definition."""
     return _out(await graphs.get(session, tenant, graph_ref, version), definition=True)
@@ -102,8 +109,9 @@ async def graph_dot(
     graph_ref: str,
     session: ReadSessionDep,
     tenant: TenantDep,
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> PlainTextResponse:
     """The graph in Graphviz DOT."""
     stored = await graphs.get(session, tenant, graph_ref, version)
-    return PlainTextResponse(graphs.dot(stored.version), media_type="text/vnd.graphviz")
+    text = await asyncio.to_thread(graphs.dot, stored.version)  # a large graph takes a while
+    return PlainTextResponse(text, media_type="text/vnd.graphviz")

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
 
+from app.api.bodies import JSON, media_type, read_body, validated
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
-from app.api.schemas.jobs import ItemDetail, JobPage, JobRequest, JobStatus, ResultPage
+from app.api.schemas.common import INT32_MAX, INT64_MAX
+from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.services import events, jobs, traces
+from app.services.documents import check_value, parse_json
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.jobs import JobSpec
 from app.services.runtime import Runtime
 from app.services.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+EVENT_ID = re.compile("[0-9]{1,19}")
 
 SUBMIT_BODY = {
     "requestBody": {
@@ -34,8 +39,8 @@ SUBMIT_BODY = {
                     "required": ["graph_id", "inputs"],
                     "properties": {
                         "graph_id": {"type": "string"},
-                        "version": {"type": "integer", "minimum": 1},
-                        "priority": {"type": "integer"},
+                        "version": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
+                        "priority": {"type": "integer", "minimum": -1_000, "maximum": 1_000},
                         "webhook_url": {"type": "string", "format": "uri"},
                         "inputs": {"type": "string", "format": "binary", "description": "JSONL"},
                     },
@@ -52,11 +57,12 @@ async def submit_job(
 ) -> JobStatus:
     """Queue a job. Inputs come as ``inputs`` (a JSON list) or as a JSONL file in a multipart
     upload (one JSON object per line; a bad line is reported with its number)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
+    if media_type(request) == "multipart/form-data":
         job = await _submit_upload(request, runtime, session, tenant)
     else:
-        body = _job_request(await request.body())
+        settings = runtime.settings
+        raw = await read_body(request, JSON, settings.max_json_bytes)
+        body = await asyncio.to_thread(_job_request, raw, settings.max_document_depth)
         spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
         await check_webhook_url(spec.webhook_url, runtime.settings)
         job = await jobs.submit(session, runtime.programs, tenant, spec, body.inputs)
@@ -67,16 +73,8 @@ async def submit_job(
     return JobStatus(**await jobs.status(session, tenant, job.id))
 
 
-def _job_request(body: bytes) -> JobRequest:
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Malformed("the body is not valid JSON", [Issue("(body)", str(exc))]) from None
-    try:
-        return JobRequest.model_validate(data)
-    except ValidationError as exc:
-        issues = [Issue(".".join(map(str, e["loc"])) or "(body)", e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the job request is invalid", issues) from None
+def _job_request(raw: bytes, max_depth: int) -> JobRequest:
+    return validated(JobRequest, parse_json(raw, max_depth=max_depth), "job request")
 
 
 def _url(value: Any) -> str | None:
@@ -95,8 +93,13 @@ async def _submit_upload(
                 [Issue("inputs", "missing file")],
             )
         spec = _form_spec(form)
-        await check_webhook_url(spec.webhook_url, runtime.settings)
-        limits = (runtime.settings.max_jsonl_line_bytes, runtime.settings.max_jsonl_lines)
+        settings = runtime.settings
+        await check_webhook_url(spec.webhook_url, settings)
+        limits = (
+            settings.max_jsonl_line_bytes,
+            settings.max_jsonl_lines,
+            settings.max_document_depth,
+        )
         return await jobs.submit_jsonl(session, runtime.programs, tenant, spec, upload, limits)
     finally:
         await form.close()
@@ -105,11 +108,8 @@ async def _submit_upload(
 def _form_spec(form: FormData) -> JobSpec:
     fields = {key: value for key, value in form.items() if isinstance(value, str)}
     fields.pop("inputs", None)
-    try:
-        checked = JobRequest.model_validate({**fields, "inputs": [None]})
-    except ValidationError as exc:
-        issues = [Issue(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
-        raise InvalidInput("the job request is invalid", issues) from None
+    check_value(fields)
+    checked = validated(JobForm, fields, "job request")
     return JobSpec(checked.graph_id, checked.version, checked.priority, _url(checked.webhook_url))
 
 
@@ -144,7 +144,9 @@ async def job_results(
     runtime: RuntimeDep,
     session: ReadSessionDep,
     tenant: TenantDep,
-    after: Annotated[int, Query(ge=-1, description="return items after this index")] = -1,
+    after: Annotated[
+        int, Query(ge=-1, le=INT32_MAX, description="return items after this index")
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     format: Annotated[str, Query(pattern="^(json|jsonl)$")] = "json",
 ) -> Any:
@@ -158,7 +160,10 @@ async def job_results(
 
 @router.get("/{job_id}/items/{index}", response_model=ItemDetail)
 async def job_item(
-    job_id: str, index: int, session: ReadSessionDep, tenant: TenantDep
+    job_id: str,
+    index: Annotated[int, Path(ge=0, le=INT32_MAX)],
+    session: ReadSessionDep,
+    tenant: TenantDep,
 ) -> ItemDetail:
     """One item: its input, outputs or error, and every node's record."""
     return ItemDetail(**await jobs.item_detail(session, tenant, job_id, index))
@@ -175,7 +180,8 @@ async def job_events(
     session: ShortReadSessionDep,
     tenant: TenantDep,
     after: Annotated[
-        int | None, Query(ge=0, description="resume after this event id (or Last-Event-ID)")
+        int | None,
+        Query(ge=0, le=INT64_MAX, description="resume after this event id (or Last-Event-ID)"),
     ] = None,
     last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> EventSourceResponse:
@@ -191,12 +197,13 @@ async def job_events(
 def _resume_after(last_event_id: str | None, after: int | None) -> int:
     if last_event_id is None:
         return after or 0
-    if not last_event_id.strip().isdigit():
+    text = last_event_id.strip()
+    if not EVENT_ID.fullmatch(text) or int(text) > INT64_MAX:
         raise Malformed(
             "Last-Event-ID must be an event id from this stream",
-            [Issue("Last-Event-ID", "not a non-negative integer")],
+            [Issue("Last-Event-ID", "not an event id (ASCII digits, at most 2^63 - 1)")],
         )
-    return int(last_event_id)
+    return int(text)
 
 
 async def _as_sse(
@@ -220,12 +227,13 @@ async def job_trace(
     job_id: str,
     session: ReadSessionDep,
     tenant: TenantDep,
-    after: Annotated[int, Query(ge=-1, description="items after this index")] = -1,
+    after: Annotated[int, Query(ge=-1, le=INT32_MAX, description="items after this index")] = -1,
     items: Annotated[int, Query(ge=1, le=10_000, description="how many items")] = 1_000,
 ) -> dict[str, Any]:
     """The Chrome trace (open it in Perfetto) of a range of the job's items: a span per node,
     a lane group per endpoint alias with a thread per concurrency slot, in-flight counters."""
-    return await traces.job_trace(session, tenant, job_id, after, items)
+    # No item index is above INT32_MAX: a range reaching past it ends there.
+    return await traces.job_trace(session, tenant, job_id, after, min(items, INT32_MAX - after))
 
 
 @router.post("/{job_id}/cancel", response_model=JobStatus)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import INT32_MAX
+
 
 class JobRequest(BaseModel):
     """A job with its inputs in the body (for a file of inputs, upload JSONL as multipart)."""
@@ -14,10 +16,20 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX, strict=True)
     inputs: list[Any] = Field(min_length=1)
-    priority: int = Field(default=0, ge=-1_000, le=1_000, description="lower runs first")
+    priority: int = Field(
+        default=0, ge=-1_000, le=1_000, strict=True, description="lower runs first"
+    )
     webhook_url: AnyHttpUrl | None = None
+
+
+class JobForm(JobRequest):
+    """The text fields of a multipart JSONL upload (numbers arrive as text there)."""
+
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX)
+    inputs: list[Any] = Field(default_factory=list, description="the JSONL file, not a field")
+    priority: int = Field(default=0, ge=-1_000, le=1_000, description="lower runs first")
 
 
 class Counts(BaseModel):

@@ -6,12 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.api.schemas.common import INT32_MAX
+
 
 class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX, strict=True)
     inputs: dict[str, Any]
 
 

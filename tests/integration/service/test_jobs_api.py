@@ -21,8 +21,16 @@ from app.db.session import create_engine, session_factory
 from app.services.events import TERMINAL_EVENTS
 from app.services.jobs import TERMINAL
 from app.services.runner import JobRunner
+from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
-from tests.support.service import Service
+from tests.support.service import Service, loopback_webhooks
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The race test's hook is on loopback, which the operator opens here."""
+    return loopback_webhooks(settings)
+
 
 ECHO_GRAPH = {
     "name": "echo",

@@ -326,7 +326,7 @@ CASES = [
         "/v1/runs",
         422,
         json_body={"graph_id": "echo"},
-        field_name="body.inputs",
+        field_name="inputs",
     ),
     Case("jobs list: bad cursor", "GET", "/v1/jobs?before=yesterday", 422, field_name="before"),
 ]

@@ -14,7 +14,7 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.services.crashes import CrashRecorder
 from app.settings import Settings
-from tests.support.service import Service
+from tests.support.service import Service, loopback_webhooks
 
 ECHO_GRAPH = {
     "name": "echo",
@@ -30,9 +30,7 @@ HOOK = "http://127.0.0.1:9/hook"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The hook is on loopback, which the operator opens for these tests."""
-    return Settings.model_validate(
-        {**settings.model_dump(), "webhook_allow_networks": "127.0.0.0/8"}
-    )
+    return loopback_webhooks(settings)
 
 
 async def submit(service: Service, items: int) -> str:

@@ -20,9 +20,7 @@ from app.services.webhook_targets import Resolve, system_resolve
 from app.services.webhooks import WebhookDispatcher
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, verify
-from tests.support.service import Service, serve
-
-LOOPBACK = "127.0.0.0/8,::1/128"
+from tests.support.service import Service, loopback_webhooks, serve
 
 ECHO_GRAPH = {
     "name": "echo",
@@ -36,7 +34,7 @@ ECHO_GRAPH = {
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return Settings.model_validate({**settings.model_dump(), "webhook_allow_networks": LOOPBACK})
+    return loopback_webhooks(settings)
 
 
 @dataclass

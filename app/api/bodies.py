@@ -1,0 +1,50 @@
+"""Reading request bodies: the content type is checked and the size bounded before parsing."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from app.services.errors import InvalidInput, Issue, PayloadTooLarge, UnsupportedMedia
+
+Model = TypeVar("Model", bound=BaseModel)
+JSON = ("application/json",)
+
+
+def media_type(request: Request) -> str:
+    """The request's media type without parameters, lower case ('' when absent)."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request, accepted: tuple[str, ...], max_bytes: int) -> bytes:
+    """The body, if its media type is one of ``accepted`` (``+json`` types count as JSON) and
+    it is at most ``max_bytes`` long; read only after those checks pass."""
+    kind = media_type(request)
+    if kind not in accepted and not (kind.endswith("+json") and "application/json" in accepted):
+        message = f"{kind or 'no content type'} is not accepted; send {' or '.join(accepted)}"
+        raise UnsupportedMedia(message, [Issue("Content-Type", message)])
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(body)
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    detail = f"the body is larger than {max_bytes} bytes"
+    return PayloadTooLarge(detail, [Issue("(body)", detail)])
+
+
+def validated(model: type[Model], data: Any, what: str) -> Model:
+    """``data`` as ``model``; ``InvalidInput`` naming each offending field otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        issues = [Issue(".".join(map(str, e["loc"])) or "(body)", e["msg"]) for e in exc.errors()]
+        raise InvalidInput(f"the {what} is invalid", issues) from None
