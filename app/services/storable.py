@@ -35,10 +35,17 @@ def has_nul(value: Any) -> bool:
     if isinstance(value, _PLAIN):
         return False
     try:
-        encoded = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        encoded = _encoded(value)
     except TypeError:  # not JSON: the writer finds out and stores a failure instead
         return False
     return b"\\u0000" in encoded and _walk_has_nul(value)
+
+
+def _encoded(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # keys that are not strings, which the database's encoder accepts
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
 
 
 def _walk_has_nul(value: Any) -> bool:
