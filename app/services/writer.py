@@ -4,6 +4,11 @@ The runner hands rows to a :class:`ResultWriter` without waiting; one background
 them many rows per transaction, every ``flush_interval_s`` or as soon as ``flush_rows`` are
 queued. Writes therefore never sit on the path of a model call, and the queue length shows
 whether the database keeps up.
+
+A batch the database refuses for its data (a value it cannot store, a row that breaks a
+constraint) is split in halves until the bad rows are alone; each is stored as a failure
+instead (or, for an event, left out) and everything else is written. A batch that fails for
+any other reason (the database unreachable, a lost connection, a lock) is retried whole.
 """
 
 from __future__ import annotations
@@ -12,21 +17,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import events as events_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow, NodeRow
+from app.services import storable
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000
 ITEM_SUCCEEDED = "item_succeeded"
 ITEMS_SUCCEEDED = "items_succeeded"
 QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
+Row = NodeRow | ItemRow | QueuedEvent
+# SQLSTATE classes of errors caused by the data written: data exception, integrity violation.
+DATA_ERROR_CLASSES = ("22", "23")
 
 
 @dataclass
@@ -64,6 +75,8 @@ class ResultWriter:
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
+        # Failed nodes (``node: type: error``) of items whose row has not been queued yet.
+        self._unstorable: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
         self.stats = WriterStats()
 
     @property
@@ -71,14 +84,23 @@ class ResultWriter:
         return len(self._nodes) + len(self._items) + len(self._events)
 
     def node(self, row: NodeRow) -> None:
+        """Queue a node row; one whose output cannot be stored becomes the node's failure."""
+        failure = storable.check_node(row)
+        if failure is not None:
+            self._unstorable[row.job_id, row.item_index].append(failure)
         self._nodes.append(row)
         self._queued()
 
     def item(self, row: ItemRow) -> None:
+        """Queue an item row. An item with a node that could not be stored, or an output that
+        cannot be, is changed in place to ``failed``, so the caller reports what is stored."""
+        storable.check_item(row, self._unstorable.pop((row.job_id, row.item_index), []))
         self._items.append(row)
         self._queued()
 
     def event(self, job_id: str, kind: str, data: dict[str, Any]) -> None:
+        if kind != ITEM_SUCCEEDED and storable.has_nul(data):
+            data = storable.escaped_value(data)
         self._events.append((job_id, kind, data))
         self._queued()
 
@@ -133,24 +155,77 @@ class ResultWriter:
         self._idle.set()
 
     async def _write_batch(self) -> None:
-        nodes, self._nodes = self._nodes, []
-        items, self._items = self._items, []
-        batch_events, self._events = self._events, []
-        started = time.perf_counter()
+        """Write what is queued, isolating rows the database refuses; on any other error put
+        the unwritten rows back and wait before the next attempt."""
+        pending = [self._take()]
+        started, written = time.perf_counter(), 0
+        while pending:
+            part = pending.pop()
+            try:
+                written += await self._write_part(part, pending)
+            except Exception:
+                rows = [row for rest in [part, *reversed(pending)] for row in rest]
+                log.exception("writing %d rows failed; retrying", len(rows))
+                self._put_back(rows)
+                await asyncio.sleep(min(5.0, self._interval * 10))
+                return
+        self._record(time.perf_counter() - started, written)
+
+    def _take(self) -> list[Row]:
+        rows: list[Row] = [*self._nodes, *self._items, *self._events]
+        self._nodes, self._items, self._events = [], [], []
+        return rows
+
+    def _put_back(self, rows: list[Row]) -> None:
+        nodes, items, events = _by_kind(rows)
+        self._nodes[:0], self._items[:0], self._events[:0] = nodes, items, events
+
+    async def _write_part(self, part: list[Row], pending: list[list[Row]]) -> int:
+        """Write ``part``; if its data is refused, queue its halves on ``pending`` (first half
+        on top), or store a lone row instead. The rows written; raises on other errors."""
         try:
-            async with self._sessions() as session:
-                await results.write_batch(session, nodes, items)
-                if batch_events:
-                    await events_repo.append_events(session, coalesce_successes(batch_events))
-                await session.commit()
-        except Exception:
-            log.exception(
-                "writing %d node rows and %d items failed; retrying", len(nodes), len(items)
-            )
-            self._nodes[:0], self._items[:0], self._events[:0] = nodes, items, batch_events
-            await asyncio.sleep(min(5.0, self._interval * 10))
-            return
-        self._record(time.perf_counter() - started, len(nodes) + len(items) + len(batch_events))
+            await self._write(part)
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            if len(part) == 1:
+                return await self._write_instead(part[0], exc)
+            middle = len(part) // 2
+            pending += [part[middle:], part[:middle]]
+            return 0
+        return len(part)
+
+    async def _write(self, rows: Sequence[Row]) -> None:
+        nodes, items, events = _by_kind(rows)
+        for item in items:  # nodes refused by the database in an earlier write
+            storable.check_item(item, self._unstorable.pop((item.job_id, item.item_index), []))
+        async with self._sessions() as session:
+            await results.write_batch(session, nodes, items)
+            if events:
+                await events_repo.append_events(session, coalesce_successes(events))
+            await session.commit()
+
+    async def _write_instead(self, row: Row, exc: Exception) -> int:
+        """Store a refused row as a failure (an event is left out); 1 if something was stored."""
+        reason = refusal(exc)
+        log.error("the database refused a row (%s): %s", reason, _describe(row))
+        if isinstance(row, tuple):
+            return 0
+        error = f"result cannot be stored ({reason})"
+        if isinstance(row, NodeRow):
+            storable.fail_node(row, error, keep_usage=False)
+            self._unstorable[row.job_id, row.item_index].append(storable.failure_line(row))
+        else:  # an item that failed already keeps its error, which names its nodes
+            known = row.error if row.status == "failed" and row.error else None
+            row.status, row.output, row.error = "failed", None, known or error
+        try:
+            await self._write([row])
+        except Exception as again:
+            if not is_data_error(again):
+                raise
+            log.error("the database refused the failure too; left out: %s", _describe(row))
+            return 0
+        return 1
 
     def _record(self, seconds: float, rows: int) -> None:
         stats = self.stats
@@ -181,3 +256,40 @@ def coalesce_successes(events: list[QueuedEvent]) -> list[QueuedEvent]:
             coalesced.append((job_id, ITEMS_SUCCEEDED, {"indexes": indexes[job_id]}))
         indexes[job_id].append(data["index"])
     return coalesced
+
+
+def _by_kind(rows: Sequence[Row]) -> tuple[list[NodeRow], list[ItemRow], list[QueuedEvent]]:
+    nodes = [row for row in rows if isinstance(row, NodeRow)]
+    items = [row for row in rows if isinstance(row, ItemRow)]
+    return nodes, items, [row for row in rows if isinstance(row, tuple)]
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """Whether the database refused a write for the data in it (which retrying cannot fix).
+
+    A lost connection, an unreachable server, a lock or a timeout is not: those pass. asyncpg
+    reports most data errors as a plain ``DBAPIError``, so the SQLSTATE decides.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        if isinstance(exc, DataError | IntegrityError):
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(code, str) and code[:2] in DATA_ERROR_CLASSES
+    # Not sent at all: a parameter could not be bound (a value that is not JSON, say).
+    return isinstance(exc, StatementError | TypeError | ValueError)
+
+
+def refusal(exc: BaseException) -> str:
+    """The database's reason in one short line."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines() or [type(cause).__name__]
+    return storable.escaped(lines[0][:300]) or type(cause).__name__
+
+
+def _describe(row: Row) -> str:
+    if isinstance(row, tuple):
+        return f"event {row[1]} of job {row[0]}"
+    node = f" node {row.node_id}" if isinstance(row, NodeRow) else ""
+    return f"job {row.job_id} item {row.item_index}{node}"
