@@ -34,7 +34,7 @@ class Background:
     @property
     def health(self) -> RunnerHealth:
         """On the HTTP process's own loop: up while its loops run, never restarted."""
-        return RunnerHealth("up" if self.alive else "down", 0)
+        return self.runner.health
 
     def notify(self) -> None:
         self.runner.notify()

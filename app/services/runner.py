@@ -29,6 +29,7 @@ from app.db.models import GraphVersion, Job
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
+from app.services.health import RunnerHealth
 from app.services.job_execution import JobDeps, JobExecution
 from app.services.leases import LeaseKeeper
 from app.services.limits import output_limits
@@ -108,6 +109,11 @@ class JobRunner:
         self.leases.start()
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._claim_loop(), name="runner-claim")]
+
+    @property
+    def health(self) -> RunnerHealth:
+        """On the caller's own event loop (inline or in tests): up while it runs."""
+        return RunnerHealth("up" if self.alive else "down", 0)
 
     @property
     def alive(self) -> bool:
