@@ -55,7 +55,6 @@ def _probe(service: common.Server, args: argparse.Namespace, outcome: Outcome) -
     job_id = common.submit_job(service.client, "probe-nul", inputs(args.items))
     status, waited = common.wait_terminal(service.client, job_id, args.timeout_s)
     outcome.say(f"  job: {status['status']} after {waited:.1f} s, counts {status['counts']}")
-    outcome.summary = f"job {status['status']} after {waited:.1f} s"
     if not outcome.check(status["status"] in common.TERMINAL, f"terminal in {args.timeout_s} s"):
         outcome.say(f"  server log tail:\n{service.log_tail(1500)}")
     stored = common.results(service.client, job_id)
@@ -65,6 +64,9 @@ def _probe(service: common.Server, args: argparse.Namespace, outcome: Outcome) -
     outcome.say(f"  item {BAD_INDEX}: {bad['status']}, error {common.short(error, 300)!r}")
     outcome.check(
         bad["status"] == "failed" and NODE in error, f"item {BAD_INDEX} failed naming node {NODE!r}"
+    )
+    outcome.summary = (
+        f"job {status['status']} after {waited:.1f} s, item {BAD_INDEX} {bad['status']}"
     )
 
 
