@@ -67,6 +67,12 @@ bench-engine: $(STAMP)
 bench-service: $(STAMP)
 	$(BIN)/python -m bench.service_bench
 
+# The hardening probes (ReDoS, NUL, template bomb, stalled runner) against a real server;
+# PROBE_ARGS="--database-url postgresql+asyncpg://..." runs them on a fresh Postgres database.
+.PHONY: probes
+probes: $(STAMP)
+	$(BIN)/python -m bench.probes $(PROBE_ARGS)
+
 # Re-pin every dependency (needs the registry); commit the changed lock files.
 lock: $(UV)
 	$(UV) pip compile pyproject.toml --python-version 3.11 --no-annotate --no-header --extra dev -o requirements/dev.lock
