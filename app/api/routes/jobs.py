@@ -142,7 +142,7 @@ async def job_status(job_id: str, session: ReadSessionDep, tenant: TenantDep) ->
 async def job_results(
     job_id: str,
     runtime: RuntimeDep,
-    session: ReadSessionDep,
+    session: ShortReadSessionDep,
     tenant: TenantDep,
     after: Annotated[
         int, Query(ge=-1, le=INT32_MAX, description="return items after this index")
