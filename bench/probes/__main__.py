@@ -13,10 +13,16 @@ import traceback
 from collections.abc import Callable
 from types import ModuleType
 
-from bench.probes import bomb, common, nul, redos, stall
+from bench.probes import bomb, common, nul, redos, sse, stall
 from bench.probes.common import Outcome
 
-PROBES: dict[str, ModuleType] = {"redos": redos, "nul": nul, "bomb": bomb, "stall": stall}
+PROBES: dict[str, ModuleType] = {
+    "redos": redos,
+    "nul": nul,
+    "bomb": bomb,
+    "stall": stall,
+    "sse": sse,
+}
 
 
 def run_one(name: str, shared: list[str]) -> Outcome:

@@ -334,17 +334,22 @@ def short(value: Any, chars: int = 160) -> str:
 
 
 class HealthPoller:
-    """``GET /healthz`` every ``interval_s`` from its own process (so the probe's own work does
-    not delay it), for at most ``max_s``; ``stop()`` returns each poll's latency in ms.
+    """``GET /healthz`` (or ``path``) every ``interval_s`` from its own process (so the probe's
+    own work does not delay it), for at most ``max_s``; ``stop()`` returns each poll's latency
+    in ms.
 
     A failed poll (error or non-200) counts as ``max_s`` ms: it must fail the criterion."""
 
-    def __init__(self, url: str, interval_s: float = 0.01, max_s: float = 180.0) -> None:
+    def __init__(
+        self, url: str, interval_s: float = 0.01, max_s: float = 180.0, path: str = "/healthz"
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._stop = context.Event()
         self._ours, theirs = context.Pipe()
         self._proc = context.Process(
-            target=_poll_health, args=(url, interval_s, max_s, self._stop, theirs), daemon=True
+            target=_poll_health,
+            args=(url, path, interval_s, max_s, self._stop, theirs),
+            daemon=True,
         )
 
     def __enter__(self) -> HealthPoller:
@@ -370,6 +375,7 @@ class HealthPoller:
 
 def _poll_health(
     url: str,
+    path: str,
     interval_s: float,
     max_s: float,
     stop: Any,
@@ -378,12 +384,12 @@ def _poll_health(
     latencies: list[float] = []
     deadline = time.monotonic() + max_s
     with httpx.Client(base_url=url, timeout=max_s) as client:
-        client.get("/healthz")  # connects; not counted
+        client.get(path)  # connects; not counted
         pipe.send("started")
         while not stop.is_set() and time.monotonic() < deadline:
             started = time.perf_counter()
             try:
-                ok = client.get("/healthz").status_code == 200
+                ok = client.get(path).status_code == 200
             except httpx.HTTPError:
                 ok = False
             latencies.append((time.perf_counter() - started) * 1000 if ok else max_s * 1000)
