@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from tests.integration.service.test_jobs_api import ECHO_GRAPH, status, submit
 from tests.support.fake_llm import FakeLLM
+from tests.support.graphs import bomb_graph, classify_graph
 from tests.support.service import Service
 
-REDOS_GRAPH = {
-    "name": "redos",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {
-            "id": "kind",
-            "op": "classify",
-            "source": "text",
-            "labels": {"evil": "(a+)+$"},
-            "default": "fine",
-        }
-    ],
-    "outputs": {"kind": "kind"},
-}
-
-
-def bomb_graph(depth: int = 21) -> dict[str, Any]:
-    """``t{i}`` is ``{t{i-1}}{t{i-1}}``: the output doubles at every node."""
-    nodes = [{"id": "t0", "op": "template", "text": "{x}{x}"}]
-    nodes += [
-        {"id": f"t{i}", "op": "template", "text": f"{{t{i - 1}}}{{t{i - 1}}}"}
-        for i in range(1, depth)
-    ]
-    return {
-        "name": "bomb",
-        "inputs": {"x": {}},
-        "nodes": nodes,
-        "outputs": {"out": nodes[-1]["id"]},
-    }
+REDOS_GRAPH = classify_graph("(a+)+$", name="redos")
 
 
 async def test_catastrophic_pattern_answers_at_once_through_runs(service: Service) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tracemalloc
-from typing import Any
 
 import pytest
 
@@ -17,27 +16,13 @@ from app.engine import (
     run_batch,
 )
 from app.engine.testing import ScriptedLLM, scripted_manager
+from tests.support.graphs import bomb_graph
 
 MIB = 1024 * 1024
 
 
-def bomb(depth: int) -> dict[str, Any]:
-    """Each template doubles the previous one: ``depth`` nodes give ``2 ** depth`` copies."""
-    nodes = [{"id": "t0", "op": "template", "text": "{x}{x}"}]
-    nodes += [
-        {"id": f"t{i}", "op": "template", "text": f"{{t{i - 1}}}{{t{i - 1}}}"}
-        for i in range(1, depth)
-    ]
-    return {
-        "name": "bomb",
-        "inputs": {"x": {}},
-        "nodes": nodes,
-        "outputs": {"out": f"t{depth - 1}"},
-    }
-
-
 async def test_template_bomb_fails_before_building_the_string() -> None:
-    graph = load_graph(bomb(21))  # 1 KiB doubled 21 times would be 2 GiB
+    graph = load_graph(bomb_graph(21))  # 1 KiB doubled 21 times would be 2 GiB
     tracemalloc.start()
     try:
         with pytest.raises(ExecutionError) as caught:

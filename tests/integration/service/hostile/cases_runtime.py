@@ -7,42 +7,11 @@ from typing import Any
 
 import httpx
 
+from tests.support.graphs import bomb_graph, classify_graph
 from tests.support.hostile import Baseline, Hostile
 from tests.support.service import Service
 
 EVIL = "(a+)+$"
-
-
-def classify_graph(pattern: str) -> dict[str, Any]:
-    return {
-        "name": "triage",
-        "inputs": {"text": {"type": "string"}},
-        "nodes": [
-            {
-                "id": "kind",
-                "op": "classify",
-                "source": "text",
-                "labels": {"evil": pattern},
-                "default": "fine",
-            }
-        ],
-        "outputs": {"kind": "kind"},
-    }
-
-
-def bomb_graph(depth: int = 21) -> dict[str, Any]:
-    """``t{i}`` is ``{t{i-1}}{t{i-1}}``: each node doubles the text (2^21 KiB at the end)."""
-    nodes = [{"id": "t0", "op": "template", "text": "{x}{x}"}]
-    nodes += [
-        {"id": f"t{i}", "op": "template", "text": f"{{t{i - 1}}}{{t{i - 1}}}"}
-        for i in range(1, depth)
-    ]
-    return {
-        "name": "bomb",
-        "inputs": {"x": {"type": "string"}},
-        "nodes": nodes,
-        "outputs": {"out": f"t{depth - 1}"},
-    }
 
 
 PARSE_GRAPH = {

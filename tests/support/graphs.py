@@ -1,0 +1,38 @@
+"""Graph documents the hostile-input tests share: an output bomb and a one-pattern classifier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def bomb_graph(depth: int = 21) -> dict[str, Any]:
+    """``t0 = {x}{x}`` and ``t{i} = {t{i-1}}{t{i-1}}``: each node doubles the text, so 21 nodes
+    on a 1 KiB input would end at 2 GiB."""
+    nodes = [{"id": "t0", "op": "template", "text": "{x}{x}"}]
+    nodes += [
+        {"id": f"t{i}", "op": "template", "text": f"{{t{i - 1}}}{{t{i - 1}}}"}
+        for i in range(1, depth)
+    ]
+    return {
+        "name": "bomb",
+        "inputs": {"x": {"type": "string"}},
+        "nodes": nodes,
+        "outputs": {"out": nodes[-1]["id"]},
+    }
+
+
+def classify_graph(pattern: str, name: str = "triage") -> dict[str, Any]:
+    """One ``classify`` node on input ``text``: label ``evil`` for ``pattern``, else ``fine``."""
+    node = {
+        "id": "kind",
+        "op": "classify",
+        "source": "text",
+        "labels": {"evil": pattern},
+        "default": "fine",
+    }
+    return {
+        "name": name,
+        "inputs": {"text": {"type": "string"}},
+        "nodes": [node],
+        "outputs": {"kind": "kind"},
+    }
