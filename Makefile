@@ -67,7 +67,7 @@ bench-engine: $(STAMP)
 bench-service: $(STAMP)
 	$(BIN)/python -m bench.service_bench
 
-# The hardening probes (ReDoS, NUL, template bomb, stalled runner) against a real server;
+# The hardening probes (ReDoS, NUL, template bomb, stalled runner, event streams) against a real server;
 # PROBE_ARGS="--database-url postgresql+asyncpg://..." runs them on a fresh Postgres database.
 .PHONY: probes
 probes: $(STAMP)

@@ -92,7 +92,7 @@ async def follow(client: httpx.AsyncClient, job_id: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser(__doc__)
     p.add_argument("--streams", type=int, default=200, help="event streams on the job")
-    p.add_argument("--items", type=int, default=600, help="items of the followed job")
+    p.add_argument("--items", type=int, default=3000, help="items of the followed job (about 20 s)")
     p.add_argument("--latency-ms", type=float, default=100.0, help="the fake LLM's latency")
     p.add_argument("--p99-ms", type=float, default=100.0, help="status-poll p99 bound")
     p.add_argument("--timeout-s", type=float, default=120.0, help="for the streams to end")
