@@ -159,7 +159,7 @@ class GraphRun:
         record = self._start_record(step)
         try:
             text = to_text(lookup(self.values, source))
-            check_match_input(step.id, text, self.ctx.limits)
+            check_match_input(step.id, text, self.ctx.limits, classifier.weight)
         except NodeError as exc:
             self._fail(step, record, exc)
             return

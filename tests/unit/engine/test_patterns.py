@@ -19,6 +19,7 @@ from app.engine import (
     load_graph,
     run,
 )
+from app.engine.execution.limits import MAX_MATCH_WORK
 from app.engine.execution.plan import Plan
 
 
@@ -100,6 +101,21 @@ async def test_classify_input_longer_than_the_node_output_limit_fails_naming_it(
     assert caught.value.failures[0].error == (
         "input of node 'k' is 101 bytes, over the node output limit of 100 (max_node_output_bytes)"
     )
+
+
+async def test_a_match_over_the_work_budget_fails_before_it_runs() -> None:
+    # Two patterns of about 4,900 RE2 instructions each: matching a 900,000-character text
+    # could take seconds, so the node fails at once, naming the budget.
+    slow = r"(?:a.{12}){50}"
+    graph = load_graph(classify_graph({"one": slow, "two": slow + "z"}))
+    started = time.perf_counter()
+    with pytest.raises(ExecutionError) as caught:
+        await run(graph, {"x": "ab" * 450_000})
+    assert time.perf_counter() - started < 0.5
+    error = caught.value.failures[0].error
+    assert error.startswith("input of node 'k' is too long for its patterns: 900,000 characters")
+    assert f"matching budget of {MAX_MATCH_WORK:,}" in error
+    assert await run(graph, {"x": "ab" * 1_000}) == {"kind": "d"}
 
 
 async def test_long_texts_are_matched_off_the_event_loop() -> None:
