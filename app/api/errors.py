@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.api.problems import problem_document
 from app.api.schemas.common import PROBLEM_JSON
 from app.engine import CheckpointError, ConfigError, GraphValidationError, InputError
 from app.services.errors import (
@@ -57,15 +58,7 @@ def problem(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """An ``application/problem+json`` response (401 and 503 with their advice headers)."""
-    body: dict[str, Any] = {
-        "type": f"urn:inf-engine:problem:{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-    }
-    if errors:
-        body["errors"] = errors
+    body = problem_document(status, slug, title, detail, errors, request.url.path)
     headers = {**ADVICE.get(status, {}), **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 

@@ -6,6 +6,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.problems import problem_document
 from app.services.errors import Issue, PayloadTooLarge
 
 
@@ -84,15 +85,7 @@ async def _problem(
     errors: list[dict[str, str]] | None = None,
 ) -> None:
     """Problem details, written before the app (and its exception handlers) is reached."""
-    problem: dict[str, object] = {
-        "type": f"urn:inf-engine:problem:{slug}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        problem["errors"] = errors
-    body = json.dumps(problem).encode()
+    body = json.dumps(problem_document(status, slug, title, detail, errors)).encode()
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),

@@ -15,9 +15,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.api.problems import problem_document
 from app.settings import Settings
-
-PROBLEM = "urn:inf-engine:problem:"
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def limited_protocol(limit_bytes: int, timeout_s: float) -> type[asyncio.Protoco
 
 def problem_response(status: int, reason: str, slug: str, detail: str) -> bytes:
     """A whole ``application/problem+json`` response that closes the connection."""
-    body = json.dumps({"type": PROBLEM + slug, "title": reason, "status": status, "detail": detail})
+    body = json.dumps(problem_document(status, slug, reason, detail))
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
