@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.db import migrate
+from tests.support.db import create_database, drop_database, require_server
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import Servers, servers
 
@@ -25,3 +27,14 @@ def running(tmp_path: Path) -> Iterator[Servers]:
     """Starts service processes (logs under ``tmp_path``); every one is stopped afterwards."""
     with servers(tmp_path) as started:
         yield started
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """A new, migrated Postgres database of its own, dropped afterwards."""
+    url = create_database(require_server())
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        drop_database(url)

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from app.db import migrate
 from app.db.models import JobEvent
 from app.services.events import TERMINAL_EVENTS
-from tests.support.db import create_database, drop_database, require_server
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     DatabaseProbe,
@@ -53,16 +51,6 @@ SETTINGS = {
 }
 MARKERS = ("alpha", "beta")
 FREEZES = 3
-
-
-@pytest.fixture
-def fresh_postgres() -> Iterator[str]:
-    url = create_database(require_server())
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture

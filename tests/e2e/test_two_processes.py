@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.db import migrate
-from tests.support.db import create_database, drop_database, require_server
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     Call,
@@ -51,17 +48,6 @@ SETTINGS = {
     "flush_interval_s": 0.02,
 }
 MARKERS = ("alpha", "beta")
-
-
-@pytest.fixture
-def fresh_postgres() -> Iterator[str]:
-    """A new, migrated Postgres database of its own, dropped afterwards."""
-    url = create_database(require_server())
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture
