@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.services.metrics import ServiceMetrics
+from app.services.observability.metrics import ServiceMetrics
 
 
 class RequestMetrics:

@@ -106,7 +106,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
-    # None until the job ends; then pending -> delivered | failed (see app.services.webhooks).
+    # None until the job ends; then pending -> delivered | failed (app.services.runner.webhooks).
     webhook_state: Mapped[str | None] = mapped_column(String(16), default=None)
     webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
     webhook_next_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
@@ -121,7 +121,7 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)
     lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
-    # How many runner processes died while holding the job (see app.services.crashes).
+    # How many runner processes died while holding the job (see app.services.runner.crashes).
     runner_crashes: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)

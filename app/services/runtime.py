@@ -2,7 +2,7 @@
 
 ``start_runtime`` builds it (migrating the schema first when configured) and
 ``Runtime.close`` drains and releases it; the HTTP app and the CLI both use these. The job
-runner runs in a child process by default (see :mod:`app.services.worker`).
+runner runs in a child process by default (see :mod:`app.services.runner.process`).
 """
 
 from __future__ import annotations
@@ -20,24 +20,24 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import tenants
 from app.db.session import create_engine, ping, read_session_factory, session_factory
 from app.engine import ResourceConfig, ResourceManager
-from app.services.auth import DEFAULT_TENANT, Authenticator
-from app.services.background import Background
-from app.services.crashes import CrashRecorder
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
-from app.services.events import EventHub
-from app.services.health import RunnerHealth
-from app.services.live_metrics import process_metrics
-from app.services.metrics import ServiceMetrics, merge_families
+from app.services.observability.events import EventHub
+from app.services.observability.health import RunnerHealth
+from app.services.observability.live_metrics import process_metrics
+from app.services.observability.metrics import ServiceMetrics, merge_families
 from app.services.programs import ProgramCache
-from app.services.worker import WorkerProcess, settle_heap
+from app.services.requests.auth import DEFAULT_TENANT, Authenticator
+from app.services.runner.background import Background
+from app.services.runner.crashes import CrashRecorder
+from app.services.runner.process import RunnerProcess, settle_heap
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-class Runner(Protocol):
+class RunnerHandle(Protocol):
     """The job runner as the rest of the service sees it."""
 
     @property
@@ -67,7 +67,7 @@ class Runtime:
     metrics: ServiceMetrics
     events: EventHub
     programs: ProgramCache = field(default_factory=ProgramCache)
-    runner: Runner | None = None
+    runner: RunnerHandle | None = None
 
     async def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database answers and the runner (if enabled) runs."""
@@ -135,17 +135,17 @@ async def start_runtime(settings: Settings) -> Runtime:
     return runtime
 
 
-async def _start_runner(runtime: Runtime) -> Runner | None:
+async def _start_runner(runtime: Runtime) -> RunnerHandle | None:
     """``process`` (the default): a child process; ``inline``: on this event loop."""
     settings = runtime.settings
     if not settings.runner_enabled:
         return None
-    runner: WorkerProcess | Background
+    runner: RunnerProcess | Background
     if settings.runner_mode == "inline":
         runner = Background(runtime)
     else:
         charge = CrashRecorder(runtime.sessions, runtime.metrics, settings.runner_job_max_crashes)
-        runner = WorkerProcess(settings, on_death=charge)
+        runner = RunnerProcess(settings, on_death=charge)
     await runner.start()
     return runner
 

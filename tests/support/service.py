@@ -17,7 +17,7 @@ import uvicorn
 import yaml
 
 from app.api.app import create_app
-from app.services.runner import JobRunner
+from app.services.runner.dispatcher import RunDispatcher
 from app.services.runtime import Runtime
 from app.settings import Settings
 
@@ -60,7 +60,7 @@ class Service:
 
         While it runs, the runner is the runtime's, so cancellations through the API reach it.
         """
-        runner = JobRunner(self.runtime)
+        runner = RunDispatcher(self.runtime)
         self.runtime.runner = runner
         try:
             await runner.run_until_idle()

@@ -13,10 +13,10 @@ from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX
 from app.api.schemas.graphs import GraphPage, GraphVersionOut, VersionEntry, VersionList
 from app.engine.tools import registered_tools
-from app.services import graphs
-from app.services.documents import YAML_TYPES
-from app.services.graphs import StoredGraph
 from app.services.limits import graph_limits
+from app.services.requests import graphs
+from app.services.requests.documents import YAML_TYPES
+from app.services.requests.graphs import StoredGraph
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
 GRAPH_TYPES = (*JSON, *YAML_TYPES)

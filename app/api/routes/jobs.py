@@ -18,12 +18,13 @@ from app.api.bodies import JSON, media_type, read_body, validated
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
-from app.services import events, jobs, traces
-from app.services.documents import check_value, parse_json
 from app.services.errors import InvalidInput, Issue, Malformed
-from app.services.jobs import JobSpec
+from app.services.observability import events, traces
+from app.services.requests import jobs
+from app.services.requests.documents import check_value, parse_json
+from app.services.requests.jobs import JobSpec
+from app.services.runner.webhooks import check_webhook_url
 from app.services.runtime import Runtime
-from app.services.webhooks import check_webhook_url
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 EVENT_ID = re.compile("[0-9]{1,19}")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app.api.deps import RuntimeDep
-from app.services.auth import check_token
+from app.services.requests.auth import check_token
 
 router = APIRouter(tags=["operations"])
 

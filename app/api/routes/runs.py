@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 from app.api.bodies import JSON, read_body, validated
 from app.api.deps import RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.runs import RunRequest, RunResponse
-from app.services import runs
-from app.services.documents import parse_json
+from app.services.requests import runs
+from app.services.requests.documents import parse_json
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 

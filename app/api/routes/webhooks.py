@@ -6,7 +6,8 @@ from fastapi import APIRouter
 
 from app.api.deps import ReadSessionDep, SessionDep, TenantDep
 from app.api.schemas.jobs import WebhookDeliveries, WebhookSecret
-from app.services import jobs, webhooks
+from app.services.requests import jobs
+from app.services.runner import webhooks
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 

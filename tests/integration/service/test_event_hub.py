@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.repositories import events as events_repo
 from app.db.session import read_session_factory, session_factory
-from app.services.events import KEPT, QUEUED_BATCHES, EventHub, JobEvent
+from app.services.observability.events import KEPT, QUEUED_BATCHES, EventHub, JobEvent
 from app.settings import Settings
 from tests.support.db import seed_job, seed_version
 

@@ -18,9 +18,9 @@ import pytest
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.session import create_engine, session_factory
-from app.services.events import TERMINAL_EVENTS
-from app.services.jobs import TERMINAL
-from app.services.runner import JobRunner
+from app.services.observability.events import TERMINAL_EVENTS
+from app.services.requests.jobs import TERMINAL
+from app.services.runner.dispatcher import RunDispatcher
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import Service, loopback_webhooks
@@ -269,9 +269,9 @@ async def until_ended(service: Service, job_id: str, timeout_s: float = 30) -> d
 
 
 @contextlib.asynccontextmanager
-async def background_runner(service: Service) -> AsyncIterator[JobRunner]:
+async def background_runner(service: Service) -> AsyncIterator[RunDispatcher]:
     """The runner as in production (claim loop and heartbeats), on the test's event loop."""
-    runner = JobRunner(service.runtime)
+    runner = RunDispatcher(service.runtime)
     service.runtime.runner = runner
     await runner.start()
     try:

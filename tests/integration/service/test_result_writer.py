@@ -16,7 +16,7 @@ from app.db.models import Job, JobEvent, JobItem, NodeResult
 from app.db.repositories import jobs
 from app.db.repositories.results import ItemRow, NodeRow
 from app.db.session import create_engine, session_factory
-from app.services.writer import ResultWriter
+from app.services.runner.writer import ResultWriter
 from tests.support.db import seed_job, seed_version
 
 ITEMS = 30

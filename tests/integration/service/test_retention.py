@@ -11,8 +11,8 @@ from app.db.models import Job, JobEvent, JobItem, NodeResult, WebhookAttempt
 from app.db.repositories import events, jobs, results
 from app.db.repositories.results import NodeRow
 from app.db.session import session_factory
-from app.services.metrics import ServiceMetrics
-from app.services.retention import RetentionSweeper
+from app.services.observability.metrics import ServiceMetrics
+from app.services.runner.retention import RetentionSweeper
 from app.settings import Settings
 from tests.support.db import seed_job, seed_version
 

@@ -12,7 +12,7 @@ import pytest
 from app.db.models import Job
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
-from app.services.crashes import CrashRecorder
+from app.services.runner.crashes import CrashRecorder
 from app.settings import Settings
 from tests.support.service import Service, loopback_webhooks
 

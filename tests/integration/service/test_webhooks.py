@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from app.db.base import utcnow
-from app.services.webhook_targets import Resolve, system_resolve
-from app.services.webhooks import WebhookDispatcher
+from app.services.runner.webhook_targets import Resolve, system_resolve
+from app.services.runner.webhooks import WebhookDispatcher
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, verify
 from tests.support.service import Service, loopback_webhooks, serve

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services.auth import MAX_ADDRESSES, FailureThrottle
+from app.services.requests.auth import MAX_ADDRESSES, FailureThrottle
 
 
 class Clock:

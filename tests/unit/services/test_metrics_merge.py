@@ -8,7 +8,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.engine import NodeRecord, NodeStatus
-from app.services.metrics import ServiceMetrics, merge_families
+from app.services.observability.metrics import ServiceMetrics, merge_families
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

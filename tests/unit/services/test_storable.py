@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.db.repositories.results import ItemRow, NodeRow
-from app.services.storable import NUL_ERROR, check_item, check_node, escaped_value, has_nul
+from app.services.runner.storable import NUL_ERROR, check_item, check_node, escaped_value, has_nul
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.services.crashes import crash_reason
-from app.services.worker import describe_exit, restart_delay
+from app.services.runner.crashes import crash_reason
+from app.services.runner.process import describe_exit, restart_delay
 
 
 def test_the_restart_delay_doubles_per_quick_death_up_to_the_maximum() -> None:

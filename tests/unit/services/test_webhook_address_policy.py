@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from app.services.webhook_targets import AddressPolicy, AddressRefused, Unresolvable
+from app.services.runner.webhook_targets import AddressPolicy, AddressRefused, Unresolvable
 
 NOT_PUBLIC = [
     "127.0.0.1",

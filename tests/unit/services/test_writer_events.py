@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.services.writer import ITEM_SUCCEEDED, coalesce_successes
+from app.services.runner.writer import ITEM_SUCCEEDED, coalesce_successes
 
 
 def test_successes_are_grouped_per_job_at_the_first_ones_place() -> None:

@@ -1,8 +1,8 @@
-"""The job runner: claims jobs with a lease, runs them, heartbeats, resumes after a crash.
+"""The dispatcher: claims jobs with a lease, runs them, heartbeats, resumes after a crash.
 
 Several processes can share one Postgres database: claiming uses ``SKIP LOCKED`` so no job
 runs twice, each process renews the leases of its jobs every ``heartbeat_s`` (from a thread
-of its own, so a stalled event loop keeps them: see :mod:`app.services.leases`), and a job
+of its own, so a stalled event loop keeps them: see :mod:`app.services.runner.leases`), and a job
 whose lease expired (its process died) is claimed by another. A runner never claims a job it
 runs already, even if its lease lapsed: it renews it instead. SQLite serves one process, so
 there a starting runner takes over every unfinished job at once.
@@ -29,19 +29,19 @@ from app.db.models import GraphVersion, Job
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
-from app.services.health import RunnerHealth
-from app.services.job_execution import JobDeps, JobExecution
-from app.services.leases import LeaseKeeper
 from app.services.limits import output_limits
-from app.services.metrics import ServiceMetrics
+from app.services.observability.health import RunnerHealth
+from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
-from app.services.writer import ResultWriter
+from app.services.runner.job_execution import JobDeps, JobExecution
+from app.services.runner.leases import LeaseKeeper
+from app.services.runner.writer import ResultWriter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class RunnerContext(Protocol):
+class DispatchContext(Protocol):
     """What a runner uses from the process: settings, a database pool, endpoints, programs."""
 
     settings: Settings
@@ -56,10 +56,10 @@ def new_owner() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-class JobRunner:
+class RunDispatcher:
     """Runs the jobs of a service process (see the module docstring)."""
 
-    def __init__(self, context: RunnerContext, owner: str | None = None) -> None:
+    def __init__(self, context: DispatchContext, owner: str | None = None) -> None:
         settings = context.settings
         self.context = context
         self.settings = settings

@@ -9,11 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.engine import ExecutionSettings, InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
-from app.services import graphs
 from app.services.errors import InvalidInput, Issue
 from app.services.limits import output_limits
+from app.services.requests import graphs
+from app.services.requests.views import node_view
 from app.services.runtime import Runtime
-from app.services.views import node_view
 
 
 async def run_once(

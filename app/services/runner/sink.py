@@ -9,7 +9,7 @@ from typing import Any
 from app.db.models import NodeResult
 from app.db.repositories.results import NodeRow
 from app.engine import NodeRecord, NodeStatus
-from app.services.writer import ResultWriter
+from app.services.runner.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 

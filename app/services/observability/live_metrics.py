@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.engine import ResourceManager
 from app.engine.resources.manager import Endpoint
-from app.services.metrics import ServiceMetrics, buckets
+from app.services.observability.metrics import ServiceMetrics, buckets
 
 HEALTHY, DEGRADED, PAUSED = 0, 1, 2
 RESOURCES = (("requests", "rpm"), ("tokens", "tpm"))

@@ -20,11 +20,11 @@ from app.db.repositories.jobs import Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph.model import InputSpec
-from app.services import graphs
 from app.services.errors import InvalidInput, Issue, NotFound
-from app.services.jsonl import Readable, jsonl_values
 from app.services.programs import ProgramCache
-from app.services.sink import record_view
+from app.services.requests import graphs
+from app.services.requests.jsonl import Readable, jsonl_values
+from app.services.runner.sink import record_view
 
 INSERT_BATCH = 1_000
 TERMINAL = {"completed", "failed", "cancelled"}

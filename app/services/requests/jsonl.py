@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, Protocol
 
-from app.services.documents import MAX_DEPTH, parse_json
 from app.services.errors import InvalidInput, Issue, Malformed, PayloadTooLarge
+from app.services.requests.documents import MAX_DEPTH, parse_json
 
 CHUNK = 64 * 1024
 BATCH_BYTES = 256 * 1024
@@ -22,7 +22,7 @@ async def jsonl_values(
     source: Readable, max_line_bytes: int, max_lines: int, max_depth: int = MAX_DEPTH
 ) -> AsyncIterator[tuple[int, Any]]:
     """(line number, parsed and checked JSON) for each non-blank line; problems name their
-    line (see :func:`app.services.documents.parse_json` for what a line may not contain).
+    line (see :func:`app.services.requests.documents.parse_json` for what a line may not contain).
 
     Lines are parsed in batches of about :data:`BATCH_BYTES` in a worker thread, off the
     event loop."""

@@ -9,7 +9,7 @@ The delivery id (``Inf-Delivery``, the job id: it lets a receiver drop repeats) 
 are signed with the tenant's secret (``GET /v1/webhooks/secret``) in the ``Inf-Signature``
 header; receivers check it with :func:`app.signing.verify`.
 
-Only allowed addresses are reached (:mod:`app.services.webhook_targets`): a refused one fails
+Only allowed addresses are reached (:mod:`app.services.runner.webhook_targets`): a refused one fails
 the delivery at once. Redirects are not followed, and the target's answer is never kept or
 shown: an attempt records its status code and its length.
 """
@@ -31,10 +31,10 @@ from app.db.models import Job
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import webhooks as repo
 from app.db.repositories.webhooks import Attempt
-from app.services.jobs import view
-from app.services.metrics import ServiceMetrics
-from app.services.periodic import Periodic
-from app.services.webhook_targets import (
+from app.services.observability.metrics import ServiceMetrics
+from app.services.requests.jobs import view
+from app.services.runner.periodic import Periodic
+from app.services.runner.webhook_targets import (
     AddressPolicy,
     AddressRefused,
     GuardedTransport,

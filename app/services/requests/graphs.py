@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import GraphRecord, GraphVersion
 from app.db.repositories import graphs as repo
 from app.engine import GraphLimits, GraphValidationError, graph_hash, load_graph, to_data, to_dot
-from app.services.documents import MAX_DEPTH, YAML_TYPES, parse_json, parse_yaml
 from app.services.errors import InvalidInput, Issue, NotFound
+from app.services.requests.documents import MAX_DEPTH, YAML_TYPES, parse_json, parse_yaml
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 from prometheus_client.core import Metric
 
-from app.services.health import RunnerHealth
-from app.services.retention import RetentionSweeper
-from app.services.runner import JobRunner, RunnerContext
-from app.services.webhooks import WebhookDispatcher
+from app.services.observability.health import RunnerHealth
+from app.services.runner.dispatcher import DispatchContext, RunDispatcher
+from app.services.runner.retention import RetentionSweeper
+from app.services.runner.webhooks import WebhookDispatcher
 
 
 class Background:
     """The job runner, the webhook dispatcher and the retention sweeper, started and stopped
-    together; the service's ``Runner`` (``notify``, ``cancel_local``, ``alive``)."""
+    together; the service's ``RunnerHandle`` (``notify``, ``cancel_local``, ``alive``)."""
 
-    def __init__(self, context: RunnerContext, owner: str | None = None) -> None:
+    def __init__(self, context: DispatchContext, owner: str | None = None) -> None:
         settings, metrics = context.settings, context.metrics
-        self.runner = JobRunner(context, owner)
+        self.runner = RunDispatcher(context, owner)
         self.webhooks = WebhookDispatcher(context.sessions, settings, metrics)
         self.retention = RetentionSweeper(context.sessions, settings, metrics)
 

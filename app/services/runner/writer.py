@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.repositories import events as events_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow, NodeRow
-from app.services import storable
+from app.services.runner import storable
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000

@@ -30,11 +30,11 @@ from app.engine import (
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.logs import job_context, set_item
-from app.services.jobs import counts, record_end
-from app.services.metrics import ServiceMetrics
+from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
-from app.services.sink import FailedNodeLog, NodeSink, restored_records
-from app.services.writer import ResultWriter
+from app.services.requests.jobs import counts, record_end
+from app.services.runner.sink import FailedNodeLog, NodeSink, restored_records
+from app.services.runner.writer import ResultWriter
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 256

@@ -17,7 +17,7 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import results
 from app.engine import LLMUsage, NodeRecord, NodeStatus, TraceProfiler
 from app.services.errors import NotFound
-from app.services.jobs import find
+from app.services.requests.jobs import find
 
 
 async def job_trace(

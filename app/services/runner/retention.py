@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
 from app.db.repositories import jobs as jobs_repo
-from app.services.metrics import ServiceMetrics
-from app.services.periodic import Periodic
+from app.services.observability.metrics import ServiceMetrics
+from app.services.runner.periodic import Periodic
 from app.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What happens to the jobs of a runner process that died.
 
-The HTTP process watches its runner child (:mod:`app.services.worker`). When the child dies,
+The HTTP process watches its runner child (:mod:`app.services.runner.process`). When the child dies,
 every job whose lease it held is charged one crash. A job charged ``runner_job_max_crashes``
 times is failed with the reason: its open items are closed, its terminal event and webhook
 are written as for any other failed job, so it cannot kill the next runner too. The other
@@ -14,8 +14,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import jobs as jobs_repo
-from app.services.jobs import record_end
-from app.services.metrics import ServiceMetrics
+from app.services.observability.metrics import ServiceMetrics
+from app.services.requests.jobs import record_end
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def crash_reason(crashes: int, death: str) -> str:
 
 
 class CrashRecorder:
-    """Charges a dead runner's jobs (the ``on_death`` of a ``WorkerProcess``)."""
+    """Charges a dead runner's jobs (the ``on_death`` of a ``RunnerProcess``)."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], metrics: ServiceMetrics, max_crashes: int

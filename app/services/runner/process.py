@@ -1,4 +1,4 @@
-"""The job runner in a process of its own, beside the HTTP process that started it.
+"""The runner in a process of its own, beside the HTTP process that started it.
 
 A runner with thousands of calls in flight keeps its event loop busy: each iteration handles
 a whole round of completions, and at full load those rounds take tens of milliseconds. An
@@ -9,10 +9,10 @@ two kinds of message over a pipe: "new work" and "cancel job X". The child dies 
 parent (``PR_SET_PDEATHSIG`` on Linux, else it notices the parent is gone within a second).
 
 The parent supervises the child: a dead child is restarted with backoff (and the jobs it held
-are charged a crash, see :mod:`app.services.crashes`), and a liveness ping answered on the
+are charged a crash, see :mod:`app.services.runner.crashes`), and a liveness ping answered on the
 child's event loop tells a stalled runner from a busy one.
 
-    worker = WorkerProcess(settings, on_death=charge)
+    worker = RunnerProcess(settings, on_death=charge)
     await worker.start()      # returns once the child's runner runs
     worker.notify()
     worker.health             # RunnerHealth("up", restarts=0)
@@ -44,13 +44,13 @@ from app import logs
 from app.db.session import create_engine, session_factory
 from app.engine import ResourceManager
 from app.loops import run_loop
-from app.services.background import Background
 from app.services.endpoints import load_endpoints
-from app.services.health import RunnerHealth
-from app.services.live_metrics import process_metrics
-from app.services.metrics import ServiceMetrics
+from app.services.observability.health import RunnerHealth
+from app.services.observability.live_metrics import process_metrics
+from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
-from app.services.runner import new_owner
+from app.services.runner.background import Background
+from app.services.runner.dispatcher import new_owner
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ GC_OLDER_THRESHOLD, GC_OLDEST_THRESHOLD = 10, 100
 
 
 @dataclass
-class RunnerHost:
+class ProcessResources:
     """What a runner process holds: settings, a database pool, endpoints, compiled graphs."""
 
     settings: Settings
@@ -72,7 +72,7 @@ class RunnerHost:
     programs: ProgramCache = field(default_factory=ProgramCache)
 
     @classmethod
-    def build(cls, settings: Settings) -> RunnerHost:
+    def build(cls, settings: Settings) -> ProcessResources:
         engine = create_engine(settings.database_url)
         resources = ResourceManager(load_endpoints(settings))
         metrics = process_metrics("runner", resources, engine)
@@ -198,8 +198,8 @@ class _Child:
         return how if self.killed_for is None else f"{how} after {self.killed_for}"
 
 
-class WorkerProcess:
-    """The HTTP process's view of its runner child (the ``Runner`` of the runtime).
+class RunnerProcess:
+    """The HTTP process's view of its runner child (the ``RunnerHandle`` of the runtime).
 
     It supervises the child: a child that dies is logged with its exit code or signal,
     ``on_death(owner, how)`` is awaited (the runtime charges the dead child's jobs there), and
@@ -422,7 +422,7 @@ def worker_main(settings: Settings, control: Connection, owner: str) -> None:
 
 
 async def _serve(settings: Settings, control: Connection, owner: str) -> None:
-    host = RunnerHost.build(settings)
+    host = ProcessResources.build(settings)
     runner = Background(host, owner)
     stopped = asyncio.Event()
     try:
@@ -437,7 +437,7 @@ async def _serve(settings: Settings, control: Connection, owner: str) -> None:
 
 
 def _listen(
-    control: Connection, host: RunnerHost, runner: Background, stopped: asyncio.Event
+    control: Connection, host: ProcessResources, runner: Background, stopped: asyncio.Event
 ) -> None:
     def on_message() -> None:
         try:
