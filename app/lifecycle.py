@@ -1,0 +1,107 @@
+"""The lifecycle of jobs, items and webhooks: every status and event kind, written once.
+
+Statuses are ``StrEnum`` members, so they compare equal to the strings stored in the database
+and sent over HTTP (``JobStatus.QUEUED == "queued"``). Terminal sets and allowed transitions are
+defined here and nowhere else; the database, the services, the client and the CLI import them.
+
+    >>> JobStatus.RUNNING in TERMINAL_JOB_STATUSES
+    False
+    >>> can_transition(JobStatus.QUEUED, JobStatus.RUNNING)
+    True
+    >>> EventKind.JOB_COMPLETED in TERMINAL_EVENTS
+    True
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """Where a job is: waiting, being run by a lease holder, or ended."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"  # every item ended (succeeded or failed)
+    FAILED = "failed"  # the job itself could not run (bad graph, its runner died repeatedly)
+    CANCELLED = "cancelled"
+
+
+class ItemStatus(StrEnum):
+    """Where one item of a job is."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EventKind(StrEnum):
+    """The kinds of stored job event, in the order a job emits them."""
+
+    JOB_SUBMITTED = "job_submitted"
+    JOB_STARTED = "job_started"
+    ITEM_SUCCEEDED = "item_succeeded"
+    ITEM_FAILED = "item_failed"
+    JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
+    JOB_CANCELLED = "job_cancelled"
+
+
+class WebhookState(StrEnum):
+    """A job's webhook once the job ended: due (retried at its next time), delivered, given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+TERMINAL_JOB_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+ACTIVE_JOB_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+TERMINAL_ITEM_STATUSES = frozenset({ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED})
+OPEN_ITEM_STATUSES = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
+TERMINAL_EVENTS = frozenset(
+    {EventKind.JOB_COMPLETED, EventKind.JOB_FAILED, EventKind.JOB_CANCELLED}
+)
+
+JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}),
+    # A running job whose lease lapsed goes back to running under a new holder.
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.RUNNING, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+ITEM_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
+    ItemStatus.PENDING: frozenset({ItemStatus.RUNNING, ItemStatus.CANCELLED}),
+    # A running item of a job taken over after a crash is run again.
+    ItemStatus.RUNNING: frozenset(
+        {ItemStatus.RUNNING, ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED}
+    ),
+    ItemStatus.SUCCEEDED: frozenset(),
+    ItemStatus.FAILED: frozenset(),
+    ItemStatus.CANCELLED: frozenset(),
+}
+END_EVENT = {
+    JobStatus.COMPLETED: EventKind.JOB_COMPLETED,
+    JobStatus.FAILED: EventKind.JOB_FAILED,
+    JobStatus.CANCELLED: EventKind.JOB_CANCELLED,
+}
+
+
+def can_transition(current: JobStatus, target: JobStatus) -> bool:
+    """Whether a job in ``current`` may move to ``target``."""
+    return target in JOB_TRANSITIONS[current]
+
+
+def item_can_transition(current: ItemStatus, target: ItemStatus) -> bool:
+    """Whether an item in ``current`` may move to ``target``."""
+    return target in ITEM_TRANSITIONS[current]
+
+
+def end_event(status: JobStatus) -> EventKind:
+    """The terminal event a job ending in ``status`` emits: ``job_completed`` for completed."""
+    return END_EVENT[status]
