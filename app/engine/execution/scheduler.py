@@ -17,6 +17,7 @@ from typing import Any
 
 from app.engine.checkpoint import CheckpointSession
 from app.engine.errors import (
+    BranchError,
     ConfigError,
     EngineError,
     LLMCallError,
@@ -35,7 +36,7 @@ from app.engine.execution.limits import (
 from app.engine.execution.plan import Plan, Step, lookup, record_inputs, render
 from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
 from app.engine.graph.patterns import Classifier
-from app.engine.graph.refs import Template, to_text
+from app.engine.graph.refs import Template, shown, to_text
 
 _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.PENDING,
@@ -100,7 +101,11 @@ class GraphRun:
             self._dispatch(self.plan.steps[ready.popleft()])
 
     def _dispatch(self, step: Step) -> None:
-        blocked = self._blocked(step)
+        try:
+            blocked = self._blocked(step)
+        except BranchError as exc:  # a guard that cannot decide fails its node
+            self._fail(step, self._start_record(step), exc)
+            return
         if blocked is not None:
             self._finish(step, NodeRecord(step.id, blocked))
         elif step.id in self._restored:
@@ -189,7 +194,28 @@ class GraphRun:
             if state is not _SKIPPED:
                 self._finish(step, NodeRecord(step.id, _CANCELLED))
                 return
-        self._finish(step, NodeRecord(step.id, _SKIPPED))
+        self._fail(step, self._start_record(step), BranchError(self._no_branch_taken(step)))
+
+    def _no_branch_taken(self, step: Step) -> str:
+        """Why a join has no value: the guards that skipped its sources, with their values."""
+        guards: dict[str, str] = {}
+        for ref in step.coalesce:
+            source = self.plan.steps[self.plan.index[ref.name]]
+            if source.guard_ref is not None and str(source.guard_ref) not in guards:
+                guards[str(source.guard_ref)] = self._guard_shown(source)
+        reasons = ", ".join(f"{ref!r} is {value}" for ref, value in guards.items())
+        return "no branch was taken: every source was skipped" + (
+            f" ({reasons})" if reasons else ""
+        )
+
+    def _guard_shown(self, step: Step) -> str:
+        assert step.guard_ref is not None
+        if step.guard_ref.name not in self.values:
+            return "skipped"
+        try:
+            return shown(lookup(self.values, step.guard_ref))
+        except NodeError:
+            return "missing"
 
     def _run_inline_value(self, step: Step, ref: Any) -> None:
         record = self._start_record(step)

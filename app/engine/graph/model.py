@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
+from app.engine.errors import BranchError
+from app.engine.graph.refs import shown
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 Scalar = str | int | float | bool | None
 InputType = Literal["string", "number", "integer", "boolean", "object", "array", "any"]
@@ -26,7 +29,8 @@ class Guard(_Strict):
     """``when`` on a node: run it only if the referenced value passes the condition.
 
     Exactly one of ``in`` (value is one of a list), ``not_in`` (value is none of a list)
-    or ``equals`` (value equals one scalar) is given.
+    or ``equals`` (value equals one scalar) is given. ``equals: true`` or ``equals: false``
+    is a condition: the value must be a JSON boolean.
     """
 
     ref: str = Field(min_length=1, max_length=512)
@@ -43,8 +47,20 @@ class Guard(_Strict):
             raise ValueError("'in' and 'not_in' need a list")
         return self
 
+    @property
+    def is_condition(self) -> bool:
+        """``equals: true`` or ``equals: false``: the guard of a ``branch`` arm."""
+        return isinstance(self.equals, bool) and "equals" in self.model_fields_set
+
     def admits(self, value: Any) -> bool:
-        """Whether a node guarded by this runs when the reference has ``value``."""
+        """Whether a node guarded by this runs when the reference has ``value``.
+
+        A condition on anything but a boolean raises ``BranchError``: neither arm could run.
+        """
+        if self.is_condition and not isinstance(value, bool):
+            raise BranchError(
+                f"condition {self.ref!r} must be a JSON boolean (true or false), got {shown(value)}"
+            )
         if "equals" in self.model_fields_set:
             return _same(value, self.equals)
         if "in_" in self.model_fields_set:

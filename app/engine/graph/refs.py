@@ -154,6 +154,12 @@ def to_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def shown(value: Any, limit: int = 200) -> str:
+    """A value as JSON text for an error message, cut at ``limit`` characters."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def resolve_path(value: Any, path: tuple[PathSegment, ...]) -> Any:
     """Follow ``path`` into ``value``; raise ``LookupError`` naming the failing segment."""
     for depth, segment in enumerate(path):
