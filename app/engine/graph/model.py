@@ -142,7 +142,6 @@ Node = Annotated[
     LLMNode | TemplateNode | ParseJsonNode | GetNode | ClassifyNode | CoalesceNode | ToolNode,
     Field(discriminator="op"),
 ]
-OPS = ("llm", "template", "parse_json", "get", "classify", "coalesce", "tool")
 
 
 class InputSpec(_Strict):
@@ -168,11 +167,27 @@ class Graph(_Strict):
     outputs: dict[str, str] = Field(min_length=1)
 
     def node(self, node_id: str) -> Node:
-        """The node with this id (``KeyError`` if there is none)."""
-        for node in self.nodes:
-            if node.id == node_id:
-                return node
-        raise KeyError(node_id)
+        """The node with this id (``KeyError`` if there is none), in constant time."""
+        nodes = self.nodes
+        position = self._positions().get(node_id)
+        if position is None or position >= len(nodes) or nodes[position].id != node_id:
+            position = self._positions(rebuild=True).get(node_id)  # the list was changed
+        if position is None:
+            raise KeyError(node_id)
+        return nodes[position]
+
+    def _positions(self, rebuild: bool = False) -> dict[str, int]:
+        # NOTE: kept in __dict__ beside the fields (as functools.cached_property would be), not
+        # as a private attribute: pydantic compares private attributes in ==, and a lookup must
+        # not make two equal graphs unequal. Checked on every hit, rebuilt on a miss, so a copy
+        # with other nodes (model_copy) or a list changed in place never answers wrong.
+        positions = self.__dict__.get("_node_positions")
+        if positions is None or rebuild:
+            positions = {}
+            for position, node in enumerate(self.nodes):
+                positions.setdefault(node.id, position)  # the first of duplicate ids, as a scan
+            self.__dict__["_node_positions"] = positions
+        return positions
 
     @property
     def node_ids(self) -> list[str]:
