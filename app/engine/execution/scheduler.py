@@ -33,8 +33,10 @@ from app.engine.execution.limits import (
     check_match_input,
     check_node,
 )
-from app.engine.execution.plan import Plan, Step, lookup, record_inputs, render
+from app.engine.execution.plan import Plan, record_inputs
 from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
+from app.engine.execution.step import Step
+from app.engine.execution.values import lookup, render
 from app.engine.graph.patterns import Classifier
 from app.engine.graph.refs import Template, shown, to_text
 
@@ -111,14 +113,8 @@ class GraphRun:
         elif step.id in self._restored:
             restored = self._restored[step.id]
             self._succeed(step, restored.output, restored)
-        elif step.inline is not None:
-            self._run_inline(step)
-        elif step.classify is not None:
-            self._run_classify(step)
-        elif step.coalesce:
-            self._run_coalesce(step)
         else:
-            self._spawn(self._run_async(step))
+            getattr(self, step.run)(step)  # the method the op's compiler chose (see OPS)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -148,7 +144,8 @@ class GraphRun:
 
     # -- handlers ----------------------------------------------------------------------
 
-    def _run_inline(self, step: Step) -> None:
+    def run_inline(self, step: Step) -> None:
+        """template, get, parse_json: computed at once, on the loop."""
         record = self._start_record(step)
         try:
             assert step.inline is not None
@@ -158,7 +155,8 @@ class GraphRun:
         else:
             self._succeed(step, value, record)
 
-    def _run_classify(self, step: Step) -> None:
+    def run_classify(self, step: Step) -> None:
+        """classify: on the loop when the match is cheap, in a thread otherwise."""
         assert step.classify is not None
         source, classifier = step.classify
         record = self._start_record(step)
@@ -184,7 +182,8 @@ class GraphRun:
             self._succeed(step, label, record)
         self._drain()
 
-    def _run_coalesce(self, step: Step) -> None:
+    def run_coalesce(self, step: Step) -> None:
+        """coalesce: the first source not skipped; fails when every source was."""
         for ref in step.coalesce:
             index = self.plan.index.get(ref.name)
             state = _SUCCEEDED if index is None else self.status[index]
@@ -225,6 +224,10 @@ class GraphRun:
             self._fail(step, record, exc)
         else:
             self._succeed(step, value, record)
+
+    def run_call(self, step: Step) -> None:
+        """llm and tool: awaited in a task of their own."""
+        self._spawn(self._run_async(step))
 
     async def _run_async(self, step: Step) -> None:
         record = self._start_record(step)
