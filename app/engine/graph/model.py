@@ -9,11 +9,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
-from app.engine.errors import BranchError
+from app.engine.errors import BranchError, GraphIssue, GraphValidationError
 from app.engine.graph.refs import shown
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
@@ -199,3 +208,22 @@ class Graph(_Strict):
         for name, value in values.items():
             params[name] = params[name].model_copy(update={"value": value})
         return self.model_copy(update={"parameters": params})
+
+
+_INPUTS: TypeAdapter[dict[str, InputSpec]] = TypeAdapter(dict[Name, InputSpec])
+
+
+def graph_inputs(graph: Graph | Mapping[str, Any]) -> dict[str, InputSpec]:
+    """The inputs a graph declares, from a :class:`Graph` or its JSON data, without
+    validating its nodes or compiling a plan (what a job submission checks items against).
+
+    >>> graph_inputs({"name": "g", "inputs": {"doc": {}}, "nodes": [], "outputs": {"y": "doc"}})
+    {'doc': InputSpec(type='string', description=None)}
+    """
+    if isinstance(graph, Graph):
+        return dict(graph.inputs)
+    try:
+        return _INPUTS.validate_python(graph.get("inputs") or {})
+    except ValidationError as exc:
+        issues = [GraphIssue("inputs", error["msg"]) for error in exc.errors()]
+        raise GraphValidationError(issues) from None
