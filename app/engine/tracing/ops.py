@@ -34,12 +34,7 @@ def classify(text: Any, labels: Mapping[str, str], default: str = "other") -> An
     tracer = current_tracer()
     if tracer is not None:
         return tracer.record_classify(text, labels, default)
-    return classify_text(str(text), labels, default)
-
-
-def classify_text(text: str, labels: Mapping[str, str], default: str) -> str:
-    """The first matching label, with the same compiled RE2 patterns as a graph's node."""
-    return Classifier(labels, default)(text)
+    return Classifier(labels, default).label_of(text)  # exactly what the node computes
 
 
 def branch(cond: Any, if_true: Arm, if_false: Arm) -> Any:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import typing
+from typing import Any
 
 import pytest
 
-from app.engine import GraphValidationError, load_graph, to_dot
+from app.engine import GraphValidationError, classify, load_graph, run, to_dot
 from app.engine.graph.analysis import template_fields
 from app.engine.graph.model import Node
 from app.engine.ops.table import LEGAL_OPS, OPS
@@ -40,3 +41,20 @@ def test_table_fields_give_templates_and_dot_details() -> None:
     assert list(template_fields(graph.node("t"))) == [("args.text", "{ask}")]
     assert list(template_fields(graph.node("ask"))) == [("system", "S {x}"), ("prompt", "{x}")]
     assert '"ask" [shape=box, label="ask\\n[llm]\\nfast"]' in to_dot(graph)
+
+
+@pytest.mark.parametrize(("value", "label"), [(None, "empty"), (True, "yes"), ({"a": 1}, "json")])
+async def test_eager_classify_sees_a_value_as_the_node_does(value: Any, label: str) -> None:
+    labels = {"empty": "^$", "yes": "^true$", "json": r'^\{"a": 1\}$'}
+    graph = load_graph(
+        {
+            "name": "g",
+            "inputs": {"x": {"type": "any"}},
+            "nodes": [
+                {"id": "k", "op": "classify", "source": "x", "labels": labels, "default": "no"}
+            ],
+            "outputs": {"k": "k"},
+        }
+    )
+    assert await run(graph, {"x": value}) == {"k": label}
+    assert classify(value, labels, default="no") == label
