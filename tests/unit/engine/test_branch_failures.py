@@ -150,3 +150,26 @@ def test_eager_match_branch_without_match_or_default_raises() -> None:
     with pytest.raises(BranchError, match="'z'"):
         match_branch("z", {"a": lambda: 1})
     assert match_branch("a", {"a": lambda: 1}) == 1
+
+
+async def test_a_condition_on_a_missing_field_fails_too() -> None:
+    graph = load_graph(
+        {
+            "name": "g",
+            "inputs": {"verdict": {"type": "object"}},
+            "nodes": [
+                {
+                    "id": "t",
+                    "op": "template",
+                    "text": "ok",
+                    "when": {"ref": "verdict.ok", "equals": True},
+                }
+            ],
+            "outputs": {"out": "t"},
+        }
+    )
+    failures = await failures_of(graph, {"verdict": {"fine": True}})
+    assert (
+        "condition 'verdict.ok' must be a JSON boolean (true or false), got null"
+        in failures[0].error
+    )
