@@ -12,7 +12,7 @@ calls need at least ``ceil(3N / C)`` rounds of ``L`` (and never less than the cr
 ``2L``). Efficiency is ideal / actual wall time. CPU per call is the client process's user +
 system time divided by the calls it made.
 
-    make bench-engine                       # both configurations of the issue
+    make bench-engine                       # both configurations, then "plan 10k nodes"
     .venv/bin/python -m bench.engine_bench --items 1000 --concurrency 64
 """
 
@@ -36,6 +36,7 @@ import aiohttp
 from app.engine import InferenceModule, LLMInference, Parameter, ResourceConfig, stream
 from app.engine.resources.manager import close_shared_managers
 from app.loops import run_loop
+from bench import plan_bench
 from bench.fake_llm.handle import FakeLLM
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -281,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(report(*pair))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "engine_bench.json").write_text(json.dumps(results, indent=2))
+    os.sched_setaffinity(0, {args.client_cpu})  # planning runs here, on the clients' core
+    plan_bench.report()
     return 0
 
 

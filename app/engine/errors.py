@@ -8,6 +8,7 @@ EngineError
 ├── CheckpointError          a checkpoint cannot be used for this run
 ├── NodeError                one node failed (raised inside a run, collected by it)
 │   ├── OutputLimitError     an output (or an item's outputs) went over a size limit
+│   ├── BranchError          a branch cannot decide: a non-boolean condition, no case matched
 │   └── LLMCallError         a model call failed; the subclass says how to react
 │       ├── RateLimitedError     429: wait ``retry_after`` seconds, lower the rate, retry
 │       ├── TransientLLMError    5xx, timeout, connection error: back off and retry
@@ -75,6 +76,11 @@ class NodeError(EngineError):
 
 class OutputLimitError(NodeError):
     """A node's output, or its item's outputs together, went over a size limit."""
+
+
+class BranchError(NodeError):
+    """No arm can be chosen: a condition that is not a boolean, or a value that matches no
+    case where there is no default. Raised by eager ``branch``/``match_branch`` too."""
 
 
 class LLMCallError(NodeError):

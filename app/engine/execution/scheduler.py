@@ -17,6 +17,7 @@ from typing import Any
 
 from app.engine.checkpoint import CheckpointSession
 from app.engine.errors import (
+    BranchError,
     ConfigError,
     EngineError,
     LLMCallError,
@@ -32,10 +33,12 @@ from app.engine.execution.limits import (
     check_match_input,
     check_node,
 )
-from app.engine.execution.plan import Plan, Step, lookup, record_inputs, render
+from app.engine.execution.plan import Plan, record_inputs
 from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
+from app.engine.execution.step import Step
+from app.engine.execution.values import lookup, render
 from app.engine.graph.patterns import Classifier
-from app.engine.graph.refs import Template, to_text
+from app.engine.graph.refs import Template, shown, to_text
 
 _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.PENDING,
@@ -100,20 +103,18 @@ class GraphRun:
             self._dispatch(self.plan.steps[ready.popleft()])
 
     def _dispatch(self, step: Step) -> None:
-        blocked = self._blocked(step)
+        try:
+            blocked = self._blocked(step)
+        except BranchError as exc:  # a guard that cannot decide fails its node
+            self._fail(step, self._start_record(step), exc)
+            return
         if blocked is not None:
             self._finish(step, NodeRecord(step.id, blocked))
         elif step.id in self._restored:
             restored = self._restored[step.id]
             self._succeed(step, restored.output, restored)
-        elif step.inline is not None:
-            self._run_inline(step)
-        elif step.classify is not None:
-            self._run_classify(step)
-        elif step.coalesce:
-            self._run_coalesce(step)
         else:
-            self._spawn(self._run_async(step))
+            getattr(self, step.run)(step)  # the method the op's compiler chose (see OPS)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -143,7 +144,8 @@ class GraphRun:
 
     # -- handlers ----------------------------------------------------------------------
 
-    def _run_inline(self, step: Step) -> None:
+    def run_inline(self, step: Step) -> None:
+        """template, get, parse_json: computed at once, on the loop."""
         record = self._start_record(step)
         try:
             assert step.inline is not None
@@ -153,7 +155,8 @@ class GraphRun:
         else:
             self._succeed(step, value, record)
 
-    def _run_classify(self, step: Step) -> None:
+    def run_classify(self, step: Step) -> None:
+        """classify: on the loop when the match is cheap, in a thread otherwise."""
         assert step.classify is not None
         source, classifier = step.classify
         record = self._start_record(step)
@@ -179,7 +182,8 @@ class GraphRun:
             self._succeed(step, label, record)
         self._drain()
 
-    def _run_coalesce(self, step: Step) -> None:
+    def run_coalesce(self, step: Step) -> None:
+        """coalesce: the first source not skipped; fails when every source was."""
         for ref in step.coalesce:
             index = self.plan.index.get(ref.name)
             state = _SUCCEEDED if index is None else self.status[index]
@@ -189,7 +193,28 @@ class GraphRun:
             if state is not _SKIPPED:
                 self._finish(step, NodeRecord(step.id, _CANCELLED))
                 return
-        self._finish(step, NodeRecord(step.id, _SKIPPED))
+        self._fail(step, self._start_record(step), BranchError(self._no_branch_taken(step)))
+
+    def _no_branch_taken(self, step: Step) -> str:
+        """Why a join has no value: the guards that skipped its sources, with their values."""
+        guards: dict[str, str] = {}
+        for ref in step.coalesce:
+            source = self.plan.steps[self.plan.index[ref.name]]
+            if source.guard_ref is not None and str(source.guard_ref) not in guards:
+                guards[str(source.guard_ref)] = self._guard_shown(source)
+        reasons = ", ".join(f"{ref!r} is {value}" for ref, value in guards.items())
+        return "no branch was taken: every source was skipped" + (
+            f" ({reasons})" if reasons else ""
+        )
+
+    def _guard_shown(self, step: Step) -> str:
+        assert step.guard_ref is not None
+        if step.guard_ref.name not in self.values:
+            return "skipped"
+        try:
+            return shown(lookup(self.values, step.guard_ref))
+        except NodeError:
+            return "missing"
 
     def _run_inline_value(self, step: Step, ref: Any) -> None:
         record = self._start_record(step)
@@ -199,6 +224,10 @@ class GraphRun:
             self._fail(step, record, exc)
         else:
             self._succeed(step, value, record)
+
+    def run_call(self, step: Step) -> None:
+        """llm and tool: awaited in a task of their own."""
+        self._spawn(self._run_async(step))
 
     async def _run_async(self, step: Step) -> None:
         record = self._start_record(step)

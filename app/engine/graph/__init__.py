@@ -15,6 +15,7 @@ from app.engine.graph.model import (
     ParseJsonNode,
     TemplateNode,
     ToolNode,
+    graph_inputs,
 )
 from app.engine.graph.validate import GraphLimits, check_graph, load_graph
 
@@ -38,6 +39,7 @@ __all__ = [
     "descendants",
     "find_cycle",
     "graph_hash",
+    "graph_inputs",
     "load_graph",
     "to_data",
     "to_dot",

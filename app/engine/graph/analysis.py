@@ -5,18 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from app.engine.graph.model import (
-    ClassifyNode,
-    CoalesceNode,
-    GetNode,
-    Graph,
-    LLMNode,
-    Node,
-    ParseJsonNode,
-    TemplateNode,
-    ToolNode,
-)
+from app.engine.graph.model import Graph, Node
 from app.engine.graph.refs import Ref, Template, parse_ref, parse_template
+from app.engine.ops.table import op_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,49 +20,76 @@ class FieldRef:
 
 def template_fields(node: Node) -> Iterator[tuple[str, str]]:
     """(field, text) for every template-valued field of a node."""
-    if isinstance(node, LLMNode):
-        yield "system", node.system
-        yield "prompt", node.prompt
-    elif isinstance(node, TemplateNode):
-        yield "text", node.text
-    elif isinstance(node, ToolNode):
-        for arg, text in node.args.items():
-            yield f"args.{arg}", text
+    for name in op_of(node).templates:
+        yield from _texts(name, getattr(node, name))
 
 
 def reference_fields(node: Node) -> Iterator[tuple[str, str]]:
     """(field, reference text) for every plain-reference field of a node."""
-    if isinstance(node, ParseJsonNode | GetNode | ClassifyNode):
-        yield "source", node.source
-    elif isinstance(node, CoalesceNode):
-        for index, source in enumerate(node.sources):
-            yield f"sources[{index}]", source
+    for name in op_of(node).references:
+        yield from _texts(name, getattr(node, name))
     if node.when is not None:
         yield "when.ref", node.when.ref
 
 
+def _texts(name: str, value: str | list[str] | dict[str, str]) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, list):
+        for index, text in enumerate(value):
+            yield f"{name}[{index}]", text
+    else:
+        for key, text in value.items():
+            yield f"{name}.{key}", text
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedNode:
+    """A node's templates and references, parsed once (both by field name)."""
+
+    templates: dict[str, Template]
+    references: dict[str, Ref]
+
+    @property
+    def refs(self) -> list[FieldRef]:
+        """Every reference, the templates' first, in field order."""
+        found = [FieldRef(field, ref) for field, t in self.templates.items() for ref in t.refs]
+        return found + [FieldRef(field, ref) for field, ref in self.references.items()]
+
+    @property
+    def names(self) -> dict[str, None]:
+        """The distinct names referenced, in order (a dict used as an ordered set)."""
+        names = {ref.name: None for t in self.templates.values() for ref in t.refs}
+        names.update((ref.name, None) for ref in self.references.values())
+        return names
+
+
+def parse_node(node: Node) -> ParsedNode:
+    """Parse every template and reference of a node (``RefSyntaxError`` on bad syntax)."""
+    templates = {field: parse_template(text) for field, text in template_fields(node)}
+    return ParsedNode(templates, {field: parse_ref(text) for field, text in reference_fields(node)})
+
+
 def node_refs(node: Node) -> list[FieldRef]:
     """Every reference a node makes, parsed (raises ``RefSyntaxError`` on bad syntax)."""
-    found = [
-        FieldRef(field, ref)
-        for field, text in template_fields(node)
-        for ref in parse_template(text).refs
-    ]
-    found += [FieldRef(field, parse_ref(text)) for field, text in reference_fields(node)]
-    return found
+    return parse_node(node).refs
 
 
 def node_templates(node: Node) -> dict[str, Template]:
-    return {field: parse_template(text) for field, text in template_fields(node)}
+    return parse_node(node).templates
 
 
-def dependencies(graph: Graph) -> dict[str, list[str]]:
-    """For each node, the distinct node ids it reads (inputs and parameters excluded)."""
+def dependencies(
+    graph: Graph, parsed: Mapping[str, ParsedNode] | None = None
+) -> dict[str, list[str]]:
+    """For each node, the distinct node ids it reads (inputs and parameters excluded).
+
+    ``parsed`` gives nodes already parsed, by id (others are parsed here)."""
     ids = set(graph.node_ids)
     deps: dict[str, list[str]] = {}
     for node in graph.nodes:
-        names = dict.fromkeys(r.ref.name for r in node_refs(node) if r.ref.name in ids)
-        deps[node.id] = list(names)
+        names = (parsed[node.id] if parsed is not None else parse_node(node)).names
+        deps[node.id] = [name for name in names if name in ids]
     return deps
 
 

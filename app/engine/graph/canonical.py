@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from app.engine.graph.analysis import node_refs
-from app.engine.graph.model import Graph, LLMNode, Node
+from app.engine.graph.model import Graph, Node
 from app.engine.graph.refs import parse_ref
+from app.engine.ops.table import op_of
 
 
 def to_data(graph: Graph) -> dict[str, Any]:
@@ -53,7 +54,7 @@ def to_dot(graph: Graph) -> str:
 
 
 def _node_lines(node: Node) -> list[str]:
-    detail = [node.alias] if isinstance(node, LLMNode) else []
+    detail = op_of(node).detail(node)
     lines = [f"  {_vertex(node.id, 'box', node.id, f'[{node.op}]', *detail)};"]
     for name, field in dict.fromkeys((r.ref.name, r.field) for r in node_refs(node)):
         style = ", style=dashed" if field == "when.ref" else ""

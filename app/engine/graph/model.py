@@ -9,9 +9,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
+
+from app.engine.errors import BranchError, GraphIssue, GraphValidationError
+from app.engine.graph.refs import shown
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
 Scalar = str | int | float | bool | None
@@ -26,7 +38,8 @@ class Guard(_Strict):
     """``when`` on a node: run it only if the referenced value passes the condition.
 
     Exactly one of ``in`` (value is one of a list), ``not_in`` (value is none of a list)
-    or ``equals`` (value equals one scalar) is given.
+    or ``equals`` (value equals one scalar) is given. ``equals: true`` or ``equals: false``
+    is a condition: the value must be a JSON boolean.
     """
 
     ref: str = Field(min_length=1, max_length=512)
@@ -43,8 +56,20 @@ class Guard(_Strict):
             raise ValueError("'in' and 'not_in' need a list")
         return self
 
+    @property
+    def is_condition(self) -> bool:
+        """``equals: true`` or ``equals: false``: the guard of a ``branch`` arm."""
+        return isinstance(self.equals, bool) and "equals" in self.model_fields_set
+
     def admits(self, value: Any) -> bool:
-        """Whether a node guarded by this runs when the reference has ``value``."""
+        """Whether a node guarded by this runs when the reference has ``value``.
+
+        A condition on anything but a boolean raises ``BranchError``: neither arm could run.
+        """
+        if self.is_condition and not isinstance(value, bool):
+            raise BranchError(
+                f"condition {self.ref!r} must be a JSON boolean (true or false), got {shown(value)}"
+            )
         if "equals" in self.model_fields_set:
             return _same(value, self.equals)
         if "in_" in self.model_fields_set:
@@ -126,7 +151,6 @@ Node = Annotated[
     LLMNode | TemplateNode | ParseJsonNode | GetNode | ClassifyNode | CoalesceNode | ToolNode,
     Field(discriminator="op"),
 ]
-OPS = ("llm", "template", "parse_json", "get", "classify", "coalesce", "tool")
 
 
 class InputSpec(_Strict):
@@ -152,11 +176,27 @@ class Graph(_Strict):
     outputs: dict[str, str] = Field(min_length=1)
 
     def node(self, node_id: str) -> Node:
-        """The node with this id (``KeyError`` if there is none)."""
-        for node in self.nodes:
-            if node.id == node_id:
-                return node
-        raise KeyError(node_id)
+        """The node with this id (``KeyError`` if there is none), in constant time."""
+        nodes = self.nodes
+        position = self._positions().get(node_id)
+        if position is None or position >= len(nodes) or nodes[position].id != node_id:
+            position = self._positions(rebuild=True).get(node_id)  # the list was changed
+        if position is None:
+            raise KeyError(node_id)
+        return nodes[position]
+
+    def _positions(self, rebuild: bool = False) -> dict[str, int]:
+        # NOTE: kept in __dict__ beside the fields (as functools.cached_property would be), not
+        # as a private attribute: pydantic compares private attributes in ==, and a lookup must
+        # not make two equal graphs unequal. Checked on every hit, rebuilt on a miss, so a copy
+        # with other nodes (model_copy) or a list changed in place never answers wrong.
+        positions = self.__dict__.get("_node_positions")
+        if positions is None or rebuild:
+            positions = {}
+            for position, node in enumerate(self.nodes):
+                positions.setdefault(node.id, position)  # the first of duplicate ids, as a scan
+            self.__dict__["_node_positions"] = positions
+        return positions
 
     @property
     def node_ids(self) -> list[str]:
@@ -168,3 +208,22 @@ class Graph(_Strict):
         for name, value in values.items():
             params[name] = params[name].model_copy(update={"value": value})
         return self.model_copy(update={"parameters": params})
+
+
+_INPUTS: TypeAdapter[dict[str, InputSpec]] = TypeAdapter(dict[Name, InputSpec])
+
+
+def graph_inputs(graph: Graph | Mapping[str, Any]) -> dict[str, InputSpec]:
+    """The inputs a graph declares, from a :class:`Graph` or its JSON data, without
+    validating its nodes or compiling a plan (what a job submission checks items against).
+
+    >>> graph_inputs({"name": "g", "inputs": {"doc": {}}, "nodes": [], "outputs": {"y": "doc"}})
+    {'doc': InputSpec(type='string', description=None)}
+    """
+    if isinstance(graph, Graph):
+        return dict(graph.inputs)
+    try:
+        return _INPUTS.validate_python(graph.get("inputs") or {})
+    except ValidationError as exc:
+        issues = [GraphIssue("inputs", error["msg"]) for error in exc.errors()]
+        raise GraphValidationError(issues) from None

@@ -19,6 +19,8 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
+from app.engine.graph.refs import to_text
+
 MAX_PROGRAM_SIZE = 5_000  # RE2 instructions; a 200-word alternation needs about 1,900
 _MAX_MEM = 1 << 20  # RE2's budget per pattern (compiled program and match cache), in bytes
 
@@ -73,6 +75,12 @@ class Classifier:
         self.default = default
         # Matching costs at most about program size times text length (RE2 is linear in both).
         self.weight: int = sum(pattern.programsize for _, pattern in self._patterns)
+
+    def label_of(self, value: Any) -> str:
+        """The label of any value, matched on its text as templates render it (strings as
+        they are, ``None`` as nothing, anything else as JSON): how a ``classify`` node sees
+        its source, and so how eager ``classify()`` sees its argument."""
+        return self(to_text(value))
 
     def __call__(self, text: str) -> str:
         data = text.encode("utf-8", "surrogatepass")  # once, not once per label

@@ -78,6 +78,8 @@ def parse_ref(text: str) -> Ref:
     match = IDENTIFIER.match(text)
     if not match:
         raise RefSyntaxError(f"reference {text!r} must start with a name (letters, digits, _)")
+    if match.end() == len(text):
+        return Ref(text)  # the common case: a bare name
     return Ref(match.group(0), parse_path(text[match.end() :]))
 
 
@@ -107,28 +109,34 @@ def parse_template(text: str) -> Template:
     pieces: list[str | Ref] = []
     literal: list[str] = []
     pos = 0
-    while pos < len(text):
-        char = text[pos]
-        if text.startswith("{{", pos) or text.startswith("}}", pos):
-            literal.append(char)
-            pos += 2
-        elif char == "{":
-            end = text.find("}", pos)
+    while (brace := _BRACE.search(text, pos)) is not None:
+        at = brace.start()
+        literal.append(text[pos:at])
+        if text.startswith("{{", at) or text.startswith("}}", at):
+            literal.append(text[at])
+            pos = at + 2
+        elif text[at] == "{":
+            end = text.find("}", at)
             if end < 0:
-                raise RefSyntaxError(f"unclosed '{{' at position {pos}; write '{{{{' for a brace")
-            if literal:
-                pieces.append("".join(literal))
-                literal = []
-            pieces.append(_parse_braced(text[pos + 1 : end], pos))
+                raise RefSyntaxError(f"unclosed '{{' at position {at}; write '{{{{' for a brace")
+            _flush_literal(pieces, literal)
+            pieces.append(_parse_braced(text[at + 1 : end], at))
             pos = end + 1
-        elif char == "}":
-            raise RefSyntaxError(f"single '}}' at position {pos}; write '}}}}' for a brace")
         else:
-            literal.append(char)
-            pos += 1
-    if literal:
-        pieces.append("".join(literal))
+            raise RefSyntaxError(f"single '}}' at position {at}; write '}}}}' for a brace")
+    literal.append(text[pos:])
+    _flush_literal(pieces, literal)
     return Template(tuple(pieces))
+
+
+_BRACE = re.compile(r"[{}]")
+
+
+def _flush_literal(pieces: list[str | Ref], literal: list[str]) -> None:
+    text = "".join(literal)
+    if text:
+        pieces.append(text)
+    literal.clear()
 
 
 def _parse_braced(inner: str, pos: int) -> Ref:
@@ -152,6 +160,12 @@ def to_text(value: Any) -> str:
     if value is None:
         return ""
     return json.dumps(value, ensure_ascii=False)
+
+
+def shown(value: Any, limit: int = 200) -> str:
+    """A value as JSON text for an error message, cut at ``limit`` characters."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def resolve_path(value: Any, path: tuple[PathSegment, ...]) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,26 +22,23 @@ from app.engine.graph.analysis import (
     reference_fields,
     template_fields,
 )
-from app.engine.graph.model import ClassifyNode, GetNode, Graph, LLMNode, Node, ToolNode
-from app.engine.graph.patterns import PatternError, compile_pattern
-from app.engine.graph.refs import RefSyntaxError, parse_path, parse_ref, parse_template
+from app.engine.graph.limits import DEFAULT_LIMITS, NO_SIZE_LIMITS, CheckContext, GraphLimits
+from app.engine.graph.model import Graph, Node
+from app.engine.graph.refs import RefSyntaxError, parse_ref, parse_template
+from app.engine.ops.table import OPS, op_of
 
 MAX_NODES = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class GraphLimits:
-    """Size limits checked on upload (``None``: not checked); the names appear in errors."""
-
-    template_bytes: int | None = 64 * 1024
-    pattern_chars: int | None = 4096
-    template_setting: str = "max_template_bytes"
-    pattern_setting: str = "max_pattern_chars"
-
-
-DEFAULT_LIMITS = GraphLimits()
-# Graphs from trusted code (traced modules, stored versions accepted earlier): no size limits.
-NO_SIZE_LIMITS = GraphLimits(template_bytes=None, pattern_chars=None)
+__all__ = [
+    "DEFAULT_LIMITS",
+    "MAX_NODES",
+    "NO_SIZE_LIMITS",
+    "GraphLimits",
+    "check_graph",
+    "load_graph",
+    "schema_issues",
+]
 
 
 def load_graph(
@@ -85,16 +81,13 @@ def _schema_issue(loc: tuple[Any, ...], message: str, data: dict[str, Any]) -> G
         raw = data["nodes"][loc[1]] if isinstance(data.get("nodes"), list) else None
         node_id = raw.get("id") if isinstance(raw, dict) else None
         rest = [str(part) for part in loc[2:]]
-        if rest and rest[0] in _OP_TAGS:
+        if rest and rest[0] in OPS:
             rest = rest[1:]  # pydantic names the union member; users know it as 'op'
         field = ".".join(rest) or "op"
         return GraphIssue(
             field, message, str(node_id) if node_id is not None else f"nodes[{loc[1]}]"
         )
     return GraphIssue(".".join(str(part) for part in loc) or "(body)", message)
-
-
-_OP_TAGS = {"llm", "template", "parse_json", "get", "classify", "coalesce", "tool"}
 
 
 def check_graph(
@@ -112,8 +105,9 @@ def check_graph(
     issues += _template_size_issues(graph, limits)
     issues += _reference_issues(graph)
     issues += _output_issues(graph)
+    context = CheckContext(aliases, tools, limits)
     for node in graph.nodes:
-        issues += _op_issues(node, aliases, tools, limits)
+        issues += op_of(node).check(node, context)
     if not issues:
         issues += _cycle_issues(graph)
     return issues
@@ -191,47 +185,6 @@ def _output_issues(graph: Graph) -> Iterator[GraphIssue]:
             continue
         if ref.name not in known:
             yield GraphIssue(field, f"unknown name {ref.name!r}")
-
-
-def _op_issues(
-    node: Node, aliases: Collection[str] | None, tools: Collection[str] | None, limits: GraphLimits
-) -> Iterator[GraphIssue]:
-    if isinstance(node, LLMNode) and aliases is not None and node.alias not in aliases:
-        known = ", ".join(sorted(aliases)) or "none configured"
-        yield GraphIssue(
-            "alias", f"unknown endpoint alias {node.alias!r} (known: {known})", node.id
-        )
-    elif isinstance(node, ToolNode) and tools is not None and node.name not in tools:
-        yield GraphIssue("name", f"unknown tool {node.name!r}", node.id)
-    elif isinstance(node, GetNode):
-        yield from _path_issue(node)
-    elif isinstance(node, ClassifyNode):
-        yield from _pattern_issues(node, limits)
-
-
-def _path_issue(node: GetNode) -> Iterator[GraphIssue]:
-    try:
-        parse_path(node.path)
-    except RefSyntaxError as exc:
-        yield GraphIssue("path", str(exc), node.id)
-
-
-def _pattern_issues(node: ClassifyNode, limits: GraphLimits) -> Iterator[GraphIssue]:
-    limit = limits.pattern_chars
-    for label, pattern in node.labels.items():
-        field = f"labels.{label}"
-        if limit is not None and len(pattern) > limit:
-            yield GraphIssue(
-                field,
-                f"pattern is {len(pattern):,} characters, over the pattern limit of {limit:,} "
-                f"({limits.pattern_setting})",
-                node.id,
-            )
-            continue
-        try:
-            compile_pattern(pattern)
-        except PatternError as exc:
-            yield GraphIssue(field, f"invalid regular expression: {exc}", node.id)
 
 
 def _cycle_issues(graph: Graph) -> Iterator[GraphIssue]:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.engine.errors import TraceError
+from app.engine.errors import BranchError, TraceError
 from app.engine.graph.patterns import Classifier
 from app.engine.tracing.context import current_tracer
 from app.engine.tracing.proxy import TracedValue
@@ -34,22 +34,20 @@ def classify(text: Any, labels: Mapping[str, str], default: str = "other") -> An
     tracer = current_tracer()
     if tracer is not None:
         return tracer.record_classify(text, labels, default)
-    return classify_text(str(text), labels, default)
-
-
-def classify_text(text: str, labels: Mapping[str, str], default: str) -> str:
-    """The first matching label, with the same compiled RE2 patterns as a graph's node."""
-    return Classifier(labels, default)(text)
+    return Classifier(labels, default).label_of(text)  # exactly what the node computes
 
 
 def branch(cond: Any, if_true: Arm, if_false: Arm) -> Any:
     """``if_true()`` when ``cond`` is ``True``, ``if_false()`` when it is ``False``.
 
     While tracing, both arms are recorded with ``when`` guards and joined by a
-    ``coalesce`` node; ``cond`` must then be a JSON boolean at run time.
+    ``coalesce`` node; ``cond`` must then be a JSON boolean at run time. A condition that
+    is not a boolean raises ``BranchError`` (fails the arms' nodes when traced).
     """
     tracer = current_tracer()
     if tracer is None:
+        if not isinstance(cond, bool):
+            raise BranchError(f"branch() needs a boolean condition (True or False), got {cond!r}")
         return _call(if_true if cond else if_false)
     ref = tracer.as_ref(_traced(cond, "branch"))
     arms = [
@@ -62,12 +60,21 @@ def branch(cond: Any, if_true: Arm, if_false: Arm) -> Any:
 def match_branch(value: Any, cases: Mapping[Any, Arm], default: Arm | None = None) -> Any:
     """Run the arm whose label equals ``value``; ``default`` when none does.
 
+    With no match and no default it raises ``BranchError`` (fails the joining node when traced).
+
     >>> match_branch("b", {"a": lambda: 1, "b": lambda: 2})
     2
     """
     tracer = current_tracer()
     if tracer is None:
-        return _call(cases.get(value, default))
+        if value in cases:
+            return _call(cases[value])
+        if default is None:
+            raise BranchError(
+                f"match_branch(): {value!r} matches no case ({', '.join(map(repr, cases))}) "
+                "and there is no default"
+            )
+        return _call(default)
     ref = tracer.as_ref(_traced(value, "match_branch"))
     arms = [tracer.run_arm(ref, {"equals": label}, arm) for label, arm in cases.items()]
     if default is not None:

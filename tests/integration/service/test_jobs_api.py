@@ -144,6 +144,31 @@ async def test_per_item_failures_are_counted_and_the_job_completes(
     assert "answer: PermanentLLMError" in failed["error"]
 
 
+FLAG_GRAPH = {
+    "name": "flagged",
+    "inputs": {"flag": {"type": "any"}},
+    "nodes": [
+        {
+            "id": "shout",
+            "op": "template",
+            "text": "{flag}!",
+            "when": {"ref": "flag", "equals": True},
+        }
+    ],
+    "outputs": {"out": "shout"},
+}
+
+
+async def test_a_condition_that_is_not_a_boolean_fails_its_item(service: Service) -> None:
+    await service.client.post("/v1/graphs", json=FLAG_GRAPH)
+    job = await submit(service, "flagged", [{"flag": True}, {"flag": "yes"}, {"flag": False}])
+    await service.run_jobs()
+    items = [(await service.client.get(f"/v1/jobs/{job['id']}/items/{i}")).json() for i in range(3)]
+    assert [item["status"] for item in items] == ["succeeded", "failed", "succeeded"]
+    assert "shout: BranchError: condition 'flag' must be a JSON boolean" in items[1]["error"]
+    assert 'got "yes"' in items[1]["error"]
+
+
 async def test_cancel_stops_dispatch_and_keeps_partial_results(
     service: Service, fake_llm: FakeLLM
 ) -> None:

@@ -1,0 +1,1 @@
+"""The op table (:data:`OPS`) and the per-op functions it points at."""

@@ -1,0 +1,58 @@
+"""Validation of one node beyond its schema, per op (see the ``check`` column of ``OPS``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from app.engine.errors import GraphIssue
+from app.engine.graph.limits import CheckContext
+from app.engine.graph.model import ClassifyNode, GetNode, LLMNode, Node, ToolNode
+from app.engine.graph.patterns import PatternError, compile_pattern
+from app.engine.graph.refs import RefSyntaxError, parse_path
+
+
+def no_issues(node: Node, context: CheckContext) -> Iterator[GraphIssue]:
+    return iter(())
+
+
+def check_alias(node: LLMNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """The endpoint alias exists (when the configuration is known)."""
+    aliases = context.aliases
+    if aliases is not None and node.alias not in aliases:
+        known = ", ".join(sorted(aliases)) or "none configured"
+        yield GraphIssue(
+            "alias", f"unknown endpoint alias {node.alias!r} (known: {known})", node.id
+        )
+
+
+def check_tool(node: ToolNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """The tool is registered (when the registry is known)."""
+    if context.tools is not None and node.name not in context.tools:
+        yield GraphIssue("name", f"unknown tool {node.name!r}", node.id)
+
+
+def check_path(node: GetNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """The path is well formed."""
+    try:
+        parse_path(node.path)
+    except RefSyntaxError as exc:
+        yield GraphIssue("path", str(exc), node.id)
+
+
+def check_patterns(node: ClassifyNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """Every label's pattern is within the size limit and compiles in RE2."""
+    limit = context.limits.pattern_chars
+    for label, pattern in node.labels.items():
+        field = f"labels.{label}"
+        if limit is not None and len(pattern) > limit:
+            yield GraphIssue(
+                field,
+                f"pattern is {len(pattern):,} characters, over the pattern limit of {limit:,} "
+                f"({context.limits.pattern_setting})",
+                node.id,
+            )
+            continue
+        try:
+            compile_pattern(pattern)
+        except PatternError as exc:
+            yield GraphIssue(field, f"invalid regular expression: {exc}", node.id)

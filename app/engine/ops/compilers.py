@@ -1,0 +1,101 @@
+"""How each op is compiled into a :class:`Step` (the ``compile`` column of ``OPS``).
+
+A compiler sets ``step.run``, the scheduler method that runs the node, and the fields that
+method reads, from the node and its references parsed once by the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from app.engine.errors import GraphIssue, GraphValidationError, NodeError
+from app.engine.execution.limits import OutputLimits
+from app.engine.execution.step import Inline, LLMStep, Step
+from app.engine.execution.values import Values, lookup, render
+from app.engine.graph.model import (
+    ClassifyNode,
+    CoalesceNode,
+    GetNode,
+    LLMNode,
+    ParseJsonNode,
+    TemplateNode,
+    ToolNode,
+)
+from app.engine.graph.patterns import Classifier, LabelPatternError
+from app.engine.graph.refs import Ref, parse_path
+
+if TYPE_CHECKING:
+    from app.engine.graph.analysis import ParsedNode
+
+
+def compile_llm(step: Step, node: LLMNode, parsed: ParsedNode) -> None:
+    step.run = "run_call"
+    step.llm = LLMStep(
+        alias=node.alias,
+        system=parsed.templates["system"],
+        prompt=parsed.templates["prompt"],
+        temperature=node.temperature,
+        max_tokens=node.max_tokens,
+        stop=tuple(node.stop) if node.stop else None,
+        seed=node.seed,
+        response_format=node.response_format,
+        timeout_s=node.timeout_s,
+        max_retries=node.max_retries,
+    )
+
+
+def compile_template(step: Step, node: TemplateNode, parsed: ParsedNode) -> None:
+    template = parsed.templates["text"]
+    subject = f"output of node {node.id!r}"
+    step.inline = lambda values, limits: render(template, values, limits, subject)
+
+
+def compile_parse_json(step: Step, node: ParseJsonNode, parsed: ParsedNode) -> None:
+    step.inline = _parse_json(parsed.references["source"])
+
+
+def _parse_json(source: Ref) -> Inline:
+    def parse(values: Values, limits: OutputLimits) -> Any:
+        value = lookup(values, source)
+        if not isinstance(value, str):
+            return value  # already structured (a JSON-mode model output)
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise NodeError(f"{source} is not valid JSON ({exc}): {value[:200]!r}") from None
+
+    return parse
+
+
+def compile_get(step: Step, node: GetNode, parsed: ParsedNode) -> None:
+    source = parsed.references["source"]
+    whole = Ref(source.name, source.path + parse_path(node.path))
+    step.inline = lambda values, limits: lookup(values, whole)
+
+
+def compile_classify(step: Step, node: ClassifyNode, parsed: ParsedNode) -> None:
+    step.run = "run_classify"
+    step.classify = (parsed.references["source"], classifier_of(node))
+
+
+def classifier_of(node: ClassifyNode) -> Classifier:
+    """The node's compiled patterns (a graph built without validation may still fail here)."""
+    try:
+        return Classifier(node.labels, node.default)
+    except LabelPatternError as exc:
+        issue = GraphIssue(f"labels.{exc.label}", f"invalid regular expression: {exc}", node.id)
+        raise GraphValidationError([issue]) from None
+
+
+def compile_coalesce(step: Step, node: CoalesceNode, parsed: ParsedNode) -> None:
+    step.run = "run_coalesce"
+    step.coalesce = tuple(parsed.references[f"sources[{i}]"] for i in range(len(node.sources)))
+
+
+def compile_tool(step: Step, node: ToolNode, parsed: ParsedNode) -> None:
+    step.run = "run_call"
+    step.tool = node.name
+    step.tool_args = tuple(
+        (field.removeprefix("args."), template) for field, template in parsed.templates.items()
+    )
