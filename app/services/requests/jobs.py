@@ -169,7 +169,8 @@ def counts(job: Job) -> dict[str, Any]:
     """The job's progress: item counts, throughput, ETA, tokens and cost (status and events)."""
     done = job.succeeded + job.failed + job.cancelled
     pending = max(0, job.item_count - job.running - done)
-    throughput, eta = _pace(job, done, pending + job.running)
+    # Cancelled items took no time: counted as done, they would inflate the throughput.
+    throughput, eta = _pace(job, job.succeeded + job.failed, pending + job.running)
     return {
         "counts": {
             "total": job.item_count,
@@ -189,14 +190,14 @@ def counts(job: Job) -> dict[str, Any]:
     }
 
 
-def _pace(job: Job, done: int, remaining: int) -> tuple[float | None, float | None]:
-    if job.started_at is None or done == 0:
+def _pace(job: Job, ran: int, remaining: int) -> tuple[float | None, float | None]:
+    if job.started_at is None or ran == 0:
         return None, None
     end = job.finished_at or datetime.now(UTC)
     elapsed = (end - _aware(job.started_at)).total_seconds()
     if elapsed <= 0:
         return None, None
-    rate = done / elapsed
+    rate = ran / elapsed
     return rate, (remaining / rate if job.status not in TERMINAL else 0.0)
 
 
