@@ -16,6 +16,7 @@ from app.cli.common import ApiKeyOption, JsonOption, UrlOption, connect, fail
 from app.cli.follow import follow_job
 from app.cli.output import duration, echo_fields, echo_json, echo_table, rate
 from app.client import Client, ClientError
+from app.lifecycle import TERMINAL_JOB_STATUSES, ItemStatus, JobStatus
 
 app = typer.Typer(help="Batch jobs: submit, follow, inspect, cancel.", no_args_is_help=True)
 
@@ -24,8 +25,8 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="write the results (JSONL) to this file", dir_okay=False),
 ]
-STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-UNSUCCESSFUL = ("failed", "cancelled")
+STATUSES = tuple(JobStatus)
+UNSUCCESSFUL = TERMINAL_JOB_STATUSES - {JobStatus.COMPLETED}
 
 
 @app.command("submit")
@@ -132,7 +133,7 @@ def job_fields(
 ) -> list[tuple[str, Any]]:
     """What ``jobs status`` shows, as (name, value) pairs; ``names`` maps graph ids to names."""
     counts, usage = job["counts"], job.get("usage") or {}
-    done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+    done = counts[ItemStatus.SUCCEEDED] + counts[ItemStatus.FAILED] + counts[ItemStatus.CANCELLED]
     return [
         ("job", job["id"]),
         ("graph", _graph_label(job, names or {})),
@@ -150,7 +151,13 @@ def job_fields(
 
 
 def _outcomes(counts: dict[str, Any]) -> str:
-    names = ("succeeded", "failed", "cancelled", "running", "pending")
+    names = (
+        ItemStatus.SUCCEEDED,
+        ItemStatus.FAILED,
+        ItemStatus.CANCELLED,
+        ItemStatus.RUNNING,
+        ItemStatus.PENDING,
+    )
     return ", ".join(f"{counts[name]} {name}" for name in names)
 
 
@@ -176,14 +183,14 @@ def list_jobs(
 
 def _row(job: dict[str, Any], names: Mapping[str, str]) -> tuple[Any, ...]:
     counts = job["counts"]
-    done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+    done = counts[ItemStatus.SUCCEEDED] + counts[ItemStatus.FAILED] + counts[ItemStatus.CANCELLED]
     progress = f"{done}/{counts['total']}"
     return (
         job["id"],
         _graph_label(job, names),
         job["status"],
         progress,
-        counts["failed"],
+        counts[ItemStatus.FAILED],
         job["created_at"],
     )
 

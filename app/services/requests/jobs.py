@@ -20,6 +20,7 @@ from app.db.repositories.jobs import Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph.model import InputSpec
+from app.lifecycle import TERMINAL_JOB_STATUSES, EventKind, ItemStatus, JobStatus
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.programs import ProgramCache
 from app.services.requests import graphs
@@ -27,7 +28,6 @@ from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.runner.sink import record_view
 
 INSERT_BATCH = 1_000
-TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,9 @@ async def _finalize(session: AsyncSession, job: Job) -> Job:
     if job.item_count == 0:
         raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
     await repo.set_item_count(session, job.id, job.item_count)
-    await events_repo.append_events(session, [(job.id, "job_submitted", {"items": job.item_count})])
+    await events_repo.append_events(
+        session, [(job.id, EventKind.JOB_SUBMITTED, {"items": job.item_count})]
+    )
     return job
 
 
@@ -174,11 +176,11 @@ def counts(job: Job) -> dict[str, Any]:
     return {
         "counts": {
             "total": job.item_count,
-            "pending": pending,
-            "running": job.running,
-            "succeeded": job.succeeded,
-            "failed": job.failed,
-            "cancelled": job.cancelled,
+            ItemStatus.PENDING: pending,
+            ItemStatus.RUNNING: job.running,
+            ItemStatus.SUCCEEDED: job.succeeded,
+            ItemStatus.FAILED: job.failed,
+            ItemStatus.CANCELLED: job.cancelled,
         },
         "throughput_per_s": throughput,
         "eta_s": eta,
@@ -198,7 +200,7 @@ def _pace(job: Job, ran: int, remaining: int) -> tuple[float | None, float | Non
     if elapsed <= 0:
         return None, None
     rate = ran / elapsed
-    return rate, (remaining / rate if job.status not in TERMINAL else 0.0)
+    return rate, (remaining / rate if job.status not in TERMINAL_JOB_STATUSES else 0.0)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -237,7 +239,7 @@ async def cancel(
     if outcome is None:
         raise NotFound(f"job {job_id!r} not found")
     if outcome.stopped and not outcome.runner_holds:
-        await record_end(session, outcome.job, "cancelled")
+        await record_end(session, outcome.job, JobStatus.CANCELLED)
     return outcome
 
 
