@@ -42,8 +42,10 @@ class EventKind(StrEnum):
 
     JOB_SUBMITTED = "job_submitted"
     JOB_STARTED = "job_started"
-    ITEM_SUCCEEDED = "item_succeeded"
+    ITEM_SUCCEEDED = "item_succeeded"  # one success, as the runner reports it
+    ITEMS_SUCCEEDED = "items_succeeded"  # successes of one stored batch, as the stream carries them
     ITEM_FAILED = "item_failed"
+    PROGRESS = "progress"  # the job's item counts, sent now and then while it runs
     JOB_COMPLETED = "job_completed"
     JOB_FAILED = "job_failed"
     JOB_CANCELLED = "job_cancelled"
@@ -54,6 +56,13 @@ class WebhookState(StrEnum):
 
     PENDING = "pending"
     DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class RunStatus(StrEnum):
+    """How a one-shot run of a graph on one input (``POST /v1/runs``) ended."""
+
+    SUCCEEDED = "succeeded"
     FAILED = "failed"
 
 

@@ -1,5 +1,6 @@
 """Logging for the service processes: one JSON object per line, with the job, item and node a
-line is about as fields of their own (``INF_LOG_FORMAT=text`` gives plain lines instead).
+line is about as fields of their own. That is the default when stderr is not a terminal; on a
+terminal the default is plain text lines (``INF_LOG_FORMAT=json`` or ``text`` picks either).
 
     configure("INFO", "json")
     with job_context("5f0c..."):
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 FIELDS = ("job_id", "item", "node", "alias", "error_type", "tenant_id")
 _job: ContextVar[str | None] = ContextVar("job_id", default=None)
@@ -47,10 +48,11 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return {name: value for name, value in found.items() if value is not None}
 
 
-def configure(level: str, fmt: str = "json") -> None:
-    """Send every logger (uvicorn's included) to stderr in ``fmt`` at ``level``."""
+def configure(level: str, fmt: str = "auto") -> None:
+    """Send every logger (uvicorn's included) to stderr in ``fmt`` at ``level``; ``auto`` is
+    text when stderr is a terminal and JSON otherwise."""
     handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
+    if console_format(fmt, sys.stderr) == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
@@ -60,6 +62,19 @@ def configure(level: str, fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+
+
+def console_format(fmt: str, stream: TextIO) -> str:
+    """``json`` or ``text``: ``fmt`` itself, or for ``auto`` what suits ``stream``.
+
+    >>> import io
+    >>> console_format("auto", io.StringIO())
+    'json'
+    """
+    if fmt != "auto":
+        return fmt
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
 
 
 @contextmanager

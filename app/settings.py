@@ -45,8 +45,10 @@ class Settings(BaseSettings):
         description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["json", "text"] = Field(
-        default="json", description="json: one object per line with job/item/node fields"
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="json: one object per line with job/item/node fields; text: plain lines; "
+        "auto: text on a terminal, json otherwise",
     )
 
     http_max_header_bytes: int = Field(

@@ -16,8 +16,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from app.cli.output import duration, rate
 from app.client import Client, Event
+from app.lifecycle import EventKind, ItemStatus, JobStatus
 
 FAILURES_SHOWN = 5
+OUTCOMES = (ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED)
 QUIET_LINE_S = 30.0  # an unchanged count is printed again after this long, to show liveness
 
 
@@ -46,7 +48,7 @@ def follow_job(client: Client, job: dict[str, Any]) -> str:
 
 def done_of(counts: dict[str, Any]) -> int:
     """Items that finished, whatever their outcome."""
-    return int(sum(counts.get(name, 0) for name in ("succeeded", "failed", "cancelled")))
+    return int(sum(counts.get(name, 0) for name in OUTCOMES))
 
 
 def progress_line(data: dict[str, Any], total: int) -> str:
@@ -57,10 +59,11 @@ def progress_line(data: dict[str, Any], total: int) -> str:
     'progress 4/10 succeeded=3 failed=1 2.0 items/s eta 3s'
     """
     counts = data.get("counts", {})
-    cancelled = f" cancelled={counts['cancelled']}" if counts.get("cancelled") else ""
+    succeeded, failed, cancelled = (counts.get(name, 0) for name in OUTCOMES)
+    cancelled_part = f" cancelled={cancelled}" if cancelled else ""
     return (
         f"progress {done_of(counts)}/{counts.get('total', total)} "
-        f"succeeded={counts.get('succeeded', 0)} failed={counts.get('failed', 0)}{cancelled} "
+        f"succeeded={succeeded} failed={failed}{cancelled_part} "
         f"{rate(data.get('throughput_per_s'))} eta {duration(data.get('eta_s'))}"
     )
 
@@ -69,7 +72,7 @@ def end_line(event: Event) -> str:
     """``job completed: 1000 items, 998 succeeded, 2 failed`` (and the job's error, if any)."""
     counts = event.data.get("counts", {})
     parts = [f"{counts.get('total', 0)} items"]
-    parts += [f"{counts.get(name, 0)} {name}" for name in ("succeeded", "failed", "cancelled")]
+    parts += [f"{counts.get(name, 0)} {name}" for name in OUTCOMES]
     error = event.data.get("error")
     ending = f" ({error})" if error else ""
     return f"job {event.kind.removeprefix('job_')}: {', '.join(parts)}{ending}"
@@ -110,9 +113,9 @@ class LineDisplay:
         self.out.flush()
 
     def show(self, event: Event) -> None:
-        if event.kind == "item_failed":
+        if event.kind == EventKind.ITEM_FAILED:
             self.failures.add(event)
-        elif event.kind == "progress" or event.terminal:
+        elif event.kind == EventKind.PROGRESS or event.terminal:
             self._progress(event.data)
         if event.terminal:
             self._line(end_line(event))
@@ -142,8 +145,8 @@ class BarDisplay:
             TextColumn("eta {task.fields[eta]}"),
             console=console,
         )
-        fields: dict[str, Any] = {"failed": 0, "rate": rate(None), "eta": duration(None)}
-        self.task = self.progress.add_task("running", total=total, **fields)
+        fields: dict[str, Any] = {"rate": rate(None), "eta": duration(None)}
+        self.task = self.progress.add_task(JobStatus.RUNNING, total=total, failed=0, **fields)
         self.failures = Failures(lambda text: console.print(text, markup=False, highlight=False))
         self.failed = 0
 
@@ -155,22 +158,22 @@ class BarDisplay:
         self.progress.stop()
 
     def show(self, event: Event) -> None:
-        if event.kind in ("items_succeeded", "item_failed"):
+        if event.kind in (EventKind.ITEMS_SUCCEEDED, EventKind.ITEM_FAILED):
             self._items(event)
-        elif event.kind == "progress" or event.terminal:
+        elif event.kind == EventKind.PROGRESS or event.terminal:
             self._sync(event.data)
         if event.terminal:
             self.progress.update(self.task, description=event.kind.removeprefix("job_"))
 
     def _items(self, event: Event) -> None:
-        if event.kind == "item_failed":
+        if event.kind == EventKind.ITEM_FAILED:
             self.failed += 1
             self.failures.add(event)
         self.progress.update(self.task, advance=len(event.items), failed=self.failed)
 
     def _sync(self, data: dict[str, Any]) -> None:
         counts = data.get("counts", {})
-        self.failed = int(counts.get("failed", self.failed))
+        self.failed = int(counts.get(ItemStatus.FAILED, self.failed))
         self.progress.update(
             self.task,
             completed=done_of(counts),

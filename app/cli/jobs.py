@@ -6,7 +6,7 @@ import contextlib
 import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
@@ -15,7 +15,8 @@ import typer
 from app.cli.common import ApiKeyOption, JsonOption, UrlOption, connect, fail
 from app.cli.follow import follow_job
 from app.cli.output import duration, echo_fields, echo_json, echo_table, rate
-from app.client import Client
+from app.client import Client, ClientError
+from app.lifecycle import TERMINAL_JOB_STATUSES, ItemStatus, JobStatus
 
 app = typer.Typer(help="Batch jobs: submit, follow, inspect, cancel.", no_args_is_help=True)
 
@@ -24,8 +25,8 @@ OutputOption = Annotated[
     Path | None,
     typer.Option("--output", "-o", help="write the results (JSONL) to this file", dir_okay=False),
 ]
-STATUSES = ("queued", "running", "completed", "failed", "cancelled")
-UNSUCCESSFUL = ("failed", "cancelled")
+STATUSES = tuple(JobStatus)
+UNSUCCESSFUL = TERMINAL_JOB_STATUSES - {JobStatus.COMPLETED}
 
 
 @app.command("submit")
@@ -120,19 +121,22 @@ def status(
     """A job's status: counts, throughput, ETA, tokens and cost."""
     with connect(url, api_key) as client:
         job = client.job(job_id)
+        names = {} if as_json else graph_names(client, [job])
     if as_json:
         echo_json(job)
     else:
-        echo_fields(job_fields(job))
+        echo_fields(job_fields(job, names))
 
 
-def job_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
-    """What ``jobs status`` shows, as (name, value) pairs."""
+def job_fields(
+    job: dict[str, Any], names: Mapping[str, str] | None = None
+) -> list[tuple[str, Any]]:
+    """What ``jobs status`` shows, as (name, value) pairs; ``names`` maps graph ids to names."""
     counts, usage = job["counts"], job.get("usage") or {}
-    done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+    done = counts[ItemStatus.SUCCEEDED] + counts[ItemStatus.FAILED] + counts[ItemStatus.CANCELLED]
     return [
         ("job", job["id"]),
-        ("graph", _graph_label(job)),
+        ("graph", _graph_label(job, names or {})),
         ("status", job["status"]),
         ("items", f"{done}/{counts['total']} done"),
         ("", _outcomes(counts)),
@@ -147,7 +151,13 @@ def job_fields(job: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _outcomes(counts: dict[str, Any]) -> str:
-    names = ("succeeded", "failed", "cancelled", "running", "pending")
+    names = (
+        ItemStatus.SUCCEEDED,
+        ItemStatus.FAILED,
+        ItemStatus.CANCELLED,
+        ItemStatus.RUNNING,
+        ItemStatus.PENDING,
+    )
     return ", ".join(f"{counts[name]} {name}" for name in names)
 
 
@@ -165,28 +175,43 @@ def list_jobs(
         raise typer.BadParameter(f"one of {', '.join(STATUSES)}", param_hint="--status")
     with connect(url, api_key) as client:
         jobs = list(itertools.islice(client.jobs(status, page_size=min(limit, 1000)), limit))
-    echo_table(("ID", "GRAPH", "STATUS", "DONE", "FAILED", "CREATED"), [_row(job) for job in jobs])
+        names = graph_names(client, jobs)
+    headers = ("ID", "GRAPH", "STATUS", "DONE", "FAILED", "CREATED")
+    # Whole ids, however narrow the terminal: a shortened one is no use to the other commands.
+    echo_table(headers, [_row(job, names) for job in jobs], whole=(0,))
 
 
-def _row(job: dict[str, Any]) -> tuple[Any, ...]:
+def _row(job: dict[str, Any], names: Mapping[str, str]) -> tuple[Any, ...]:
     counts = job["counts"]
-    done = counts["succeeded"] + counts["failed"] + counts["cancelled"]
+    done = counts[ItemStatus.SUCCEEDED] + counts[ItemStatus.FAILED] + counts[ItemStatus.CANCELLED]
     progress = f"{done}/{counts['total']}"
     return (
         job["id"],
-        _graph_label(job),
+        _graph_label(job, names),
         job["status"],
         progress,
-        counts["failed"],
+        counts[ItemStatus.FAILED],
         job["created_at"],
     )
 
 
-def _graph_label(job: dict[str, Any]) -> str:
-    """``graph-id v2``; ``-`` where the answer does not name the graph (job listings)."""
-    if job.get("graph_id") is None:
+def _graph_label(job: dict[str, Any], names: Mapping[str, str]) -> str:
+    """``extract-and-compare v2`` (the graph's id where its name is unknown); ``-`` where the
+    answer does not name the graph."""
+    graph_id = job.get("graph_id")
+    if graph_id is None:
         return "-"
-    return f"{job['graph_id']} v{job['graph_version']}"
+    return f"{names.get(graph_id, graph_id)} v{job['graph_version']}"
+
+
+def graph_names(client: Client, jobs: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Graph id -> name for the graphs of ``jobs``, one request per distinct graph; a graph
+    that cannot be read (deleted meanwhile) keeps its id."""
+    names = {}
+    for graph_id in {job["graph_id"] for job in jobs if job.get("graph_id")}:
+        with contextlib.suppress(ClientError):
+            names[graph_id] = client.graph(graph_id)["name"]
+    return names
 
 
 @app.command("results")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import typer
@@ -24,14 +24,22 @@ def echo_fields(fields: Sequence[tuple[str, Any]]) -> None:
         typer.echo(f"{name.ljust(width)}  {value}")
 
 
-def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """A table on a terminal; otherwise one tab-separated line per row, for scripts."""
+def echo_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], whole: Collection[int] = ()
+) -> None:
+    """A table on a terminal; otherwise one tab-separated line per row, for scripts.
+
+    A narrow terminal shortens cells (``abc…``) except in the columns numbered in ``whole``."""
     console = Console()
     if not console.is_terminal:
         for row in rows:
             typer.echo("\t".join("" if cell is None else str(cell) for cell in row))
         return
-    table = Table(*headers, box=None, header_style="bold")
+    table = Table(box=None, header_style="bold")
+    for number, header in enumerate(headers):
+        keep = number in whole
+        widest = max([len(header), *(len(str(row[number])) for row in rows)]) if keep else None
+        table.add_column(header, no_wrap=keep, min_width=widest)
     for row in rows:
         table.add_row(*(Text("" if cell is None else str(cell)) for cell in row))
     console.print(table)

@@ -10,6 +10,7 @@ import typer
 
 from app.cli.common import ApiKeyOption, UrlOption, connect, fail
 from app.cli.output import echo_json
+from app.lifecycle import RunStatus
 
 
 def runs(
@@ -39,7 +40,7 @@ def runs(
     with connect(url, api_key) as client:
         answer = client.run(graph, inputs, version=version)
     echo_json(answer if verbose else answer["outputs"])
-    if answer["status"] != "succeeded":
+    if answer["status"] != RunStatus.SUCCEEDED:
         fail("\n".join(_failures(answer)))
 
 

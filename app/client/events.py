@@ -16,9 +16,10 @@ import httpx
 from httpx_sse import ServerSentEvent, connect_sse
 
 from app.client.errors import ClientError, check
+from app.lifecycle import TERMINAL_EVENTS as TERMINAL_EVENTS  # re-exported by app.client
+from app.lifecycle import TERMINAL_JOB_STATUSES, EventKind
 
-TERMINAL_EVENTS = frozenset({"job_completed", "job_failed", "job_cancelled"})
-FINISHED = frozenset({"completed", "failed", "cancelled"})
+FINISHED = TERMINAL_JOB_STATUSES
 # Longer than the gap between the service's heartbeat comments (15 s by default) on a stream.
 STREAM_READ_TIMEOUT_S = 60.0
 BACKOFF_S = 0.25
@@ -46,9 +47,9 @@ class Event:
         >>> Event(7, "items_succeeded", {"indexes": [3, 4]}).items
         [3, 4]
         """
-        if self.kind == "items_succeeded":
+        if self.kind == EventKind.ITEMS_SUCCEEDED:
             return [int(index) for index in self.data.get("indexes", ())]
-        if self.kind == "item_failed":
+        if self.kind == EventKind.ITEM_FAILED:
             return [int(self.data["index"])]
         return []
 

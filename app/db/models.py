@@ -21,11 +21,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from app.lifecycle import ItemStatus, JobStatus
 
 Timestamp = UTCDateTime()
 # Items not finished yet. Statements on job_items repeat this exact text (unqualified, so only
 # where job_items is the one table) so that both databases can use the partial index below.
-OPEN_ITEMS = text("status IN ('pending', 'running')")
+# Spelled in this order, as in the migration that made the index.
+OPEN_ITEMS = text(f"status IN ('{ItemStatus.PENDING}', '{ItemStatus.RUNNING}')")
 WEBHOOK_PENDING = text("webhook_state = 'pending'")
 
 
@@ -103,7 +105,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
     # None until the job ends; then pending -> delivered | failed (app.services.runner.webhooks).
@@ -140,7 +142,7 @@ class JobItem(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     input: Mapped[Any] = mapped_column(JSONDoc)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING)
     output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)

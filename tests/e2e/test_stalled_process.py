@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import select
 
 from app.db.models import JobEvent
-from app.services.observability.events import TERMINAL_EVENTS
+from app.lifecycle import TERMINAL_EVENTS
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     DatabaseProbe,

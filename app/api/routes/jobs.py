@@ -18,6 +18,8 @@ from app.api.bodies import JSON, media_type, read_body, validated
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
+from app.lifecycle import ItemStatus
+from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.observability import events, traces
 from app.services.requests import jobs
@@ -247,8 +249,8 @@ async def cancel_job(
     outcome = await jobs.cancel(session, tenant, job_id, runner_gone)
     await session.commit()
     if outcome.stopped:
-        runtime.metrics.jobs_finished.labels("cancelled").inc()
-        runtime.metrics.items_finished.labels("cancelled").inc(outcome.items)
+        runtime.metrics.jobs_finished.labels(JobState.CANCELLED).inc()
+        runtime.metrics.items_finished.labels(ItemStatus.CANCELLED).inc(outcome.items)
     if runtime.runner is not None and outcome.runner_holds:
         runtime.runner.cancel_local(job_id)
     return JobStatus(**await jobs.status(session, tenant, job_id))

@@ -37,9 +37,11 @@ from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobEvent, JobItem
 from app.db.session import rowcount
+from app.lifecycle import ACTIVE_JOB_STATUSES, EventKind, ItemStatus, JobStatus
 
-ACTIVE = ("queued", "running")
-ACTIVE_ITEMS = ("running", "pending")
+ACTIVE = tuple(ACTIVE_JOB_STATUSES)
+# Running items first: their count is also taken off the job's running count.
+ACTIVE_ITEMS = (ItemStatus.RUNNING, ItemStatus.PENDING)
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 FRESH: dict[str, Any] = {"populate_existing": True}
 
@@ -57,7 +59,7 @@ async def create_job(
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
-        status="queued",
+        status=JobStatus.QUEUED,
         priority=priority,
         webhook_url=webhook_url,
     )
@@ -71,7 +73,12 @@ async def add_items(
 ) -> None:
     """Store inputs as items ``start_index, start_index + 1, ...`` (one multi-row INSERT)."""
     rows = [
-        {"job_id": job_id, "item_index": start_index + offset, "input": value, "status": "pending"}
+        {
+            "job_id": job_id,
+            "item_index": start_index + offset,
+            "input": value,
+            "status": ItemStatus.PENDING,
+        }
         for offset, value in enumerate(inputs)
     ]
     if rows:
@@ -192,16 +199,18 @@ async def cancel_job(
     stop = (  # the status is checked again: SQLite's SELECT above took no lock
         update(Job)
         .where(Job.id == job_id, Job.status.in_(ACTIVE))
-        .values(status="cancelled", finished_at=now)
+        .values(status=JobStatus.CANCELLED, finished_at=now)
     )
     if not held:  # a lapsed lease must not make the job look orphaned to the runners
         stop = stop.values(lease_owner=None, lease_expires_at=None)
     if not rowcount(await session.execute(stop.execution_options(**NO_SYNC))):
         return Cancellation(found, False, 0, False)
-    moved = {"pending": await _cancel_items(session, job_id, "pending", now)}
+    moved = {ItemStatus.PENDING: await _cancel_items(session, job_id, ItemStatus.PENDING, now)}
     if not held:
-        moved["running"] = await _cancel_items(session, job_id, "running", now)
-    await _add(session, job_id, cancelled=sum(moved.values()), running=-moved.get("running", 0))
+        moved[ItemStatus.RUNNING] = await _cancel_items(session, job_id, ItemStatus.RUNNING, now)
+    await _add(
+        session, job_id, cancelled=sum(moved.values()), running=-moved.get(ItemStatus.RUNNING, 0)
+    )
     job = await get_job(session, tenant_id, job_id)
     assert job is not None
     return Cancellation(job, True, sum(moved.values()), held)
@@ -211,7 +220,7 @@ async def _cancel_items(session: AsyncSession, job_id: str, state: str, now: dat
     stmt = (
         update(JobItem)
         .where(JobItem.job_id == job_id, OPEN_ITEMS, JobItem.status == state)
-        .values(status="cancelled", finished_at=now)
+        .values(status=ItemStatus.CANCELLED, finished_at=now)
     )
     return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
@@ -224,8 +233,8 @@ async def cancel_open_items(session: AsyncSession, job_id: str) -> int:
     """
     now = utcnow()
     moved = {state: await _cancel_items(session, job_id, state, now) for state in ACTIVE_ITEMS}
-    total = moved["running"] + moved["pending"]
-    await _add(session, job_id, running=-moved["running"], cancelled=total)
+    total = moved[ItemStatus.RUNNING] + moved[ItemStatus.PENDING]
+    await _add(session, job_id, running=-moved[ItemStatus.RUNNING], cancelled=total)
     return total
 
 
@@ -251,8 +260,10 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
     # A job cancelled while a runner held it, whose runner then died: someone must still close
     # the items that runner had taken and write the job's last event.
-    orphaned = and_(Job.status == "cancelled", Job.lease_owner.is_not(None), lapsed)
-    return or_(Job.status == "queued", and_(Job.status == "running", lapsed), orphaned)
+    orphaned = and_(Job.status == JobStatus.CANCELLED, Job.lease_owner.is_not(None), lapsed)
+    return or_(
+        Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, lapsed), orphaned
+    )
 
 
 async def claim_jobs(
@@ -284,7 +295,9 @@ async def claim_jobs(
         update(Job)
         .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
         .values(
-            status=case((Job.status == "cancelled", Job.status), else_=literal("running")),
+            status=case(
+                (Job.status == JobStatus.CANCELLED, Job.status), else_=literal(JobStatus.RUNNING)
+            ),
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_s),
             started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),
@@ -354,10 +367,14 @@ async def end_job(
     are closed. The lease is released with it, so whoever wins writes the job's one terminal
     event; a second call, or a runner that lost the lease, gets ``None``.
     """
-    was_cancelled = Job.status == "cancelled"
+    was_cancelled = Job.status == JobStatus.CANCELLED
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_((*ACTIVE, "cancelled")))
+        .where(
+            Job.id == job_id,
+            Job.lease_owner == owner,
+            Job.status.in_((*ACTIVE, JobStatus.CANCELLED)),
+        )
         .values(
             status=case((was_cancelled, Job.status), else_=literal(status, Job.status.type)),
             error=case((was_cancelled, Job.error), else_=literal(error, Job.error.type)),
@@ -370,7 +387,7 @@ async def end_job(
     ended = await session.scalar(stmt.execution_options(**NO_SYNC))
     if ended is None:
         return None
-    closed = await cancel_open_items(session, job_id) if ended == "cancelled" else 0
+    closed = await cancel_open_items(session, job_id) if ended == JobStatus.CANCELLED else 0
     job = await get_job_by_id(session, job_id)
     assert job is not None  # updated just above, in this transaction
     return Ending(ended, closed, job)
@@ -397,7 +414,9 @@ async def first_start(session: AsyncSession, job_id: str, owner: str) -> bool:
     held = select(Job.id).where(Job.id == job_id, Job.lease_owner == owner)
     if await session.scalar(dialects.lock_rows(session, held)) is None:
         return False
-    started = select(JobEvent.id).where(JobEvent.job_id == job_id, JobEvent.kind == "job_started")
+    started = select(JobEvent.id).where(
+        JobEvent.job_id == job_id, JobEvent.kind == EventKind.JOB_STARTED
+    )
     return await session.scalar(started.limit(1)) is None
 
 
@@ -428,9 +447,9 @@ async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int
         .where(
             JobItem.job_id == job_id,
             JobItem.item_index.in_(indexes),
-            JobItem.status == "pending",
+            JobItem.status == ItemStatus.PENDING,
         )
-        .values(status="running")
+        .values(status=ItemStatus.RUNNING)
     )
     changed = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
     await _add(session, job_id, running=changed)

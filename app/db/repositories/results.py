@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
+from app.lifecycle import TERMINAL_ITEM_STATUSES, ItemStatus
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
@@ -67,7 +68,7 @@ class ItemRow:
 
 NODE_FIELDS = tuple(field.name for field in fields(NodeRow))
 NODE_KEY = ("job_id", "item_index", "node_id")
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = tuple(sorted(TERMINAL_ITEM_STATUSES))  # a stable order for the SQL
 
 
 async def write_batch(
@@ -82,7 +83,7 @@ async def write_batch(
     """
     wrong = {item.status for item in items} - set(FINAL)
     if wrong:
-        raise ValueError(f"an item ends as one of {FINAL}, not {sorted(wrong)}")
+        raise ValueError(f"an item ends as one of {sorted(map(str, FINAL))}, not {sorted(wrong)}")
     now = utcnow()
     if nodes:
         await _upsert_nodes(session, nodes, now)
@@ -125,7 +126,7 @@ async def _finish_items(
         .where(
             JobItem.job_id == rows.c.job_id,
             JobItem.item_index == rows.c.item_index,
-            JobItem.status == "running",
+            JobItem.status == ItemStatus.RUNNING,
         )
         .values(
             status=rows.c.status,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, Tenant, WebhookAttempt
+from app.lifecycle import WebhookState
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 SECRET_PREFIX = "whsec_"
@@ -63,7 +64,7 @@ async def schedule(session: AsyncSession, job_id: str, now: datetime | None = No
     stmt = (
         update(Job)
         .where(Job.id == job_id, Job.webhook_url.is_not(None), Job.webhook_state.is_(None))
-        .values(webhook_state="pending", webhook_next_at=now or utcnow())
+        .values(webhook_state=WebhookState.PENDING, webhook_next_at=now or utcnow())
     )
     await session.execute(stmt.execution_options(**NO_SYNC))
 
@@ -73,7 +74,7 @@ async def claim_due(session: AsyncSession, now: datetime, hold_s: float, limit: 
     them meanwhile, and takes them over if this one dies mid-delivery)."""
     due = (
         select(Job.id)
-        .where(Job.webhook_state == "pending", Job.webhook_next_at <= now)
+        .where(Job.webhook_state == WebhookState.PENDING, Job.webhook_next_at <= now)
         .order_by(Job.webhook_next_at)
         .limit(limit)
     )
@@ -82,7 +83,9 @@ async def claim_due(session: AsyncSession, now: datetime, hold_s: float, limit: 
         return []
     stmt = (
         update(Job)
-        .where(Job.id.in_(ids), Job.webhook_state == "pending", Job.webhook_next_at <= now)
+        .where(
+            Job.id.in_(ids), Job.webhook_state == WebhookState.PENDING, Job.webhook_next_at <= now
+        )
         .values(webhook_next_at=now + timedelta(seconds=hold_s))
         .returning(Job)
     )

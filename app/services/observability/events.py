@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
+from app.lifecycle import TERMINAL_EVENTS
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
-TERMINAL_EVENTS = ("job_completed", "job_failed", "job_cancelled")
 PAGE = 500
 QUEUED_BATCHES = 64  # per stream; a stream further behind reads again
 KEPT = 500  # a job's newest events, kept by its poller for streams that join or fall behind
@@ -95,7 +95,7 @@ class EventHub:
         async with self._reads() as session:
             if await jobs_repo.get_job_by_id(session, job_id) is None:
                 return True
-            last = await events_repo.last_event_id(session, job_id, TERMINAL_EVENTS)
+            last = await events_repo.last_event_id(session, job_id, tuple(TERMINAL_EVENTS))
         return 0 < last <= after
 
     def poll_s(self) -> float:

@@ -34,11 +34,12 @@ from prometheus_client.registry import Collector
 from app.engine import NodeRecord
 from app.engine.resources.metrics import LATENCY_BUCKETS_S
 from app.engine.resources.metrics import Histogram as EngineHistogram
+from app.lifecycle import JobStatus
 
 # No ``*_created`` series: they would double the number of series for nothing.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-JOB_STATUSES = ("queued", "running", "completed", "failed", "cancelled")
+JOB_STATUSES = tuple(JobStatus)
 QUEUE_BUCKETS_S = (0.001, *LATENCY_BUCKETS_S)
 FAST_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

@@ -20,6 +20,7 @@ from app.db.repositories.jobs import Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph.model import InputSpec
+from app.lifecycle import TERMINAL_JOB_STATUSES, EventKind, ItemStatus, JobStatus
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.programs import ProgramCache
 from app.services.requests import graphs
@@ -27,7 +28,6 @@ from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.runner.sink import record_view
 
 INSERT_BATCH = 1_000
-TERMINAL = {"completed", "failed", "cancelled"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +128,9 @@ async def _finalize(session: AsyncSession, job: Job) -> Job:
     if job.item_count == 0:
         raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
     await repo.set_item_count(session, job.id, job.item_count)
-    await events_repo.append_events(session, [(job.id, "job_submitted", {"items": job.item_count})])
+    await events_repo.append_events(
+        session, [(job.id, EventKind.JOB_SUBMITTED, {"items": job.item_count})]
+    )
     return job
 
 
@@ -169,15 +171,16 @@ def counts(job: Job) -> dict[str, Any]:
     """The job's progress: item counts, throughput, ETA, tokens and cost (status and events)."""
     done = job.succeeded + job.failed + job.cancelled
     pending = max(0, job.item_count - job.running - done)
-    throughput, eta = _pace(job, done, pending + job.running)
+    # Cancelled items took no time: counted as done, they would inflate the throughput.
+    throughput, eta = _pace(job, job.succeeded + job.failed, pending + job.running)
     return {
         "counts": {
             "total": job.item_count,
-            "pending": pending,
-            "running": job.running,
-            "succeeded": job.succeeded,
-            "failed": job.failed,
-            "cancelled": job.cancelled,
+            ItemStatus.PENDING: pending,
+            ItemStatus.RUNNING: job.running,
+            ItemStatus.SUCCEEDED: job.succeeded,
+            ItemStatus.FAILED: job.failed,
+            ItemStatus.CANCELLED: job.cancelled,
         },
         "throughput_per_s": throughput,
         "eta_s": eta,
@@ -189,15 +192,15 @@ def counts(job: Job) -> dict[str, Any]:
     }
 
 
-def _pace(job: Job, done: int, remaining: int) -> tuple[float | None, float | None]:
-    if job.started_at is None or done == 0:
+def _pace(job: Job, ran: int, remaining: int) -> tuple[float | None, float | None]:
+    if job.started_at is None or ran == 0:
         return None, None
     end = job.finished_at or datetime.now(UTC)
     elapsed = (end - _aware(job.started_at)).total_seconds()
     if elapsed <= 0:
         return None, None
-    rate = done / elapsed
-    return rate, (remaining / rate if job.status not in TERMINAL else 0.0)
+    rate = ran / elapsed
+    return rate, (remaining / rate if job.status not in TERMINAL_JOB_STATUSES else 0.0)
 
 
 def _aware(moment: datetime) -> datetime:
@@ -236,7 +239,7 @@ async def cancel(
     if outcome is None:
         raise NotFound(f"job {job_id!r} not found")
     if outcome.stopped and not outcome.runner_holds:
-        await record_end(session, outcome.job, "cancelled")
+        await record_end(session, outcome.job, JobStatus.CANCELLED)
     return outcome
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.engine import ExecutionSettings, InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
+from app.lifecycle import RunStatus
 from app.services.errors import InvalidInput, Issue
 from app.services.limits import output_limits
 from app.services.requests import graphs
@@ -44,7 +45,7 @@ async def run_once(
     return {
         "graph_id": stored.graph.id,
         "version": stored.version.version,
-        "status": "succeeded" if result.ok else "failed",
+        "status": RunStatus.SUCCEEDED if result.ok else RunStatus.FAILED,
         "outputs": result.outputs,
         "failed_nodes": result.failed,
         "nodes": {node: node_view(record) for node, record in result.records.items()},

@@ -14,6 +14,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import jobs as jobs_repo
+from app.lifecycle import ItemStatus, JobStatus
 from app.services.observability.metrics import ServiceMetrics
 from app.services.requests.jobs import record_end
 
@@ -68,22 +69,24 @@ class CrashRecorder:
 
     def _count(self, failed: dict[str, int]) -> None:
         for closed in failed.values():
-            self.metrics.jobs_finished.labels("failed").inc()
-            self.metrics.items_finished.labels("cancelled").inc(closed)
+            self.metrics.jobs_finished.labels(JobStatus.FAILED).inc()
+            self.metrics.items_finished.labels(ItemStatus.CANCELLED).inc(closed)
 
 
 async def _fail(session: AsyncSession, owner: str, job_id: str, reason: str) -> int | None:
     """End the job as failed through the runner's own ending (one conditional UPDATE, then the
     terminal event and webhook); how many open items were closed, or ``None`` if it had ended
     or changed hands meanwhile."""
-    ending = await jobs_repo.end_job(session, job_id, owner, "failed", reason)
+    ending = await jobs_repo.end_job(session, job_id, owner, JobStatus.FAILED, reason)
     if ending is None:
         return None
     closed = ending.closed
-    if ending.status == "failed":
+    if ending.status == JobStatus.FAILED:
         closed = await jobs_repo.cancel_open_items(session, job_id)
     job = await jobs_repo.get_job_by_id(session, job_id)
     assert job is not None  # just updated in this transaction
-    await record_end(session, job, ending.status, reason if ending.status == "failed" else None)
+    await record_end(
+        session, job, ending.status, reason if ending.status == JobStatus.FAILED else None
+    )
     log.error("job %s failed: %s", job_id, reason, extra={"job_id": job_id})
     return closed

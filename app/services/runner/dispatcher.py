@@ -29,6 +29,7 @@ from app.db.models import GraphVersion, Job
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
+from app.lifecycle import JobStatus
 from app.services.limits import output_limits
 from app.services.observability.health import RunnerHealth
 from app.services.observability.metrics import ServiceMetrics
@@ -241,7 +242,7 @@ class RunDispatcher:
             if job_id not in statuses:
                 log.warning("lost the lease of job %s; another process owns it now", job_id)
                 execution.abandon()
-            elif statuses[job_id] == "cancelled":
+            elif statuses[job_id] == JobStatus.CANCELLED:
                 execution.cancel()
 
 

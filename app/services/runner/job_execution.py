@@ -29,6 +29,7 @@ from app.engine import (
 )
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
+from app.lifecycle import EventKind, ItemStatus, JobStatus
 from app.logs import job_context, set_item
 from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
@@ -65,7 +66,7 @@ class JobExecution:
         self.deps = deps
         # By the user: in-flight items end as "cancelled". A job claimed already cancelled was
         # left by a runner that died; it is only closed.
-        self.cancelled = job.status == "cancelled"
+        self.cancelled = job.status == JobStatus.CANCELLED
         self.abandoned = False  # lease lost or runner stopping: leave items for the next owner
         self.ending = False  # in ``_end``: the lease is being released with the job's end
         self._tasks: set[asyncio.Task[None]] = set()
@@ -81,7 +82,7 @@ class JobExecution:
         try:
             execution = self._prepare()
         except EngineError as exc:
-            return await self._end("failed", f"the graph cannot run: {exc}")
+            return await self._end(JobStatus.FAILED, f"the graph cannot run: {exc}")
         await self._started()
         progress = asyncio.get_running_loop().create_task(self._report_progress())
         try:
@@ -97,7 +98,9 @@ class JobExecution:
         async with self.deps.sessions() as session:
             if await jobs_repo.first_start(session, self.job_id, self.deps.owner):
                 data = {"graph_version": self.version.version}
-                await events_repo.append_events(session, [(self.job_id, "job_started", data)])
+                await events_repo.append_events(
+                    session, [(self.job_id, EventKind.JOB_STARTED, data)]
+                )
             await session.commit()
 
     async def _report_progress(self) -> None:
@@ -105,7 +108,7 @@ class JobExecution:
         while True:
             await asyncio.sleep(self.deps.progress_s)
             try:
-                self.deps.writer.event(self.job_id, "progress", await self._counts())
+                self.deps.writer.event(self.job_id, EventKind.PROGRESS, await self._counts())
             except Exception:
                 log.exception("reading the progress of job %s failed", self.job_id)
 
@@ -175,18 +178,29 @@ class JobExecution:
         except asyncio.CancelledError:
             if self.cancelled and not self.abandoned:
                 self.deps.writer.item(
-                    ItemRow(self.job_id, index, "cancelled", None, "cancelled", 0, 0, 0.0)
+                    ItemRow(
+                        self.job_id,
+                        index,
+                        ItemStatus.CANCELLED,
+                        None,
+                        ItemStatus.CANCELLED,
+                        0,
+                        0,
+                        0.0,
+                    )
                 )
-                self.deps.metrics.items_finished.labels("cancelled").inc()
+                self.deps.metrics.items_finished.labels(ItemStatus.CANCELLED).inc()
             raise
         finally:
             self.deps.window.release()
         self.deps.writer.item(row)
         self.deps.metrics.items_finished.labels(row.status).inc()
-        if row.status == "succeeded":
+        if row.status == ItemStatus.SUCCEEDED:
             self.deps.writer.item_succeeded(self.job_id, index)
         else:
-            self.deps.writer.event(self.job_id, "item_failed", {"index": index, "error": row.error})
+            self.deps.writer.event(
+                self.job_id, EventKind.ITEM_FAILED, {"index": index, "error": row.error}
+            )
 
     async def _item_row(
         self, execution: Execution, index: int, raw: Any, stored: list[NodeResult]
@@ -194,7 +208,7 @@ class JobExecution:
         try:
             inputs = check_inputs(execution.plan.graph.inputs, raw if isinstance(raw, dict) else {})
         except InputError as exc:
-            return ItemRow(self.job_id, index, "failed", None, str(exc), 0, 0, 0.0)
+            return ItemRow(self.job_id, index, ItemStatus.FAILED, None, str(exc), 0, 0, 0.0)
         restored = restored_records(stored) if stored else None
         result = await execution.run(inputs, str(index), restored)
         return _item_row(self.job_id, index, result, stored)
@@ -224,7 +238,7 @@ class JobExecution:
     async def _conclude(self) -> str | None:
         if self.abandoned:
             return None
-        return await self._end("cancelled" if self.cancelled else "completed")
+        return await self._end(JobStatus.CANCELLED if self.cancelled else JobStatus.COMPLETED)
 
     async def _end(self, status: str, error: str | None = None) -> str | None:
         """End the job if this runner still holds it: the final status (``cancelled`` if the
@@ -241,8 +255,8 @@ class JobExecution:
         if ending is None:
             log.warning("job %s is no longer held by this runner; not ending it", self.job_id)
             return None
-        if ending.status == "cancelled":  # the job itself was counted when it was cancelled
-            self.deps.metrics.items_finished.labels("cancelled").inc(ending.closed)
+        if ending.status == JobStatus.CANCELLED:  # the job itself was counted when it was cancelled
+            self.deps.metrics.items_finished.labels(ItemStatus.CANCELLED).inc(ending.closed)
         else:
             self.deps.metrics.jobs_finished.labels(ending.status).inc()
         return ending.status
@@ -263,5 +277,5 @@ def _item_row(job_id: str, index: int, result: RunResult, stored: list[NodeResul
     if not result.ok:
         failed = [result.records[node] for node in result.failed]
         error = "; ".join(f"{r.node}: {r.error_type}: {r.error}" for r in failed)
-    status = "succeeded" if result.ok else "failed"
+    status = ItemStatus.SUCCEEDED if result.ok else ItemStatus.FAILED
     return ItemRow(job_id, index, status, result.outputs, error, tokens_in, tokens_out, cost)

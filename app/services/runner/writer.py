@@ -28,12 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.db.repositories import events as events_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow, NodeRow
+from app.lifecycle import EventKind, ItemStatus
 from app.services.runner import storable
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000
-ITEM_SUCCEEDED = "item_succeeded"
-ITEMS_SUCCEEDED = "items_succeeded"
+ITEM_SUCCEEDED = EventKind.ITEM_SUCCEEDED
+ITEMS_SUCCEEDED = EventKind.ITEMS_SUCCEEDED
 QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
 Row = NodeRow | ItemRow | QueuedEvent
 # SQLSTATE classes of errors caused by the data written: data exception, integrity violation.
@@ -216,8 +217,8 @@ class ResultWriter:
             storable.fail_node(row, error, keep_usage=False)
             self._unstorable[row.job_id, row.item_index].append(storable.failure_line(row))
         else:  # an item that failed already keeps its error, which names its nodes
-            known = row.error if row.status == "failed" and row.error else None
-            row.status, row.output, row.error = "failed", None, known or error
+            known = row.error if row.status == ItemStatus.FAILED and row.error else None
+            row.status, row.output, row.error = ItemStatus.FAILED, None, known or error
         try:
             await self._write([row])
         except Exception as again:

@@ -1,5 +1,5 @@
-"""``app.client`` needs only the stdlib, httpx and httpx-sse (and ``app.signing``), so that
-users can install and import it without the server's dependencies."""
+"""``app.client`` needs only the stdlib, httpx and httpx-sse (and ``app.signing`` and
+``app.lifecycle``), so that users can install and import it without the server's dependencies."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tests.architecture.test_layers import imports_of
 
 ROOT = Path(__file__).resolve().parents[3]
 ALLOWED_THIRD_PARTY = {"httpx", "httpx_sse"}
-ALLOWED_APP = {"app.signing"}
+ALLOWED_APP = {"app.signing", "app.lifecycle"}
 # Not rich: httpx itself imports it (for its own command line) wherever it is installed.
 SERVER_ONLY = [
     "fastapi",

@@ -18,8 +18,7 @@ import pytest
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.session import create_engine, session_factory
-from app.services.observability.events import TERMINAL_EVENTS
-from app.services.requests.jobs import TERMINAL
+from app.lifecycle import TERMINAL_EVENTS, TERMINAL_JOB_STATUSES
 from app.services.runner.dispatcher import RunDispatcher
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
@@ -288,7 +287,7 @@ async def until_ended(service: Service, job_id: str, timeout_s: float = 30) -> d
     """Poll the job's status until it has ended."""
     async with asyncio.timeout(timeout_s):
         while True:
-            if (found := await status(service, job_id))["status"] in TERMINAL:
+            if (found := await status(service, job_id))["status"] in TERMINAL_JOB_STATUSES:
                 return found
             await asyncio.sleep(0.05)
 
