@@ -210,7 +210,7 @@ class GraphRun:
     def _guard_shown(self, step: Step) -> str:
         assert step.guard_ref is not None
         if step.guard_ref.name not in self.values:
-            return "skipped"
+            return NodeStatus.SKIPPED.value
         try:
             return shown(lookup(self.values, step.guard_ref))
         except NodeError:
