@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,15 +16,21 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
 from app.db.repositories import webhooks as webhooks_repo
-from app.db.repositories.jobs import Cancellation
+from app.db.repositories.jobs import Cancellation as Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph.model import InputSpec
+from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.programs import ProgramCache
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.runner.sink import record_view
+from app.services.runner.webhook_targets import AddressPolicy, check_url
+from app.settings import Settings
+
+if TYPE_CHECKING:  # the runtime's runner imports this module
+    from app.services.runtime import Runtime
 
 INSERT_BATCH = 1_000
 TERMINAL = {"completed", "failed", "cancelled"}
@@ -38,6 +44,41 @@ class JobSpec:
     version: int | None = None
     priority: int = 0
     webhook_url: str | None = None
+
+
+async def accept(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, spec: JobSpec, inputs: Iterable[Any]
+) -> Job:
+    """Submit a job from a JSON list of inputs; its runner is woken once the job is committed."""
+    await _check_webhook_url(spec.webhook_url, runtime.settings)
+    job = await submit(session, runtime.programs, tenant_id, spec, inputs)
+    after_commit(session, lambda: _announce(runtime))
+    return job
+
+
+async def accept_jsonl(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, spec: JobSpec, source: Readable
+) -> Job:
+    """Submit a job from a JSONL upload, under the configured line limits (see :func:`accept`)."""
+    settings = runtime.settings
+    await _check_webhook_url(spec.webhook_url, settings)
+    limits = (settings.max_jsonl_line_bytes, settings.max_jsonl_lines, settings.max_document_depth)
+    job = await submit_jsonl(session, runtime.programs, tenant_id, spec, source, limits)
+    after_commit(session, lambda: _announce(runtime))
+    return job
+
+
+async def _check_webhook_url(url: str | None, settings: Settings) -> None:
+    # As ``runner.webhooks.check_webhook_url``, which imports this module for job views.
+    if url is not None:
+        policy = AddressPolicy(settings.webhook_allow_networks, settings.webhook_resolve_timeout_s)
+        await check_url(url, policy)
+
+
+def _announce(runtime: Runtime) -> None:
+    runtime.metrics.jobs_submitted.inc()
+    if runtime.runner is not None:
+        runtime.runner.notify()
 
 
 async def submit(
