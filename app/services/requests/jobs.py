@@ -25,7 +25,7 @@ from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.programs import ProgramCache
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
-from app.services.runner.sink import record_view
+from app.services.requests.views import stored_node_view
 from app.services.runner.webhook_targets import AddressPolicy, check_url
 from app.settings import Settings
 
@@ -336,7 +336,11 @@ async def item_detail(
     if item is None:
         raise NotFound(f"job {job_id!r} has no item {index}")
     nodes = await results.item_nodes(session, job_id, index)
-    return {**item_view(item), "input": item.input, "nodes": [record_view(row) for row in nodes]}
+    return {
+        **item_view(item),
+        "input": item.input,
+        "nodes": [stored_node_view(row) for row in nodes],
+    }
 
 
 async def webhook_deliveries(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:
