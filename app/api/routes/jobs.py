@@ -59,7 +59,7 @@ async def submit_job(
     """Queue a job. Inputs come as ``inputs`` (a JSON list) or as a JSONL file in a multipart
     upload (one JSON object per line; a bad line is reported with its number)."""
     if media_type(request) == "multipart/form-data":
-        job_id = await _submit_upload(request, runtime, session, tenant)
+        job_id = await _submit_upload(request, runtime, tenant)
     else:
         settings = runtime.settings
         raw = await read_body(request, JSON, settings.max_json_bytes)
@@ -77,9 +77,7 @@ def _url(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-async def _submit_upload(
-    request: Request, runtime: Runtime, session: SessionDep, tenant: str
-) -> str:
+async def _submit_upload(request: Request, runtime: Runtime, tenant: str) -> str:
     form = await request.form(max_files=1, max_fields=10)
     try:
         upload = form.get("inputs")
@@ -88,8 +86,7 @@ async def _submit_upload(
                 "upload the inputs as a file field named 'inputs'",
                 [Issue("inputs", "missing file")],
             )
-        spec = _form_spec(form)
-        return (await jobs.accept_jsonl(runtime, session, tenant, spec, upload)).id
+        return await jobs.accept_jsonl(runtime, tenant, _form_spec(form), upload)
     finally:
         await form.close()
 
