@@ -9,6 +9,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -176,3 +177,15 @@ async def test_problem_type(slug: str, service: Service, settings: Settings) -> 
     assert answer.body["title"] == PROBLEM_TYPES[slug].title
     errors = answer.body.get("errors")
     assert (errors[0]["field"] if errors else None) == field, errors
+
+
+def test_problem_documents_are_built_from_the_catalogue_alone() -> None:
+    """No module but ``app/api/problems.py`` writes a problem ``type`` itself (there it is
+    checked against the catalogue), so no slug can escape the cases above."""
+    app_dir = Path(__file__).resolve().parents[3] / "app"
+    writers = {
+        str(path.relative_to(app_dir))
+        for path in app_dir.rglob("*.py")
+        if "inf-engine:problem:" in path.read_text(encoding="utf-8")
+    }
+    assert writers == {"api/problems.py", "api/schemas/common.py"}  # the latter: a description
