@@ -20,6 +20,7 @@ from enum import StrEnum
 class JobStatus(StrEnum):
     """Where a job is: waiting, being run by a lease holder, or ended."""
 
+    UPLOADING = "uploading"  # a JSONL upload still storing its items: seen and run by no one
     QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"  # every item ended (succeeded or failed)
@@ -75,6 +76,7 @@ TERMINAL_EVENTS = frozenset(
 )
 
 JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.UPLOADING: frozenset({JobStatus.QUEUED}),  # (a failed upload is deleted)
     JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}),
     # A running job whose lease lapsed goes back to running under a new holder.
     JobStatus.RUNNING: frozenset(

@@ -23,12 +23,27 @@ async def get_runtime(request: Request) -> Runtime:
 async def get_session(
     runtime: Annotated[Runtime, Depends(get_runtime)],
 ) -> AsyncIterator[AsyncSession]:
-    """A session for the request; routes commit explicitly after a successful write."""
+    """The request's unit of work: committed when the route returns, rolled back when it raises.
+
+    Routes never commit. The commit happens before the answer is sent (``SessionDep`` ends with
+    the route function), so a commit that fails is answered as an error, never lost behind a 2xx.
+    """
     session = runtime.sessions()
     try:
         yield session
+        await session.commit()
+    except BaseException:
+        await _rollback(session)
+        raise
     finally:
         await _close(session)
+
+
+async def _rollback(session: AsyncSession) -> None:
+    try:
+        await session.rollback()
+    except Exception as exc:  # the error being answered matters more than this one
+        log.warning("rollback failed: %s", exc)
 
 
 async def get_read_session(
@@ -63,7 +78,8 @@ async def get_tenant(
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Ends with the route function: the commit comes before the answer (see ``get_session``).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 # Closed when the route function returns, before a streamed body starts: a stream must not hold
 # a pooled connection for as long as it is open.

@@ -6,8 +6,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.problems import problem_document
-from app.services.errors import Issue, PayloadTooLarge
+from app.api.problems import service_problem
+from app.services.errors import Issue, Malformed, PayloadTooLarge, ServiceError
 
 
 class BodyLimit:
@@ -55,8 +55,7 @@ class NoNulInURL:
             where = _nul_in(scope)
             if where is not None:
                 detail = f"the {where} contains a NUL character (%00)"
-                errors = [{"field": where, "message": "contains NUL"}]
-                await _problem(send, 400, "malformed-request", "Malformed request", detail, errors)
+                await _problem(send, Malformed(detail, [Issue(where, "contains NUL")]))
                 return
         await self.app(scope, receive, send)
 
@@ -72,23 +71,18 @@ def _nul_in(scope: Scope) -> str | None:
 
 async def _refuse(send: Send, limit: int) -> None:
     detail = f"the body is larger than {limit} bytes"
-    errors = [{"field": "(body)", "message": detail}]
-    await _problem(send, 413, "payload-too-large", "Payload too large", detail, errors)
+    await _problem(send, PayloadTooLarge(detail, [Issue("(body)", detail)]))
 
 
-async def _problem(
-    send: Send,
-    status: int,
-    slug: str,
-    title: str,
-    detail: str,
-    errors: list[dict[str, str]] | None = None,
-) -> None:
-    """Problem details, written before the app (and its exception handlers) is reached."""
-    body = json.dumps(problem_document(status, slug, title, detail, errors)).encode()
+async def _problem(send: Send, error: ServiceError) -> None:
+    """The problem details of ``error``, written before the app (and its exception handlers)
+    is reached."""
+    document = service_problem(error)
+    assert document is not None, "a service error with a problem type"
+    body = json.dumps(document).encode()
     headers = [
         (b"content-type", b"application/problem+json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.start", "status": document["status"], "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -40,11 +40,14 @@ def limited_protocol(limit_bytes: int, timeout_s: float) -> type[asyncio.Protoco
     return Limited
 
 
-def problem_response(status: int, reason: str, slug: str, detail: str) -> bytes:
-    """A whole ``application/problem+json`` response that closes the connection."""
-    body = json.dumps(problem_document(status, slug, reason, detail))
+def problem_response(slug: str, detail: str) -> bytes:
+    """A whole ``application/problem+json`` response that closes the connection (its reason
+    phrase is the problem's title)."""
+    document = problem_document(slug, detail)
+    body = json.dumps(document)
     head = (
-        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/problem+json\r\n"
+        f"HTTP/1.1 {document['status']} {document['title']}\r\n"
+        "content-type: application/problem+json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     )
     return (head + body).encode()
@@ -82,7 +85,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._in_head and self._head_bytes > self.max_header_bytes:
             detail = f"the request line and headers exceed {self.max_header_bytes} bytes"
-            self._refuse(431, "Request Header Fields Too Large", "headers-too-large", detail)
+            self._refuse("headers-too-large", detail)
 
     def on_headers_complete(self) -> None:
         self._in_head, self._head_bytes = False, 0
@@ -110,17 +113,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()  # nothing was asked: nothing to answer
             return
         detail = f"the request line and headers took longer than {self.header_timeout_s:g} s"
-        self._refuse(408, "Request Timeout", "request-timeout", detail)
+        self._refuse("request-timeout", detail)
 
     @property
     def _idle(self) -> bool:
         return self.cycle is None or self.cycle.response_complete
 
-    def _refuse(self, status: int, reason: str, slug: str, detail: str) -> None:
+    def _refuse(self, slug: str, detail: str) -> None:
         if self.transport.is_closing():
             return
         self._cancel_head_timer()
         if self._idle:  # else a response is being written: do not interleave another one
-            self.transport.write(problem_response(status, reason, slug, detail))
+            self.transport.write(problem_response(slug, detail))
         self.transport.close()
         self.logger.warning("refused a request from %s: %s", self.client, detail)

@@ -3,7 +3,6 @@
 ServiceError
 ├── Malformed           the request cannot be parsed (bad JSON, YAML or UTF-8)
 ├── NotFound            the thing does not exist for this tenant
-├── Conflict            the request contradicts the current state
 ├── InvalidInput        the request is well formed but wrong; ``issues`` locate each problem
 ├── PayloadTooLarge     a body, file or line exceeds a configured limit
 ├── UnsupportedMedia    the body's content type is not one the operation reads
@@ -53,10 +52,6 @@ class Malformed(ServiceError):
 
 class NotFound(ServiceError):
     """The resource does not exist (or belongs to another tenant)."""
-
-
-class Conflict(ServiceError):
-    """The request contradicts the resource's current state."""
 
 
 class InvalidInput(ServiceError):

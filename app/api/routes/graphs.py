@@ -65,7 +65,6 @@ async def upload_graph(
         limits=graph_limits(settings),
     )
     stored = await graphs.upload(session, tenant, upload)
-    await session.commit()
     if not stored.created:
         response.status_code = 200
     return _out(stored)

@@ -20,12 +20,12 @@ from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import ItemStatus
 from app.lifecycle import JobStatus as JobState
+from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.observability import events, traces
 from app.services.requests import jobs
 from app.services.requests.documents import check_value, parse_json
-from app.services.requests.jobs import JobSpec
-from app.services.runner.webhooks import check_webhook_url
+from app.services.requests.jobs import Cancellation, JobSpec
 from app.services.runtime import Runtime
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -61,19 +61,14 @@ async def submit_job(
     """Queue a job. Inputs come as ``inputs`` (a JSON list) or as a JSONL file in a multipart
     upload (one JSON object per line; a bad line is reported with its number)."""
     if media_type(request) == "multipart/form-data":
-        job = await _submit_upload(request, runtime, session, tenant)
+        job_id = await _submit_upload(request, runtime, tenant)
     else:
         settings = runtime.settings
         raw = await read_body(request, JSON, settings.max_json_bytes)
         body = await asyncio.to_thread(_job_request, raw, settings.max_document_depth)
         spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
-        await check_webhook_url(spec.webhook_url, runtime.settings)
-        job = await jobs.submit(session, runtime.programs, tenant, spec, body.inputs)
-    await session.commit()
-    runtime.metrics.jobs_submitted.inc()
-    if runtime.runner is not None:
-        runtime.runner.notify()
-    return JobStatus(**await jobs.status(session, tenant, job.id))
+        job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
+    return JobStatus(**await jobs.status(session, tenant, job_id))
 
 
 def _job_request(raw: bytes, max_depth: int) -> JobRequest:
@@ -84,9 +79,7 @@ def _url(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-async def _submit_upload(
-    request: Request, runtime: Runtime, session: SessionDep, tenant: str
-) -> Any:
+async def _submit_upload(request: Request, runtime: Runtime, tenant: str) -> str:
     form = await request.form(max_files=1, max_fields=10)
     try:
         upload = form.get("inputs")
@@ -95,15 +88,7 @@ async def _submit_upload(
                 "upload the inputs as a file field named 'inputs'",
                 [Issue("inputs", "missing file")],
             )
-        spec = _form_spec(form)
-        settings = runtime.settings
-        await check_webhook_url(spec.webhook_url, settings)
-        limits = (
-            settings.max_jsonl_line_bytes,
-            settings.max_jsonl_lines,
-            settings.max_document_depth,
-        )
-        return await jobs.submit_jsonl(session, runtime.programs, tenant, spec, upload, limits)
+        return await jobs.accept_jsonl(runtime, tenant, _form_spec(form), upload)
     finally:
         await form.close()
 
@@ -247,10 +232,13 @@ async def cancel_job(
     # SQLite serves one process: if its runner is not running, nobody else will close the job.
     runner_gone = runtime.settings.is_sqlite and not (runtime.runner and runtime.runner.alive)
     outcome = await jobs.cancel(session, tenant, job_id, runner_gone)
-    await session.commit()
+    after_commit(session, lambda: _cancelled(runtime, job_id, outcome))
+    return JobStatus(**await jobs.status(session, tenant, job_id))
+
+
+def _cancelled(runtime: Runtime, job_id: str, outcome: Cancellation) -> None:
     if outcome.stopped:
         runtime.metrics.jobs_finished.labels(JobState.CANCELLED).inc()
         runtime.metrics.items_finished.labels(ItemStatus.CANCELLED).inc(outcome.items)
     if runtime.runner is not None and outcome.runner_holds:
         runtime.runner.cancel_local(job_id)
-    return JobStatus(**await jobs.status(session, tenant, job_id))

@@ -6,8 +6,7 @@ from fastapi import APIRouter
 
 from app.api.deps import ReadSessionDep, SessionDep, TenantDep
 from app.api.schemas.jobs import WebhookDeliveries, WebhookSecret
-from app.services.requests import jobs
-from app.services.runner import webhooks
+from app.services.requests import jobs, webhook_secrets
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 
@@ -15,17 +14,13 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 @router.get("/webhooks/secret", response_model=WebhookSecret)
 async def webhook_secret(session: SessionDep, tenant: TenantDep) -> WebhookSecret:
     """The secret your webhooks are signed with (``Inf-Signature`` header, HMAC-SHA256)."""
-    secret = await webhooks.tenant_secret(session, tenant)
-    await session.commit()
-    return WebhookSecret(secret=secret)
+    return WebhookSecret(secret=await webhook_secrets.current(session, tenant))
 
 
 @router.post("/webhooks/secret/rotate", response_model=WebhookSecret)
 async def rotate_webhook_secret(session: SessionDep, tenant: TenantDep) -> WebhookSecret:
     """A new secret; webhooks sent from now on are signed with it."""
-    secret = await webhooks.tenant_secret(session, tenant, rotate=True)
-    await session.commit()
-    return WebhookSecret(secret=secret)
+    return WebhookSecret(secret=await webhook_secrets.rotate(session, tenant))
 
 
 @router.get("/jobs/{job_id}/webhook", response_model=WebhookDeliveries)

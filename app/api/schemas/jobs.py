@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import INT32_MAX
+from app.api.schemas.nodes import NodeRecordOut
 
 
 class JobRequest(BaseModel):
@@ -79,7 +80,7 @@ class ResultPage(BaseModel):
 
 class ItemDetail(ResultItem):
     input: Any
-    nodes: list[dict[str, Any]]
+    nodes: list[NodeRecordOut]
 
 
 class WebhookAttemptOut(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.schemas.common import INT32_MAX
+from app.api.schemas.nodes import NodeRecordOut
 
 
 class RunRequest(BaseModel):
@@ -23,5 +24,5 @@ class RunResponse(BaseModel):
     status: str
     outputs: dict[str, Any]
     failed_nodes: list[str]
-    nodes: dict[str, dict[str, Any]]
+    nodes: dict[str, NodeRecordOut]
     usage: dict[str, Any]

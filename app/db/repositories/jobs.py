@@ -54,12 +54,14 @@ async def create_job(
     graph_version_id: str,
     priority: int = 0,
     webhook_url: str | None = None,
+    status: JobStatus = JobStatus.QUEUED,
 ) -> Job:
-    """A new ``queued`` job without items (add them, then ``set_item_count``)."""
+    """A new job without items (add them, then ``set_item_count``); an ``uploading`` one is
+    seen by no one until :func:`publish_job`."""
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
-        status=JobStatus.QUEUED,
+        status=status,
         priority=priority,
         webhook_url=webhook_url,
     )
@@ -90,9 +92,29 @@ async def set_item_count(session: AsyncSession, job_id: str, count: int) -> None
     await session.execute(stmt.execution_options(**NO_SYNC))
 
 
+async def publish_job(session: AsyncSession, job_id: str, count: int) -> None:
+    """An ``uploading`` job with all its ``count`` items becomes ``queued``: listed from now on
+    (``created_at`` is now, so pages already read do not miss it) and claimable."""
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.UPLOADING)
+        .values(status=JobStatus.QUEUED, item_count=count, created_at=utcnow())
+    )
+    await session.execute(stmt.execution_options(**NO_SYNC))
+
+
+async def delete_job(session: AsyncSession, job_id: str) -> None:
+    """Delete a job with everything it has (a failed upload); foreign keys cascade."""
+    await session.execute(delete(Job).where(Job.id == job_id).execution_options(**NO_SYNC))
+
+
+# Jobs the API shows: not an upload still in progress.
+VISIBLE = Job.status != JobStatus.UPLOADING
+
+
 async def get_job(session: AsyncSession, tenant_id: str, job_id: str) -> Job | None:
     """The tenant's job; ``None`` for an unknown id or another tenant's job."""
-    stmt = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
+    stmt = select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id, VISIBLE)
     return await session.scalar(stmt.execution_options(**FRESH))
 
 
@@ -109,7 +131,7 @@ async def get_job_with_graph(
 JOB_WITH_GRAPH = (
     select(Job, GraphVersion.graph_id, GraphVersion.version)
     .join(GraphVersion, GraphVersion.id == Job.graph_version_id)
-    .where(Job.id == bindparam("job_id"), Job.tenant_id == bindparam("tenant_id"))
+    .where(Job.id == bindparam("job_id"), Job.tenant_id == bindparam("tenant_id"), VISIBLE)
     .execution_options(**FRESH)
 )
 
@@ -149,7 +171,7 @@ async def list_jobs(
 ) -> list[Job]:
     """A page of the tenant's jobs, newest first; ``before`` is the (created_at, id) of the last
     job of the previous page."""
-    stmt = select(Job).where(Job.tenant_id == tenant_id)
+    stmt = select(Job).where(Job.tenant_id == tenant_id, VISIBLE)
     if status is not None:
         stmt = stmt.where(Job.status == status)
     if before is not None:

@@ -14,10 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, Tenant, WebhookAttempt
+from app.db.session import rowcount
 from app.lifecycle import WebhookState
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 SECRET_PREFIX = "whsec_"
+
+
+class NoTenant(LookupError):
+    """The tenant does not exist (any more): it has no secret to read or rotate."""
 
 
 async def secret_of(session: AsyncSession, tenant_id: str) -> str:
@@ -46,16 +51,17 @@ async def _stored_secret(session: AsyncSession, tenant_id: str) -> str | None:
     stmt = select(Tenant.id, Tenant.webhook_secret).where(Tenant.id == tenant_id)
     row = (await session.execute(stmt)).first()
     if row is None:
-        raise LookupError(f"no tenant {tenant_id!r}")
+        raise NoTenant(f"tenant {tenant_id!r} not found")
     secret: str | None = row.webhook_secret
     return secret
 
 
 async def rotate_secret(session: AsyncSession, tenant_id: str) -> str:
-    """Replace the tenant's webhook secret; returns the new one."""
+    """Replace the tenant's webhook secret; returns the new one (``NoTenant`` if none)."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     stmt = update(Tenant).where(Tenant.id == tenant_id).values(webhook_secret=secret)
-    await session.execute(stmt.execution_options(**NO_SYNC))
+    if rowcount(await session.execute(stmt.execution_options(**NO_SYNC))) == 0:
+        raise NoTenant(f"tenant {tenant_id!r} not found")
     return secret
 
 

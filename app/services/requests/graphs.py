@@ -14,6 +14,7 @@ from app.db.repositories import graphs as repo
 from app.engine import GraphLimits, GraphValidationError, graph_hash, load_graph, to_data, to_dot
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.requests.documents import MAX_DEPTH, YAML_TYPES, parse_json, parse_yaml
+from app.services.requests.graph_issues import Checks, semantic_issues
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +56,18 @@ def parse_body(body: bytes, media_type: str, max_depth: int = MAX_DEPTH) -> Any:
 def prepare(upload: GraphUpload) -> PreparedGraph:
     """Parse, validate, canonicalize and hash an upload (CPU only: run it off the event loop)."""
     document = parse_body(upload.body, upload.media_type, upload.max_depth)
+    checks = Checks(upload.aliases, upload.tools, upload.max_nodes, upload.limits)
     try:
         graph = load_graph(
             document,
-            aliases=upload.aliases,
-            tools=upload.tools,
-            max_nodes=upload.max_nodes,
-            limits=upload.limits,
+            aliases=checks.aliases,
+            tools=checks.tools,
+            max_nodes=checks.max_nodes,
+            limits=checks.limits,
         )
     except GraphValidationError as exc:
-        issues = [Issue(i.field, i.message, node=i.node) for i in exc.issues]
+        found = [*exc.issues, *semantic_issues(document, checks)]
+        issues = [Issue(i.field, i.message, node=i.node) for i in found]
         raise InvalidInput("the graph is invalid", issues) from None
     return PreparedGraph(graph.name, to_data(graph), graph_hash(graph))
 

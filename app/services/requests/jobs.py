@@ -7,7 +7,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -16,16 +16,22 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
 from app.db.repositories import webhooks as webhooks_repo
-from app.db.repositories.jobs import Cancellation
+from app.db.repositories.jobs import Cancellation as Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph.model import InputSpec
 from app.lifecycle import TERMINAL_JOB_STATUSES, EventKind, ItemStatus, JobStatus
+from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.programs import ProgramCache
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
-from app.services.runner.sink import record_view
+from app.services.requests.views import stored_node_view
+from app.services.runner.webhook_targets import AddressPolicy, check_url
+from app.settings import Settings
+
+if TYPE_CHECKING:  # the runtime's runner imports this module
+    from app.services.runtime import Runtime
 
 INSERT_BATCH = 1_000
 
@@ -38,6 +44,100 @@ class JobSpec:
     version: int | None = None
     priority: int = 0
     webhook_url: str | None = None
+
+
+async def accept(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, spec: JobSpec, inputs: Iterable[Any]
+) -> Job:
+    """Submit a job from a JSON list of inputs; its runner is woken once the job is committed."""
+    await _check_webhook_url(spec.webhook_url, runtime.settings)
+    job = await submit(session, runtime.programs, tenant_id, spec, inputs)
+    after_commit(session, lambda: _announce(runtime))
+    return job
+
+
+async def accept_jsonl(runtime: Runtime, tenant_id: str, spec: JobSpec, source: Readable) -> str:
+    """Submit a job from a JSONL upload, under the configured line limits; its id.
+
+    Items are stored :data:`INSERT_BATCH` lines at a time, each batch in a transaction of its
+    own (a long upload never holds the database's one writer on SQLite), under a job that stays
+    ``uploading`` (seen and claimed by no one) until every line is in; a failed upload deletes
+    it, so no half job is ever seen."""
+    settings = runtime.settings
+    await _check_webhook_url(spec.webhook_url, settings)
+    limits = (settings.max_jsonl_line_bytes, settings.max_jsonl_lines, settings.max_document_depth)
+    async with runtime.sessions() as session:
+        job, specs = await _create(session, runtime.programs, tenant_id, spec, JobStatus.UPLOADING)
+        await session.commit()
+    stored = False
+    try:
+        count = await _store_lines(runtime.sessions, job.id, specs, jsonl_values(source, *limits))
+        await _publish(runtime.sessions, job.id, count)
+        stored = True
+    finally:
+        if not stored:
+            await _discard(runtime.sessions, job.id)
+    _announce(runtime)
+    return job.id
+
+
+async def _store_lines(
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: str,
+    specs: dict[str, InputSpec],
+    values: AsyncIterator[tuple[int, Any]],
+) -> int:
+    batch: list[Any] = []
+    count = 0
+    async for number, value in values:
+        batch.append(_checked(specs, value, Issue("inputs", "", line=number)))
+        if len(batch) == INSERT_BATCH:
+            count = await _store_batch(sessions, job_id, count, batch)
+    return await _store_batch(sessions, job_id, count, batch)
+
+
+async def _store_batch(
+    sessions: async_sessionmaker[AsyncSession], job_id: str, count: int, batch: list[Any]
+) -> int:
+    if batch:
+        async with sessions() as session:
+            await repo.add_items(session, job_id, count, batch)
+            await session.commit()
+        count += len(batch)
+        batch.clear()
+    return count
+
+
+async def _publish(sessions: async_sessionmaker[AsyncSession], job_id: str, count: int) -> None:
+    if count == 0:
+        raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
+    async with sessions() as session:
+        await repo.publish_job(session, job_id, count)
+        await events_repo.append_events(session, [(job_id, EventKind.JOB_SUBMITTED, {"items": count})])
+        await session.commit()
+
+
+async def _discard(sessions: async_sessionmaker[AsyncSession], job_id: str) -> None:
+    # Shielded: a cancelled request (the client went away) must still leave no half job.
+    async def discard() -> None:
+        async with sessions() as session:
+            await repo.delete_job(session, job_id)
+            await session.commit()
+
+    await asyncio.shield(discard())
+
+
+async def _check_webhook_url(url: str | None, settings: Settings) -> None:
+    # As ``runner.webhooks.check_webhook_url``, which imports this module for job views.
+    if url is not None:
+        policy = AddressPolicy(settings.webhook_allow_networks, settings.webhook_resolve_timeout_s)
+        await check_url(url, policy)
+
+
+def _announce(runtime: Runtime) -> None:
+    runtime.metrics.jobs_submitted.inc()
+    if runtime.runner is not None:
+        runtime.runner.notify()
 
 
 async def submit(
@@ -65,33 +165,16 @@ def _check_all(specs: dict[str, InputSpec], inputs: Iterable[Any]) -> list[Any]:
     ]
 
 
-async def submit_jsonl(
+async def _create(
     session: AsyncSession,
     programs: ProgramCache,
     tenant_id: str,
     spec: JobSpec,
-    source: Readable,
-    limits: tuple[int, int, int],
-) -> Job:
-    """Like :func:`submit`, one input per JSONL line; ``limits`` = (max line bytes, max lines,
-    max nesting depth)."""
-    job, specs = await _create(session, programs, tenant_id, spec)
-    batch: list[Any] = []
-    count = 0
-    async for number, value in jsonl_values(source, *limits):
-        batch.append(_checked(specs, value, Issue("inputs", "", line=number)))
-        if len(batch) == INSERT_BATCH:
-            count = await _flush(session, job, count, batch)
-    await _flush(session, job, count, batch)
-    return await _finalize(session, job)
-
-
-async def _create(
-    session: AsyncSession, programs: ProgramCache, tenant_id: str, spec: JobSpec
+    status: JobStatus = JobStatus.QUEUED,
 ) -> tuple[Job, dict[str, InputSpec]]:
     stored = await graphs.get(session, tenant_id, spec.graph, spec.version)
     job = await repo.create_job(
-        session, tenant_id, stored.version.id, spec.priority, spec.webhook_url
+        session, tenant_id, stored.version.id, spec.priority, spec.webhook_url, status
     )
     program = programs.get(stored.version.id, stored.version.definition)
     return job, dict(program.plan.graph.inputs)
@@ -298,7 +381,11 @@ async def item_detail(
     if item is None:
         raise NotFound(f"job {job_id!r} has no item {index}")
     nodes = await results.item_nodes(session, job_id, index)
-    return {**item_view(item), "input": item.input, "nodes": [record_view(row) for row in nodes]}
+    return {
+        **item_view(item),
+        "input": item.input,
+        "nodes": [stored_node_view(row) for row in nodes],
+    }
 
 
 async def webhook_deliveries(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.engine import ExecutionSettings, InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
@@ -18,15 +16,14 @@ from app.services.runtime import Runtime
 
 
 async def run_once(
-    runtime: Runtime,
-    session: AsyncSession,
-    tenant_id: str,
-    graph_ref: str,
-    version: int | None,
-    inputs: dict[str, Any],
+    runtime: Runtime, tenant_id: str, graph_ref: str, version: int | None, inputs: dict[str, Any]
 ) -> dict[str, Any]:
-    """Run the graph on ``inputs``; the answer has outputs, failures and every node's record."""
-    stored = await graphs.get(session, tenant_id, graph_ref, version)
+    """Run the graph on ``inputs``; the answer has outputs, failures and every node's record.
+
+    The graph is read in a session of its own that ends before the run starts: a run takes as
+    long as its LLM calls, and must not hold a pooled connection (or a transaction) meanwhile."""
+    async with runtime.reads() as session:
+        stored = await graphs.get(session, tenant_id, graph_ref, version)
     program = runtime.programs.get(stored.version.id, stored.version.definition)
     observers = (runtime.metrics.nodes,)
     settings = ExecutionSettings(

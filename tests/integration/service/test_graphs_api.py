@@ -92,3 +92,31 @@ async def test_invalid_graph_errors_name_node_and_field(
     errors = response.json()["errors"]
     assert {"node": "compare", "field": "prompt", "message": "unknown name 'facts3'"} in errors
     assert any(e["node"] == "facts1" and e["field"] == "alias" for e in errors)
+
+
+async def test_schema_and_semantic_errors_come_in_one_answer(
+    service: Service, example_graph: dict[str, Any]
+) -> None:
+    """A field of the wrong type in one node does not hide an unknown name in another."""
+    broken = copy.deepcopy(example_graph)
+    broken["nodes"][0]["max_tokens"] = "many"  # schema: not an integer
+    broken["nodes"][2]["prompt"] = "Compare {facts1} with {facts3}"  # semantic: unknown name
+    response = await service.client.post("/v1/graphs", json=broken)
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    # Schema errors first; the broken node still counts as defined ({facts1} is not unknown).
+    assert [(e["node"], e["field"]) for e in errors] == [
+        ("facts1", "max_tokens"),
+        ("compare", "prompt"),
+    ]
+    assert errors[1]["message"] == "unknown name 'facts3'"
+
+
+async def test_a_graph_without_node_list_gets_its_schema_errors_alone(
+    service: Service, example_graph: dict[str, Any]
+) -> None:
+    """Where the schema errors leave nothing to check (no node list), they are the answer."""
+    broken = {**example_graph, "nodes": "none"}
+    response = await service.client.post("/v1/graphs", json=broken)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["nodes"]
