@@ -19,11 +19,11 @@ from app.db.repositories import webhooks as webhooks_repo
 from app.db.repositories.jobs import Cancellation as Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
+from app.engine.graph import graph_inputs
 from app.engine.graph.model import InputSpec
 from app.lifecycle import TERMINAL_JOB_STATUSES, EventKind, ItemStatus, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
-from app.services.programs import ProgramCache
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.requests.views import stored_node_view
@@ -51,7 +51,7 @@ async def accept(
 ) -> Job:
     """Submit a job from a JSON list of inputs; its runner is woken once the job is committed."""
     await _check_webhook_url(spec.webhook_url, runtime.settings)
-    job = await submit(session, runtime.programs, tenant_id, spec, inputs)
+    job = await submit(session, tenant_id, spec, inputs)
     after_commit(session, lambda: _announce(runtime))
     return job
 
@@ -67,7 +67,7 @@ async def accept_jsonl(runtime: Runtime, tenant_id: str, spec: JobSpec, source: 
     await _check_webhook_url(spec.webhook_url, settings)
     limits = (settings.max_jsonl_line_bytes, settings.max_jsonl_lines, settings.max_document_depth)
     async with runtime.sessions() as session:
-        job, specs = await _create(session, runtime.programs, tenant_id, spec, JobStatus.UPLOADING)
+        job, specs = await _create(session, tenant_id, spec, JobStatus.UPLOADING)
         await session.commit()
     stored = False
     try:
@@ -113,7 +113,9 @@ async def _publish(sessions: async_sessionmaker[AsyncSession], job_id: str, coun
         raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
     async with sessions() as session:
         await repo.publish_job(session, job_id, count)
-        await events_repo.append_events(session, [(job_id, EventKind.JOB_SUBMITTED, {"items": count})])
+        await events_repo.append_events(
+            session, [(job_id, EventKind.JOB_SUBMITTED, {"items": count})]
+        )
         await session.commit()
 
 
@@ -142,7 +144,6 @@ def _announce(runtime: Runtime) -> None:
 
 async def submit(
     session: AsyncSession,
-    programs: ProgramCache,
     tenant_id: str,
     spec: JobSpec,
     inputs: Iterable[Any],
@@ -150,7 +151,7 @@ async def submit(
     """Store a job and its items; an invalid item raises ``InvalidInput`` naming its position.
 
     The items are checked in a worker thread: a long list does not hold the event loop."""
-    job, specs = await _create(session, programs, tenant_id, spec)
+    job, specs = await _create(session, tenant_id, spec)
     checked = await asyncio.to_thread(_check_all, specs, inputs)
     count = 0
     for start in range(0, len(checked), INSERT_BATCH):
@@ -167,7 +168,6 @@ def _check_all(specs: dict[str, InputSpec], inputs: Iterable[Any]) -> list[Any]:
 
 async def _create(
     session: AsyncSession,
-    programs: ProgramCache,
     tenant_id: str,
     spec: JobSpec,
     status: JobStatus = JobStatus.QUEUED,
@@ -176,8 +176,7 @@ async def _create(
     job = await repo.create_job(
         session, tenant_id, stored.version.id, spec.priority, spec.webhook_url, status
     )
-    program = programs.get(stored.version.id, stored.version.definition)
-    return job, dict(program.plan.graph.inputs)
+    return job, graph_inputs(stored.version.definition)
 
 
 def _checked(specs: dict[str, InputSpec], value: Any, where: Issue) -> Any:
