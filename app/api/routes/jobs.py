@@ -244,11 +244,8 @@ async def cancel_job(
     """Stop dispatching new items now; finished results stay readable."""
     # SQLite serves one process: if its runner is not running, nobody else will close the job.
     runner_gone = runtime.settings.is_sqlite and not (runtime.runner and runtime.runner.alive)
-    outcome = await jobs.cancel(session, tenant, job_id, runner_gone)
+    outcome = await jobs.cancel(session, tenant, job_id, runtime.metrics, runner_gone)
     await session.commit()
-    if outcome.stopped:
-        runtime.metrics.jobs_finished.labels("cancelled").inc()
-        runtime.metrics.items_finished.labels("cancelled").inc(outcome.items)
     if runtime.runner is not None and outcome.runner_holds:
         runtime.runner.cancel_local(job_id)
     return JobStatus(**await jobs.status(session, tenant, job_id))

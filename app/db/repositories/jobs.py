@@ -52,11 +52,14 @@ async def create_job(
     graph_version_id: str,
     priority: int = 0,
     webhook_url: str | None = None,
+    kind: str = "batch",
 ) -> Job:
-    """A new ``queued`` job without items (add them, then ``set_item_count``)."""
+    """A new ``queued`` job without items (add them, then ``set_item_count``); ``kind`` names
+    the run kind that will run it."""
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
+        kind=kind,
         status="queued",
         priority=priority,
         webhook_url=webhook_url,
@@ -262,6 +265,7 @@ async def claim_jobs(
     limit: int,
     now: datetime,
     running: Collection[str] = (),
+    kinds: Collection[str] | None = None,
 ) -> list[Job]:
     """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
 
@@ -270,12 +274,15 @@ async def claim_jobs(
     closes their items). On Postgres, concurrent claimers skip each other's rows, so no job goes
     to two. ``running`` are the jobs the claimer runs already: never claimed again, even when
     their lease lapsed (a stalled process renews them instead of running them twice).
+    ``kinds``: only jobs of these run kinds (those the claimer can run); ``None`` for any.
     """
     if limit <= 0:
         return []
     pick = select(Job.id).where(_claimable(now))
     if running:
         pick = pick.where(Job.id.not_in(sorted(running)))
+    if kinds is not None:
+        pick = pick.where(Job.kind.in_(sorted(kinds)))
     pick = pick.order_by(Job.priority, Job.created_at, Job.id).limit(limit)
     ids = list(await session.scalars(dialects.lock_rows(session, pick, skip_locked=True)))
     if not ids:

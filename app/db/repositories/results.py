@@ -49,6 +49,7 @@ class NodeRow:
     latency_s: float | None
     queued_s: float | None
     ended_s: float | None = None
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True)

@@ -83,6 +83,7 @@ def fail_node(row: NodeRow, error: str, *, keep_usage: bool = True) -> None:
     row.error_type = UNSTORABLE
     if not keep_usage:
         row.model, row.input_tokens, row.output_tokens, row.cost = None, 0, 0, 0.0
+        row.finish_reason = None
         row.duration_s = row.latency_s = row.queued_s = None
 
 
@@ -90,6 +91,7 @@ def check_node(row: NodeRow) -> str | None:
     """Make a node row storable in place; the failure (``node: type: error``) if it had to fail."""
     row.error = escaped(row.error)
     row.model = escaped(row.model)
+    row.finish_reason = escaped(row.finish_reason)
     if not has_nul(row.output):
         return None
     fail_node(row, NUL_ERROR)
