@@ -37,6 +37,7 @@ from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobEvent, JobItem
 from app.db.session import rowcount
+from app.lifecycle import EventKind, ItemStatus, JobStatus
 
 ACTIVE = ("queued", "running")
 ACTIVE_ITEMS = ("running", "pending")
@@ -254,8 +255,10 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
     # A job cancelled while a runner held it, whose runner then died: someone must still close
     # the items that runner had taken and write the job's last event.
-    orphaned = and_(Job.status == "cancelled", Job.lease_owner.is_not(None), lapsed)
-    return or_(Job.status == "queued", and_(Job.status == "running", lapsed), orphaned)
+    orphaned = and_(Job.status == JobStatus.CANCELLED, Job.lease_owner.is_not(None), lapsed)
+    return or_(
+        Job.status == JobStatus.QUEUED, and_(Job.status == JobStatus.RUNNING, lapsed), orphaned
+    )
 
 
 async def claim_jobs(
@@ -291,7 +294,10 @@ async def claim_jobs(
         update(Job)
         .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
         .values(
-            status=case((Job.status == "cancelled", Job.status), else_=literal("running")),
+            status=case(
+                (Job.status == JobStatus.CANCELLED, Job.status),
+                else_=literal(JobStatus.RUNNING.value),
+            ),
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_s),
             started_at=func.coalesce(Job.started_at, literal(now, UTCDateTime())),
@@ -361,10 +367,14 @@ async def end_job(
     are closed. The lease is released with it, so whoever wins writes the job's one terminal
     event; a second call, or a runner that lost the lease, gets ``None``.
     """
-    was_cancelled = Job.status == "cancelled"
+    was_cancelled = Job.status == JobStatus.CANCELLED
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.lease_owner == owner, Job.status.in_((*ACTIVE, "cancelled")))
+        .where(
+            Job.id == job_id,
+            Job.lease_owner == owner,
+            Job.status.in_((*ACTIVE, JobStatus.CANCELLED)),
+        )
         .values(
             status=case((was_cancelled, Job.status), else_=literal(status, Job.status.type)),
             error=case((was_cancelled, Job.error), else_=literal(error, Job.error.type)),
@@ -377,7 +387,7 @@ async def end_job(
     ended = await session.scalar(stmt.execution_options(**NO_SYNC))
     if ended is None:
         return None
-    closed = await cancel_open_items(session, job_id) if ended == "cancelled" else 0
+    closed = await cancel_open_items(session, job_id) if ended == JobStatus.CANCELLED else 0
     job = await get_job_by_id(session, job_id)
     assert job is not None  # updated just above, in this transaction
     return Ending(ended, closed, job)
@@ -404,7 +414,9 @@ async def first_start(session: AsyncSession, job_id: str, owner: str) -> bool:
     held = select(Job.id).where(Job.id == job_id, Job.lease_owner == owner)
     if await session.scalar(dialects.lock_rows(session, held)) is None:
         return False
-    started = select(JobEvent.id).where(JobEvent.job_id == job_id, JobEvent.kind == "job_started")
+    started = select(JobEvent.id).where(
+        JobEvent.job_id == job_id, JobEvent.kind == EventKind.JOB_STARTED
+    )
     return await session.scalar(started.limit(1)) is None
 
 
@@ -435,9 +447,9 @@ async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int
         .where(
             JobItem.job_id == job_id,
             JobItem.item_index.in_(indexes),
-            JobItem.status == "pending",
+            JobItem.status == ItemStatus.PENDING,
         )
-        .values(status="running")
+        .values(status=ItemStatus.RUNNING.value)
     )
     changed = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
     await _add(session, job_id, running=changed)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from app.db.repositories.results import ItemRow, NodeRow
+from app.lifecycle import ItemStatus
 
 NUL = "\x00"
 NUL_ESCAPED = "\\u0000"
@@ -77,7 +78,7 @@ def escaped_value(value: Any) -> Any:
 def fail_node(row: NodeRow, error: str, *, keep_usage: bool = True) -> None:
     """Turn a node row that cannot be stored into that node's failure; without its usage
     (model, tokens, cost, timings) when one of those may be what was refused."""
-    row.status = "failed"
+    row.status = ItemStatus.FAILED.value
     row.output = None
     row.error = error
     row.error_type = UNSTORABLE
@@ -110,11 +111,11 @@ def check_item(row: ItemRow, failures: list[str]) -> None:
     unstorable = has_nul(row.output)
     if unstorable:
         row.output = _storable_outputs(row.output)
-    if row.status == "cancelled" or not (failures or unstorable):
+    if row.status == ItemStatus.CANCELLED or not (failures or unstorable):
         return
     if not failures:
         failures = [f"output: {UNSTORABLE}: {NUL_ERROR}"]
-    row.status = "failed"
+    row.status = ItemStatus.FAILED.value
     row.error = "; ".join([row.error, *failures] if row.error else failures)
 
 

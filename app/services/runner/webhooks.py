@@ -31,6 +31,7 @@ from app.db.models import Job
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import webhooks as repo
 from app.db.repositories.webhooks import Attempt
+from app.lifecycle import WebhookState
 from app.services.observability.metrics import ServiceMetrics
 from app.services.requests.jobs import view
 from app.services.runner.periodic import Periodic
@@ -144,12 +145,12 @@ class WebhookDispatcher:
     def _outcome(self, job: Job, at: datetime, answer: Answer, seconds: float) -> Attempt:
         number, code, error = job.webhook_attempts + 1, answer.status_code, answer.error
         if error is None:
-            return Attempt(job.id, number, at, code, None, seconds, "delivered", None)
+            return Attempt(job.id, number, at, code, None, seconds, WebhookState.DELIVERED, None)
         if answer.final or number >= self.settings.webhook_max_attempts:
-            return Attempt(job.id, number, at, code, error, seconds, "failed", None)
+            return Attempt(job.id, number, at, code, error, seconds, WebhookState.FAILED, None)
         wait = min(MAX_BACKOFF_S, self.settings.webhook_backoff_s * 2 ** (number - 1))
         retry_at = utcnow() + timedelta(seconds=wait)
-        return Attempt(job.id, number, at, code, error, seconds, "pending", retry_at)
+        return Attempt(job.id, number, at, code, error, seconds, WebhookState.PENDING, retry_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +187,7 @@ async def check_webhook_url(url: str | None, settings: Settings) -> None:
 
 
 def _outcome_label(state: str) -> str:
-    return {"pending": "retry"}.get(state, state)
+    return {WebhookState.PENDING.value: "retry"}.get(state, state)
 
 
 def _iso(value: Any) -> str:
