@@ -51,6 +51,7 @@ class ScoringRun:
         self.started: dict[str, Any] = {"kind": KIND}
 
     async def step(self, step: Step) -> ItemRow:
+        step.begin()
         draft = self._stored_draft(step)
         if draft is None:
             draft = step.input["n"] + 1

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
+from app.db.repositories.jobs import mark_running
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
@@ -72,9 +73,15 @@ FINAL = ("succeeded", "failed", "cancelled")
 
 
 async def write_batch(
-    session: AsyncSession, nodes: Sequence[NodeRow], items: Sequence[ItemRow]
+    session: AsyncSession,
+    nodes: Sequence[NodeRow],
+    items: Sequence[ItemRow],
+    started: Sequence[tuple[str, int]] = (),
 ) -> None:
-    """Store node results and finished items in three statements, idempotently.
+    """Store started items, node results and finished items, idempotently.
+
+    ``started`` (job id, item index) move from ``pending`` to ``running`` first (see
+    ``jobs.mark_running``), so an item can start and finish in one batch.
 
     Node rows are upserted (a repeated row replaces the stored one). Items move from
     ``running`` to their final status; an item that is not running (already written, or
@@ -84,6 +91,7 @@ async def write_batch(
     wrong = {item.status for item in items} - set(FINAL)
     if wrong:
         raise ValueError(f"an item ends as one of {FINAL}, not {sorted(wrong)}")
+    await _start(session, started)
     now = utcnow()
     if nodes:
         await _upsert_nodes(session, nodes, now)
@@ -91,6 +99,14 @@ async def write_batch(
         finished = await _finish_items(session, items, now)
         if finished:
             await _count(session, finished)
+
+
+async def _start(session: AsyncSession, started: Sequence[tuple[str, int]]) -> None:
+    by_job: dict[str, list[int]] = defaultdict(list)
+    for job_id, index in started:
+        by_job[job_id].append(index)
+    for job_id in sorted(by_job):  # one lock order for every writer
+        await mark_running(session, job_id, sorted(set(by_job[job_id])))
 
 
 NODE_COLUMNS = tuple((name, NodeResult.__table__.c[name].type) for name in NODE_FIELDS)

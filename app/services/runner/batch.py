@@ -17,6 +17,7 @@ from app.engine import EngineError, ExecutionSettings, InputError, RunResult
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.runner import Execution
 from app.lifecycle import ItemStatus
+from app.services.runner.calls import on_call
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
@@ -71,6 +72,7 @@ class BatchRun:
                 self.job_id, step.index, ItemStatus.FAILED.value, None, str(exc), 0, 0, 0.0
             )
         restored = restored_records(step.stored) if step.stored else None
+        on_call(step.begin)  # running once its first model call has its slot
         result = await self.execution.run(inputs, str(step.index), restored)
         return item_row(self.job_id, step.index, result)
 

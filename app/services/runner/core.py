@@ -18,7 +18,7 @@ import asyncio
 import logging
 from typing import Any
 
-from app.db.models import Job
+from app.db.models import Job, NodeResult
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import results
@@ -31,6 +31,7 @@ from app.services.runner.progress import counts
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 256
+PROGRESS = "progress"  # not a state change, so not an EventKind
 
 
 class DurableRun:
@@ -85,7 +86,7 @@ class DurableRun:
         while True:
             await asyncio.sleep(self.deps.progress_s)
             try:
-                self.deps.writer.event(self.job_id, "progress", await self._counts())
+                self.deps.writer.event(self.job_id, PROGRESS, await self._counts())
             except Exception:
                 log.exception("reading the progress of job %s failed", self.job_id)
 
@@ -99,25 +100,26 @@ class DurableRun:
     async def _dispatch_all(self, kind_run: KindRun) -> None:
         cursor = -1
         while not self._stopping:
-            page = await self._next_page(cursor)
+            page, stored = await self._next_page(cursor)
             if not page:
                 return
-            cursor = page[-1].index
-            for step in page:
+            cursor = page[-1][0]
+            for index, raw in page:
                 if not await self._take_slot():
                     return
-                self._spawn(kind_run, step)
+                begin = _Begin(self, index)
+                self._spawn(kind_run, Step(index, raw, stored.get(index, []), begin), begin)
 
-    async def _next_page(self, cursor: int) -> list[Step]:
+    async def _next_page(
+        self, cursor: int
+    ) -> tuple[list[tuple[int, Any]], dict[int, list[NodeResult]]]:
+        """The next unfinished items and what is stored for them; they stay ``pending`` until
+        their work begins (``Step.begin``)."""
         async with self.deps.sessions() as session:
             page = await jobs_repo.next_items(session, self.job_id, cursor, PAGE_SIZE)
-            if not page:
-                return []
             indexes = [index for index, _ in page]
-            await jobs_repo.mark_running(session, self.job_id, indexes)
             stored = await results.node_results_for(session, self.job_id, indexes)
-            await session.commit()
-        return [Step(index, raw, stored.get(index, [])) for index, raw in page]
+        return page, stored
 
     async def _take_slot(self) -> bool:
         await self.deps.writer.room()
@@ -127,21 +129,23 @@ class DurableRun:
             return False
         return True
 
-    def _spawn(self, kind_run: KindRun, step: Step) -> None:
-        task = asyncio.get_running_loop().create_task(self._run_step(kind_run, step))
+    def _spawn(self, kind_run: KindRun, step: Step, begin: _Begin) -> None:
+        task = asyncio.get_running_loop().create_task(self._run_step(kind_run, step, begin))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_step(self, kind_run: KindRun, step: Step) -> None:
+    async def _run_step(self, kind_run: KindRun, step: Step, begin: _Begin) -> None:
         set_item(step.index)
         try:
             row = await kind_run.step(step)
         except asyncio.CancelledError:
-            if self.cancelled and not self.abandoned:
+            # A step that never began is still pending: the cancel (or the end) closes it.
+            if self.cancelled and not self.abandoned and begin.begun:
                 self._stepped(_cancelled_row(self.job_id, step.index))
             raise
         finally:
             self.deps.window.release()
+        begin()  # a step that ends without having begun (no model call) began now
         self._stepped(row)
 
     def _stepped(self, row: ItemRow) -> None:
@@ -200,6 +204,20 @@ class DurableRun:
             log.warning("job %s is no longer held by this runner; not ending it", self.job_id)
             return None
         return ending.status
+
+
+class _Begin:
+    """A step's ``begin``: queues the item's start once."""
+
+    __slots__ = ("begun", "index", "run")
+
+    def __init__(self, run: DurableRun, index: int) -> None:
+        self.run, self.index, self.begun = run, index, False
+
+    def __call__(self) -> None:
+        if not self.begun:
+            self.begun = True
+            self.run.deps.writer.item_started(self.run.job_id, self.index)
 
 
 def _cancelled_row(job_id: str, index: int) -> ItemRow:

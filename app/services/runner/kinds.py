@@ -23,6 +23,7 @@ raises :class:`CannotRun` (or its runner kept dying), ``cancelled`` when the use
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,11 +54,17 @@ class RunDeps:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One unfinished step of a run: its index, its stored input, what was stored for it."""
+    """One unfinished step of a run: its index, its stored input, what was stored for it.
+
+    The kind calls ``begin()`` when the step's work really begins (for a batch item: its first
+    model call got its slot); from then on it counts as ``running``, before as ``pending``.
+    Calling it again does nothing; a step that never calls it counts as running as it ends.
+    """
 
     index: int
     input: Any
     stored: list[NodeResult]
+    begin: Callable[[], None]
 
 
 class CannotRun(Exception):
