@@ -1,4 +1,4 @@
-"""Batched persistence of node results, finished items and job events.
+"""Batched persistence of item starts, node results, finished items and job events.
 
 The runner hands rows to a :class:`ResultWriter` without waiting; one background task writes
 them many rows per transaction, every ``flush_interval_s`` or as soon as ``flush_rows`` are
