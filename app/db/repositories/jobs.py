@@ -439,6 +439,14 @@ async def next_items(
 async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int]) -> int:
     """Move these items from pending to running and count them into ``jobs.running``; items
     already running or finished are left alone. Returns how many changed."""
+    changed = await start_items(session, job_id, indexes)
+    await _add(session, job_id, running=changed)
+    return changed
+
+
+async def start_items(session: AsyncSession, job_id: str, indexes: Sequence[int]) -> int:
+    """Like ``mark_running`` without the counter: the caller adds the returned number to
+    ``jobs.running`` in its own statement (the result writer folds it into its counts)."""
     if not indexes:
         return 0
     await dialects.lock_now(session, select(Job.id).where(Job.id == job_id))
@@ -451,9 +459,7 @@ async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int
         )
         .values(status=ItemStatus.RUNNING.value)
     )
-    changed = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
-    await _add(session, job_id, running=changed)
-    return changed
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
 
 async def results_page(
