@@ -105,6 +105,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
+    # Which run kind runs it (app.services.runner.kinds): "batch" is items through one graph.
+    kind: Mapped[str] = mapped_column(String(32), default="batch")
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
@@ -169,6 +171,7 @@ class NodeResult(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, default=None)
     latency_s: Mapped[float | None] = mapped_column(Float, default=None)
     queued_s: Mapped[float | None] = mapped_column(Float, default=None)
+    finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
     # When the node ended (Unix seconds, from the runner's clock); ``finished_at`` is when its
     # batch was written, up to a flush interval later.
     ended_s: Mapped[float | None] = mapped_column(Float, default=None)

@@ -29,6 +29,7 @@ from app.services.observability.metrics import ServiceMetrics, merge_families
 from app.services.programs import ProgramCache
 from app.services.requests.auth import DEFAULT_TENANT, Authenticator
 from app.services.runner.background import Background
+from app.services.runner.calls import watched_clients
 from app.services.runner.crashes import CrashRecorder
 from app.services.runner.process import RunnerProcess, settle_heap
 from app.settings import Settings
@@ -117,7 +118,7 @@ async def start_runtime(settings: Settings) -> Runtime:
     sessions = session_factory(engine)
     endpoints = load_endpoints(settings)
     open_tenant = await _open_tenant(settings, sessions)
-    resources = ResourceManager(endpoints)
+    resources = ResourceManager(endpoints, client_factory=watched_clients())
     reads = read_session_factory(engine)
     runtime = Runtime(
         settings=settings,

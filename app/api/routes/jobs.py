@@ -18,8 +18,6 @@ from app.api.bodies import JSON, media_type, read_body, validated
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
-from app.lifecycle import ItemStatus
-from app.lifecycle import JobStatus as JobState
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.observability import events, traces
@@ -231,14 +229,11 @@ async def cancel_job(
     """Stop dispatching new items now; finished results stay readable."""
     # SQLite serves one process: if its runner is not running, nobody else will close the job.
     runner_gone = runtime.settings.is_sqlite and not (runtime.runner and runtime.runner.alive)
-    outcome = await jobs.cancel(session, tenant, job_id, runner_gone)
+    outcome = await jobs.cancel(session, tenant, job_id, runtime.metrics, runner_gone)
     after_commit(session, lambda: _cancelled(runtime, job_id, outcome))
     return JobStatus(**await jobs.status(session, tenant, job_id))
 
 
 def _cancelled(runtime: Runtime, job_id: str, outcome: Cancellation) -> None:
-    if outcome.stopped:
-        runtime.metrics.jobs_finished.labels(JobState.CANCELLED).inc()
-        runtime.metrics.items_finished.labels(ItemStatus.CANCELLED).inc(outcome.items)
     if runtime.runner is not None and outcome.runner_holds:
         runtime.runner.cancel_local(job_id)

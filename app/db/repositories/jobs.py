@@ -55,12 +55,14 @@ async def create_job(
     priority: int = 0,
     webhook_url: str | None = None,
     status: JobStatus = JobStatus.QUEUED,
+    kind: str = "batch",
 ) -> Job:
-    """A new job without items (add them, then ``set_item_count``); an ``uploading`` one is
-    seen by no one until :func:`publish_job`."""
+    """A new job without items (add them, then ``set_item_count``); ``kind`` names the run
+    kind that will run it. An ``uploading`` job is seen by no one until :func:`publish_job`."""
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
+        kind=kind,
         status=status,
         priority=priority,
         webhook_url=webhook_url,
@@ -295,6 +297,7 @@ async def claim_jobs(
     limit: int,
     now: datetime,
     running: Collection[str] = (),
+    kinds: Collection[str] | None = None,
 ) -> list[Job]:
     """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
 
@@ -303,12 +306,15 @@ async def claim_jobs(
     closes their items). On Postgres, concurrent claimers skip each other's rows, so no job goes
     to two. ``running`` are the jobs the claimer runs already: never claimed again, even when
     their lease lapsed (a stalled process renews them instead of running them twice).
+    ``kinds``: only jobs of these run kinds (those the claimer can run); ``None`` for any.
     """
     if limit <= 0:
         return []
     pick = select(Job.id).where(_claimable(now))
     if running:
         pick = pick.where(Job.id.not_in(sorted(running)))
+    if kinds is not None:
+        pick = pick.where(Job.kind.in_(sorted(kinds)))
     pick = pick.order_by(Job.priority, Job.created_at, Job.id).limit(limit)
     ids = list(await session.scalars(dialects.lock_rows(session, pick, skip_locked=True)))
     if not ids:
@@ -318,7 +324,8 @@ async def claim_jobs(
         .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
         .values(
             status=case(
-                (Job.status == JobStatus.CANCELLED, Job.status), else_=literal(JobStatus.RUNNING)
+                (Job.status == JobStatus.CANCELLED, Job.status),
+                else_=literal(JobStatus.RUNNING.value),
             ),
             lease_owner=owner,
             lease_expires_at=now + timedelta(seconds=lease_s),
@@ -461,6 +468,14 @@ async def next_items(
 async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int]) -> int:
     """Move these items from pending to running and count them into ``jobs.running``; items
     already running or finished are left alone. Returns how many changed."""
+    changed = await start_items(session, job_id, indexes)
+    await _add(session, job_id, running=changed)
+    return changed
+
+
+async def start_items(session: AsyncSession, job_id: str, indexes: Sequence[int]) -> int:
+    """Like ``mark_running`` without the counter: the caller adds the returned number to
+    ``jobs.running`` in its own statement (the result writer folds it into its counts)."""
     if not indexes:
         return 0
     await dialects.lock_now(session, select(Job.id).where(Job.id == job_id))
@@ -471,11 +486,9 @@ async def mark_running(session: AsyncSession, job_id: str, indexes: Sequence[int
             JobItem.item_index.in_(indexes),
             JobItem.status == ItemStatus.PENDING,
         )
-        .values(status=ItemStatus.RUNNING)
+        .values(status=ItemStatus.RUNNING.value)
     )
-    changed = rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
-    await _add(session, job_id, running=changed)
-    return changed
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
 
 async def results_page(

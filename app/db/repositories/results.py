@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
+from app.db.repositories.jobs import start_items
 from app.lifecycle import TERMINAL_ITEM_STATUSES, ItemStatus
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
@@ -50,6 +51,7 @@ class NodeRow:
     latency_s: float | None
     queued_s: float | None
     ended_s: float | None = None
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -72,9 +74,15 @@ FINAL = tuple(sorted(TERMINAL_ITEM_STATUSES))  # a stable order for the SQL
 
 
 async def write_batch(
-    session: AsyncSession, nodes: Sequence[NodeRow], items: Sequence[ItemRow]
+    session: AsyncSession,
+    nodes: Sequence[NodeRow],
+    items: Sequence[ItemRow],
+    started: Sequence[tuple[str, int]] = (),
 ) -> None:
-    """Store node results and finished items in three statements, idempotently.
+    """Store started items, node results and finished items, idempotently.
+
+    ``started`` (job id, item index) move from ``pending`` to ``running`` first (see
+    ``jobs.mark_running``), so an item can start and finish in one batch.
 
     Node rows are upserted (a repeated row replaces the stored one). Items move from
     ``running`` to their final status; an item that is not running (already written, or
@@ -84,13 +92,28 @@ async def write_batch(
     wrong = {item.status for item in items} - set(FINAL)
     if wrong:
         raise ValueError(f"an item ends as one of {sorted(map(str, FINAL))}, not {sorted(wrong)}")
+    deltas: dict[str, _Delta] = defaultdict(_Delta)
+    await _start(session, started, deltas)
     now = utcnow()
     if nodes:
         await _upsert_nodes(session, nodes, now)
     if items:
-        finished = await _finish_items(session, items, now)
-        if finished:
-            await _count(session, finished)
+        for item in await _finish_items(session, items, now):
+            deltas[item.job_id].add(item)
+    if deltas:
+        await _count(session, deltas)
+
+
+async def _start(
+    session: AsyncSession, started: Sequence[tuple[str, int]], deltas: dict[str, _Delta]
+) -> None:
+    by_job: dict[str, list[int]] = defaultdict(list)
+    for job_id, index in started:
+        by_job[job_id].append(index)
+    for job_id in sorted(by_job):  # one lock order for every writer
+        changed = await start_items(session, job_id, sorted(set(by_job[job_id])))
+        if changed:
+            deltas[job_id].started += changed
 
 
 NODE_COLUMNS = tuple((name, NodeResult.__table__.c[name].type) for name in NODE_FIELDS)
@@ -141,11 +164,8 @@ async def _finish_items(
     return [latest[job_id, index] for job_id, index in changed]
 
 
-async def _count(session: AsyncSession, finished: Sequence[ItemRow]) -> None:
-    """One UPDATE for every job touched: counters move by the items that finished."""
-    deltas: dict[str, _Delta] = defaultdict(_Delta)
-    for item in finished:
-        deltas[item.job_id].add(item)
+async def _count(session: AsyncSession, deltas: dict[str, _Delta]) -> None:
+    """One UPDATE for every job touched: counters move by the items that started and ended."""
     source = values(
         column("job_id", String),
         *[column(name, BigInteger) for name in _Delta.COUNTS],
@@ -157,7 +177,7 @@ async def _count(session: AsyncSession, finished: Sequence[ItemRow]) -> None:
         update(Job)
         .where(Job.id == delta.c.job_id)
         .values(
-            running=Job.running - delta.c.finished,
+            running=Job.running + delta.c.started - delta.c.finished,
             succeeded=Job.succeeded + delta.c.succeeded,
             failed=Job.failed + delta.c.failed,
             cancelled=Job.cancelled + delta.c.cancelled,
@@ -174,12 +194,14 @@ class _Delta:
     """How much one job's counters move."""
 
     COUNTS: ClassVar[tuple[str, ...]] = (
+        "started",
         "finished",
         *FINAL,
         "input_tokens",
         "output_tokens",
     )
 
+    started: int = 0
     finished: int = 0
     succeeded: int = 0
     failed: int = 0

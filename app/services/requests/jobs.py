@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,12 +21,15 @@ from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph import graph_inputs
 from app.engine.graph.model import InputSpec
-from app.lifecycle import TERMINAL_JOB_STATUSES, EventKind, ItemStatus, JobStatus
+from app.lifecycle import EventKind, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
+from app.services.observability.metrics import ServiceMetrics
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.requests.views import stored_node_view
+from app.services.runner.ending import RunEnd, end_run
+from app.services.runner.progress import counts
 from app.services.runner.webhook_targets import AddressPolicy, check_url
 from app.settings import Settings
 
@@ -249,46 +252,6 @@ def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str,
     }
 
 
-def counts(job: Job) -> dict[str, Any]:
-    """The job's progress: item counts, throughput, ETA, tokens and cost (status and events)."""
-    done = job.succeeded + job.failed + job.cancelled
-    pending = max(0, job.item_count - job.running - done)
-    # Cancelled items took no time: counted as done, they would inflate the throughput.
-    throughput, eta = _pace(job, job.succeeded + job.failed, pending + job.running)
-    return {
-        "counts": {
-            "total": job.item_count,
-            ItemStatus.PENDING: pending,
-            ItemStatus.RUNNING: job.running,
-            ItemStatus.SUCCEEDED: job.succeeded,
-            ItemStatus.FAILED: job.failed,
-            ItemStatus.CANCELLED: job.cancelled,
-        },
-        "throughput_per_s": throughput,
-        "eta_s": eta,
-        "usage": {
-            "input_tokens": job.input_tokens,
-            "output_tokens": job.output_tokens,
-            "cost": job.cost,
-        },
-    }
-
-
-def _pace(job: Job, ran: int, remaining: int) -> tuple[float | None, float | None]:
-    if job.started_at is None or ran == 0:
-        return None, None
-    end = job.finished_at or datetime.now(UTC)
-    elapsed = (end - _aware(job.started_at)).total_seconds()
-    if elapsed <= 0:
-        return None, None
-    rate = ran / elapsed
-    return rate, (remaining / rate if job.status not in TERMINAL_JOB_STATUSES else 0.0)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 async def listing(
     session: AsyncSession, tenant_id: str, limit: int, before: str | None, status_filter: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
@@ -312,29 +275,22 @@ def _cursor(before: str | None) -> tuple[datetime, str] | None:
 
 
 async def cancel(
-    session: AsyncSession, tenant_id: str, job_id: str, runner_gone: bool = False
+    session: AsyncSession,
+    tenant_id: str,
+    job_id: str,
+    metrics: ServiceMetrics,
+    runner_gone: bool = False,
 ) -> Cancellation:
-    """Cancel the job. Its terminal event is written here when no runner holds the job (or
-    ``runner_gone``: see ``cancel_job``); otherwise the runner writes it once its in-flight
-    items have stopped."""
+    """Cancel the job; it ends through ``end_run`` (its metrics count once this commits). Its
+    terminal event is written here when no runner holds the job (or ``runner_gone``: see
+    ``cancel_job``); otherwise the runner writes it once its in-flight items have stopped."""
     outcome = await repo.cancel_job(session, tenant_id, job_id, runner_gone=runner_gone)
     if outcome is None:
         raise NotFound(f"job {job_id!r} not found")
-    if outcome.stopped and not outcome.runner_holds:
-        await record_end(session, outcome.job, JobStatus.CANCELLED)
+    if outcome.stopped:
+        end = RunEnd(JobStatus.CANCELLED, closed=outcome.items, announce=not outcome.runner_holds)
+        await end_run(session, metrics, outcome.job, end)
     return outcome
-
-
-async def record_end(
-    session: AsyncSession, job: Job, status: str, error: str | None = None
-) -> None:
-    """A job's ending: its one terminal event (with the final counts) and its webhook, in the
-    transaction that has just won the job's move to ``status``."""
-    data = counts(job)
-    if error:
-        data["error"] = error
-    await events_repo.append_events(session, [(job.id, f"job_{status}", data)])
-    await webhooks_repo.schedule(session, job.id)
 
 
 def item_view(item: JobItem) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import jobs as jobs_repo
-from app.lifecycle import ItemStatus, JobStatus
+from app.lifecycle import ACTIVE_JOB_STATUSES, JobStatus
 from app.services.observability.metrics import ServiceMetrics
-from app.services.requests.jobs import record_end
+from app.services.runner.ending import end_run, runner_end
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,16 @@ class CrashRecorder:
         """The runner with lease owner ``owner`` died (``death`` says how); returns the ids
         of the jobs this failed."""
         self.metrics.runner_deaths.inc()
-        failed: dict[str, int] = {}
+        failed: list[str] = []
         async with self.sessions() as session:
             held = await jobs_repo.count_runner_crash(session, owner)
             for job_id, status, crashes in held:
-                if status in jobs_repo.ACTIVE and crashes >= self.max_crashes:
+                if status in ACTIVE_JOB_STATUSES and crashes >= self.max_crashes:
                     reason = crash_reason(crashes, death)
-                    closed = await _fail(session, owner, job_id, reason)
-                    if closed is not None:
-                        failed[job_id] = closed
+                    if await _fail(session, self.metrics, owner, job_id, reason):
+                        failed.append(job_id)
             await jobs_repo.release_all(session, owner)
             await session.commit()
-        self._count(failed)
         resumed = len(held) - len(failed)
         log.warning(
             "the dead runner held %d job(s): %d failed, %d left to resume",
@@ -67,26 +65,20 @@ class CrashRecorder:
         )
         return sorted(failed)
 
-    def _count(self, failed: dict[str, int]) -> None:
-        for closed in failed.values():
-            self.metrics.jobs_finished.labels(JobStatus.FAILED).inc()
-            self.metrics.items_finished.labels(ItemStatus.CANCELLED).inc(closed)
 
-
-async def _fail(session: AsyncSession, owner: str, job_id: str, reason: str) -> int | None:
-    """End the job as failed through the runner's own ending (one conditional UPDATE, then the
-    terminal event and webhook); how many open items were closed, or ``None`` if it had ended
-    or changed hands meanwhile."""
+async def _fail(
+    session: AsyncSession, metrics: ServiceMetrics, owner: str, job_id: str, reason: str
+) -> bool:
+    """End the job as failed through the runner's own ending (one conditional UPDATE, then
+    ``end_run``); False if it had ended or changed hands meanwhile."""
     ending = await jobs_repo.end_job(session, job_id, owner, JobStatus.FAILED, reason)
     if ending is None:
-        return None
+        return False
     closed = ending.closed
     if ending.status == JobStatus.FAILED:
         closed = await jobs_repo.cancel_open_items(session, job_id)
     job = await jobs_repo.get_job_by_id(session, job_id)
     assert job is not None  # just updated in this transaction
-    await record_end(
-        session, job, ending.status, reason if ending.status == JobStatus.FAILED else None
-    )
+    await end_run(session, metrics, job, runner_end(ending.status, reason, closed))
     log.error("job %s failed: %s", job_id, reason, extra={"job_id": job_id})
-    return closed
+    return True

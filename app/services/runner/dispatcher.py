@@ -1,4 +1,7 @@
-"""The dispatcher: claims jobs with a lease, runs them, heartbeats, resumes after a crash.
+"""The dispatcher: claims runs with a lease, runs them, heartbeats, resumes after a crash.
+
+It claims jobs of every registered run kind (:mod:`app.services.runner.kinds`) and runs each
+through the durable-run core (:class:`~app.services.runner.core.DurableRun`).
 
 Several processes can share one Postgres database: claiming uses ``SKIP LOCKED`` so no job
 runs twice, each process renews the leases of its jobs every ``heartbeat_s`` (from a thread
@@ -25,8 +28,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import GraphVersion, Job
-from app.db.repositories import graphs as graphs_repo
+from app.db.models import Job
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.lifecycle import JobStatus
@@ -34,12 +36,15 @@ from app.services.limits import output_limits
 from app.services.observability.health import RunnerHealth
 from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
-from app.services.runner.job_execution import JobDeps, JobExecution
+from app.services.runner.batch import BatchKind
+from app.services.runner.core import DurableRun
+from app.services.runner.kinds import RUN_KINDS, RunDeps, kind_of, register
 from app.services.runner.leases import LeaseKeeper
 from app.services.runner.writer import ResultWriter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+register(BatchKind())  # the first run kind; others register themselves the same way
 
 
 class DispatchContext(Protocol):
@@ -76,7 +81,7 @@ class RunDispatcher:
         metrics.result_queue_peak.labels(metrics.process).set_function(
             lambda: self.writer.stats.max_queued
         )
-        self.deps = JobDeps(
+        self.deps = RunDeps(
             sessions=context.sessions,
             writer=self.writer,
             resources=context.resources,
@@ -87,7 +92,7 @@ class RunDispatcher:
             progress_s=settings.progress_interval_s,
             limits=output_limits(settings),
         )
-        self.active: dict[str, JobExecution] = {}
+        self.active: dict[str, DurableRun] = {}
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
@@ -194,25 +199,27 @@ class RunDispatcher:
             return
         async with self.context.sessions() as session:
             claimed = await jobs_repo.claim_jobs(
-                session, self.owner, self.settings.lease_s, free, _now(), running=self.active
+                session,
+                self.owner,
+                self.settings.lease_s,
+                free,
+                _now(),
+                running=self.active,
+                kinds=tuple(RUN_KINDS),
             )
-            versions = [
-                await graphs_repo.get_version_by_id(session, j.graph_version_id) for j in claimed
-            ]
             await session.commit()
-        for job, version in zip(claimed, versions, strict=True):
-            assert version is not None  # a job's version is immutable and never deleted
-            self._launch(job, version)
+        for job in claimed:
+            self._launch(job)
 
-    def _launch(self, job: Job, version: GraphVersion) -> None:
-        execution = JobExecution(job, version, self.deps)
-        self.active[job.id] = execution
-        task = asyncio.get_running_loop().create_task(
-            self._run_job(execution), name=f"job-{job.id}"
-        )
+    def _launch(self, job: Job) -> None:
+        kind = kind_of(job.kind)
+        assert kind is not None  # only jobs of registered kinds are claimed
+        run = DurableRun(job, kind, self.deps)
+        self.active[job.id] = run
+        task = asyncio.get_running_loop().create_task(self._run_job(run), name=f"job-{job.id}")
         self._tasks[job.id] = task
 
-    async def _run_job(self, execution: JobExecution) -> str | None:
+    async def _run_job(self, execution: DurableRun) -> str | None:
         try:
             return await execution.run()
         except Exception:

@@ -50,6 +50,7 @@ from app.services.observability.live_metrics import process_metrics
 from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.runner.background import Background
+from app.services.runner.calls import watched_clients
 from app.services.runner.dispatcher import new_owner
 from app.settings import Settings
 
@@ -74,7 +75,7 @@ class ProcessResources:
     @classmethod
     def build(cls, settings: Settings) -> ProcessResources:
         engine = create_engine(settings.database_url)
-        resources = ResourceManager(load_endpoints(settings))
+        resources = ResourceManager(load_endpoints(settings), client_factory=watched_clients())
         metrics = process_metrics("runner", resources, engine)
         return cls(settings, engine, session_factory(engine), resources, metrics)
 

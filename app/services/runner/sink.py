@@ -1,4 +1,4 @@
-"""Turn engine node records into database rows as nodes finish."""
+"""Engine observers of a job's runs: node rows queued as nodes finish, failed nodes logged."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from app.db.models import NodeResult
-from app.db.repositories.results import NodeRow
 from app.engine import NodeRecord, NodeStatus
+from app.services.runner.node_rows import node_row
 from app.services.runner.writer import ResultWriter
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ class NodeSink:
     def node_finished(self, run: str, record: NodeRecord, op: str, alias: str | None) -> None:
         if record.restored:
             return  # already stored before a restart
-        self.writer.node(node_row(self.job_id, int(run), record, alias))
+        self.writer.node(node_row(self.job_id, int(run), record, alias, ended_s=time.time()))
 
 
 class FailedNodeLog:
@@ -39,38 +39,6 @@ class FailedNodeLog:
             return
         fields = {"node": record.node, "alias": alias, "error_type": record.error_type}
         log.info("node %s failed: %s", record.node, (record.error or "")[:500], extra=fields)
-
-
-def node_row(job_id: str, index: int, record: NodeRecord, alias: str | None) -> NodeRow:
-    usage = record.usage
-    return NodeRow(
-        job_id=job_id,
-        item_index=index,
-        node_id=record.node,
-        status=record.status.value,
-        output=record.output,
-        error=record.error,
-        error_type=record.error_type,
-        attempts=record.attempts,
-        alias=alias,
-        model=usage.model if usage else None,
-        input_tokens=usage.input_tokens if usage else 0,
-        output_tokens=usage.output_tokens if usage else 0,
-        cost=usage.cost if usage else 0.0,
-        duration_s=record.duration_s,
-        latency_s=usage.latency_s if usage else None,
-        queued_s=usage.queued_s if usage else None,
-        ended_s=time.time(),  # called as the node ends
-    )
-
-
-def restored_records(rows: list[NodeResult]) -> dict[str, NodeRecord]:
-    """Stored succeeded nodes of an item, as records the engine will not run again."""
-    return {
-        row.node_id: NodeRecord(row.node_id, NodeStatus.SUCCEEDED, output=row.output, restored=True)
-        for row in rows
-        if row.status == NodeStatus.SUCCEEDED.value
-    }
 
 
 def record_view(row: NodeResult) -> dict[str, Any]:

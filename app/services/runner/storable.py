@@ -78,12 +78,13 @@ def escaped_value(value: Any) -> Any:
 def fail_node(row: NodeRow, error: str, *, keep_usage: bool = True) -> None:
     """Turn a node row that cannot be stored into that node's failure; without its usage
     (model, tokens, cost, timings) when one of those may be what was refused."""
-    row.status = ItemStatus.FAILED
+    row.status = ItemStatus.FAILED.value
     row.output = None
     row.error = error
     row.error_type = UNSTORABLE
     if not keep_usage:
         row.model, row.input_tokens, row.output_tokens, row.cost = None, 0, 0, 0.0
+        row.finish_reason = None
         row.duration_s = row.latency_s = row.queued_s = None
 
 
@@ -91,6 +92,7 @@ def check_node(row: NodeRow) -> str | None:
     """Make a node row storable in place; the failure (``node: type: error``) if it had to fail."""
     row.error = escaped(row.error)
     row.model = escaped(row.model)
+    row.finish_reason = escaped(row.finish_reason)
     if not has_nul(row.output):
         return None
     fail_node(row, NUL_ERROR)
@@ -113,7 +115,7 @@ def check_item(row: ItemRow, failures: list[str]) -> None:
         return
     if not failures:
         failures = [f"output: {UNSTORABLE}: {NUL_ERROR}"]
-    row.status = ItemStatus.FAILED
+    row.status = ItemStatus.FAILED.value
     row.error = "; ".join([row.error, *failures] if row.error else failures)
 
 

@@ -187,7 +187,7 @@ async def check_webhook_url(url: str | None, settings: Settings) -> None:
 
 
 def _outcome_label(state: str) -> str:
-    return "retry" if state == WebhookState.PENDING else state
+    return {WebhookState.PENDING.value: "retry"}.get(state, state)
 
 
 def _iso(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Batched persistence of node results, finished items and job events.
+"""Batched persistence of item starts, node results, finished items and job events.
 
 The runner hands rows to a :class:`ResultWriter` without waiting; one background task writes
 them many rows per transaction, every ``flush_interval_s`` or as soon as ``flush_rows`` are
@@ -33,10 +33,20 @@ from app.services.runner import storable
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000
-ITEM_SUCCEEDED = EventKind.ITEM_SUCCEEDED
-ITEMS_SUCCEEDED = EventKind.ITEMS_SUCCEEDED
+ITEM_SUCCEEDED = EventKind.ITEM_SUCCEEDED.value
+ITEMS_SUCCEEDED = EventKind.ITEMS_SUCCEEDED.value
 QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
-Row = NodeRow | ItemRow | QueuedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ItemStart:
+    """An item's work has begun: it moves from pending to running (and is counted so)."""
+
+    job_id: str
+    item_index: int
+
+
+Row = ItemStart | NodeRow | ItemRow | QueuedEvent
 # SQLSTATE classes of errors caused by the data written: data exception, integrity violation.
 DATA_ERROR_CLASSES = ("22", "23")
 
@@ -67,6 +77,7 @@ class ResultWriter:
         self._interval = flush_interval_s
         self._rows = flush_rows
         self._on_batch = on_batch
+        self._starts: list[ItemStart] = []
         self._nodes: list[NodeRow] = []
         self._items: list[ItemRow] = []
         self._events: list[QueuedEvent] = []
@@ -82,7 +93,12 @@ class ResultWriter:
 
     @property
     def queued(self) -> int:
-        return len(self._nodes) + len(self._items) + len(self._events)
+        return len(self._starts) + len(self._nodes) + len(self._items) + len(self._events)
+
+    def item_started(self, job_id: str, index: int) -> None:
+        """Queue an item's start; it is written before (or with) any later row of that item."""
+        self._starts.append(ItemStart(job_id, index))
+        self._queued()
 
     def node(self, row: NodeRow) -> None:
         """Queue a node row; one whose output cannot be stored becomes the node's failure."""
@@ -173,13 +189,15 @@ class ResultWriter:
         self._record(time.perf_counter() - started, written)
 
     def _take(self) -> list[Row]:
-        rows: list[Row] = [*self._nodes, *self._items, *self._events]
-        self._nodes, self._items, self._events = [], [], []
+        # Starts first: a batch split in halves writes its first half first (see _write_part).
+        rows: list[Row] = [*self._starts, *self._nodes, *self._items, *self._events]
+        self._starts, self._nodes, self._items, self._events = [], [], [], []
         return rows
 
     def _put_back(self, rows: list[Row]) -> None:
-        nodes, items, events = _by_kind(rows)
-        self._nodes[:0], self._items[:0], self._events[:0] = nodes, items, events
+        starts, nodes, items, events = _by_kind(rows)
+        self._starts[:0], self._nodes[:0] = starts, nodes
+        self._items[:0], self._events[:0] = items, events
 
     async def _write_part(self, part: list[Row], pending: list[list[Row]]) -> int:
         """Write ``part``; if its data is refused, queue its halves on ``pending`` (first half
@@ -197,11 +215,13 @@ class ResultWriter:
         return len(part)
 
     async def _write(self, rows: Sequence[Row]) -> None:
-        nodes, items, events = _by_kind(rows)
+        starts, nodes, items, events = _by_kind(rows)
         for item in items:  # nodes refused by the database in an earlier write
             storable.check_item(item, self._unstorable.pop((item.job_id, item.item_index), []))
         async with self._sessions() as session:
-            await results.write_batch(session, nodes, items)
+            await results.write_batch(
+                session, nodes, items, [(s.job_id, s.item_index) for s in starts]
+            )
             if events:
                 await events_repo.append_events(session, coalesce_successes(events))
             await session.commit()
@@ -210,7 +230,7 @@ class ResultWriter:
         """Store a refused row as a failure (an event is left out); 1 if something was stored."""
         reason = refusal(exc)
         log.error("the database refused a row (%s): %s", reason, _describe(row))
-        if isinstance(row, tuple):
+        if isinstance(row, tuple | ItemStart):
             return 0
         error = f"result cannot be stored ({reason})"
         if isinstance(row, NodeRow):
@@ -218,7 +238,7 @@ class ResultWriter:
             self._unstorable[row.job_id, row.item_index].append(storable.failure_line(row))
         else:  # an item that failed already keeps its error, which names its nodes
             known = row.error if row.status == ItemStatus.FAILED and row.error else None
-            row.status, row.output, row.error = ItemStatus.FAILED, None, known or error
+            row.status, row.output, row.error = ItemStatus.FAILED.value, None, known or error
         try:
             await self._write([row])
         except Exception as again:
@@ -259,10 +279,13 @@ def coalesce_successes(events: list[QueuedEvent]) -> list[QueuedEvent]:
     return coalesced
 
 
-def _by_kind(rows: Sequence[Row]) -> tuple[list[NodeRow], list[ItemRow], list[QueuedEvent]]:
+def _by_kind(
+    rows: Sequence[Row],
+) -> tuple[list[ItemStart], list[NodeRow], list[ItemRow], list[QueuedEvent]]:
+    starts = [row for row in rows if isinstance(row, ItemStart)]
     nodes = [row for row in rows if isinstance(row, NodeRow)]
     items = [row for row in rows if isinstance(row, ItemRow)]
-    return nodes, items, [row for row in rows if isinstance(row, tuple)]
+    return starts, nodes, items, [row for row in rows if isinstance(row, tuple)]
 
 
 def is_data_error(exc: BaseException) -> bool:
@@ -292,5 +315,7 @@ def refusal(exc: BaseException) -> str:
 def _describe(row: Row) -> str:
     if isinstance(row, tuple):
         return f"event {row[1]} of job {row[0]}"
+    if isinstance(row, ItemStart):
+        return f"job {row.job_id} item {row.item_index} start"
     node = f" node {row.node_id}" if isinstance(row, NodeRow) else ""
     return f"job {row.job_id} item {row.item_index}{node}"

@@ -1,0 +1,104 @@
+"""A run's end, in one place: its terminal event, its webhook and its metrics.
+
+Every way a job ends goes through :func:`end_run`: the runner concluding it (completed, failed,
+or cancelled once its in-flight items stopped), the user cancelling it
+(``requests.jobs.cancel``), and a job failed because its runner process kept dying
+(:mod:`app.services.runner.crashes`). The caller has just won the job's move to its final
+status in ``session`` (one conditional UPDATE); ``end_run`` writes the terminal event and
+schedules the webhook in that same transaction, and counts the metrics once it commits, so
+each happens exactly once whoever ends the job.
+
+    ended = RunEnd(JobStatus.COMPLETED)
+    await end_run(session, metrics, job, ended)
+    await session.commit()  # inf_jobs_finished_total{status="completed"} moves now
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.db.models import Job
+from app.db.repositories import events as events_repo
+from app.db.repositories import webhooks as webhooks_repo
+from app.lifecycle import ItemStatus, JobStatus, end_event
+from app.services.observability.metrics import ServiceMetrics
+from app.services.runner.progress import counts
+
+_ON_COMMIT = "inf_on_commit"
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """How a job ends.
+
+    ``moved``: the caller moved the job to ``status`` (it counts as a finished job); False when
+    a runner closes a job the user cancelled, which was counted at the cancel. ``closed``: open
+    items this ending closed (counted as cancelled items). ``announce``: write the terminal
+    event and webhook now; False for a cancel while a runner holds the job, which announces the
+    end once its in-flight items have stopped.
+    """
+
+    status: JobStatus
+    error: str | None = None
+    moved: bool = True
+    closed: int = 0
+    announce: bool = True
+
+
+def runner_end(status: str, error: str | None, closed: int) -> RunEnd:
+    """How a lease holder's ``end_job`` ended a job: one the user cancelled meanwhile was
+    counted at the cancel and keeps no error.
+
+    >>> end = runner_end("cancelled", "boom", 3)
+    >>> (end.error, end.moved, end.closed)
+    (None, False, 3)
+    """
+    final = JobStatus(status)
+    cancelled = final is JobStatus.CANCELLED
+    return RunEnd(final, None if cancelled else error, moved=not cancelled, closed=closed)
+
+
+async def end_run(session: AsyncSession, metrics: ServiceMetrics, job: Job, end: RunEnd) -> None:
+    """Record ``job``'s end (see the module docstring); ``job`` is the row after the move."""
+    if end.announce:
+        data = counts(job)
+        if end.error:
+            data["error"] = end.error
+        await events_repo.append_events(session, [(job.id, end_event(end.status), data)])
+        await webhooks_repo.schedule(session, job.id)
+    on_commit(session, lambda: _count(metrics, end))
+
+
+def _count(metrics: ServiceMetrics, end: RunEnd) -> None:
+    if end.moved:
+        metrics.jobs_finished.labels(end.status).inc()
+    if end.closed:
+        metrics.items_finished.labels(ItemStatus.CANCELLED).inc(end.closed)
+
+
+def on_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the session's current transaction commits; never if it does not."""
+    sync = session.sync_session
+    pending: list[Callable[[], None]] | None = sync.info.get(_ON_COMMIT)
+    if pending is None:
+        pending = sync.info[_ON_COMMIT] = []
+        event.listen(sync, "after_commit", _run_pending)
+        event.listen(sync, "after_transaction_end", _drop_pending)
+    pending.append(action)
+
+
+def _run_pending(session: Session) -> None:
+    pending: list[Callable[[], None]] = session.info[_ON_COMMIT]
+    actions, pending[:] = list(pending), []
+    for action in actions:
+        action()
+
+
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended without a commit
+        session.info[_ON_COMMIT].clear()
