@@ -277,6 +277,20 @@ async def delete_finished_jobs(session: AsyncSession, finished_before: datetime,
     return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
 
+async def delete_abandoned_uploads(
+    session: AsyncSession, created_before: datetime, limit: int
+) -> int:
+    """Delete up to ``limit`` ``uploading`` jobs created before the cutoff: uploads whose process
+    died before it published or discarded them (nobody sees or claims them)."""
+    old = (
+        select(Job.id)
+        .where(Job.status == JobStatus.UPLOADING, Job.created_at < created_before)
+        .limit(limit)
+    )
+    stmt = delete(Job).where(Job.id.in_(old.scalar_subquery()))
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+
+
 # -- the runner: leases --------------------------------------------------------------------
 
 

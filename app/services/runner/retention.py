@@ -1,9 +1,13 @@
 """Retention: jobs that finished longer ago than ``retention_days`` are deleted, in bulk, with
-their items, node results, events and webhook attempts (the foreign keys cascade)."""
+their items, node results, events and webhook attempts (the foreign keys cascade).
+
+Uploads abandoned mid-way (their process died before the job was published) are deleted too,
+an hour after they began, whatever ``retention_days`` says: nobody can see or claim them."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,11 +20,13 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 200  # jobs per transaction: each takes its whole subtree with it
+ABANDONED_UPLOAD = timedelta(hours=1)
+Deleter = Callable[[AsyncSession, datetime, int], Awaitable[int]]
 
 
 class RetentionSweeper:
-    """Deletes expired jobs every ``retention_interval_s`` (``start``/``stop``), or once
-    (``sweep``). ``retention_days = 0`` keeps everything."""
+    """Deletes expired jobs and abandoned uploads every ``retention_interval_s``
+    (``start``/``stop``), or once (``sweep``). ``retention_days = 0`` keeps every job."""
 
     def __init__(
         self,
@@ -34,26 +40,33 @@ class RetentionSweeper:
         self._loop = Periodic("retention", self.sweep, settings.retention_interval_s)
 
     def start(self) -> None:
-        if self.settings.retention_days > 0:
-            self._loop.start()
+        self._loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
 
     async def sweep(self, now: datetime | None = None) -> int:
-        """Delete every job that finished before ``now - retention_days``; returns how many."""
+        """Delete every job that finished before ``now - retention_days`` and every upload
+        abandoned before ``now - 1 h``; returns how many finished jobs went."""
+        now = now or utcnow()
+        abandoned = await self._delete(jobs_repo.delete_abandoned_uploads, now - ABANDONED_UPLOAD)
+        if abandoned:
+            log.info("deleted %d abandoned uploads", abandoned)
         if self.settings.retention_days <= 0:
             return 0
-        cutoff = (now or utcnow()) - timedelta(days=self.settings.retention_days)
-        total = 0
-        while True:
-            async with self.sessions() as session:
-                deleted = await jobs_repo.delete_finished_jobs(session, cutoff, BATCH)
-                await session.commit()
-            total += deleted
-            self.metrics.retention_deleted.inc(deleted)
-            if deleted < BATCH:
-                break
+        cutoff = now - timedelta(days=self.settings.retention_days)
+        total = await self._delete(jobs_repo.delete_finished_jobs, cutoff)
+        self.metrics.retention_deleted.inc(total)
         if total:
             log.info("deleted %d jobs that finished before %s", total, cutoff.isoformat())
         return total
+
+    async def _delete(self, deleter: Deleter, cutoff: datetime) -> int:
+        total = 0
+        while True:
+            async with self.sessions() as session:
+                deleted = await deleter(session, cutoff, BATCH)
+                await session.commit()
+            total += deleted
+            if deleted < BATCH:
+                return total

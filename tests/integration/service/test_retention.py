@@ -11,6 +11,7 @@ from app.db.models import Job, JobEvent, JobItem, NodeResult, WebhookAttempt
 from app.db.repositories import events, jobs, results
 from app.db.repositories.results import NodeRow
 from app.db.session import session_factory
+from app.lifecycle import JobStatus
 from app.services.observability.metrics import ServiceMetrics
 from app.services.runner.retention import RetentionSweeper
 from app.settings import Settings
@@ -69,3 +70,30 @@ async def test_zero_days_keeps_everything(engine: AsyncEngine) -> None:
     assert await sweeper.sweep(now=NOW + timedelta(days=3650)) == 0
     async with sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Job)) == 1
+
+
+async def test_abandoned_uploads_go_after_an_hour_even_when_jobs_are_kept(
+    engine: AsyncEngine,
+) -> None:
+    sessions = session_factory(engine)
+    ages = {"abandoned": (JobStatus.UPLOADING, 61), "uploading": (JobStatus.UPLOADING, 10)}
+    ages["old_queued"] = (JobStatus.QUEUED, 600)
+    async with sessions() as session:
+        tenant, version = await seed_version(session)
+        made = {}
+        for name, (status, minutes) in ages.items():
+            job = await jobs.create_job(session, tenant, version.id, 0, None, status)
+            await jobs.add_items(session, job.id, 0, [1, 2])
+            created = NOW - timedelta(minutes=minutes)
+            await session.execute(update(Job).where(Job.id == job.id).values(created_at=created))
+            made[name] = job.id
+        await session.commit()
+    sweeper = RetentionSweeper(sessions, Settings(retention_days=0), ServiceMetrics("runner"))
+    assert await sweeper.sweep(now=NOW) == 0  # counts finished jobs only
+    async with sessions() as session:
+        assert set(await session.scalars(select(Job.id))) == {
+            made["uploading"],
+            made["old_queued"],
+        }
+        items = set(await session.scalars(select(JobItem.job_id).distinct()))
+        assert made["abandoned"] not in items
