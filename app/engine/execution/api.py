@@ -16,11 +16,11 @@ from app.engine.errors import InputError
 from app.engine.execution.batch import BatchRunner
 from app.engine.execution.inputs import bind_positional, check_inputs
 from app.engine.execution.program import program_for
-from app.engine.execution.records import BatchResult
 from app.engine.execution.runner import Execution
 from app.engine.execution.settings import ExecutionSettings, resolve
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
+from app.engine.records import BatchResult
 from app.engine.resources.manager import close_shared_managers
 
 Target = InferenceModule | Graph

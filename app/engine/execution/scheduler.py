@@ -33,9 +33,9 @@ from app.engine.execution.limits import (
     check_node,
 )
 from app.engine.execution.plan import Plan, Step, lookup, record_inputs, render
-from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
 from app.engine.graph.patterns import Classifier
 from app.engine.graph.refs import Template, to_text
+from app.engine.records import NodeRecord, NodeStatus, RunResult
 
 _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.PENDING,
