@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
 
+from app.engine.dispatch import Runtime, register_runtime
 from app.engine.errors import InputError
 from app.engine.execution.batch import BatchRunner
 from app.engine.execution.inputs import bind_positional, check_inputs
@@ -89,3 +90,6 @@ def _bind_call(target: Target, execution: Execution, args: tuple[Any, ...]) -> d
             raise InputError("run a graph with one dict of inputs: run(graph, {'name': value})")
         return check_inputs(specs, args[0])
     return bind_positional(specs, args)
+
+
+register_runtime(Runtime(call=call_module, bind=ExecutionSettings))
