@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.engine.dispatch import current_runtime
+from app.engine.edits import stamp_edit
 from app.engine.errors import ConfigError, TraceError
 from app.engine.parameter import Parameter
 from app.engine.tracing.context import current_tracer
@@ -52,13 +53,13 @@ class InferenceModule:
         elif isinstance(value, Parameter):
             self._parameters[name] = value
         object.__setattr__(self, name, value)
-        object.__setattr__(self, "_traced", None)
+        stamp_edit(self)
 
     def __delattr__(self, name: str) -> None:
         self._modules.pop(name, None)
         self._parameters.pop(name, None)
         object.__delattr__(self, name)
-        object.__setattr__(self, "_traced", None)
+        stamp_edit(self)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Describe the pipeline; called once, with traced values, to build the graph."""

@@ -49,6 +49,7 @@ class Traced:
     kind: OutputKind
     keys: tuple[str, ...]
     parameters: Mapping[str, Parameter]  # graph parameter name -> the module's Parameter
+    modules: tuple[InferenceModule, ...] = ()  # every module the trace read
 
     def unpack(self, outputs: Mapping[str, Any]) -> Any:
         """Graph outputs (by name) in the shape ``forward()`` returned them."""
@@ -72,6 +73,7 @@ class Tracer:
         self._taken: set[str] = set()
         self._markers: list[Ref] = []
         self._module_paths = {id(m): path for path, m in root.named_modules()}
+        self._read: dict[int, InferenceModule] = {id(m): m for m in root.modules()}
         self._param_paths = {id(p): path for path, p in root.named_parameters()}
         self._param_names: dict[int, str] = {}
         self._param_objects: dict[int, Parameter] = {}
@@ -102,7 +104,7 @@ class Tracer:
             outputs=outputs,
         )
         params = {name: self._param_objects[pid] for pid, name in self._param_names.items()}
-        return Traced(graph, kind, tuple(outputs), params)
+        return Traced(graph, kind, tuple(outputs), params, tuple(self._read.values()))
 
     def _outputs(self, result: Any) -> tuple[OutputKind, dict[str, str]]:
         if result is None:
@@ -120,6 +122,7 @@ class Tracer:
         self, module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         path = self._module_path(module)
+        self._read.setdefault(id(module), module)
         if isinstance(module, LLMInference):
             return self._record_llm(module, path, _single_argument(module, args, kwargs))
         self._scopes.append(path)
