@@ -18,6 +18,7 @@ from app.engine.parameter import Parameter
 if TYPE_CHECKING:
     from app.engine.tracing.tracer import Tracer
 
+REPR_MARK = "\x00repr:"
 _BRANCH_HINT = (
     "a traced value has no truth value while forward() is traced; "
     "use branch(cond, if_true, if_false) or match_branch(value, {label: fn}, default=fn)"
@@ -40,7 +41,10 @@ class TracedValue:
     def __str__(self) -> str:
         return self._tracer.marker(self._ref)
 
-    __repr__ = __str__
+    def __repr__(self) -> str:
+        # Not a reference: the tracer refuses this text if it reaches the graph (f"{x!r}",
+        # "!a", a list formatted whole), while debuggers and logs can still show the value.
+        return f"{REPR_MARK}{self._ref}\x01"
 
     def __format__(self, spec: str) -> str:
         if spec:
@@ -59,6 +63,28 @@ class TracedValue:
         raise TraceError(
             "'%' with a traced value on the left: write the template as a string literal"
         )
+
+    def __mul__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "*")
+
+    def __rmul__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "*")
+
+    def __sub__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "-")
+
+    __rsub__ = __sub__
+
+    def __truediv__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "/")
+
+    __rtruediv__ = __floordiv__ = __rfloordiv__ = __truediv__
+
+    def __pow__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "**")
+
+    def __neg__(self) -> NoReturn:
+        raise _arithmetic(self, "-")
 
     def __getitem__(self, key: Any) -> TracedValue:
         if not isinstance(key, str | int) or isinstance(key, bool):
@@ -101,3 +127,10 @@ def _text_operand(other: Any, op: str) -> str:
     if isinstance(other, str | TracedValue | Parameter):
         return str(other)
     raise TraceError(f"'{op}' between a traced value and {type(other).__name__}: only text joins")
+
+
+def _arithmetic(value: TracedValue, op: str) -> TraceError:
+    return TraceError(
+        f"arithmetic ('{op}') on traced value {value.ref}: a graph has no arithmetic; "
+        'to repeat text write f"{x}{x}", and compute numbers inside a model call'
+    )

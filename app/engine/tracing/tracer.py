@@ -34,9 +34,10 @@ from app.engine.graph.refs import Ref, escape_literal, format_path, parse_templa
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.parameter import Parameter
 from app.engine.tracing.context import reset_tracer, set_tracer
-from app.engine.tracing.proxy import TracedValue
+from app.engine.tracing.proxy import REPR_MARK, TracedValue
 
 _MARKER = re.compile(r"\x00(\d+)\.(\d+):[^\x00\x01]*\x01")
+_REPR = re.compile(re.escape(REPR_MARK) + r"([^\x00\x01]*)\x01")
 _serials = itertools.count(1)
 OutputKind = Literal["single", "dict", "tuple", "list"]
 
@@ -127,7 +128,7 @@ class Tracer:
             return self._record_llm(module, path, _single_argument(module, args, kwargs))
         self._scopes.append(path)
         try:
-            return _no_coroutine(module.forward(*args, **kwargs), module)
+            return _no_coroutine(_forward(module, args, kwargs), module)
         finally:
             self._scopes.pop()
 
@@ -217,6 +218,7 @@ class Tracer:
             pos = match.end()
         pieces.append(escape_literal(text[pos:]))
         template = "".join(pieces)
+        _refuse_repr(template)
         if "\x00" in template or "\x01" in template:
             raise TraceError(
                 "text built from a traced value was changed by a string method (upper, strip, "
@@ -369,3 +371,35 @@ def _no_coroutine(result: Any, module: InferenceModule) -> Any:
             "the engine runs the traced graph concurrently for you"
         )
     return result
+
+
+def _forward(module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``module.forward`` with a ``TypeError`` about a traced value turned into advice."""
+    try:
+        return module.forward(*args, **kwargs)
+    except TypeError as error:
+        if "TracedValue" not in str(error):
+            raise
+        raise TraceError(_type_advice(str(error), type(module).__name__)) from error
+
+
+def _type_advice(message: str, where: str) -> str:
+    if "sequence item" in message:  # str.join refuses anything but str
+        return (
+            f"str.join() of traced values in {where}.forward: join their text instead, "
+            'as in "\\n".join(f"{v}" for v in values) (this becomes one template)'
+        )
+    return (
+        f"{message} (in {where}.forward): a traced value is text the graph fills in at run "
+        'time; use it in an f-string (f"{v}") or with str(v)'
+    )
+
+
+def _refuse_repr(template: str) -> None:
+    match = _REPR.search(template)
+    if match:
+        raise TraceError(
+            f'repr() of traced value {match.group(1)} (f"{{x!r}}", "!a", repr(), or a list '
+            "or dict formatted whole) cannot be traced: the graph inserts text as-is; "
+            'write {value} as in f"{x}", or format each item: ", ".join(f"{v}" for v in items)'
+        )
