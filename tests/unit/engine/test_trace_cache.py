@@ -67,3 +67,19 @@ async def test_an_unchanged_module_is_traced_once() -> None:
     unrelated.inner.llm.alias = "smart"  # a change elsewhere does not touch this trace
     await run(module, "y", resources=manager)
     assert module.forward_calls == 1
+
+
+async def test_a_module_called_from_a_plain_list_is_part_of_the_key() -> None:
+    class Steps(InferenceModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = [LLMInference("fast")]  # a list: not a registered child
+
+        def forward(self, q: str) -> Any:
+            return self.steps[0](q)
+
+    _, _, manager = two_endpoints()
+    module = Steps()
+    assert await run(module, "x", resources=manager) == "fast"
+    module.steps[0].alias = "smart"
+    assert await run(module, "x", resources=manager) == "smart"
