@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.engine.errors import ConfigError
 
-if TYPE_CHECKING:
-    from app.engine.module import InferenceModule
-
-CallModule = Callable[["InferenceModule", tuple[Any, ...], dict[str, Any]], Any]
+# (module, args, kwargs) -> result; the module is typed Any so this file, below
+# app.engine.module, does not point back at it even for type checking.
+CallModule = Callable[[Any, tuple[Any, ...], dict[str, Any]], Any]
 BindSettings = Callable[..., Any]
 
 
