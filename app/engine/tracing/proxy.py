@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from app.engine.errors import TraceError
 from app.engine.graph.refs import Ref
 from app.engine.parameter import Parameter
+from app.engine.tracing.context import REPR_MARK
 
 if TYPE_CHECKING:
     from app.engine.tracing.tracer import Tracer
 
-REPR_MARK = "\x00repr:"
 _BRANCH_HINT = (
     "a traced value has no truth value while forward() is traced; "
     "use branch(cond, if_true, if_false) or match_branch(value, {label: fn}, default=fn)"

@@ -33,8 +33,8 @@ from app.engine.graph.model import (
 from app.engine.graph.refs import Ref, escape_literal, format_path, parse_template
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.parameter import Parameter
-from app.engine.tracing.context import reset_tracer, set_tracer
-from app.engine.tracing.proxy import REPR_MARK, TracedValue
+from app.engine.tracing.context import REPR_MARK, reset_tracer, set_tracer
+from app.engine.tracing.proxy import TracedValue
 
 _MARKER = re.compile(r"\x00(\d+)\.(\d+):[^\x00\x01]*\x01")
 _REPR = re.compile(re.escape(REPR_MARK) + r"([^\x00\x01]*)\x01")
@@ -378,7 +378,7 @@ def _forward(module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, A
     try:
         return module.forward(*args, **kwargs)
     except TypeError as error:
-        if "TracedValue" not in str(error):
+        if "TracedValue" not in str(error) and "Parameter found" not in str(error):
             raise
         raise TraceError(_type_advice(str(error), type(module).__name__)) from error
 
@@ -386,8 +386,8 @@ def _forward(module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, A
 def _type_advice(message: str, where: str) -> str:
     if "sequence item" in message:  # str.join refuses anything but str
         return (
-            f"str.join() of traced values in {where}.forward: join their text instead, "
-            'as in "\\n".join(f"{v}" for v in values) (this becomes one template)'
+            f"str.join() of traced values or parameters in {where}.forward: join their "
+            'text instead, as in "\\n".join(f"{v}" for v in values) (this becomes one template)'
         )
     return (
         f"{message} (in {where}.forward): a traced value is text the graph fills in at run "

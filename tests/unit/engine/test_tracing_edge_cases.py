@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.engine import InferenceModule, LLMInference, TraceError, trace
+from app.engine import InferenceModule, LLMInference, Parameter, TraceError, trace
 
 
 class Body(InferenceModule):
@@ -62,3 +62,27 @@ def test_repr_of_a_traced_value_is_refused_not_traced_as_plain_text(body: Any) -
 def test_a_type_error_unrelated_to_tracing_is_left_alone() -> None:
     with pytest.raises(TypeError, match="unsupported operand"):
         trace(Body(lambda self, a, b: self.llm(str(1 + "x"))))  # type: ignore[operator]
+
+
+class Styled(InferenceModule):
+    def __init__(self, body: Any) -> None:
+        super().__init__()
+        self.llm = LLMInference("fast")
+        self.style = Parameter("Be brief.", description="tone")
+        self.body = body
+
+    def forward(self, a: str) -> Any:
+        return self.body(self, a)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (lambda self, a: self.llm(f"{self.style!r} {a}"), r"repr\(\)"),
+        (lambda self, a: self.llm("\n".join([self.style, a])), "str.join"),
+    ],
+)
+def test_a_parameter_is_refused_the_same_way(body: Any, message: str) -> None:
+    """Else ``!r`` would freeze the parameter's current text into the graph as a literal."""
+    with pytest.raises(TraceError, match=message):
+        trace(Styled(body))
