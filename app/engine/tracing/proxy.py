@@ -88,7 +88,8 @@ class TracedValue:
 
     def __getitem__(self, key: Any) -> TracedValue:
         if not isinstance(key, str | int) or isinstance(key, bool):
-            raise TraceError(f"index a traced value with a str key or int position, not {key!r}")
+            what = f"the traced value {key.ref}" if isinstance(key, TracedValue) else repr(key)
+            raise TraceError(f"index a traced value with a str key or int position, not {what}")
         return self._tracer.record_get(self, key)
 
     def __getattr__(self, name: str) -> NoReturn:

@@ -86,3 +86,8 @@ def test_a_parameter_is_refused_the_same_way(body: Any, message: str) -> None:
     """Else ``!r`` would freeze the parameter's current text into the graph as a literal."""
     with pytest.raises(TraceError, match=message):
         trace(Styled(body))
+
+
+def test_indexing_by_a_traced_value_names_it_readably() -> None:
+    with pytest.raises(TraceError, match=r"not the traced value b$"):
+        trace(Body(lambda self, a, b: self.llm(a[b])))
