@@ -35,14 +35,6 @@ from app.engine.errors import (
 from app.engine.execution.api import run, run_batch, run_sync, stream
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
-from app.engine.execution.records import (
-    BatchResult,
-    ForwardRecord,
-    LLMUsage,
-    NodeRecord,
-    NodeStatus,
-    RunResult,
-)
 from app.engine.execution.settings import ExecutionSettings
 from app.engine.graph import (
     Graph,
@@ -57,6 +49,14 @@ from app.engine.llm import LLMClient, LLMRequest, LLMResponse, RateLimitInfo
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.parameter import Parameter
 from app.engine.profiler import TraceProfiler
+from app.engine.records import (
+    BatchResult,
+    ForwardRecord,
+    LLMUsage,
+    NodeRecord,
+    NodeStatus,
+    RunResult,
+)
 from app.engine.resources.config import EndpointConfig, ResourceConfig
 from app.engine.resources.manager import ResourceManager, close_shared_managers, shared_manager
 from app.engine.tracing.api import trace

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from app.engine.errors import CheckpointError
-from app.engine.execution.records import NodeRecord, NodeStatus
+from app.engine.records import NodeRecord, NodeStatus
 
 
 @dataclass(slots=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.engine.dispatch import current_runtime
+from app.engine.edits import stamp_edit
 from app.engine.errors import ConfigError, TraceError
 from app.engine.parameter import Parameter
 from app.engine.tracing.context import current_tracer
@@ -51,13 +53,13 @@ class InferenceModule:
         elif isinstance(value, Parameter):
             self._parameters[name] = value
         object.__setattr__(self, name, value)
-        object.__setattr__(self, "_traced", None)
+        stamp_edit(self)
 
     def __delattr__(self, name: str) -> None:
         self._modules.pop(name, None)
         self._parameters.pop(name, None)
         object.__delattr__(self, name)
-        object.__setattr__(self, "_traced", None)
+        stamp_edit(self)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Describe the pipeline; called once, with traced values, to build the graph."""
@@ -67,9 +69,7 @@ class InferenceModule:
         tracer = current_tracer()
         if tracer is not None:
             return tracer.call_module(self, args, kwargs)
-        from app.engine.execution.api import call_module
-
-        return call_module(self, args, kwargs)
+        return current_runtime().call(self, args, kwargs)
 
     # -- introspection ---------------------------------------------------------------
 
@@ -155,9 +155,7 @@ class InferenceModule:
         ``settings`` takes the fields of :class:`ExecutionSettings` (``max_retries``,
         ``timeout_s``, ``checkpoint``...). Returns ``self``.
         """
-        from app.engine.execution.settings import ExecutionSettings
-
-        binding = ExecutionSettings(resources=resources, **settings)
+        binding = current_runtime().bind(resources=resources, **settings)
         object.__setattr__(self, "_binding", binding)
         return self
 

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 from app.engine.errors import ConfigError
-from app.engine.tracing.context import current_tracer
+from app.engine.tracing.context import REPR_MARK, current_tracer
 
 _versions = itertools.count(1)
 
@@ -55,5 +55,7 @@ class Parameter:
         return str(other) + str(self)
 
     def __repr__(self) -> str:
+        if current_tracer() is not None:  # the text must not be frozen into the graph
+            return f"{REPR_MARK}Parameter({self.description!r})\x01"
         flag = "" if self.requires_grad else ", requires_grad=False"
         return f"Parameter({self._value!r}{flag})"

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.engine.execution.records import NodeRecord
 from app.engine.execution.settings import ExecutionSettings
+from app.engine.records import NodeRecord
 
 ENGINE_LANE = "engine"
 

@@ -13,7 +13,7 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-from app.engine.execution.records import NodeStatus
+from app.engine.records import NodeStatus
 from app.lifecycle import EventKind, ItemStatus, JobStatus, RunStatus, WebhookState
 
 ROOT = Path(__file__).resolve().parents[2]

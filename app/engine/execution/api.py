@@ -10,33 +10,39 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Coroutine, Iterable, Mapping
+from dataclasses import fields
 from typing import Any
 
+from app.engine.dispatch import Runtime, register_runtime
 from app.engine.errors import InputError
 from app.engine.execution.batch import BatchRunner
-from app.engine.execution.inputs import bind_positional, check_inputs
+from app.engine.execution.inputs import bind_arguments, check_inputs
 from app.engine.execution.program import program_for
-from app.engine.execution.records import BatchResult
 from app.engine.execution.runner import Execution
 from app.engine.execution.settings import ExecutionSettings, resolve
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
+from app.engine.records import BatchResult
 from app.engine.resources.manager import close_shared_managers
 
 Target = InferenceModule | Graph
+_SETTING_NAMES = frozenset(f.name for f in fields(ExecutionSettings))
 
 
 async def run(target: Target, *args: Any, **settings: Any) -> Any:
     """Run a module (traced on first use) or a graph once; return its outputs.
 
-    A graph takes one dict of inputs: ``run(graph, {"doc": "..."})``. Keyword arguments
-    are :class:`ExecutionSettings` fields (``resources``, ``checkpoint``, ``record``...).
+    Inputs go by position or by keyword, as to ``forward``: ``run(m, q, context=c)``; a
+    graph also takes one dict: ``run(graph, {"doc": "..."})``. Keywords that are
+    :class:`ExecutionSettings` fields (``resources``, ``checkpoint``, ``record``...) are
+    settings, so an input with such a name is passed by position.
     Raises :class:`ExecutionError` naming every failed node; with ``record=True`` returns
     a :class:`ForwardRecord` instead of the outputs.
     """
+    settings, named = _split(settings)
     effective = _effective(target, settings)
     execution = Execution(program_for(target), effective)
-    inputs = _bind_call(target, execution, args)
+    inputs = _bind_call(target, execution, args, named)
     result = await execution.run(inputs, effective.checkpoint_key or "run")
     return execution.finish(result)
 
@@ -82,10 +88,28 @@ def _effective(target: Target, settings: dict[str, Any]) -> ExecutionSettings:
     return resolve(ExecutionSettings(**settings), binding)
 
 
-def _bind_call(target: Target, execution: Execution, args: tuple[Any, ...]) -> dict[str, Any]:
+def _split(keywords: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(settings, inputs)``: keywords naming a settings field are settings."""
+    if _SETTING_NAMES.issuperset(keywords):
+        return keywords, {}
+    settings = {k: v for k, v in keywords.items() if k in _SETTING_NAMES}
+    return settings, {k: v for k, v in keywords.items() if k not in _SETTING_NAMES}
+
+
+def _bind_call(
+    target: Target, execution: Execution, args: tuple[Any, ...], named: dict[str, Any]
+) -> dict[str, Any]:
     specs = execution.plan.graph.inputs
     if isinstance(target, Graph):
-        if len(args) != 1 or not isinstance(args[0], Mapping):
-            raise InputError("run a graph with one dict of inputs: run(graph, {'name': value})")
+        if not args:
+            return check_inputs(specs, named)
+        if len(args) != 1 or not isinstance(args[0], Mapping) or named:
+            raise InputError(
+                "run a graph with one dict of inputs, run(graph, {'name': value}), "
+                "or by keyword, run(graph, name=value)"
+            )
         return check_inputs(specs, args[0])
-    return bind_positional(specs, args)
+    return bind_arguments(specs, args, named)
+
+
+register_runtime(Runtime(call=call_module, bind=ExecutionSettings))

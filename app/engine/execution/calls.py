@@ -20,8 +20,8 @@ from app.engine.errors import (
 )
 from app.engine.execution.context import RunContext
 from app.engine.execution.deadlines import DeadlineWatch, deadline_watch
-from app.engine.execution.records import LLMUsage, NodeRecord
 from app.engine.llm import LLMRequest, LLMResponse
+from app.engine.records import LLMUsage, NodeRecord
 
 if TYPE_CHECKING:
     from app.engine.execution.step import LLMStep

@@ -41,6 +41,30 @@ def bind_positional(specs: Mapping[str, InputSpec], args: tuple[Any, ...]) -> di
     return check_inputs(specs, dict(zip(specs, args, strict=True)))
 
 
+def bind_arguments(
+    specs: Mapping[str, InputSpec], args: tuple[Any, ...], named: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Positional arguments in declaration order, then keywords, as a Python call binds them.
+
+    >>> specs = {"q": InputSpec(), "ctx": InputSpec()}
+    >>> bind_arguments(specs, ("why?",), {"ctx": "sky"})
+    {'q': 'why?', 'ctx': 'sky'}
+    """
+    if not named:
+        return bind_positional(specs, args)
+    if len(args) > len(specs):
+        raise InputError(f"expected at most {len(specs)} positional input(s), got {len(args)}")
+    values = dict(zip(specs, args, strict=False))
+    twice = [
+        f"input {name!r} given twice (by position and by keyword)"
+        for name in named
+        if name in values
+    ]
+    if twice:
+        raise InputError("; ".join(twice))
+    return check_inputs(specs, {**values, **named})
+
+
 def bind_item(specs: Mapping[str, InputSpec], item: Any) -> dict[str, Any]:
     """One batch item: the bare value for a one-input graph, else a dict or a tuple."""
     if len(specs) == 1 and not (isinstance(item, dict) and item.keys() == specs.keys()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from app.engine.execution.records import NodeRecord
+from app.engine.records import NodeRecord
 
 
 class Observer(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from app.engine.edits import EditCheck
 from app.engine.execution.plan import Plan
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
@@ -20,6 +21,7 @@ class Program:
 
     def __init__(self, graph: Graph, traced: Traced | None = None) -> None:
         self.traced = traced
+        self._edits = EditCheck(traced.modules if traced is not None else ())
         self._plan = Plan(graph)
         self._versions = self._parameter_versions()
 
@@ -37,17 +39,21 @@ class Program:
             return ()
         return tuple(param.version for param in self.traced.parameters.values())
 
+    def is_current(self) -> bool:
+        """Whether no module the trace read was edited since (parameter values aside)."""
+        return self._edits.unchanged()
+
     def unpack(self, outputs: dict[str, Any]) -> Any:
         """Outputs shaped like ``forward()``'s return value (a dict for plain graphs)."""
         return self.traced.unpack(outputs) if self.traced is not None else outputs
 
 
 def program_for(target: InferenceModule | Graph) -> Program:
-    """The cached program of a module (re-traced when its structure changes) or graph."""
+    """The cached program of a module (re-traced when any module in it changed) or graph."""
     if isinstance(target, Graph):
         return _graph_program(target)
     cached = target.__dict__.get("_traced")
-    if cached is None:
+    if cached is None or not cached.is_current():
         traced = trace_module(target)
         cached = Program(traced.graph, traced)
         object.__setattr__(target, "_traced", cached)

@@ -10,9 +10,9 @@ from app.engine.errors import ExecutionError, NodeFailure
 from app.engine.execution.context import RunContext
 from app.engine.execution.observer import Observer
 from app.engine.execution.program import Program
-from app.engine.execution.records import ForwardRecord, NodeRecord, NodeStatus, RunResult
 from app.engine.execution.scheduler import GraphRun
 from app.engine.execution.settings import ExecutionSettings
+from app.engine.records import ForwardRecord, NodeRecord, NodeStatus, RunResult
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.manager import ResourceManager, shared_manager
 from app.engine.tools import registered_tools

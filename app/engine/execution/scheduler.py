@@ -34,11 +34,11 @@ from app.engine.execution.limits import (
     check_node,
 )
 from app.engine.execution.plan import Plan, record_inputs
-from app.engine.execution.records import NodeRecord, NodeStatus, RunResult
 from app.engine.execution.step import Step
 from app.engine.execution.values import lookup, render
 from app.engine.graph.patterns import Classifier
 from app.engine.graph.refs import Template, shown, to_text
+from app.engine.records import NodeRecord, NodeStatus, RunResult
 
 _PENDING, _SUCCEEDED, _FAILED, _SKIPPED, _CANCELLED = (
     NodeStatus.PENDING,

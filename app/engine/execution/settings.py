@@ -24,7 +24,6 @@ from app.engine.execution.observer import Observer
 
 if TYPE_CHECKING:
     from app.engine.checkpoint import CheckpointStore
-    from app.engine.profiler import TraceProfiler
     from app.engine.resources.config import ResourceConfig
     from app.engine.resources.manager import ResourceManager
 
@@ -41,7 +40,7 @@ class ExecutionSettings:
         timeout_s: per-call timeout (default: the endpoint's).
         checkpoint: a store or a directory; finished nodes are saved and skipped on rerun.
         checkpoint_key: key of a single run in the store (batches use ``item-<index>``).
-        profiler: a :class:`TraceProfiler` receiving every node's span.
+        profiler: a :class:`TraceProfiler` (any :class:`Observer`) receiving every node's span.
         record: return a :class:`ForwardRecord` instead of plain outputs.
         max_in_flight: batch items executing at once (memory is bounded by this).
         ordered: batch results in input order (``True``) or completion order.
@@ -57,7 +56,7 @@ class ExecutionSettings:
     timeout_s: float | None = None
     checkpoint: CheckpointStore | str | Path | None = None
     checkpoint_key: str | None = None
-    profiler: TraceProfiler | None = None
+    profiler: Observer | None = None
     record: bool | None = None
     max_in_flight: int | None = None
     ordered: bool | None = None

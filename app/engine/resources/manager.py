@@ -21,8 +21,8 @@ from typing import Any
 
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.errors import LLMCallError, RateLimitedError, error_kind
-from app.engine.execution.records import LLMUsage
 from app.engine.llm import ClientFactory, LLMClient, LLMResponse
+from app.engine.records import LLMUsage
 from app.engine.resources.config import EndpointConfig, ResourceConfig
 from app.engine.resources.gate import EndpointGate, Permit
 from app.engine.resources.limiter import RateState

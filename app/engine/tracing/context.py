@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from app.engine.tracing.tracer import Tracer
 
+REPR_MARK = "\x00repr:"
+"""Starts what ``repr()`` of a traced value or parameter returns while tracing; the tracer
+refuses text holding it, since the graph cannot quote a value (``f"{x!r}"``)."""
+
 _active: ContextVar[Tracer | None] = ContextVar("inf_engine_tracer", default=None)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from app.engine.errors import TraceError
 from app.engine.graph.refs import Ref
 from app.engine.parameter import Parameter
+from app.engine.tracing.context import REPR_MARK
 
 if TYPE_CHECKING:
     from app.engine.tracing.tracer import Tracer
@@ -40,7 +41,10 @@ class TracedValue:
     def __str__(self) -> str:
         return self._tracer.marker(self._ref)
 
-    __repr__ = __str__
+    def __repr__(self) -> str:
+        # Not a reference: the tracer refuses this text if it reaches the graph (f"{x!r}",
+        # "!a", a list formatted whole), while debuggers and logs can still show the value.
+        return f"{REPR_MARK}{self._ref}\x01"
 
     def __format__(self, spec: str) -> str:
         if spec:
@@ -60,9 +64,32 @@ class TracedValue:
             "'%' with a traced value on the left: write the template as a string literal"
         )
 
+    def __mul__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "*")
+
+    def __rmul__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "*")
+
+    def __sub__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "-")
+
+    __rsub__ = __sub__
+
+    def __truediv__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "/")
+
+    __rtruediv__ = __floordiv__ = __rfloordiv__ = __truediv__
+
+    def __pow__(self, other: Any) -> NoReturn:
+        raise _arithmetic(self, "**")
+
+    def __neg__(self) -> NoReturn:
+        raise _arithmetic(self, "-")
+
     def __getitem__(self, key: Any) -> TracedValue:
         if not isinstance(key, str | int) or isinstance(key, bool):
-            raise TraceError(f"index a traced value with a str key or int position, not {key!r}")
+            what = f"the traced value {key.ref}" if isinstance(key, TracedValue) else repr(key)
+            raise TraceError(f"index a traced value with a str key or int position, not {what}")
         return self._tracer.record_get(self, key)
 
     def __getattr__(self, name: str) -> NoReturn:
@@ -101,3 +128,10 @@ def _text_operand(other: Any, op: str) -> str:
     if isinstance(other, str | TracedValue | Parameter):
         return str(other)
     raise TraceError(f"'{op}' between a traced value and {type(other).__name__}: only text joins")
+
+
+def _arithmetic(value: TracedValue, op: str) -> TraceError:
+    return TraceError(
+        f"arithmetic ('{op}') on traced value {value.ref}: a graph has no arithmetic; "
+        'to repeat text write f"{x}{x}", and compute numbers inside a model call'
+    )

@@ -33,10 +33,11 @@ from app.engine.graph.model import (
 from app.engine.graph.refs import Ref, escape_literal, format_path, parse_template
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.parameter import Parameter
-from app.engine.tracing.context import reset_tracer, set_tracer
+from app.engine.tracing.context import REPR_MARK, reset_tracer, set_tracer
 from app.engine.tracing.proxy import TracedValue
 
 _MARKER = re.compile(r"\x00(\d+)\.(\d+):[^\x00\x01]*\x01")
+_REPR = re.compile(re.escape(REPR_MARK) + r"([^\x00\x01]*)\x01")
 _serials = itertools.count(1)
 OutputKind = Literal["single", "dict", "tuple", "list"]
 
@@ -49,6 +50,7 @@ class Traced:
     kind: OutputKind
     keys: tuple[str, ...]
     parameters: Mapping[str, Parameter]  # graph parameter name -> the module's Parameter
+    modules: tuple[InferenceModule, ...] = ()  # every module the trace read
 
     def unpack(self, outputs: Mapping[str, Any]) -> Any:
         """Graph outputs (by name) in the shape ``forward()`` returned them."""
@@ -72,6 +74,7 @@ class Tracer:
         self._taken: set[str] = set()
         self._markers: list[Ref] = []
         self._module_paths = {id(m): path for path, m in root.named_modules()}
+        self._read: dict[int, InferenceModule] = {id(m): m for m in root.modules()}
         self._param_paths = {id(p): path for path, p in root.named_parameters()}
         self._param_names: dict[int, str] = {}
         self._param_objects: dict[int, Parameter] = {}
@@ -102,7 +105,7 @@ class Tracer:
             outputs=outputs,
         )
         params = {name: self._param_objects[pid] for pid, name in self._param_names.items()}
-        return Traced(graph, kind, tuple(outputs), params)
+        return Traced(graph, kind, tuple(outputs), params, tuple(self._read.values()))
 
     def _outputs(self, result: Any) -> tuple[OutputKind, dict[str, str]]:
         if result is None:
@@ -120,11 +123,12 @@ class Tracer:
         self, module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         path = self._module_path(module)
+        self._read.setdefault(id(module), module)
         if isinstance(module, LLMInference):
             return self._record_llm(module, path, _single_argument(module, args, kwargs))
         self._scopes.append(path)
         try:
-            return _no_coroutine(module.forward(*args, **kwargs), module)
+            return _no_coroutine(_forward(module, args, kwargs), module)
         finally:
             self._scopes.pop()
 
@@ -214,6 +218,7 @@ class Tracer:
             pos = match.end()
         pieces.append(escape_literal(text[pos:]))
         template = "".join(pieces)
+        _refuse_repr(template)
         if "\x00" in template or "\x01" in template:
             raise TraceError(
                 "text built from a traced value was changed by a string method (upper, strip, "
@@ -366,3 +371,35 @@ def _no_coroutine(result: Any, module: InferenceModule) -> Any:
             "the engine runs the traced graph concurrently for you"
         )
     return result
+
+
+def _forward(module: InferenceModule, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``module.forward`` with a ``TypeError`` about a traced value turned into advice."""
+    try:
+        return module.forward(*args, **kwargs)
+    except TypeError as error:
+        if "TracedValue" not in str(error) and "Parameter found" not in str(error):
+            raise
+        raise TraceError(_type_advice(str(error), type(module).__name__)) from error
+
+
+def _type_advice(message: str, where: str) -> str:
+    if "sequence item" in message:  # str.join refuses anything but str
+        return (
+            f"str.join() of traced values or parameters in {where}.forward: join their "
+            'text instead, as in "\\n".join(f"{v}" for v in values) (this becomes one template)'
+        )
+    return (
+        f"{message} (in {where}.forward): a traced value is text the graph fills in at run "
+        'time; use it in an f-string (f"{v}") or with str(v)'
+    )
+
+
+def _refuse_repr(template: str) -> None:
+    match = _REPR.search(template)
+    if match:
+        raise TraceError(
+            f'repr() of traced value {match.group(1)} (f"{{x!r}}", "!a", repr(), or a list '
+            "or dict formatted whole) cannot be traced: the graph inserts text as-is; "
+            'write {value} as in f"{x}", or format each item: ", ".join(f"{v}" for v in items)'
+        )
