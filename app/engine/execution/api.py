@@ -17,8 +17,8 @@ from app.engine.dispatch import Runtime, register_runtime
 from app.engine.errors import InputError
 from app.engine.execution.batch import BatchRunner
 from app.engine.execution.inputs import bind_arguments, check_inputs
+from app.engine.execution.prepared import Execution
 from app.engine.execution.program import program_for
-from app.engine.execution.runner import Execution
 from app.engine.execution.settings import ExecutionSettings, resolve
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.engine.execution.inputs import bind_item
 from app.engine.execution.plan import Plan
-from app.engine.execution.runner import Execution
+from app.engine.execution.prepared import Execution
 from app.engine.execution.settings import ExecutionSettings
 from app.engine.records import BatchResult
 from app.engine.resources.manager import ResourceManager

@@ -6,7 +6,7 @@ from typing import Any
 
 from app.engine import ExecutionSettings, InputError
 from app.engine.execution.inputs import check_inputs
-from app.engine.execution.runner import Execution
+from app.engine.execution.prepared import Execution
 from app.lifecycle import RunStatus
 from app.services.errors import InvalidInput, Issue
 from app.services.limits import output_limits

@@ -15,7 +15,7 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories.results import ItemRow
 from app.engine import EngineError, ExecutionSettings, InputError, RunResult
 from app.engine.execution.inputs import check_inputs
-from app.engine.execution.runner import Execution
+from app.engine.execution.prepared import Execution
 from app.lifecycle import ItemStatus
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step
