@@ -26,4 +26,4 @@ async def rotate_webhook_secret(session: SessionDep, tenant: TenantDep) -> Webho
 @router.get("/jobs/{job_id}/webhook", response_model=WebhookDeliveries)
 async def job_webhook(job_id: str, session: ReadSessionDep, tenant: TenantDep) -> WebhookDeliveries:
     """Where the job's webhook goes, whether it was delivered, and every attempt."""
-    return WebhookDeliveries(**await jobs.webhook_deliveries(session, tenant, job_id))
+    return WebhookDeliveries.model_validate(await jobs.webhook_deliveries(session, tenant, job_id))

@@ -43,6 +43,8 @@ class Counts(BaseModel):
 
 
 class JobStatus(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     graph_id: str | None
     graph_version: int | None
@@ -67,6 +69,8 @@ class JobPage(BaseModel):
 
 
 class ResultItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     index: int
     status: str
     output: Any = None
@@ -74,6 +78,8 @@ class ResultItem(BaseModel):
 
 
 class ResultPage(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     items: list[ResultItem]
     next: int | None
 
@@ -84,6 +90,8 @@ class ItemDetail(ResultItem):
 
 
 class WebhookAttemptOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     attempt: int
     attempted_at: datetime
     status_code: int | None
@@ -93,6 +101,8 @@ class WebhookAttemptOut(BaseModel):
 
 class WebhookDeliveries(BaseModel):
     """A job's webhook: where it goes, how delivery stands, every attempt so far."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     url: str | None
     state: str | None

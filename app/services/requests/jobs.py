@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Job, JobItem
+from app.db.models import Job
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
@@ -24,12 +24,12 @@ from app.engine.graph.model import InputSpec
 from app.lifecycle import EventKind, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
+from app.services.job_views import AttemptView, ItemView, JobView, attempt_view, item_view, job_view
 from app.services.observability.metrics import ServiceMetrics
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
-from app.services.requests.views import stored_node_view
+from app.services.requests.views import NodeView, stored_node_view
 from app.services.runner.ending import RunEnd, end_run
-from app.services.runner.progress import counts
 from app.services.runner.webhook_targets import AddressPolicy, check_url
 from app.settings import Settings
 
@@ -226,40 +226,22 @@ async def find(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
     return job
 
 
-async def status(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:
+async def status(session: AsyncSession, tenant_id: str, job_id: str) -> JobView:
     """The job with counts, throughput, ETA, tokens and cost."""
     found = await repo.get_job_with_graph(session, tenant_id, job_id)
     if found is None:
         raise NotFound(f"job {job_id!r} not found")
-    return view(*found)
-
-
-def view(job: Job, graph_id: str | None, graph_version: int | None) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "graph_id": graph_id,
-        "graph_version": graph_version,
-        "status": job.status,
-        "priority": job.priority,
-        "webhook_url": job.webhook_url,
-        "webhook_state": job.webhook_state,
-        "webhook_attempts": job.webhook_attempts,
-        **counts(job),
-        "error": job.error,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-    }
+    return job_view(*found)
 
 
 async def listing(
     session: AsyncSession, tenant_id: str, limit: int, before: str | None, status_filter: str | None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[JobView], str | None]:
     """Job views newest first, and the cursor of the next page."""
     found = await repo.list_jobs(session, tenant_id, limit, _cursor(before), status_filter)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
     graphs = await repo.graph_versions_of(session, {job.graph_version_id for job in found})
-    return [view(job, *graphs[job.graph_version_id]) for job in found], nxt
+    return [job_view(job, *graphs[job.graph_version_id]) for job in found], nxt
 
 
 def _cursor(before: str | None) -> tuple[datetime, str] | None:
@@ -293,23 +275,43 @@ async def cancel(
     return outcome
 
 
-def item_view(item: JobItem) -> dict[str, Any]:
-    return {
-        "index": item.item_index,
-        "status": item.status,
-        "output": item.output,
-        "error": item.error,
-    }
+@dataclass(frozen=True, slots=True)
+class ResultsPage:
+    """Items in input order; ``next`` is the index to continue after (``None``: the last page)."""
+
+    items: list[ItemView]
+    next: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemDetail:
+    """One item with its input and every stored node record."""
+
+    index: int
+    status: str
+    output: Any
+    error: str | None
+    input: Any
+    nodes: list[NodeView]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDeliveries:
+    """A job's webhook URL, its delivery state and every attempt."""
+
+    url: str | None
+    state: str | None
+    attempts: list[AttemptView]
 
 
 async def results_page(
     session: AsyncSession, tenant_id: str, job_id: str, after: int, limit: int
-) -> dict[str, Any]:
+) -> ResultsPage:
     """Items in input order after index ``after``; ``next`` continues the listing."""
     await find(session, tenant_id, job_id)
     items = await repo.results_page(session, job_id, after, limit)
     nxt = items[-1].item_index if len(items) == limit else None
-    return {"items": [item_view(item) for item in items], "next": nxt}
+    return ResultsPage([item_view(item) for item in items], nxt)
 
 
 async def results_jsonl(
@@ -321,43 +323,31 @@ async def results_jsonl(
         async with sessions() as session:
             items = await repo.results_page(session, job_id, after, page)
         for item in items:
-            yield (json.dumps(item_view(item), ensure_ascii=False, default=str) + "\n").encode()
+            yield (
+                json.dumps(asdict(item_view(item)), ensure_ascii=False, default=str) + "\n"
+            ).encode()
         if len(items) < page:
             return
         after = items[-1].item_index
 
 
-async def item_detail(
-    session: AsyncSession, tenant_id: str, job_id: str, index: int
-) -> dict[str, Any]:
+async def item_detail(session: AsyncSession, tenant_id: str, job_id: str, index: int) -> ItemDetail:
     """One item with its input and every stored node record."""
     await find(session, tenant_id, job_id)
     item = await repo.get_item(session, job_id, index)
     if item is None:
         raise NotFound(f"job {job_id!r} has no item {index}")
     nodes = await results.item_nodes(session, job_id, index)
-    return {
-        **item_view(item),
-        "input": item.input,
-        "nodes": [stored_node_view(row) for row in nodes],
-    }
+    views = [stored_node_view(row) for row in nodes]
+    return ItemDetail(item.item_index, item.status, item.output, item.error, item.input, views)
 
 
-async def webhook_deliveries(session: AsyncSession, tenant_id: str, job_id: str) -> dict[str, Any]:
+async def webhook_deliveries(
+    session: AsyncSession, tenant_id: str, job_id: str
+) -> WebhookDeliveries:
     """The job's webhook URL, delivery state and every attempt."""
     job = await find(session, tenant_id, job_id)
     attempts = await webhooks_repo.attempts_of(session, job_id)
-    return {
-        "url": job.webhook_url,
-        "state": job.webhook_state,
-        "attempts": [
-            {
-                "attempt": a.attempt,
-                "attempted_at": a.attempted_at,
-                "status_code": a.status_code,
-                "error": a.error,
-                "duration_s": a.duration_s,
-            }
-            for a in attempts
-        ],
-    }
+    return WebhookDeliveries(
+        job.webhook_url, job.webhook_state, [attempt_view(a) for a in attempts]
+    )

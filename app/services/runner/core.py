@@ -25,9 +25,9 @@ from app.db.repositories import results
 from app.db.repositories.results import ItemRow
 from app.lifecycle import EventKind, ItemStatus, JobStatus
 from app.logs import job_context, set_item
+from app.services.progress import counts
 from app.services.runner.ending import end_run, runner_end
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, RunKind, Step
-from app.services.runner.progress import counts
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 256

@@ -27,7 +27,7 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import webhooks as webhooks_repo
 from app.lifecycle import ItemStatus, JobStatus, end_event
 from app.services.observability.metrics import ServiceMetrics
-from app.services.runner.progress import counts
+from app.services.progress import counts
 
 _ON_COMMIT = "inf_on_commit"
 

@@ -32,8 +32,8 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import webhooks as repo
 from app.db.repositories.webhooks import Attempt
 from app.lifecycle import WebhookState
+from app.services.job_views import job_view
 from app.services.observability.metrics import ServiceMetrics
-from app.services.requests.jobs import view
 from app.services.runner.periodic import Periodic
 from app.services.runner.webhook_targets import (
     AddressPolicy,
@@ -111,8 +111,8 @@ class WebhookDispatcher:
             secret = await repo.secret_of(session, job.tenant_id)
             await session.commit()
         assert found is not None
-        summary = view(*found)
-        payload = {"type": f"job.{summary['status']}", "job": summary}
+        summary = job_view(*found)
+        payload = {"type": f"job.{summary.status}", "job": summary.as_json()}
         return json.dumps(payload, default=_iso).encode(), secret
 
     async def _post(self, job: Job, body: bytes, secret: str) -> Answer:

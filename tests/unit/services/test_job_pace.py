@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.db.models import Job
 from app.lifecycle import JobStatus
-from app.services.runner.progress import counts
+from app.services.progress import counts
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
