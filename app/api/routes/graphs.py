@@ -99,7 +99,10 @@ async def get_graph(
 async def graph_versions(graph_ref: str, session: ReadSessionDep, tenant: TenantDep) -> VersionList:
     """Version history, oldest first, with the parameters each version changed."""
     stored = await graphs.get(session, tenant, graph_ref, None)
-    entries = [VersionEntry(**entry) for entry in await graphs.versions(session, tenant, graph_ref)]
+    entries = [
+        VersionEntry.model_validate(entry)
+        for entry in await graphs.versions(session, tenant, graph_ref)
+    ]
     return VersionList(id=stored.graph.id, name=stored.graph.name, items=entries)
 
 

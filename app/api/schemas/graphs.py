@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class GraphVersionOut(BaseModel):
@@ -23,11 +23,23 @@ class GraphPage(BaseModel):
     next: str | None
 
 
+class ParameterChangeOut(BaseModel):
+    """A parameter added (``before`` null), removed (``after`` null) or rewritten."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    before: str | None
+    after: str | None
+
+
 class VersionEntry(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     version: int
     hash: str
     created_at: datetime
-    parameter_changes: list[dict[str, Any]]
+    parameter_changes: list[ParameterChangeOut]
 
 
 class VersionList(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -94,28 +95,43 @@ async def get(session: AsyncSession, tenant_id: str, ref: str, version: int | No
     return StoredGraph(record, found)
 
 
-async def versions(session: AsyncSession, tenant_id: str, ref: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ParameterChange:
+    """A parameter added (``before`` is ``None``), removed (``after`` is ``None``) or rewritten."""
+
+    name: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionEntry:
+    """One version of a graph and the parameters that changed since the one before."""
+
+    version: int
+    hash: str
+    created_at: datetime
+    parameter_changes: list[ParameterChange]
+
+
+async def versions(session: AsyncSession, tenant_id: str, ref: str) -> list[VersionEntry]:
     """Every version, oldest first, each with the parameters that changed since the previous."""
     stored = await get(session, tenant_id, ref, None)
     history = await repo.list_versions(session, stored.graph.id)
     return [_version_entry(v, prev) for prev, v in zip([None, *history[:-1]], history, strict=True)]
 
 
-def _version_entry(version: GraphVersion, previous: GraphVersion | None) -> dict[str, Any]:
-    return {
-        "version": version.version,
-        "hash": version.hash,
-        "created_at": version.created_at,
-        "parameter_changes": parameter_diff(previous, version),
-    }
+def _version_entry(version: GraphVersion, previous: GraphVersion | None) -> VersionEntry:
+    changes = parameter_diff(previous, version)
+    return VersionEntry(version.version, version.hash, version.created_at, changes)
 
 
-def parameter_diff(before: GraphVersion | None, after: GraphVersion) -> list[dict[str, Any]]:
+def parameter_diff(before: GraphVersion | None, after: GraphVersion) -> list[ParameterChange]:
     """Parameters added, removed or rewritten between two versions."""
     old = _parameter_values(before.definition) if before else {}
     new = _parameter_values(after.definition)
     return [
-        {"name": name, "before": old.get(name), "after": new.get(name)}
+        ParameterChange(name, old.get(name), new.get(name))
         for name in sorted(old.keys() | new.keys())
         if old.get(name) != new.get(name)
     ]
