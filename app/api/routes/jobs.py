@@ -19,12 +19,11 @@ from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessio
 from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import JobStatus as JobState
-from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, Malformed
 from app.services.observability import events, traces
 from app.services.requests import jobs
 from app.services.requests.documents import check_value, parse_json
-from app.services.requests.jobs import Cancellation, JobSpec
+from app.services.requests.jobs import JobSpec
 from app.services.runtime import Runtime
 
 # A job being uploaded is listed by no one, so no filter names its status.
@@ -228,13 +227,5 @@ async def cancel_job(
     job_id: str, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
 ) -> JobStatus:
     """Stop dispatching new items now; finished results stay readable."""
-    # SQLite serves one process: if its runner is not running, nobody else will close the job.
-    runner_gone = runtime.settings.is_sqlite and not (runtime.runner and runtime.runner.alive)
-    outcome = await jobs.cancel(session, tenant, job_id, runtime.metrics, runner_gone)
-    after_commit(session, lambda: _cancelled(runtime, job_id, outcome))
+    await jobs.cancel(runtime, session, tenant, job_id)
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
-
-
-def _cancelled(runtime: Runtime, job_id: str, outcome: Cancellation) -> None:
-    if runtime.runner is not None and outcome.runner_holds:
-        runtime.runner.cancel_local(job_id)

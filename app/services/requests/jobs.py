@@ -16,7 +16,7 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
 from app.db.repositories import webhooks as webhooks_repo
-from app.db.repositories.jobs import Cancellation as Cancellation
+from app.db.repositories.jobs import Cancellation
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph import graph_inputs
@@ -25,7 +25,6 @@ from app.lifecycle import EventKind, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.job_views import AttemptView, ItemView, JobView, attempt_view, item_view, job_view
-from app.services.observability.metrics import ServiceMetrics
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.requests.views import NodeView, stored_node_view
@@ -257,21 +256,24 @@ def _cursor(before: str | None) -> tuple[datetime, str] | None:
 
 
 async def cancel(
-    session: AsyncSession,
-    tenant_id: str,
-    job_id: str,
-    metrics: ServiceMetrics,
-    runner_gone: bool = False,
+    runtime: Runtime, session: AsyncSession, tenant_id: str, job_id: str
 ) -> Cancellation:
-    """Cancel the job; it ends through ``end_run`` (its metrics count once this commits). Its
-    terminal event is written here when no runner holds the job (or ``runner_gone``: see
-    ``cancel_job``); otherwise the runner writes it once its in-flight items have stopped."""
+    """Cancel the job; it ends through ``end_run`` (its metrics count once this commits).
+
+    Its terminal event is written here when no runner holds the job; otherwise the runner
+    holding it is told once this commits, and writes the event when its in-flight items have
+    stopped. On SQLite, one process serves the database: with its runner down, nobody else
+    would close the job, so it is closed here."""
+    runner = runtime.runner
+    runner_gone = runtime.settings.is_sqlite and not (runner and runner.alive)
     outcome = await repo.cancel_job(session, tenant_id, job_id, runner_gone=runner_gone)
     if outcome is None:
         raise NotFound(f"job {job_id!r} not found")
     if outcome.stopped:
         end = RunEnd(JobStatus.CANCELLED, closed=outcome.items, announce=not outcome.runner_holds)
-        await end_run(session, metrics, outcome.job, end)
+        await end_run(session, runtime.metrics, outcome.job, end)
+    if runner is not None and outcome.runner_holds:
+        after_commit(session, lambda: runner.cancel_local(job_id))
     return outcome
 
 
