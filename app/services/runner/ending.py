@@ -15,21 +15,17 @@ each happens exactly once whoever ends the job.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 
 from app.db.models import Job
 from app.db.repositories import events as events_repo
 from app.db.repositories import webhooks as webhooks_repo
 from app.lifecycle import ItemStatus, JobStatus, end_event
+from app.services.commits import after_commit
 from app.services.observability.metrics import ServiceMetrics
 from app.services.progress import counts
-
-_ON_COMMIT = "inf_on_commit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +67,7 @@ async def end_run(session: AsyncSession, metrics: ServiceMetrics, job: Job, end:
             data["error"] = end.error
         await events_repo.append_events(session, [(job.id, end_event(end.status), data)])
         await webhooks_repo.schedule(session, job.id)
-    on_commit(session, lambda: _count(metrics, end))
+    after_commit(session, lambda: _count(metrics, end))
 
 
 def _count(metrics: ServiceMetrics, end: RunEnd) -> None:
@@ -79,26 +75,3 @@ def _count(metrics: ServiceMetrics, end: RunEnd) -> None:
         metrics.jobs_finished.labels(end.status).inc()
     if end.closed:
         metrics.items_finished.labels(ItemStatus.CANCELLED).inc(end.closed)
-
-
-def on_commit(session: AsyncSession, action: Callable[[], None]) -> None:
-    """Run ``action`` once the session's current transaction commits; never if it does not."""
-    sync = session.sync_session
-    pending: list[Callable[[], None]] | None = sync.info.get(_ON_COMMIT)
-    if pending is None:
-        pending = sync.info[_ON_COMMIT] = []
-        event.listen(sync, "after_commit", _run_pending)
-        event.listen(sync, "after_transaction_end", _drop_pending)
-    pending.append(action)
-
-
-def _run_pending(session: Session) -> None:
-    pending: list[Callable[[], None]] = session.info[_ON_COMMIT]
-    actions, pending[:] = list(pending), []
-    for action in actions:
-        action()
-
-
-def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction ended without a commit
-        session.info[_ON_COMMIT].clear()
