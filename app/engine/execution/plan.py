@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from app.engine.errors import NodeError
-from app.engine.execution.step import Inline, LLMStep, Step
-from app.engine.execution.values import Values, lookup, render
+from app.engine.execution.step import Step
+from app.engine.execution.values import Values, lookup
 from app.engine.graph.analysis import (
     ParsedNode,
     dependencies,
@@ -18,8 +18,6 @@ from app.engine.graph.canonical import graph_hash
 from app.engine.graph.model import Graph, Node
 from app.engine.graph.refs import parse_ref
 from app.engine.ops.table import op_of
-
-__all__ = ["Inline", "LLMStep", "Plan", "Step", "Values", "lookup", "record_inputs", "render"]
 
 
 class Plan:

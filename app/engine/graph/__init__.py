@@ -2,6 +2,7 @@
 
 from app.engine.graph.analysis import dependencies, descendants, find_cycle, topological_order
 from app.engine.graph.canonical import canonical_json, graph_hash, to_data, to_dot
+from app.engine.graph.limits import GraphLimits
 from app.engine.graph.model import (
     ClassifyNode,
     CoalesceNode,
@@ -17,7 +18,7 @@ from app.engine.graph.model import (
     ToolNode,
     graph_inputs,
 )
-from app.engine.graph.validate import GraphLimits, check_graph, load_graph
+from app.engine.graph.validate import check_graph, load_graph
 
 __all__ = [
     "ClassifyNode",

@@ -22,23 +22,12 @@ from app.engine.graph.analysis import (
     reference_fields,
     template_fields,
 )
-from app.engine.graph.limits import DEFAULT_LIMITS, NO_SIZE_LIMITS, CheckContext, GraphLimits
+from app.engine.graph.limits import DEFAULT_LIMITS, CheckContext, GraphLimits
 from app.engine.graph.model import Graph, Node
 from app.engine.graph.refs import RefSyntaxError, parse_ref, parse_template
 from app.engine.ops.table import OPS, op_of
 
 MAX_NODES = 10_000
-
-
-__all__ = [
-    "DEFAULT_LIMITS",
-    "MAX_NODES",
-    "NO_SIZE_LIMITS",
-    "GraphLimits",
-    "check_graph",
-    "load_graph",
-    "schema_issues",
-]
 
 
 def load_graph(

@@ -8,9 +8,10 @@ import typing
 from typing import Any
 
 from app.engine.errors import TraceError
+from app.engine.graph.limits import NO_SIZE_LIMITS
 from app.engine.graph.model import Graph
 from app.engine.graph.refs import IDENTIFIER
-from app.engine.graph.validate import NO_SIZE_LIMITS, check_graph
+from app.engine.graph.validate import check_graph
 from app.engine.module import InferenceModule, LLMInference
 from app.engine.tracing.tracer import Traced, Tracer
 
