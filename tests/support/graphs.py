@@ -1,8 +1,18 @@
-"""Graph documents the hostile-input tests share: an output bomb and a one-pattern classifier."""
+"""Graph documents tests share: one-call echo, an output bomb and a one-pattern classifier."""
 
 from __future__ import annotations
 
 from typing import Any
+
+# One LLM call that answers its input, on the fake server's "fast" alias.
+ECHO_GRAPH: dict[str, Any] = {
+    "name": "echo",
+    "inputs": {"text": {"type": "string"}},
+    "nodes": [
+        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
+    ],
+    "outputs": {"answer": "answer"},
+}
 
 
 def bomb_graph(depth: int = 21) -> dict[str, Any]:

@@ -17,17 +17,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.support.fake_llm import FakeLLM
+from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import REPO_ROOT, Service
 from tests.support.sse import Event, read_events
 
-ECHO_GRAPH = {
-    "name": "echo",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
-    ],
-    "outputs": {"answer": "answer"},
-}
 TERMINAL = {"job_completed", "job_failed", "job_cancelled"}
 
 

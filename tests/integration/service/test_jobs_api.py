@@ -22,6 +22,7 @@ from app.lifecycle import TERMINAL_EVENTS, TERMINAL_JOB_STATUSES
 from app.services.runner.dispatcher import RunDispatcher
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
+from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import Service, loopback_webhooks
 
 
@@ -29,16 +30,6 @@ from tests.support.service import Service, loopback_webhooks
 def settings(settings: Settings) -> Settings:
     """The race test's hook is on loopback, which the operator opens here."""
     return loopback_webhooks(settings)
-
-
-ECHO_GRAPH = {
-    "name": "echo",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
-    ],
-    "outputs": {"answer": "answer"},
-}
 
 
 def documents(n: int, tag: str = "") -> list[dict[str, str]]:

@@ -14,16 +14,9 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.services.runner.crashes import CrashRecorder
 from app.settings import Settings
+from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import Service, loopback_webhooks
 
-ECHO_GRAPH = {
-    "name": "echo",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
-    ],
-    "outputs": {"answer": "answer"},
-}
 HOOK = "http://127.0.0.1:9/hook"
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
+from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import Service, endpoints_file
 
 ITEMS = 40
@@ -19,14 +20,6 @@ MAX_CONCURRENT = 2
 # A finished item is counted running until its row is written (one flush interval): with a
 # 200 ms call and a 10 ms flush, at most one more finished item per slot is in that state.
 HONEST_BOUND = 2 * MAX_CONCURRENT
-ECHO_GRAPH = {
-    "name": "echo",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
-    ],
-    "outputs": {"answer": "answer"},
-}
 
 
 @pytest.fixture

@@ -7,16 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import Service
-
-ECHO_GRAPH = {
-    "name": "echo",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
-    ],
-    "outputs": {"answer": "answer"},
-}
 
 # Every spelling resolves to (or is) an address that is not public.
 REFUSED_ADDRESSES = [

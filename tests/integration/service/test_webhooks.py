@@ -20,16 +20,8 @@ from app.services.runner.webhook_targets import Resolve, system_resolve
 from app.services.runner.webhooks import WebhookDispatcher
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, verify
+from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import Service, loopback_webhooks, serve
-
-ECHO_GRAPH = {
-    "name": "echo",
-    "inputs": {"text": {"type": "string"}},
-    "nodes": [
-        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{text}"}
-    ],
-    "outputs": {"answer": "answer"},
-}
 
 
 @pytest.fixture
