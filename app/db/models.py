@@ -172,6 +172,10 @@ class NodeResult(Base):
     latency_s: Mapped[float | None] = mapped_column(Float, default=None)
     queued_s: Mapped[float | None] = mapped_column(Float, default=None)
     finish_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Why each retried attempt failed (usually an empty list).
+    retries: Mapped[list[str] | None] = mapped_column(JSONDoc, default=None)
+    # The rendered inputs of a failed node (null for the others): what a user debugging it needs.
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
     # When the node ended (Unix seconds, from the runner's clock); ``finished_at`` is when its
     # batch was written, up to a flush interval later.
     ended_s: Mapped[float | None] = mapped_column(Float, default=None)

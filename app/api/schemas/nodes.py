@@ -19,13 +19,13 @@ class NodeUsageOut(BaseModel):
     output_tokens: int
     latency_s: float | None
     queued_s: float | None = Field(description="waiting for a concurrency slot or rate budget")
-    finish_reason: str | None = Field(description="null where not kept (a job's records)")
+    finish_reason: str | None = Field(description="why the model stopped (stop, length, ...)")
     cost: float
 
 
 class NodeRecordOut(BaseModel):
-    """How one node ended: status, output or error, attempts, timing, usage and (for runs) the
-    rendered inputs and why each retried attempt failed."""
+    """How one node ended: status, output or error, attempts, why each retried attempt failed,
+    timing, usage and the rendered inputs (a job's records keep those of failed nodes only)."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -36,12 +36,14 @@ class NodeRecordOut(BaseModel):
     error_type: str | None
     attempts: int
     retries: list[str] | None = Field(
-        description="why each retried attempt failed; null where not kept (a job's records)"
+        description="why each retried attempt failed; null for job records stored before "
+        "retries were kept"
     )
     duration_s: float | None
     started_at: datetime | None
     ended_at: datetime | None
     usage: NodeUsageOut | None
     inputs: dict[str, Any] | None = Field(
-        description="the node's rendered inputs (prompt, ...); null where not kept (a job's)"
+        description="the node's rendered inputs (prompt, ...); a job's records keep them for "
+        "failed nodes only, within the node output limit"
     )

@@ -52,6 +52,8 @@ class NodeRow:
     queued_s: float | None
     ended_s: float | None = None
     finish_reason: str | None = None
+    retries: list[str] | None = None
+    inputs: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

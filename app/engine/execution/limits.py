@@ -74,6 +74,26 @@ def check_rendered(subject: str, parts: list[str], limits: OutputLimits) -> None
         )
 
 
+OMITTED = "(omitted)"
+
+
+def kept_inputs(inputs: dict[str, Any], limits: OutputLimits) -> dict[str, Any]:
+    """A failed node's rendered inputs as kept: whole within the node output limit, else one
+    ``"(omitted)"`` entry saying how large they were (a failure is not made larger than an
+    output may be).
+
+    >>> kept_inputs({"prompt": "x" * 10}, OutputLimits(node_bytes=8))
+    {'(omitted)': 'rendered inputs are 24 bytes, over the node output limit of 8 (max_node_output_bytes)'}
+    """  # noqa: E501
+    size = value_size(inputs)
+    if size <= limits.node_bytes:
+        return inputs
+    return {
+        OMITTED: f"rendered inputs are {size:,} bytes, over the node output limit of "
+        f"{limits.node_bytes:,} ({limits.node_setting})"
+    }
+
+
 # RE2 spends at most about 0.12 ns per byte of text and instruction of program (measured on
 # hostile patterns), so this much work is about a second of one core, the most one match may take.
 MAX_MATCH_WORK = 1 << 33

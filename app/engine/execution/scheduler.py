@@ -32,6 +32,7 @@ from app.engine.execution.limits import (
     check_item,
     check_match_input,
     check_node,
+    kept_inputs,
 )
 from app.engine.execution.plan import Plan, record_inputs
 from app.engine.execution.step import Step
@@ -301,6 +302,10 @@ class GraphRun:
         self._output_bytes = total
 
     def _fail(self, step: Step, record: NodeRecord, exc: BaseException) -> None:
+        """A failed node keeps what it read even when the run does not record: that is what
+        debugging it needs, and the values are at hand. Bounded by the node output limit."""
+        if not self.ctx.record:
+            record.inputs = kept_inputs(self._failed_inputs(step), self.ctx.limits)
         record.status = _FAILED
         record.error = str(exc) or type(exc).__name__
         record.error_type = error_kind(exc)
@@ -308,6 +313,19 @@ class GraphRun:
         if isinstance(exc, LLMCallError) and not record.attempts:
             record.attempts = 1
         self._finish(step, record)
+
+    def _failed_inputs(self, step: Step) -> dict[str, Any]:
+        """What a failed node read; an ``llm`` node's prompt rendered again (rendering is pure:
+        the failed node's own value is not among the values)."""
+        inputs = record_inputs(step, self.values)
+        if step.llm is not None:
+            limits, node = self.ctx.limits, step.id
+            try:
+                inputs["system"] = render(step.llm.system, self.values, limits, node)
+                inputs["prompt"] = render(step.llm.prompt, self.values, limits, node)
+            except EngineError:  # the prompt could not be rendered: that is why the node failed
+                pass
+        return inputs
 
     def _finish(self, step: Step, record: NodeRecord) -> None:
         self.status[step.index] = record.status

@@ -31,8 +31,8 @@ class NodeUsage:
 
 @dataclass(frozen=True, slots=True)
 class NodeView:
-    """How one node ended. ``retries`` and ``inputs`` are ``None`` where they are not kept
-    (a job's stored records keep neither); the times are wall-clock UTC."""
+    """How one node ended. ``inputs`` is ``None`` where it is not kept (a job's stored records
+    keep it for failed nodes only); the times are wall-clock UTC."""
 
     node: str
     status: str
@@ -80,7 +80,8 @@ def node_view(record: NodeRecord) -> NodeView:
 
 
 def stored_node_view(row: NodeResult) -> NodeView:
-    """A job's stored node result (which keeps no rendered inputs, retries or finish reason)."""
+    """A job's stored node result: rendered inputs are kept for failed nodes only; rows
+    written before retries were kept show ``retries`` as ``None``."""
     started = None if row.ended_s is None else row.ended_s - (row.duration_s or 0.0)
     return NodeView(
         node=row.node_id,
@@ -89,12 +90,12 @@ def stored_node_view(row: NodeResult) -> NodeView:
         error=row.error,
         error_type=row.error_type,
         attempts=row.attempts,
-        retries=None,
+        retries=row.retries,
         duration_s=row.duration_s,
         started_at=_wall(started, 0.0),
         ended_at=_wall(row.ended_s, 0.0),
         usage=None if row.alias is None else _stored_usage(row, row.alias),
-        inputs=None,
+        inputs=row.inputs,
     )
 
 
@@ -106,7 +107,7 @@ def _stored_usage(row: NodeResult, alias: str) -> NodeUsage:
         row.output_tokens,
         row.latency_s,
         row.queued_s,
-        None,
+        row.finish_reason,
         row.cost,
     )
 

@@ -2,7 +2,7 @@
 
 :func:`node_row` is what the runner stores as a node ends; :func:`node_record` is what a resumed
 run gets back for a node stored before, so the record a run reports (output, attempts,
-duration, usage) is the same whether the node ran in this process or in one that died.
+duration, usage, retries) is the same whether the node ran in this process or in one that died.
 
     row = node_row("job-1", 0, record, "fast", ended_s=time.time())
     node_record(stored)  # NodeRecord(..., usage=LLMUsage(...), restored=True)
@@ -18,7 +18,11 @@ from app.engine import LLMUsage, NodeRecord, NodeStatus
 def node_row(
     job_id: str, index: int, record: NodeRecord, alias: str | None, ended_s: float | None
 ) -> NodeRow:
-    """The row of one finished node of item ``index``; ``ended_s`` is when it ended (Unix s)."""
+    """The row of one finished node of item ``index``; ``ended_s`` is when it ended (Unix s).
+
+    Rendered inputs are kept for a failed node only (storing every node's would double what
+    a job writes); the engine fills them, within the node output limit, when a node fails.
+    """
     usage = record.usage
     return NodeRow(
         job_id=job_id,
@@ -39,6 +43,8 @@ def node_row(
         queued_s=usage.queued_s if usage else None,
         ended_s=ended_s,
         finish_reason=usage.finish_reason if usage else None,
+        retries=list(record.retries),
+        inputs=record.inputs if record.status is NodeStatus.FAILED else None,
     )
 
 
@@ -56,6 +62,8 @@ def node_record(row: NodeResult | NodeRow) -> NodeRecord:
         started_at=started,
         ended_at=ended if started is not None else None,
         usage=_usage(row),
+        retries=list(row.retries or ()),
+        inputs=row.inputs,
         restored=True,
     )
 

@@ -3,7 +3,8 @@
 Postgres refuses the NUL character (``\\u0000``) in JSON and in text; SQLite takes it. Rows are
 checked the same way on every backend, so that a job's results do not depend on the database:
 a node output that contains a NUL fails that node (and so its item) with :data:`NUL_ERROR`,
-and a NUL in a message (an error, an event) is written as the six characters ``\\u0000``.
+and a NUL in a message (an error, a retry reason, an event) or in a failed node's rendered
+inputs is written as the six characters ``\\u0000``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def fail_node(row: NodeRow, error: str, *, keep_usage: bool = True) -> None:
     row.error_type = UNSTORABLE
     if not keep_usage:
         row.model, row.input_tokens, row.output_tokens, row.cost = None, 0, 0, 0.0
-        row.finish_reason = None
+        row.finish_reason = row.retries = row.inputs = None
         row.duration_s = row.latency_s = row.queued_s = None
 
 
@@ -93,6 +94,10 @@ def check_node(row: NodeRow) -> str | None:
     row.error = escaped(row.error)
     row.model = escaped(row.model)
     row.finish_reason = escaped(row.finish_reason)
+    if row.retries:
+        row.retries = [escaped(reason) or "" for reason in row.retries]
+    if has_nul(row.inputs):  # what a failed node read, shown to debug it: escaped, not refused
+        row.inputs = escaped_value(row.inputs)
     if not has_nul(row.output):
         return None
     fail_node(row, NUL_ERROR)

@@ -31,3 +31,28 @@ async def test_a_stored_node_is_restored_with_its_usage(session: AsyncSession) -
     assert restored.usage == USAGE
     assert (restored.output, restored.attempts, restored.restored) == ({"a": 1}, 2, True)
     assert restored.duration_s == 1.5
+
+
+async def test_retries_round_trip_and_only_a_failed_node_keeps_its_inputs(
+    session: AsyncSession,
+) -> None:
+    tenant, version = await seed_version(session)
+    job = await seed_job(session, tenant, version.id, [{}])
+    await jobs.mark_running(session, job.id, [0])
+    inputs = {"doc": "text", "prompt": "Summarize: text"}
+    succeeded = NodeRecord(
+        "answer", NodeStatus.SUCCEEDED, output="ok", attempts=2, usage=USAGE,
+        retries=["RateLimitError"], inputs=inputs,
+    )  # fmt: skip
+    failed = NodeRecord(
+        "check", NodeStatus.FAILED, error="boom", attempts=1, retries=[], inputs=inputs
+    )
+    rows = [node_row(job.id, 0, record, "fast", 1_700_000.0) for record in (succeeded, failed)]
+    await results.write_batch(session, rows, [])
+    await session.commit()
+
+    stored = {row.node_id: row for row in (await results.node_results_for(session, job.id, [0]))[0]}
+    assert (stored["answer"].retries, stored["answer"].inputs) == (["RateLimitError"], None)
+    assert (stored["check"].retries, stored["check"].inputs) == ([], inputs)
+    restored = restored_records(list(stored.values()))["answer"]
+    assert restored.retries == ["RateLimitError"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from tests.support.fake_llm import FakeLLM
 from tests.support.service import Service
 
 INPUTS = {"doc1": "Cats purr.", "doc2": "Dogs bark."}
@@ -52,3 +53,33 @@ async def test_openapi_describes_node_records(service: Service) -> None:
     assert {"node", "status", "retries", "inputs", "started_at", "usage"} <= set(
         schemas["NodeRecordOut"]["properties"]
     )
+
+
+async def test_a_failed_item_node_keeps_its_retries_and_rendered_inputs(
+    service: Service, fake_llm: FakeLLM, example_graph: dict[str, Any]
+) -> None:
+    fake_llm.configure(rules=[{"match": "A0 ", "status": 503, "retry_after_s": 0}])
+    await service.client.post("/v1/graphs", json=example_graph)
+    inputs = {"doc1": "A0 electric.", "doc2": "B0 hydrogen."}
+    job = (
+        await service.client.post(
+            "/v1/jobs", json={"graph_id": example_graph["name"], "inputs": [inputs]}
+        )
+    ).json()
+    await service.run_jobs()
+    item = (await service.client.get(f"/v1/jobs/{job['id']}/items/0")).json()
+    nodes = {record["node"]: record for record in item["nodes"]}
+
+    failed, succeeded = nodes["facts1"], nodes["facts2"]
+    assert failed["status"] == "failed"
+    assert failed["retries"] == ["TransientLLMError"] * 3  # the endpoint's max_retries
+    assert failed["attempts"] == 4
+    assert failed["inputs"] == {
+        "doc1": "A0 electric.",
+        "system": "Extract the main facts as a bulleted list.",
+        "prompt": "A0 electric.",
+    }
+    assert succeeded["status"] == "succeeded"
+    assert succeeded["retries"] == []
+    assert succeeded["inputs"] is None
+    assert succeeded["usage"]["finish_reason"] == "stop"

@@ -60,3 +60,30 @@ async def test_a_nul_in_one_output_fails_that_item_and_the_job_completes(
     assert nodes["answer"]["status"] == "succeeded"  # the item's other node is kept
     assert nodes["answer"]["output"].endswith(NUL_JSON)
     assert len(fake_llm.log()) == ITEMS
+
+
+ECHO_PARSED = {
+    "name": "echo-parsed",
+    "inputs": {"x": {"type": "string"}},
+    "nodes": [
+        {"id": "parsed", "op": "parse_json", "source": "x"},
+        {"id": "answer", "op": "llm", "alias": "fast", "system": "Echo.", "prompt": "{parsed}"},
+    ],
+    "outputs": {"answer": "answer"},
+}
+
+
+async def test_a_nul_in_a_failed_nodes_rendered_inputs_is_stored_escaped(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(rules=[{"match": "Echo.", "status": 400}])
+    assert (await service.client.post("/v1/graphs", json=ECHO_PARSED)).status_code == 201
+    body = {"graph_id": "echo-parsed", "inputs": [{"x": NUL_JSON}]}
+    job_id = (await service.client.post("/v1/jobs", json=body)).json()["id"]
+    await service.run_jobs()
+
+    item = (await service.client.get(f"/v1/jobs/{job_id}/items/0")).json()
+    nodes = {node["node"]: node for node in item["nodes"]}
+    assert nodes["answer"]["status"] == "failed"
+    escaped = "a\\u0000b"  # the six characters, on every backend
+    assert nodes["answer"]["inputs"] == {"parsed": escaped, "system": "Echo.", "prompt": escaped}

@@ -121,3 +121,29 @@ def test_oversized_template_is_refused_at_upload_naming_node_and_field() -> None
         "template is 70,003 bytes, over the template limit of 65,536 (max_template_bytes)"
     )
     assert load_graph(data, limits=GraphLimits(template_bytes=None)).node("t").op == "template"
+
+
+async def test_a_failed_node_keeps_its_inputs_within_the_node_limit_without_record() -> None:
+    graph = load_graph(
+        {
+            "name": "g",
+            "inputs": {"x": {}},
+            "nodes": [{"id": "answer", "op": "llm", "alias": "fast", "prompt": "Q: {x}"}],
+            "outputs": {"a": "answer"},
+        }
+    )
+    llm = ScriptedLLM(lambda request: "é" * 600)  # over the node limit: the node fails
+    limits = OutputLimits(node_bytes=1000)
+    small, large = await run_batch(
+        graph,
+        [{"x": "q"}, {"x": "y" * 990}],
+        resources=scripted_manager({"fast": llm}),
+        output_limits=limits,
+    )
+    assert isinstance(small.error, ExecutionError)
+    assert isinstance(large.error, ExecutionError)
+    kept = small.error.result.records["answer"].inputs
+    assert kept == {"x": "q", "system": "", "prompt": "Q: q"}
+    omitted = large.error.result.records["answer"].inputs
+    assert list(omitted) == ["(omitted)"]
+    assert "over the node output limit of 1,000" in omitted["(omitted)"]
