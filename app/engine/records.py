@@ -37,7 +37,8 @@ class LLMUsage:
 
 @dataclass(slots=True)
 class NodeRecord:
-    """How one node ended. ``inputs`` is filled only when the run records (``record=True``)."""
+    """How one node ended. ``inputs`` is filled when the run records (``record=True``), and for
+    a failed node always."""
 
     node: str
     status: NodeStatus = NodeStatus.PENDING

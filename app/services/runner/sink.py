@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
-from app.db.models import NodeResult
 from app.engine import NodeRecord, NodeStatus
 from app.services.runner.node_rows import node_row
 from app.services.runner.writer import ResultWriter
@@ -39,27 +37,3 @@ class FailedNodeLog:
             return
         fields = {"node": record.node, "alias": alias, "error_type": record.error_type}
         log.info("node %s failed: %s", record.node, (record.error or "")[:500], extra=fields)
-
-
-def record_view(row: NodeResult) -> dict[str, Any]:
-    """A stored node result as the API shows it."""
-    return {
-        "node": row.node_id,
-        "status": row.status,
-        "output": row.output,
-        "error": row.error,
-        "error_type": row.error_type,
-        "attempts": row.attempts,
-        "duration_s": row.duration_s,
-        "usage": None
-        if row.alias is None
-        else {
-            "alias": row.alias,
-            "model": row.model,
-            "input_tokens": row.input_tokens,
-            "output_tokens": row.output_tokens,
-            "latency_s": row.latency_s,
-            "queued_s": row.queued_s,
-            "cost": row.cost,
-        },
-    }
