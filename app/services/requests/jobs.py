@@ -29,8 +29,7 @@ from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.requests.views import NodeView, stored_node_view
 from app.services.runner.ending import RunEnd, end_run
-from app.services.runner.webhook_targets import AddressPolicy, check_url
-from app.settings import Settings
+from app.services.runner.webhooks import check_webhook_url
 
 if TYPE_CHECKING:  # the runtime's runner imports this module
     from app.services.runtime import Runtime
@@ -52,7 +51,7 @@ async def accept(
     runtime: Runtime, session: AsyncSession, tenant_id: str, spec: JobSpec, inputs: Iterable[Any]
 ) -> Job:
     """Submit a job from a JSON list of inputs; its runner is woken once the job is committed."""
-    await _check_webhook_url(spec.webhook_url, runtime.settings)
+    await check_webhook_url(spec.webhook_url, runtime.settings)
     job = await submit(session, tenant_id, spec, inputs)
     after_commit(session, lambda: _announce(runtime))
     return job
@@ -66,7 +65,7 @@ async def accept_jsonl(runtime: Runtime, tenant_id: str, spec: JobSpec, source: 
     ``uploading`` (seen and claimed by no one) until every line is in; a failed upload deletes
     it, so no half job is ever seen."""
     settings = runtime.settings
-    await _check_webhook_url(spec.webhook_url, settings)
+    await check_webhook_url(spec.webhook_url, settings)
     limits = (settings.max_jsonl_line_bytes, settings.max_jsonl_lines, settings.max_document_depth)
     async with runtime.sessions() as session:
         job, specs = await _create(session, tenant_id, spec, JobStatus.UPLOADING)
@@ -129,13 +128,6 @@ async def _discard(sessions: async_sessionmaker[AsyncSession], job_id: str) -> N
             await session.commit()
 
     await asyncio.shield(discard())
-
-
-async def _check_webhook_url(url: str | None, settings: Settings) -> None:
-    # As ``runner.webhooks.check_webhook_url``, which imports this module for job views.
-    if url is not None:
-        policy = AddressPolicy(settings.webhook_allow_networks, settings.webhook_resolve_timeout_s)
-        await check_url(url, policy)
 
 
 def _announce(runtime: Runtime) -> None:
