@@ -194,10 +194,3 @@ def _iso(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-async def tenant_secret(session: AsyncSession, tenant_id: str, rotate: bool = False) -> str:
-    """The tenant's webhook signing secret (a new one when ``rotate``); the caller commits."""
-    if rotate:
-        return await repo.rotate_secret(session, tenant_id)
-    return await repo.secret_of(session, tenant_id)
