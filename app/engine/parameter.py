@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 from app.engine.errors import ConfigError
+from app.engine.records import FeedbackItem
 from app.engine.tracing.context import REPR_MARK, current_tracer
 
 _versions = itertools.count(1)
@@ -28,7 +29,7 @@ class Parameter:
         self.description = description
         self.requires_grad = requires_grad
         self.version = next(_versions)
-        self.feedback: list[str] = []
+        self.feedback: list[FeedbackItem] = []  # gathered by backward(), cleared by zero_feedback()
 
     @property
     def value(self) -> str:

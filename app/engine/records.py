@@ -106,7 +106,10 @@ class RunResult:
 class ForwardRecord:
     """A recorded forward pass: graph, inputs, outputs and each node's inputs and output.
 
-    Returned by ``run(..., record=True)``; the optimizer walks it backwards.
+    Returned by ``run(..., record=True)``; the optimizer walks it backwards. ``parameters``
+    maps graph parameter names to the module's ``Parameter`` objects (empty for a plain
+    graph), and ``resources`` is the resource manager the run used (``None`` if unbound), so
+    the backward pass calls its critic under the same limits.
     """
 
     graph: Any  # app.engine.graph.Graph; Any keeps this module free of import cycles
@@ -114,9 +117,30 @@ class ForwardRecord:
     outputs: Any
     nodes: dict[str, NodeRecord]
     order: list[str]
+    parameters: dict[str, Any] = field(default_factory=dict)  # name -> Parameter
+    resources: Any = None  # app.engine.resources.manager.ResourceManager
 
     def node_output(self, node: str) -> Any:
         return self.nodes[node].output
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackItem:
+    """One piece of textual feedback on a value, with where it came from.
+
+    ``target`` is the parameter or node it criticises, ``node`` the call site whose backward
+    step wrote it (the ``llm`` node whose critic spoke, or the node it passed through), and
+    ``example`` the training item (its index or id) whose forward pass it is about.
+
+    >>> FeedbackItem("Name the unit.", target="extract", node="extract_a", example=3).node
+    'extract_a'
+    """
+
+    text: str
+    target: str
+    node: str
+    example: int | str | None = None
+    score: float | None = None  # the loss score of the example, when known
 
 
 @dataclass(slots=True)

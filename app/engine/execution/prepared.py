@@ -67,7 +67,12 @@ class Execution:
             raise ExecutionError(_failures(result), result.outputs, result)
         if self.settings.record:
             order = [step.id for step in self.plan.steps]
-            return ForwardRecord(self.plan.graph, result.inputs, outputs, result.records, order)
+            traced = self.program.traced
+            parameters = dict(traced.parameters) if traced is not None else {}
+            return ForwardRecord(
+                self.plan.graph, result.inputs, outputs, result.records, order,
+                parameters, self.ctx.manager,
+            )  # fmt: skip
         return outputs
 
 
