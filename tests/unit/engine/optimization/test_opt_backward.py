@@ -14,39 +14,27 @@ from app.engine import (
     classify,
     load_graph,
     match_branch,
-    run,
 )
 from app.engine.errors import ConfigError, PermanentLLMError
 from app.engine.llm import LLMRequest
 from app.engine.optimization import Feedback, VerifierLoss, verifier
 from app.engine.optimization.backward import LOSS
 from app.engine.optimization.prompts import RETRY_NOTE
-from app.engine.records import ForwardRecord
 from app.engine.testing import ScriptedLLM, scripted_manager
-from tests.support.critics import critic_calls, items_of, node_of, tagging_critic, targets_of
+from tests.support.optimization import (
+    LINEAR,
+    critic_calls,
+    forward,
+    items_of,
+    llm,
+    node_of,
+    param,
+    tagging_critic,
+    targets_of,
+)
 
 LOSS_TEXT = "The final answer was '41'; the expected answer is '42'."
 
-
-def param(value: str, description: str, trainable: bool = True) -> dict[str, Any]:
-    return {"value": value, "description": description, "trainable": trainable}
-
-
-def llm(node_id: str, system: str, prompt: str) -> dict[str, Any]:
-    return {"id": node_id, "op": "llm", "alias": "task", "system": system, "prompt": prompt}
-
-
-LINEAR = {
-    "name": "linear",
-    "inputs": {"question": {}},
-    "parameters": {"p1": param("Draft.", "how to draft"), "p2": param("Finish.", "how to end")},
-    "nodes": [
-        llm("draft", "{p1}", "{question}"),
-        {"id": "wrap", "op": "template", "text": "Draft: {draft}"},
-        llm("final", "{p2}", "{wrap}"),
-    ],
-    "outputs": {"answer": "final"},
-}
 
 DIAMOND = {
     "name": "diamond",
@@ -68,12 +56,6 @@ def clients(critic: Any = tagging_critic) -> tuple[ScriptedLLM, ScriptedLLM, Any
     task = ScriptedLLM(lambda request: f"reply to {request.prompt[:30]}")
     judge = ScriptedLLM(critic)
     return task, judge, scripted_manager({"task": task, "critic": judge})
-
-
-async def forward(target: Any, inputs: Any, resources: Any) -> ForwardRecord:
-    record = await run(target, inputs, resources=resources, record=True)
-    assert isinstance(record, ForwardRecord)
-    return record
 
 
 async def test_linear_graph_feedback_reaches_every_parameter_with_provenance() -> None:
