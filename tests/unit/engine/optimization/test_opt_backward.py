@@ -236,6 +236,23 @@ async def test_inputs_and_frozen_parameters_are_not_targets() -> None:
     assert set(result.parameters) == {"style"}
 
 
+async def test_a_none_critique_stops_the_feedback_there() -> None:
+    def content(request: LLMRequest) -> str:
+        return (
+            '<CRITIQUE target="p2">Say the unit.</CRITIQUE><CRITIQUE target="wrap">NONE</CRITIQUE>'
+        )
+
+    _, critic, resources = clients(content)
+    record = await forward(load_graph(LINEAR), {"question": "q"}, resources)
+
+    result = await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert [item.text for item in result.parameters["p2"]] == ["Say the unit."]
+    assert set(result.parameters) == {"p2"}
+    assert "wrap" not in result.nodes
+    assert len(critic.calls) == 1
+
+
 async def test_feedback_without_a_record_cannot_go_backward() -> None:
     with pytest.raises(ConfigError, match="no forward record"):
         await Feedback(0.0, LOSS_TEXT, None).backward()
