@@ -3,6 +3,7 @@ fan-out is aggregated into one critic call, and only the nodes that ran take par
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -144,6 +145,34 @@ async def test_a_parameter_used_at_two_call_sites_gets_items_from_both() -> None
     assert len(critic.calls) == 2
 
 
+async def test_the_critic_sees_the_value_the_forward_pass_used() -> None:
+    _, critic, resources = clients()
+    module = Twice()
+    record = await forward(module, "q", resources)
+    module.style.value = "Be exact and brief."  # say an optimizer stepped since
+
+    await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert all("<VALUE>\nBe exact.\n</VALUE>" in request.prompt for request in critic.calls)
+
+
+async def test_backward_passes_of_a_batch_tag_each_item_with_its_example() -> None:
+    _, critic, resources = clients()
+    module = Twice()
+    records = [await forward(module, f"q{i}", resources) for i in range(3)]
+
+    results = await asyncio.gather(
+        *(
+            Feedback(0.0, LOSS_TEXT, record, example=i).backward()
+            for i, record in enumerate(records)
+        )
+    )
+
+    assert sorted(item.example for item in module.style.feedback) == [0, 0, 1, 1, 2, 2]
+    assert all(len(result.parameters["style"]) == 2 for result in results)
+    assert len(critic.calls) == 6
+
+
 class Routed(InferenceModule):
     """Math questions and others go to different models, joined by match_branch."""
 
@@ -177,6 +206,28 @@ async def test_after_a_branch_only_the_taken_arm_gets_feedback(
     assert [node_of(request) for request in critic.calls] == [taken]
     assert skipped not in result.nodes
     assert not any(node.startswith("classify") for node in result.nodes)
+
+
+async def test_coalesce_sends_feedback_only_to_the_source_it_took() -> None:
+    graph = {
+        "name": "first_of",
+        "inputs": {"question": {}},
+        "parameters": {"pa": param("A.", "first way"), "pb": param("B.", "second way")},
+        "nodes": [
+            llm("a", "{pa}", "{question}"),
+            llm("b", "{pb}", "{question}"),
+            {"id": "either", "op": "coalesce", "sources": ["a", "b"]},
+        ],
+        "outputs": {"answer": "either"},
+    }
+    _, critic, resources = clients()
+    record = await forward(load_graph(graph), {"question": "q"}, resources)
+    assert record.nodes["b"].output is not None  # both ran; the join took the first
+
+    result = await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert set(result.parameters) == {"pa"}
+    assert [node_of(request) for request in critic.calls] == ["a"]
 
 
 async def test_unparseable_critic_replies_are_retried_then_counted() -> None:
