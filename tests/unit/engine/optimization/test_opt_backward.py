@@ -15,6 +15,7 @@ from app.engine import (
     classify,
     load_graph,
     match_branch,
+    run,
 )
 from app.engine.errors import ConfigError, PermanentLLMError
 from app.engine.llm import LLMRequest
@@ -111,6 +112,39 @@ async def test_data_nodes_pass_feedback_through_without_a_call() -> None:
     (request,) = critic.calls
     assert items_of(request) == [LOSS_TEXT]
     assert [item.node for item in result.parameters["p"]] == ["extract"]
+
+
+async def test_classify_and_tool_nodes_pass_feedback_through() -> None:
+    graph = {
+        "name": "label_then_tool",
+        "inputs": {"question": {}},
+        "parameters": {"p": param("Be clear.", "style")},
+        "nodes": [
+            llm("say", "{p}", "{question}"),
+            {
+                "id": "kind",
+                "op": "classify",
+                "source": "say",
+                "labels": {"yes": "yes"},
+                "default": "no",
+            },
+            {"id": "shout", "op": "tool", "name": "upper", "args": {"text": "{kind}"}},
+        ],
+        "outputs": {"shouted": "shout"},
+    }
+    task = ScriptedLLM(lambda request: "yes")
+    critic = ScriptedLLM(tagging_critic)
+    resources = scripted_manager({"task": task, "critic": critic})
+    record = await run(
+        load_graph(graph), {"question": "q"}, resources=resources, record=True,
+        tools={"upper": lambda text: text.upper()},
+    )  # fmt: skip
+
+    result = await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert [item.node for item in result.nodes["kind"]] == ["shout"]
+    assert [item.node for item in result.nodes["say"]] == ["kind"]
+    assert [item.node for item in result.parameters["p"]] == ["say"]
 
 
 async def test_critic_sees_the_rendered_messages_and_the_output() -> None:
