@@ -1,0 +1,182 @@
+"""The dry-run projection of an optimization run: calls and tokens per role, and whether a
+budget can pay for the smallest useful run.
+
+The run has ``steps = epochs * ceil(n_train / batch_size)``. Every training item, once per
+epoch, costs one task call per ``llm`` node, one judge call per judge term of the loss and one
+critic call per ``llm`` node (role ``backward``). Every step costs one optimizer call per
+trained parameter and one validation: each val item through the graph, plus a judge call per
+item when the selection metric has a judge. A baseline validation at the start and one test
+evaluation at the end are counted under ``validation`` too (as are the selection metric's
+judge calls). These are the first attempts of every call: retries of unparseable replies are
+not projected, and a step whose proposals were all refused by the edit-ratio cap may skip its
+validation, so the projection is an upper bound on a run without retries.
+
+Token sizes come from :mod:`app.services.optimization.call_sizes`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from app.engine import Graph
+from app.engine.optimization.roles import Role
+from app.services.errors import Issue
+from app.services.optimization.call_sizes import CallSizes, Tokens
+from app.services.optimization.checks import Sizes, trained_parameters
+from app.services.optimization.spec import BudgetSpec, LimitsSpec, OptimizationSpec
+
+MIN_STEPS = 3  # a budget must pay for a baseline and this many steps (or the run's, if fewer)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Calls and tokens of one role (or of several)."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.calls + other.calls,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+        )
+
+    def times(self, count: int) -> Cost:
+        return Cost(self.calls * count, self.input_tokens * count, self.output_tokens * count)
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "tokens": self.tokens,
+        }
+
+
+def _calls(count: int, tokens: Tokens, calls_per_unit: int = 1) -> Cost:
+    """``count`` units of work, each ``calls_per_unit`` calls of ``tokens`` in all."""
+    return Cost(count * calls_per_unit, count * tokens.input, count * tokens.output)
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    """What a run is projected to spend: ``roles`` for the whole run, ``baseline`` and
+    ``per_step`` (a full batch) for :func:`affordable`."""
+
+    steps: int
+    roles: dict[Role, Cost]
+    baseline: dict[Role, Cost] = field(default_factory=dict)
+    per_step: dict[Role, Cost] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Cost:
+        return _total(self.roles.values())
+
+    def minimum(self) -> dict[Role, Cost]:
+        """What the smallest useful run spends: the baseline and ``MIN_STEPS`` steps (all of
+        the run's steps, when it has fewer)."""
+        steps = min(MIN_STEPS, self.steps)
+        return {r: self.baseline.get(r, Cost()) + self.per_step.get(r, Cost()).times(steps)
+                for r in Role}  # fmt: skip
+
+    def to_dict(self) -> dict[str, object]:
+        """The dry-run answer: steps, per-role and total calls and tokens."""
+        roles = {role.value: cost.to_dict() for role, cost in self.roles.items()}
+        return {"steps": self.steps, "roles": roles, "total": self.total.to_dict()}
+
+
+def project(spec: OptimizationSpec, graph: Graph, sizes: Sizes, input_chars: int = 0) -> Projection:
+    """The projection of ``spec`` on ``graph`` with data of ``sizes`` whose items' inputs are
+    ``input_chars`` long as JSON (see ``mean_input_chars``). Check the spec first: a parameter
+    the graph lacks raises ``KeyError``.
+
+    >>> from app.engine import Graph
+    >>> graph = Graph.model_validate({"name": "g", "inputs": {"q": {}},
+    ...     "parameters": {"p": {"value": "Be brief."}}, "nodes": [{"id": "a", "op": "llm",
+    ...     "alias": "m", "system": "{p}", "prompt": "{q}"}], "outputs": {"y": "a"}})
+    >>> spec = OptimizationSpec.model_validate({"graph_id": "g", "train": "t", "val": "v",
+    ...     "loss": {"verifiers": [{"op": "exact"}]}, "budget": {"max_calls": 900},
+    ...     "schedule": {"epochs": 2, "batch_size": 5}})
+    >>> projection = project(spec, graph, Sizes(train=10, val=4, test=6))
+    >>> projection.steps, {r.value: c.calls for r, c in projection.roles.items()}
+    (4, {'task': 20, 'judge': 0, 'backward': 20, 'optimizer': 4, 'validation': 26})
+    """
+    calls = CallSizes(graph, input_chars)
+    epochs, batch = spec.schedule.epochs, min(spec.schedule.batch_size, sizes.train)
+    steps = epochs * math.ceil(sizes.train / spec.schedule.batch_size)
+    scoring = _per_item(calls, spec)
+    validation = scoring[Role.VALIDATION]
+    per_step = {
+        Role.TASK: scoring[Role.TASK].times(batch),
+        Role.JUDGE: scoring[Role.JUDGE].times(batch),
+        Role.BACKWARD: scoring[Role.BACKWARD].times(batch),
+        Role.OPTIMIZER: _optimizer_step(calls, spec, batch),
+        Role.VALIDATION: validation.times(sizes.val),
+    }
+    trained_items = epochs * sizes.train  # the last batch of an epoch may be short
+    per_item = (Role.TASK, Role.JUDGE, Role.BACKWARD)
+    roles = {role: scoring[role].times(trained_items) for role in per_item}
+    roles[Role.OPTIMIZER] = per_step[Role.OPTIMIZER].times(steps)
+    roles[Role.VALIDATION] = validation.times(sizes.val * (steps + 1) + sizes.test)
+    baseline = {Role.VALIDATION: validation.times(sizes.val)}
+    return Projection(steps, roles, baseline, per_step)
+
+
+def _per_item(calls: CallSizes, spec: OptimizationSpec) -> dict[Role, Cost]:
+    """What one item costs in each role that works per item."""
+    forward = _calls(1, calls.forward, len(calls.llm_nodes))
+    judge = Cost() if spec.loss.judge is None else _calls(1, calls.judge(spec.loss.judge.rubric))
+    metric_judge = spec.metric.judge
+    validation = forward + (
+        Cost() if metric_judge is None else _calls(1, calls.judge(metric_judge.rubric))
+    )
+    backward = _calls(1, calls.backward, len(calls.llm_nodes))
+    return {
+        Role.TASK: forward,
+        Role.JUDGE: judge,
+        Role.BACKWARD: backward,
+        Role.VALIDATION: validation,
+    }
+
+
+def _optimizer_step(calls: CallSizes, spec: OptimizationSpec, batch: int) -> Cost:
+    names = trained_parameters(spec, calls.graph)
+    return _total(_calls(1, calls.optimizer(name, batch)) for name in names)
+
+
+def _total(costs: Iterable[Cost]) -> Cost:
+    total = Cost()
+    for cost in costs:
+        total += cost
+    return total
+
+
+def affordable(projection: Projection, budget: BudgetSpec) -> list[Issue]:
+    """Issues naming each cap (``budget.max_calls``, ``budget.roles.judge.max_tokens``) that
+    cannot pay for a baseline validation plus three steps (all steps of a shorter run); empty
+    when the budget can.
+    ``max_cost`` and ``max_wall_seconds`` are not projected (prices and speeds are unknown)."""
+    needed = projection.minimum()
+    steps = min(MIN_STEPS, projection.steps)
+    what = f"a baseline validation and {steps} step{'' if steps == 1 else 's'}"
+    issues = list(_short("budget", budget, _total(needed.values()), what))
+    for role, limits in budget.roles.given().items():
+        issues += _short(f"budget.roles.{role.value}", limits, needed[role], what)
+    return issues
+
+
+def _short(field: str, limits: LimitsSpec, needed: Cost, what: str) -> Iterator[Issue]:
+    if limits.max_calls is not None and limits.max_calls < needed.calls:
+        message = f"{limits.max_calls:,} calls cannot pay for {what}: {needed.calls:,} calls"
+        yield Issue(f"{field}.max_calls", message)
+    if limits.max_tokens is not None and limits.max_tokens < needed.tokens:
+        message = f"{limits.max_tokens:,} tokens cannot pay for {what}: about {needed.tokens:,}"
+        yield Issue(f"{field}.max_tokens", message)
