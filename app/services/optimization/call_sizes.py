@@ -94,7 +94,7 @@ class CallSizes:
         request = judge_request(rubric, "x" * self.input_chars, output)
         return Tokens(tokens_of(len(JUDGE_SYSTEM) + len(request)), JUDGE_OUTPUT_TOKENS)
 
-    def optimizer(self, name: str, batch: int) -> Tokens:
+    def optimizer(self, name: str, batch: int, conservatism: float = 0.5) -> Tokens:
         """One optimizer call rewriting parameter ``name`` from a batch's feedback (one item
         per example and call site)."""
         param = self.graph.parameters[name]
@@ -104,7 +104,7 @@ class CallSizes:
             for example in range(batch)
             for site in sites
         ]
-        request = optimizer_request(name, param.description, param.value, feedback, 0.5)
+        request = optimizer_request(name, param.description, param.value, feedback, conservatism)
         output = tokens_of(len(param.value)) + OPTIMIZER_EXTRA_TOKENS
         return Tokens(tokens_of(len(OPTIMIZER_SYSTEM) + len(request)), output)
 

@@ -4,12 +4,16 @@ budget can pay for the smallest useful run.
 The run has ``steps = epochs * ceil(n_train / batch_size)``. Every training item, once per
 epoch, costs one task call per ``llm`` node, one judge call per judge term of the loss and one
 critic call per ``llm`` node (role ``backward``). Every step costs one optimizer call per
-trained parameter and one validation: each val item through the graph, plus a judge call per
-item when the selection metric has a judge. A baseline validation at the start and one test
-evaluation at the end are counted under ``validation`` too (as are the selection metric's
-judge calls). These are the first attempts of every call: retries of unparseable replies are
-not projected, and a step whose proposals were all refused by the edit-ratio cap may skip its
-validation, so the projection is an upper bound on a run without retries.
+trained parameter and one validation: each val item through the graph (role ``validation``),
+plus a judge call per item when the selection metric has a judge. A baseline validation at
+the start and one test evaluation at the end are counted the same way, under ``validation``.
+Judge calls are counted under ``judge`` wherever they grade (training, validation or test):
+the engine's ``LLMJudge`` meters them so, and the projection is checked against the same
+per-role caps as the run's meter.
+
+These are the first attempts of every call: retries of unparseable replies are not projected,
+and a step without feedback on a parameter makes no optimizer call for it, and a step without
+proposals no validation, so the projection is an upper bound on a run without retries.
 
 Token sizes come from :mod:`app.services.optimization.call_sizes`.
 """
@@ -25,7 +29,7 @@ from app.engine.optimization.roles import Role
 from app.services.errors import Issue
 from app.services.optimization.call_sizes import CallSizes, Tokens
 from app.services.optimization.checks import Sizes, trained_parameters
-from app.services.optimization.spec import BudgetSpec, LimitsSpec, OptimizationSpec
+from app.services.optimization.spec import BudgetSpec, LimitsSpec, LossSpec, OptimizationSpec
 
 MIN_STEPS = 3  # a budget must pay for a baseline and this many steps (or the run's, if fewer)
 
@@ -112,44 +116,55 @@ def project(spec: OptimizationSpec, graph: Graph, sizes: Sizes, input_chars: int
     calls = CallSizes(graph, input_chars)
     epochs, batch = spec.schedule.epochs, min(spec.schedule.batch_size, sizes.train)
     steps = epochs * math.ceil(sizes.train / spec.schedule.batch_size)
-    scoring = _per_item(calls, spec)
-    validation = scoring[Role.VALIDATION]
-    per_step = {
-        Role.TASK: scoring[Role.TASK].times(batch),
-        Role.JUDGE: scoring[Role.JUDGE].times(batch),
-        Role.BACKWARD: scoring[Role.BACKWARD].times(batch),
-        Role.OPTIMIZER: _optimizer_step(calls, spec, batch),
-        Role.VALIDATION: validation.times(sizes.val),
-    }
-    trained_items = epochs * sizes.train  # the last batch of an epoch may be short
-    per_item = (Role.TASK, Role.JUDGE, Role.BACKWARD)
-    roles = {role: scoring[role].times(trained_items) for role in per_item}
-    roles[Role.OPTIMIZER] = per_step[Role.OPTIMIZER].times(steps)
-    roles[Role.VALIDATION] = validation.times(sizes.val * (steps + 1) + sizes.test)
-    baseline = {Role.VALIDATION: validation.times(sizes.val)}
-    return Projection(steps, roles, baseline, per_step)
-
-
-def _per_item(calls: CallSizes, spec: OptimizationSpec) -> dict[Role, Cost]:
-    """What one item costs in each role that works per item."""
-    forward = _calls(1, calls.forward, len(calls.llm_nodes))
-    judge = Cost() if spec.loss.judge is None else _calls(1, calls.judge(spec.loss.judge.rubric))
-    metric_judge = spec.metric.judge
-    validation = forward + (
-        Cost() if metric_judge is None else _calls(1, calls.judge(metric_judge.rubric))
+    per_item = _PerItem(calls, spec)
+    optimizer = {Role.OPTIMIZER: _optimizer_step(calls, spec, batch)}
+    per_step = _merge(per_item.training(batch), optimizer, per_item.validating(sizes.val))
+    roles = _merge(
+        per_item.training(epochs * sizes.train),  # the last batch of an epoch may be short
+        {Role.OPTIMIZER: optimizer[Role.OPTIMIZER].times(steps)},
+        per_item.validating(sizes.val * (steps + 1) + sizes.test),
     )
-    backward = _calls(1, calls.backward, len(calls.llm_nodes))
-    return {
-        Role.TASK: forward,
-        Role.JUDGE: judge,
-        Role.BACKWARD: backward,
-        Role.VALIDATION: validation,
-    }
+    return Projection(steps, roles, _merge(per_item.validating(sizes.val)), per_step)
+
+
+class _PerItem:
+    """What scoring items costs: in training (forward, loss, backward) and in validation."""
+
+    def __init__(self, calls: CallSizes, spec: OptimizationSpec) -> None:
+        nodes = len(calls.llm_nodes)
+        self.forward = _calls(1, calls.forward, nodes)
+        self.backward = _calls(1, calls.backward, nodes)
+        self.loss_judge = _judge(calls, spec.loss)
+        self.metric_judge = _judge(calls, spec.metric)
+
+    def training(self, items: int) -> dict[Role, Cost]:
+        return {
+            Role.TASK: self.forward.times(items),
+            Role.JUDGE: self.loss_judge.times(items),
+            Role.BACKWARD: self.backward.times(items),
+        }
+
+    def validating(self, items: int) -> dict[Role, Cost]:
+        # The engine's LLMJudge meters every grading under JUDGE, in validation too.
+        return {
+            Role.VALIDATION: self.forward.times(items),
+            Role.JUDGE: self.metric_judge.times(items),
+        }
+
+
+def _judge(calls: CallSizes, loss: LossSpec) -> Cost:
+    return Cost() if loss.judge is None else _calls(1, calls.judge(loss.judge.rubric))
+
+
+def _merge(*parts: dict[Role, Cost]) -> dict[Role, Cost]:
+    """Per-role sums of ``parts``, every role present, in role order."""
+    return {role: _total(part.get(role, Cost()) for part in parts) for role in Role}
 
 
 def _optimizer_step(calls: CallSizes, spec: OptimizationSpec, batch: int) -> Cost:
     names = trained_parameters(spec, calls.graph)
-    return _total(_calls(1, calls.optimizer(name, batch)) for name in names)
+    conservatism = spec.optimizer.conservatism
+    return _total(_calls(1, calls.optimizer(name, batch, conservatism)) for name in names)
 
 
 def _total(costs: Iterable[Cost]) -> Cost:

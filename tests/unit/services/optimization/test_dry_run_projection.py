@@ -108,16 +108,21 @@ def test_a_judge_in_the_loss_and_in_the_selection_metric() -> None:
         selection_metric={"judge": judge},
     )
     projection = project(spec, LINEAR, Sizes(train=7, val=4, test=5), input_chars=40)
-    assert calls(projection.roles)["judge"] == 14  # one judge term per trained item
-    # validation items are graded too: (4 x 7 + 5) items x (2 nodes + 1 judge)
-    assert calls(projection.roles)["validation"] == 33 * 3
-    assert projection.roles[Role.JUDGE].output_tokens == 14 * JUDGE_OUTPUT_TOKENS
+    # Graded under judge wherever they grade: 14 trained items, then (4 x 7 + 5) val and
+    # test items; the graph's own calls on them stay under validation.
+    assert calls(projection.roles)["judge"] == 14 + 33
+    assert calls(projection.roles)["validation"] == 66
+    assert projection.roles[Role.JUDGE].output_tokens == 47 * JUDGE_OUTPUT_TOKENS
+    assert calls(projection.baseline) == {
+        "task": 0, "judge": 4, "backward": 0, "optimizer": 0, "validation": 8,
+    }  # fmt: skip
 
 
-def test_without_a_judge_in_the_selection_metric_validation_has_no_judge_calls() -> None:
+def test_a_judge_only_in_the_loss_grades_only_training_items() -> None:
     judged = spec_of(loss={"judge": {"alias": "j", "rubric": "r"}}, selection_metric={
         "verifiers": [{"op": "exact"}]})  # fmt: skip
     projection = project(judged, LINEAR, Sizes(train=7, val=4, test=5))
+    assert calls(projection.roles)["judge"] == 14
     assert calls(projection.roles)["validation"] == 66
 
 
@@ -227,6 +232,16 @@ def test_role_caps_that_pay_for_the_minimum_are_accepted() -> None:
     roles = {"task": {"max_calls": 18}, "optimizer": {"max_calls": 3}, "validation": {
         "max_calls": 32}, "judge": {"max_calls": 1}}  # fmt: skip
     assert refusals({"roles": roles}) == {}
+
+
+def test_a_judge_cap_must_pay_for_grading_validation_too() -> None:
+    # The metric's judge grades 3 x 3 training items and 4 + 3 x 4 validation items: 25.
+    judge = {"judge": {"alias": "j", "rubric": "r"}}
+    spec = spec_of(loss=judge, budget={"roles": {"judge": {"max_calls": 24}}})
+    found = affordable(project(spec, LINEAR, SIZES), spec.budget)
+    assert [issue.field for issue in found] == ["budget.roles.judge.max_calls"]
+    spec = spec_of(loss=judge, budget={"roles": {"judge": {"max_calls": 25}}})
+    assert affordable(project(spec, LINEAR, SIZES), spec.budget) == []
 
 
 def test_overall_tokens_too_few_are_refused() -> None:
