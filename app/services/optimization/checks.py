@@ -20,6 +20,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.engine import Graph
+from app.engine.graph.analysis import dependencies, parse_node
+from app.engine.graph.refs import parse_ref
 from app.services.errors import Issue
 from app.services.optimization.spec import EvaluationSpec, LossSpec, OptimizationSpec
 from app.services.optimization.split import split_counts
@@ -81,18 +83,45 @@ def data_sizes(spec: OptimizationSpec, datasets: Mapping[str, int]) -> Sizes:
 
 
 def _parameter_issues(spec: OptimizationSpec, graph: Graph) -> Iterator[Issue]:
+    reachable = reachable_parameters(graph)
     if spec.parameters is None:
-        if not trained_parameters(spec, graph):
+        trained = trained_parameters(spec, graph)
+        if not trained:
             yield Issue("parameters", "the graph has no trainable parameters")
+        for name in trained:
+            if name not in reachable:
+                message = f"trainable parameter {name!r} {_UNREACHABLE}: name the ones to train"
+                yield Issue("parameters", message)
         return
     known = ", ".join(graph.parameters) or "none"
     for position, name in enumerate(spec.parameters):
-        param = graph.parameters.get(name)
+        param, field = graph.parameters.get(name), f"parameters[{position}]"
         if param is None:
-            message = f"unknown parameter {name!r} (graph parameters: {known})"
-            yield Issue(f"parameters[{position}]", message)
+            yield Issue(field, f"unknown parameter {name!r} (graph parameters: {known})")
         elif not param.trainable:
-            yield Issue(f"parameters[{position}]", f"parameter {name!r} is not trainable")
+            yield Issue(field, f"parameter {name!r} is not trainable")
+        elif name not in reachable:
+            yield Issue(field, f"parameter {name!r} {_UNREACHABLE}")
+
+
+_UNREACHABLE = "is not read by any node an output depends on, so it could never change"
+
+
+def reachable_parameters(graph: Graph) -> set[str]:
+    """The parameters read by a node that some output depends on (or named by an output): the
+    ones feedback can reach (as the engine's training preflight checks)."""
+    deps = dependencies(graph)
+    frontier = [parse_ref(ref).name for ref in graph.outputs.values()]
+    names, seen = set(frontier), set()
+    while frontier:
+        node_id = frontier.pop()
+        if node_id in deps and node_id not in seen:
+            seen.add(node_id)
+            frontier.extend(deps[node_id])
+    for node in graph.nodes:
+        if node.id in seen:
+            names.update(parse_node(node).names)
+    return names & set(graph.parameters)
 
 
 def _data_issues(spec: OptimizationSpec, datasets: Mapping[str, int]) -> Iterator[Issue]:

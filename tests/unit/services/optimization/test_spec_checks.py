@@ -82,6 +82,41 @@ def test_a_graph_without_trainable_parameters_cannot_be_trained(graph: Graph) ->
     ]
 
 
+def with_dead_ends(graph: Graph) -> Graph:
+    """The graph plus a parameter no node reads and one read only by a node no output needs."""
+    data = graph.model_dump(mode="json")
+    data["parameters"]["unread"] = {"value": "Never used."}
+    data["parameters"]["dangling"] = {"value": "Feeds nothing."}
+    data["nodes"].append({"id": "aside", "op": "llm", "alias": "fast", "prompt": "{dangling}"})
+    return Graph.model_validate(data)
+
+
+def test_a_parameter_feedback_cannot_reach_is_refused(graph: Graph) -> None:
+    dead_ends = with_dead_ends(graph)
+    spec = spec_of(parameters=["style", "unread", "dangling"])
+    found = optimization_issues(spec, dead_ends, DATASETS, ALIASES)
+    assert [issue.field for issue in found] == ["parameters[1]", "parameters[2]"]
+    assert "could never change" in found[1].message
+
+
+def test_training_every_parameter_refuses_one_feedback_cannot_reach(graph: Graph) -> None:
+    found = optimization_issues(spec_of(), with_dead_ends(graph), DATASETS, ALIASES)
+    assert [issue.field for issue in found] == ["parameters", "parameters"]
+    assert "'unread'" in found[0].message
+    assert "'dangling'" in found[1].message
+
+
+def test_a_parameter_read_through_a_template_is_reachable() -> None:
+    graph = Graph.model_validate({
+        "name": "t", "inputs": {"q": {}}, "parameters": {"p": {"value": "Be brief."}},
+        "nodes": [{"id": "sys", "op": "template", "text": "{p} Today."},
+                  {"id": "a", "op": "llm", "alias": "fast", "system": "{sys}", "prompt": "{q}"}],
+        "outputs": {"y": "a"},
+    })  # fmt: skip
+    assert optimization_issues(spec_of(loss={"verifiers": [{"op": "exact"}]}), graph, DATASETS,
+                               ALIASES) == []  # fmt: skip
+
+
 def test_by_default_every_trainable_parameter_is_trained(graph: Graph) -> None:
     assert trained_parameters(spec_of(), graph) == ["style"]
     assert trained_parameters(spec_of(parameters=["style"]), graph) == ["style"]
