@@ -52,7 +52,10 @@ class _Strict(BaseModel):
 
 
 class VerifierSpec(_Strict):
-    """One verifier term: ``{"op": "regex", "pattern": "^Answer: \\\\d+$", "output": "answer"}``."""
+    """One verifier term: ``{"op": "regex", "pattern": "^Answer: [0-9]+$", "output": "answer"}``.
+
+    ``output`` names the graph output it checks (default: the only one); ``pattern`` is RE2,
+    case-insensitive, bounded, and refused when RE2 cannot compile it within its limits."""
 
     op: str = Field(max_length=64)
     weight: Weight = 1.0
