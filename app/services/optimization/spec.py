@@ -20,22 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from app.engine.graph.patterns import PatternError, compile_pattern
 from app.engine.optimization.budget import Budget, Limits
 from app.engine.optimization.roles import Role
+from app.engine.optimization.verifiers import MAX_PATTERN_LENGTH, VERIFIER_PARAMS
 from app.services.optimization.issues import FieldError
 from app.services.optimization.split import MAX_SEED, Split
 
-# The closed set of verifier ops a loss spec may name, with the params each takes besides
-# ``output`` and ``weight``. Its future home is the engine's registry,
-# app/engine/optimization/verifiers.py (``verifier_names()``): when that is on main, derive
-# this from it instead of listing the names twice.
-VERIFIER_PARAMS: dict[str, frozenset[str]] = {
-    "answer_equals": frozenset(),
-    "exact": frozenset(),
-    "contains": frozenset(),
-    "regex": frozenset({"pattern"}),
-    "json_equals": frozenset(),
-}
 VERIFIER_OPS = frozenset(VERIFIER_PARAMS)
-MAX_PATTERN_LENGTH = 1_000  # as the engine's regex verifier
 INT32_MAX = 2**31 - 1
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
