@@ -1,0 +1,401 @@
+"""``Trainer``: the training loop as a resumable state machine.
+
+Each ``await trainer.step()`` does one unit of work and leaves ``trainer.state`` (a
+JSON-ready :class:`TrainerState`) consistent: the first scores the seed values on the
+validation set (the baseline), every later one is a training step:
+
+1. forward (recorded) on the next mini-batch and the loss of each example;
+2. the backward pass of each example through the critic, the feedback gathered on each
+   parameter in batch order (so concurrency never changes it);
+3. ``optimizer.step()`` proposes new texts; the validation gate applies them, scores them
+   on every validation item (or, without a valset, on the batch) and keeps them only if
+   the mean paired gain over the incumbent on the same items is > 0 and >= ``min_delta``.
+
+The run stops at ``epochs`` (``max_epochs``), after ``patience`` steps without an accepted
+proposal (``early_stopped``), when the incumbent scores ``target`` (``target_reached``),
+when the budget cannot pay for the next dispatch (``budget_exhausted``, keeping the best so
+far), or ``stalled`` when no step so far yielded a proposal: ``stall_steps`` in a row, or
+all of them. The root error (e.g. why every critic call failed) is kept in the history.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from app.engine.errors import ConfigError, EngineError
+from app.engine.execution.program import program_for
+from app.engine.module import InferenceModule
+from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
+from app.engine.optimization.calls import metering
+from app.engine.optimization.dataset import Example, as_examples
+from app.engine.optimization.edits import text_diff
+from app.engine.optimization.evaluate import Scored, score_examples
+from app.engine.optimization.history import ProposalRecord, StepRecord, StopReason, TrainingHistory
+from app.engine.optimization.optimizer import Optimizer, Proposal
+from app.engine.optimization.preflight import check_parameters
+from app.engine.optimization.roles import Role
+from app.engine.optimization.state import TrainerState
+from app.engine.optimization.stats import mean, paired
+from app.engine.parameter import Parameter
+from app.engine.records import FeedbackItem
+
+if TYPE_CHECKING:
+    from app.engine.optimization.feedback import BackwardResult
+    from app.engine.optimization.losses import Loss
+    from app.engine.resources.config import ResourceConfig
+    from app.engine.resources.manager import ResourceManager
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """How a run is scheduled and when it stops (see :class:`Trainer`)."""
+
+    epochs: int = 1
+    batch_size: int = 4
+    shuffle: bool = True
+    seed: int = 0
+    min_delta: float = 0.0
+    patience: int | None = None
+    target: float | None = None
+    failure_score: float = 0.0
+    stall_steps: int = 3
+    shuffle_feedback: bool = False  # a negative control: loss texts rotated across the batch
+
+    def check(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.stall_steps < 1:
+            raise ConfigError("epochs, batch_size and stall_steps must be at least 1")
+        if self.patience is not None and self.patience < 1:
+            raise ConfigError("patience must be at least 1")
+
+
+class Trainer:
+    """Train ``optimizer``'s parameters of ``module`` on ``trainset`` with ``loss``.
+
+    Preflight runs here, before any call: a parameter the optimizer was given that the
+    traced forward does not use, or that no output depends on, raises ``ConfigError``.
+    """
+
+    def __init__(
+        self,
+        module: InferenceModule,
+        trainset: Iterable[Example | Mapping[str, Any]],
+        loss: Loss,
+        optimizer: Optimizer,
+        *,
+        valset: Iterable[Example | Mapping[str, Any]] | None = None,
+        schedule: Schedule | None = None,
+        budget: Budget | None = None,
+        resources: ResourceConfig | ResourceManager | None = None,
+        on_event: EventSink | None = None,
+        clock: Callable[[], float] | None = None,
+        state: TrainerState | None = None,
+    ) -> None:
+        if not isinstance(module, InferenceModule):
+            raise ConfigError("train: the target must be an InferenceModule")
+        self.module, self.loss, self.optimizer = module, loss, optimizer
+        self.schedule = schedule or Schedule()
+        self.schedule.check()
+        self.trainset = as_examples(trainset)
+        self.valset = None if valset is None else as_examples(valset)
+        if not self.trainset or self.valset == []:
+            raise ConfigError("train: the trainset and the valset must not be empty")
+        self.resources = resources
+        self.on_event = on_event
+        self._used = self._preflight()
+        self.meter = Meter(budget, clock) if clock is not None else Meter(budget)
+        self.state = state if state is not None else TrainerState(values=self._values())
+        self._restore()
+
+    @classmethod
+    def resume(cls, state: TrainerState, *args: Any, **kwargs: Any) -> Trainer:
+        """A trainer continuing from ``state``; the other arguments as to the constructor."""
+        return cls(*args, **kwargs, state=state)
+
+    # -- setup -------------------------------------------------------------------------
+
+    def _preflight(self) -> dict[str, Parameter]:
+        traced = program_for(self.module).traced
+        assert traced is not None  # a module's program is always traced
+        self.optimizer.adopt_names(traced.parameters)
+        check_parameters(self.optimizer.named(), traced.graph, traced.parameters)
+        return dict(traced.parameters)
+
+    def _values(self) -> dict[str, str]:
+        return {name: param.value for name, param in self.optimizer.named()}
+
+    def _restore(self) -> None:
+        for name, param in self.optimizer.named():
+            if name in self.state.values:
+                param.value = self.state.values[name]
+        self.state.load_meter(self.meter)
+        if self.resources is not None and self.optimizer.resources is None:
+            self.optimizer.bind(self.resources)
+
+    # -- the state machine -------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.state.finished
+
+    @property
+    def history(self) -> TrainingHistory:
+        return self.state.history
+
+    async def step(self) -> None:
+        """Do the next unit of work (the baseline, then one training step each call)."""
+        if self.done:
+            return
+        with metering(self.meter):
+            try:
+                await (self._train_step() if self.state.started else self._baseline())
+            except BudgetExhausted as exhausted:
+                self._emit("budget", {"exhausted": exhausted.cap, **self._usage()})
+                self._finish(StopReason.BUDGET_EXHAUSTED, str(exhausted))
+            except EngineError as error:
+                self._finish(StopReason.ERROR, f"{type(error).__name__}: {error}")
+        self.state.save_meter(self.meter)
+
+    async def _baseline(self) -> None:
+        history = self.state.history
+        history.best_values = self._values()
+        self._emit("run_started", {"parameters": self._values(), "seed": self.schedule.seed})
+        if self.valset is not None:
+            scored = await self._score(self.valset, Role.VALIDATION)
+            self.state.best_scores = [s.score for s in scored]
+            history.baseline = history.best_score = mean(self.state.best_scores)
+            self._emit("validated", {"step": 0, "score": history.baseline, "n": len(scored)})
+        self.state.started = True
+        self._check_target()
+
+    async def _train_step(self) -> None:
+        batch = self._next_batch()
+        if batch is None:
+            self._finish_epochs()
+            return
+        number = self.state.step + 1
+        self._emit("step_started", {"step": number, "epoch": self.state.epoch})
+        scored = await self._score(batch, Role.TASK)
+        record = StepRecord(
+            self.state.epoch, number, [s.example.id for s in scored], [s.score for s in scored]
+        )
+        record.errors = [s.error for s in scored if s.error is not None]
+        self._emit("batch_scored", {"step": number, "scores": record.scores})
+        await self._gather_feedback(scored, record)
+        proposals = await self.optimizer.step()
+        self._note_proposals(proposals, record)
+        if proposals:
+            await self._gate(proposals, scored, record)
+        self._end_step(record, len(batch))
+
+    # -- batches -----------------------------------------------------------------------
+
+    def _next_batch(self) -> list[Example] | None:
+        """The next mini-batch, moving to the next epoch when this one is used up."""
+        if self.state.cursor >= len(self.trainset):
+            self.state.epoch += 1
+            self.state.cursor = 0
+        if self.state.epoch >= self.schedule.epochs:
+            return None
+        order = self._order(self.state.epoch)
+        start = self.state.cursor
+        return [self.trainset[i] for i in order[start : start + self.schedule.batch_size]]
+
+    def _order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.trainset)))
+        if self.schedule.shuffle:
+            random.Random(f"{self.schedule.seed}:{epoch}").shuffle(order)
+        return order
+
+    async def _score(self, examples: Sequence[Example], role: Role) -> list[Scored]:
+        return await score_examples(
+            self.module, examples, self.loss, role=role, resources=self.resources,
+            failure_score=self.schedule.failure_score,
+        )  # fmt: skip
+
+    # -- feedback ----------------------------------------------------------------------
+
+    async def _gather_feedback(self, scored: list[Scored], record: StepRecord) -> None:
+        """Backward through every example that ran, then each parameter's feedback in batch
+        order (whatever order the critic calls finished in)."""
+        if self.schedule.shuffle_feedback:
+            self._rotate_feedback(scored, record.step)
+        self.optimizer.zero_feedback()
+        results: list[BackwardResult | None] = []
+        critic = getattr(self.optimizer, "critic", "critic")
+        for item in scored:
+            results.append(await self._backward(item, critic, record))
+        self.optimizer.zero_feedback()
+        mine = {id(param): param for param in self.optimizer.parameters}
+        for result in results:
+            for graph_name, items in (result.parameters if result else {}).items():
+                param = self._used.get(graph_name)
+                if param is not None and id(param) in mine:
+                    param.feedback.extend(items)
+        record.feedback = self._feedback_counts()
+        for name, counts in record.feedback.items():
+            self._emit("feedback", {"step": record.step, "parameter": name, "by_node": counts})
+
+    async def _backward(
+        self, item: Scored, critic: str, record: StepRecord
+    ) -> BackwardResult | None:
+        if item.feedback is None:
+            return None
+        try:
+            return await item.feedback.backward(critic=critic, resources=self.resources)
+        except BudgetExhausted:
+            raise
+        except EngineError as error:
+            record.errors.append(f"backward of example {item.example.id!r}: {error}")
+            return None
+
+    def _rotate_feedback(self, scored: list[Scored], step: int) -> None:
+        ran = [s.feedback for s in scored if s.feedback is not None]
+        if len(ran) < 2:
+            return
+        shift = random.Random(f"{self.schedule.seed}:shuffle:{step}").randrange(1, len(ran))
+        texts = [f.text for f in ran]
+        for i, feedback in enumerate(ran):
+            feedback.text = texts[(i + shift) % len(ran)]
+
+    def _feedback_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for name, param in self.optimizer.named():
+            if param.feedback:
+                counts[name] = _by_node(param.feedback)
+        return counts
+
+    # -- the gate ----------------------------------------------------------------------
+
+    def _note_proposals(self, proposals: list[Proposal], record: StepRecord) -> None:
+        report = self.optimizer.report
+        record.rejections = [
+            {"parameter": r.parameter, "reason": r.reason, "detail": r.detail}
+            for r in report.rejections
+        ]
+        record.errors += report.errors()
+        for p in proposals:
+            diff = text_diff(p.old, p.new)
+            record.proposals.append(
+                ProposalRecord(p.parameter, p.old, p.new, p.edit_ratio, p.feedback_count, diff)
+            )
+            self._emit("proposal", {"step": record.step, **p.to_dict(), "diff": diff})
+
+    async def _gate(self, proposals: list[Proposal], scored: list[Scored], record: StepRecord) -> None:
+        """Apply the proposals together, score them on the gate's items, keep or revert."""
+        items = self.valset if self.valset is not None else [s.example for s in scored]
+        incumbent = self.state.best_scores if self.valset is not None else record.scores
+        for proposal in proposals:
+            self.optimizer.apply(proposal)
+        try:
+            candidate = [s.score for s in await self._score(items, Role.VALIDATION)]
+        except BaseException:
+            self._revert(proposals)
+            raise
+        delta, low, high = paired(incumbent, candidate, seed=f"{self.schedule.seed}:{record.step}")
+        record.delta, record.low, record.high = delta, low, high
+        record.accepted = delta > 0 and delta >= self.schedule.min_delta
+        if record.accepted:
+            self._accept(candidate, record)
+        else:
+            self._revert(proposals)
+            record.reason = f"paired delta {delta:+.4f} is not above min_delta {self.schedule.min_delta:g} and 0"
+        kind = "accepted" if record.accepted else "rejected"
+        self._emit(kind, {"step": record.step, "delta": delta, "low": low, "high": high, "reason": record.reason})
+        self._emit("validated", {"step": record.step, "score": mean(candidate), "n": len(candidate)})
+
+    def _accept(self, candidate: list[float], record: StepRecord) -> None:
+        history = self.state.history
+        if self.valset is not None:
+            self.state.best_scores = candidate
+        history.best_values = self._values()
+        history.best_score = mean(candidate)
+        history.best_step = record.step
+        record.reason = f"paired delta {record.delta:+.4f} over the incumbent"
+
+    def _revert(self, proposals: list[Proposal]) -> None:
+        for proposal in reversed(proposals):
+            self.optimizer.revert(proposal)
+
+    # -- ending ------------------------------------------------------------------------
+
+    def _end_step(self, record: StepRecord, used: int) -> None:
+        state = self.state
+        if not record.proposals and not record.reason:
+            record.reason = "no proposal: " + _why_none(record)
+        record.score = state.history.best_score
+        record.parameters = self._values()
+        state.history.steps.append(record)
+        state.step = record.step
+        state.cursor += used
+        state.values = self._values()
+        state.patience = 0 if record.accepted else state.patience + 1
+        self._emit("budget", self._usage())
+        self._check_stop(record)
+
+    def _check_stop(self, record: StepRecord) -> None:
+        state, schedule = self.state, self.schedule
+        never_usable = not any(step.usable for step in state.history.steps)
+        state.unusable = state.unusable + 1 if never_usable else 0
+        if never_usable and state.unusable >= schedule.stall_steps:
+            self._finish(StopReason.STALLED, self._root_error())
+        elif self._check_target():
+            return
+        elif schedule.patience is not None and state.patience >= schedule.patience:
+            self._finish(StopReason.EARLY_STOPPED)
+
+    def _check_target(self) -> bool:
+        target, best = self.schedule.target, self.state.history.best_score
+        if target is not None and best is not None and best >= target:
+            self._finish(StopReason.TARGET_REACHED)
+            return True
+        return False
+
+    def _finish_epochs(self) -> None:
+        if any(step.usable for step in self.state.history.steps):
+            self._finish(StopReason.MAX_EPOCHS)
+        else:
+            self._finish(StopReason.STALLED, self._root_error())
+
+    def _root_error(self) -> str:
+        for step in self.state.history.steps:
+            if step.errors:
+                return step.errors[0]
+        reasons = [step.reason for step in self.state.history.steps]
+        return reasons[0] if reasons else "no training step ran"
+
+    def _finish(self, reason: StopReason, error: str | None = None) -> None:
+        history = self.state.history
+        history.stop_reason, history.error = reason, error
+        history.usage = self._usage()["by_role"]
+        self.state.finished = True
+        self.state.values = self._values()
+        self._emit("finished", {"stop_reason": reason.value, "error": error,
+                                "best_score": history.best_score, "best_step": history.best_step})
+
+    def _usage(self) -> dict[str, Any]:
+        by_role = {role.value: usage.to_dict() for role, usage in self.meter.by_role.items()}
+        return {"by_role": by_role, "total": self.meter.total.to_dict()}
+
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+
+def _by_node(items: list[FeedbackItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.node] = counts.get(item.node, 0) + 1
+    return counts
+
+
+def _why_none(record: StepRecord) -> str:
+    if record.rejections:
+        return "; ".join(f"{r['parameter']}: {r['reason']}" for r in record.rejections)
+    if record.errors:
+        return record.errors[0]
+    return "no feedback reached a parameter"
