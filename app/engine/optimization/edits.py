@@ -37,7 +37,5 @@ def text_diff(old: str, new: str) -> str:
     -b
     +c
     """
-    lines = difflib.unified_diff(
-        old.splitlines(), new.splitlines(), "old", "new", lineterm=""
-    )
+    lines = difflib.unified_diff(old.splitlines(), new.splitlines(), "old", "new", lineterm="")
     return "\n".join(lines)

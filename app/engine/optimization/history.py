@@ -41,7 +41,8 @@ class StepRecord:
 
     ``scores`` are the batch's loss scores by example id (in batch order); ``feedback``
     counts the items each parameter received, by call site; ``rejections`` lists the
-    parameters that got no proposal and why; ``delta`` (with ``low``/``high``) is the
+    parameters that got no proposal and why; ``errors`` the failures met (forward passes,
+    critic and optimizer calls); ``delta`` (with ``low``/``high``) is the
     paired gain of the proposals over the incumbent on the gate's items; ``parameters`` is
     the snapshot after the step (the proposals kept only if ``accepted``).
     """
@@ -61,6 +62,7 @@ class StepRecord:
     score: float | None = None  # the incumbent's gate score after the step
     parameters: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    unparsed: int = 0  # critic replies that never parsed
 
     @property
     def usable(self) -> bool:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.engine.resources.config import ResourceConfig
     from app.engine.resources.manager import ResourceManager
 
+
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A new text for one parameter, not yet applied."""

@@ -45,10 +45,10 @@ def _reachable_parameters(graph: Graph) -> set[str]:
     names = set(frontier)  # an output may name a parameter itself
     seen: set[str] = set()
     while frontier:
-        node = frontier.pop()
-        if node in deps and node not in seen:
-            seen.add(node)
-            frontier.extend(deps[node])
+        node_id = frontier.pop()
+        if node_id in deps and node_id not in seen:
+            seen.add(node_id)
+            frontier.extend(deps[node_id])
     for node in graph.nodes:
         if node.id in seen:
             names.update(parse_node(node).names)

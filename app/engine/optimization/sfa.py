@@ -64,6 +64,8 @@ class SFAOptimizer(Optimizer):
         and stayed under the edit cap; the rest are in ``self.report.rejections``."""
         self.report = StepReport()
         todo = [(n, p) for n, p in self.named() if p.feedback and p.requires_grad]
+        if todo and self.resources is None:
+            raise ConfigError("SFAOptimizer: call bind(resources) before step()")
         outcomes = await asyncio.gather(*(self._propose(n, p) for n, p in todo))
         self.report.rejections = [o for o in outcomes if isinstance(o, Rejection)]
         return [o for o in outcomes if isinstance(o, Proposal)]
@@ -78,7 +80,9 @@ class SFAOptimizer(Optimizer):
         except (ExecutionError, LLMCallError) as error:
             return Rejection(name, "error", str(error))
 
-    async def _rewrite(self, name: str, param: Parameter, rejected: tuple[str, ...]) -> str | Rejection:
+    async def _rewrite(
+        self, name: str, param: Parameter, rejected: tuple[str, ...]
+    ) -> str | Rejection:
         prompt = optimizer_request(
             name, param.description, param.value, param.feedback, self.conservatism, rejected
         )

@@ -39,7 +39,7 @@ def bootstrap_interval(
     means = sorted(sum(rng.choices(scores, k=n)) / n for _ in range(resamples))
     tail = (1.0 - level) / 2.0
     low = means[int(tail * (resamples - 1))]
-    high = means[int(round((1.0 - tail) * (resamples - 1)))]
+    high = means[round((1.0 - tail) * (resamples - 1))]
     return low, high
 
 

@@ -43,7 +43,7 @@ from app.engine.parameter import Parameter
 from app.engine.records import FeedbackItem
 
 if TYPE_CHECKING:
-    from app.engine.optimization.feedback import BackwardResult
+    from app.engine.optimization.backward import BackwardResult
     from app.engine.optimization.losses import Loss
     from app.engine.resources.config import ResourceConfig
     from app.engine.resources.manager import ResourceManager
@@ -107,6 +107,7 @@ class Trainer:
         self.resources = resources
         self.on_event = on_event
         self._used = self._preflight()
+        self._bind_optimizer()
         self.meter = Meter(budget, clock) if clock is not None else Meter(budget)
         self.state = state if state is not None else TrainerState(values=self._values())
         self._restore()
@@ -133,8 +134,16 @@ class Trainer:
             if name in self.state.values:
                 param.value = self.state.values[name]
         self.state.load_meter(self.meter)
-        if self.resources is not None and self.optimizer.resources is None:
-            self.optimizer.bind(self.resources)
+
+    def _bind_optimizer(self) -> None:
+        """An unbound optimizer calls under the run's resources (or the module's)."""
+        if self.optimizer.resources is not None:
+            return
+        binding = self.module.__dict__.get("_binding")
+        resources = self.resources or getattr(binding, "resources", None)
+        if resources is None:
+            raise ConfigError("train: bind the optimizer (optimizer.bind(...)) or pass resources=")
+        self.optimizer.bind(resources)
 
     # -- the state machine -------------------------------------------------------------
 
@@ -246,12 +255,15 @@ class Trainer:
         if item.feedback is None:
             return None
         try:
-            return await item.feedback.backward(critic=critic, resources=self.resources)
+            result = await item.feedback.backward(critic=critic, resources=self.resources)
         except BudgetExhausted:
             raise
         except EngineError as error:
             record.errors.append(f"backward of example {item.example.id!r}: {error}")
             return None
+        record.errors += result.errors
+        record.unparsed += result.unparsed
+        return result
 
     def _rotate_feedback(self, scored: list[Scored], step: int) -> None:
         ran = [s.feedback for s in scored if s.feedback is not None]
@@ -285,7 +297,9 @@ class Trainer:
             )
             self._emit("proposal", {"step": record.step, **p.to_dict(), "diff": diff})
 
-    async def _gate(self, proposals: list[Proposal], scored: list[Scored], record: StepRecord) -> None:
+    async def _gate(
+        self, proposals: list[Proposal], scored: list[Scored], record: StepRecord
+    ) -> None:
         """Apply the proposals together, score them on the gate's items, keep or revert."""
         items = self.valset if self.valset is not None else [s.example for s in scored]
         incumbent = self.state.best_scores if self.valset is not None else record.scores
@@ -303,10 +317,22 @@ class Trainer:
             self._accept(candidate, record)
         else:
             self._revert(proposals)
-            record.reason = f"paired delta {delta:+.4f} is not above min_delta {self.schedule.min_delta:g} and 0"
+            gate = f"> 0 and >= {self.schedule.min_delta:g}"
+            record.reason = f"paired delta {delta:+.4f} fails the gate ({gate})"
         kind = "accepted" if record.accepted else "rejected"
-        self._emit(kind, {"step": record.step, "delta": delta, "low": low, "high": high, "reason": record.reason})
-        self._emit("validated", {"step": record.step, "score": mean(candidate), "n": len(candidate)})
+        self._emit(
+            kind,
+            {
+                "step": record.step,
+                "delta": delta,
+                "low": low,
+                "high": high,
+                "reason": record.reason,
+            },
+        )
+        self._emit(
+            "validated", {"step": record.step, "score": mean(candidate), "n": len(candidate)}
+        )
 
     def _accept(self, candidate: list[float], record: StepRecord) -> None:
         history = self.state.history
@@ -374,8 +400,15 @@ class Trainer:
         history.usage = self._usage()["by_role"]
         self.state.finished = True
         self.state.values = self._values()
-        self._emit("finished", {"stop_reason": reason.value, "error": error,
-                                "best_score": history.best_score, "best_step": history.best_step})
+        self._emit(
+            "finished",
+            {
+                "stop_reason": reason.value,
+                "error": error,
+                "best_score": history.best_score,
+                "best_step": history.best_step,
+            },
+        )
 
     def _usage(self) -> dict[str, Any]:
         by_role = {role.value: usage.to_dict() for role, usage in self.meter.by_role.items()}
