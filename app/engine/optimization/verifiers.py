@@ -1,8 +1,9 @@
 """The closed registry of named verifier ops a loss spec may name (uploaded specs never run code).
 
 ``verifier(name, **params)`` returns ``fn(output, expected) -> Verdict``. ``output`` is what
-the forward pass returned; param ``output`` names the graph output key to check (default:
-the only output). The feedback texts are part of the optimization contract: the offline
+the forward pass returned; when it is a dict (a graph's outputs), param ``output`` names the
+key to check, and without it the only key is checked. Non-text values are checked as JSON
+text. The feedback texts are part of the optimization contract: the offline
 simulator's critic reads them.
 
 >>> check = verifier("answer_equals")

@@ -3,6 +3,7 @@ fan-out is aggregated into one critic call, and only the nodes that ran take par
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -14,39 +15,27 @@ from app.engine import (
     classify,
     load_graph,
     match_branch,
-    run,
 )
 from app.engine.errors import ConfigError, PermanentLLMError
 from app.engine.llm import LLMRequest
 from app.engine.optimization import Feedback, VerifierLoss, verifier
 from app.engine.optimization.backward import LOSS
 from app.engine.optimization.prompts import RETRY_NOTE
-from app.engine.records import ForwardRecord
 from app.engine.testing import ScriptedLLM, scripted_manager
-from tests.support.critics import critic_calls, items_of, node_of, tagging_critic, targets_of
+from tests.support.optimization import (
+    LINEAR,
+    critic_calls,
+    forward,
+    items_of,
+    llm,
+    node_of,
+    param,
+    tagging_critic,
+    targets_of,
+)
 
 LOSS_TEXT = "The final answer was '41'; the expected answer is '42'."
 
-
-def param(value: str, description: str, trainable: bool = True) -> dict[str, Any]:
-    return {"value": value, "description": description, "trainable": trainable}
-
-
-def llm(node_id: str, system: str, prompt: str) -> dict[str, Any]:
-    return {"id": node_id, "op": "llm", "alias": "task", "system": system, "prompt": prompt}
-
-
-LINEAR = {
-    "name": "linear",
-    "inputs": {"question": {}},
-    "parameters": {"p1": param("Draft.", "how to draft"), "p2": param("Finish.", "how to end")},
-    "nodes": [
-        llm("draft", "{p1}", "{question}"),
-        {"id": "wrap", "op": "template", "text": "Draft: {draft}"},
-        llm("final", "{p2}", "{wrap}"),
-    ],
-    "outputs": {"answer": "final"},
-}
 
 DIAMOND = {
     "name": "diamond",
@@ -68,12 +57,6 @@ def clients(critic: Any = tagging_critic) -> tuple[ScriptedLLM, ScriptedLLM, Any
     task = ScriptedLLM(lambda request: f"reply to {request.prompt[:30]}")
     judge = ScriptedLLM(critic)
     return task, judge, scripted_manager({"task": task, "critic": judge})
-
-
-async def forward(target: Any, inputs: Any, resources: Any) -> ForwardRecord:
-    record = await run(target, inputs, resources=resources, record=True)
-    assert isinstance(record, ForwardRecord)
-    return record
 
 
 async def test_linear_graph_feedback_reaches_every_parameter_with_provenance() -> None:
@@ -162,6 +145,34 @@ async def test_a_parameter_used_at_two_call_sites_gets_items_from_both() -> None
     assert len(critic.calls) == 2
 
 
+async def test_the_critic_sees_the_value_the_forward_pass_used() -> None:
+    _, critic, resources = clients()
+    module = Twice()
+    record = await forward(module, "q", resources)
+    module.style.value = "Be exact and brief."  # say an optimizer stepped since
+
+    await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert all("<VALUE>\nBe exact.\n</VALUE>" in request.prompt for request in critic.calls)
+
+
+async def test_backward_passes_of_a_batch_tag_each_item_with_its_example() -> None:
+    _, critic, resources = clients()
+    module = Twice()
+    records = [await forward(module, f"q{i}", resources) for i in range(3)]
+
+    results = await asyncio.gather(
+        *(
+            Feedback(0.0, LOSS_TEXT, record, example=i).backward()
+            for i, record in enumerate(records)
+        )
+    )
+
+    assert sorted(item.example for item in module.style.feedback) == [0, 0, 1, 1, 2, 2]
+    assert all(len(result.parameters["style"]) == 2 for result in results)
+    assert len(critic.calls) == 6
+
+
 class Routed(InferenceModule):
     """Math questions and others go to different models, joined by match_branch."""
 
@@ -195,6 +206,28 @@ async def test_after_a_branch_only_the_taken_arm_gets_feedback(
     assert [node_of(request) for request in critic.calls] == [taken]
     assert skipped not in result.nodes
     assert not any(node.startswith("classify") for node in result.nodes)
+
+
+async def test_coalesce_sends_feedback_only_to_the_source_it_took() -> None:
+    graph = {
+        "name": "first_of",
+        "inputs": {"question": {}},
+        "parameters": {"pa": param("A.", "first way"), "pb": param("B.", "second way")},
+        "nodes": [
+            llm("a", "{pa}", "{question}"),
+            llm("b", "{pb}", "{question}"),
+            {"id": "either", "op": "coalesce", "sources": ["a", "b"]},
+        ],
+        "outputs": {"answer": "either"},
+    }
+    _, critic, resources = clients()
+    record = await forward(load_graph(graph), {"question": "q"}, resources)
+    assert record.nodes["b"].output is not None  # both ran; the join took the first
+
+    result = await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert set(result.parameters) == {"pa"}
+    assert [node_of(request) for request in critic.calls] == ["a"]
 
 
 async def test_unparseable_critic_replies_are_retried_then_counted() -> None:
@@ -252,6 +285,23 @@ async def test_inputs_and_frozen_parameters_are_not_targets() -> None:
 
     assert [targets_of(request) for request in critic.calls] == [["style"]]
     assert set(result.parameters) == {"style"}
+
+
+async def test_a_none_critique_stops_the_feedback_there() -> None:
+    def content(request: LLMRequest) -> str:
+        return (
+            '<CRITIQUE target="p2">Say the unit.</CRITIQUE><CRITIQUE target="wrap">NONE</CRITIQUE>'
+        )
+
+    _, critic, resources = clients(content)
+    record = await forward(load_graph(LINEAR), {"question": "q"}, resources)
+
+    result = await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert [item.text for item in result.parameters["p2"]] == ["Say the unit."]
+    assert set(result.parameters) == {"p2"}
+    assert "wrap" not in result.nodes
+    assert len(critic.calls) == 1
 
 
 async def test_feedback_without_a_record_cannot_go_backward() -> None:

@@ -1,4 +1,5 @@
-"""Scripted model replies for the optimizer's roles (they stand for external models).
+"""Helpers for optimization tests: scripted replies for the optimizer's roles (they stand for
+external models) and small recorded graphs.
 
 ``tagging_critic`` answers a critic request with one CRITIQUE block per target, tagged
 ``[NODE->TARGET]`` and quoting every feedback item it was sent, so a test can follow which
@@ -8,8 +9,11 @@ node's text reached which target.
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from app.engine import run
 from app.engine.llm import LLMRequest
+from app.engine.records import ForwardRecord
 
 _NODE = re.compile(r'<NODE id="([^"]+)">')
 _TARGET = re.compile(r'<TARGET name="([^"]+)"')
@@ -42,3 +46,30 @@ def tagging_critic(request: LLMRequest) -> str:
 def critic_calls(requests: list[LLMRequest], node: str) -> list[LLMRequest]:
     """The critic requests about ``node``."""
     return [request for request in requests if node_of(request) == node]
+
+
+def param(value: str, description: str, trainable: bool = True) -> dict[str, Any]:
+    return {"value": value, "description": description, "trainable": trainable}
+
+
+def llm(node_id: str, system: str, prompt: str) -> dict[str, Any]:
+    return {"id": node_id, "op": "llm", "alias": "task", "system": system, "prompt": prompt}
+
+
+LINEAR = {
+    "name": "linear",
+    "inputs": {"question": {}},
+    "parameters": {"p1": param("Draft.", "how to draft"), "p2": param("Finish.", "how to end")},
+    "nodes": [
+        llm("draft", "{p1}", "{question}"),
+        {"id": "wrap", "op": "template", "text": "Draft: {draft}"},
+        llm("final", "{p2}", "{wrap}"),
+    ],
+    "outputs": {"answer": "final"},
+}
+
+
+async def forward(target: Any, inputs: Any, resources: Any) -> ForwardRecord:
+    record = await run(target, inputs, resources=resources, record=True)
+    assert isinstance(record, ForwardRecord)
+    return record
