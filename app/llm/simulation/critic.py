@@ -1,0 +1,111 @@
+"""The simulated critic: names the failure it sees in one step's evidence.
+
+It reads the critic request of the prompt contract (the step's system text, prompt and
+output, the feedback on the output, the targets) and nothing else: no rules, no test items.
+A wrong output gets a ``CRITIQUE`` per target that should change, with a diagnosis sentence
+(``diagnoses.py``); every other target gets ``NONE``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from app.llm.simulation import counting, diagnoses
+from app.llm.simulation.diagnoses import Diagnosis, say
+from app.llm.simulation.tags import section, sections, targets
+
+GENERIC = "The output was not good enough. The instructions could be clearer and more helpful."
+_EXPECTED = re.compile(r"the expected answer is ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+_LISTED = re.compile(r"^- (.+): (\d+)$", re.M)
+_ANSWER = re.compile(r"Answer:\s*(.+)", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What one critic request shows."""
+
+    system: str
+    prompt: str
+    output: str
+    feedback: list[str]
+    targets: list[tuple[str, str]]
+
+    @classmethod
+    def parse(cls, text: str) -> Evidence:
+        return cls(
+            section(text, "SYSTEM") or "",
+            section(text, "PROMPT") or "",
+            section(text, "OUTPUT") or "",
+            sections(section(text, "FEEDBACK") or "", "ITEM"),
+            targets(text),
+        )
+
+    @property
+    def expected(self) -> str | None:
+        """The expected answer a verifier's feedback names, if any."""
+        for item in self.feedback:
+            match = _EXPECTED.search(item)
+            if match:
+                return str(ast.literal_eval(match.group(1)))
+        return None
+
+    @property
+    def has_complaint(self) -> bool:
+        """Whether any feedback item says something is wrong."""
+        return any(not item.rstrip().endswith("is correct.") for item in self.feedback)
+
+
+def reply(request: str, *, generic: bool = False) -> str:
+    """The critic's reply: one ``CRITIQUE`` block per target."""
+    evidence = Evidence.parse(request)
+    blame = _blame(evidence, generic)
+    return "\n".join(
+        f'<CRITIQUE target="{name}">{blame.get(name, "NONE")}</CRITIQUE>'
+        for name, _ in evidence.targets
+    )
+
+
+def _blame(evidence: Evidence, generic: bool) -> dict[str, str]:
+    """``{target: critique}`` for the targets that should change."""
+    if not evidence.has_complaint:
+        return {}
+    parameters = [name for name, kind in evidence.targets if kind == "parameter"]
+    if generic:
+        return dict.fromkeys(parameters, GENERIC)
+    found = _diagnose(evidence)
+    if found is None:
+        return {}
+    critique = " ".join(say(d, example) for d, example in found)
+    return dict.fromkeys(parameters, critique) if critique else {}
+
+
+def _diagnose(evidence: Evidence) -> list[tuple[Diagnosis, str]] | None:
+    question = counting.parse_question(evidence.prompt)
+    if question is not None:
+        return counting_diagnoses(*question, evidence.output)
+    return None
+
+
+def counting_diagnoses(
+    entries: tuple[counting.Entry, ...], category: str, output: str
+) -> list[tuple[Diagnosis, str]]:
+    """What went wrong in a counting reply, from the question and the reply alone."""
+    found: list[tuple[Diagnosis, str]] = []
+    if not _ANSWER.search(output):
+        found.append((diagnoses.ANSWER_LINE, ""))
+    listed = _LISTED.findall(output)
+    if not listed:
+        return [*found, (diagnoses.UNLISTED, "")]
+    by_phrase = {e.phrase: e for e in entries}
+    asked = {p for p, e in by_phrase.items() if counting.CATEGORY_OF[e.noun] == category}
+    outside = [p for p, _ in listed if p in by_phrase and p not in asked]
+    misread = [p for p, v in listed if p in asked and by_phrase[p].count != int(v)]
+    if outside:
+        found.append((diagnoses.OTHER_CATEGORY, outside[0]))
+    if misread:
+        found.append((diagnoses.NUMBER_WORDS, misread[0]))
+    if not outside and not misread and len(found) == 0:
+        found.append((diagnoses.ADDITION, ""))
+    return found
