@@ -14,7 +14,7 @@ from app.engine.optimization.evaluate import EvalResult, evaluate
 from app.engine.optimization.feedback import Feedback
 from app.engine.optimization.history import StepRecord, StopReason, TrainingHistory
 from app.engine.optimization.losses import CompositeLoss, LLMJudge, Loss, VerifierLoss
-from app.engine.optimization.optimizer import Optimizer, Proposal
+from app.engine.optimization.optimizer import Optimizer, Proposal, graph_parameters
 from app.engine.optimization.roles import Role
 from app.engine.optimization.sfa import SFAOptimizer
 from app.engine.optimization.state import TrainerState
@@ -55,6 +55,7 @@ __all__ = [
     "current_meter",
     "edit_ratio",
     "evaluate",
+    "graph_parameters",
     "mean",
     "metering",
     "paired",

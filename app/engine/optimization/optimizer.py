@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.engine.errors import ConfigError
+from app.engine.graph.model import Graph
 from app.engine.parameter import Parameter
 
 if TYPE_CHECKING:
@@ -121,6 +122,24 @@ class Optimizer:
             if known == name:
                 return param
         raise ConfigError(f"optimizer: no parameter named {name!r}")
+
+
+def graph_parameters(graph: Graph) -> dict[str, Parameter]:
+    """A :class:`Parameter` for each trainable parameter of a plain graph, by graph name,
+    for an optimizer of the graph itself (``train(graph, ..., SFAOptimizer(...))``).
+
+    >>> from app.engine import load_graph
+    >>> g = load_graph({"name": "g", "inputs": {"q": {}}, "parameters": {"p": {"value": "Hi."}},
+    ...     "nodes": [{"id": "a", "op": "llm", "alias": "m", "system": "{p}", "prompt": "{q}"}],
+    ...     "outputs": {"y": "a"}})
+    >>> graph_parameters(g)
+    {'p': Parameter('Hi.')}
+    """
+    return {
+        name: Parameter(spec.value, description=spec.description or f"the parameter {name}")
+        for name, spec in graph.parameters.items()
+        if spec.trainable
+    }
 
 
 def _unnamed(params: Iterable[Parameter]) -> list[tuple[str | None, Parameter]]:

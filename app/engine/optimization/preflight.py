@@ -32,6 +32,8 @@ def check_parameters(
             problems.append(f"parameter {name!r} is not trainable (requires_grad is False)")
         elif graph_name is None:
             problems.append(f"parameter {name!r} is not used in the traced forward")
+        elif not graph.parameters[graph_name].trainable:
+            problems.append(f"parameter {name!r} is not trainable in the graph")
         elif graph_name not in reachable:
             problems.append(f"parameter {name!r} is not reachable backward from any output")
     if problems:

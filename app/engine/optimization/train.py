@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
 from app.engine.optimization.budget import Budget
 from app.engine.optimization.dataset import Example
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 async def train(
-    module: InferenceModule,
+    module: InferenceModule | Graph,
     trainset: Iterable[Example | Mapping[str, Any]],
     loss: Loss,
     optimizer: Optimizer,
@@ -45,8 +46,10 @@ async def train(
     shuffle_feedback: bool = False,
     clock: Callable[[], float] | None = None,
 ) -> TrainingHistory:
-    """Run a :class:`Trainer` to its end and return the history; the module is left holding
-    the best values. Without a ``valset`` the gate scores each proposal on its own batch.
+    """Run a :class:`Trainer` to its end and return the history; the parameters are left
+    holding the best values. ``module`` may be a plain :class:`Graph` trained through
+    ``SFAOptimizer(graph_parameters(graph))``. Without a ``valset`` the gate scores each
+    proposal on its own batch.
 
     ``shuffle_feedback`` is a negative control: the loss texts are rotated across the
     examples of each batch before the backward pass, so feedback no longer matches its

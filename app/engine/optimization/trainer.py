@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.engine.errors import ConfigError, EngineError
 from app.engine.execution.program import program_for
+from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
 from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
 from app.engine.optimization.calls import metering
@@ -76,13 +77,17 @@ class Schedule:
 class Trainer:
     """Train ``optimizer``'s parameters of ``module`` on ``trainset`` with ``loss``.
 
+    ``module`` is an :class:`InferenceModule`, or a :class:`Graph` whose parameters the
+    optimizer holds by graph name (``SFAOptimizer(graph_parameters(graph))``); each forward
+    pass then runs the graph with the parameters' current values.
+
     Preflight runs here, before any call: a parameter the optimizer was given that the
     traced forward does not use, or that no output depends on, raises ``ConfigError``.
     """
 
     def __init__(
         self,
-        module: InferenceModule,
+        module: InferenceModule | Graph,
         trainset: Iterable[Example | Mapping[str, Any]],
         loss: Loss,
         optimizer: Optimizer,
@@ -95,8 +100,8 @@ class Trainer:
         clock: Callable[[], float] | None = None,
         state: TrainerState | None = None,
     ) -> None:
-        if not isinstance(module, InferenceModule):
-            raise ConfigError("train: the target must be an InferenceModule")
+        if not isinstance(module, InferenceModule | Graph):
+            raise ConfigError("train: the target must be an InferenceModule or a Graph")
         self.module, self.loss, self.optimizer = module, loss, optimizer
         self.schedule = schedule or Schedule()
         self.schedule.check()
@@ -107,6 +112,7 @@ class Trainer:
         self.resources = resources
         self.on_event = on_event
         self._used = self._preflight()
+        self._graph: tuple[dict[str, str], Graph] | None = None
         self._bind_optimizer()
         self.meter = Meter(budget, clock) if clock is not None else Meter(budget)
         self.state = state if state is not None else TrainerState(values=self._values())
@@ -120,11 +126,26 @@ class Trainer:
     # -- setup -------------------------------------------------------------------------
 
     def _preflight(self) -> dict[str, Parameter]:
-        traced = program_for(self.module).traced
-        assert traced is not None  # a module's program is always traced
-        self.optimizer.adopt_names(traced.parameters)
-        check_parameters(self.optimizer.named(), traced.graph, traced.parameters)
-        return dict(traced.parameters)
+        """The graph's parameters by name, once every selected one is checked trainable."""
+        if isinstance(self.module, Graph):
+            graph = self.module
+            used = {n: p for n, p in self.optimizer.named() if n in graph.parameters}
+        else:
+            traced = program_for(self.module).traced
+            assert traced is not None  # a module's program is always traced
+            graph, used = traced.graph, dict(traced.parameters)
+            self.optimizer.adopt_names(used)
+        check_parameters(self.optimizer.named(), graph, used)
+        return used
+
+    def _target(self) -> InferenceModule | Graph:
+        """What a forward pass runs: the module, or the graph with the current values."""
+        if isinstance(self.module, InferenceModule):
+            return self.module
+        values = {name: param.value for name, param in self._used.items()}
+        if self._graph is None or self._graph[0] != values:
+            self._graph = (values, self.module.with_parameters(values))
+        return self._graph[1]
 
     def _values(self) -> dict[str, str]:
         return {name: param.value for name, param in self.optimizer.named()}
@@ -222,7 +243,7 @@ class Trainer:
 
     async def _score(self, examples: Sequence[Example], role: Role) -> list[Scored]:
         return await score_examples(
-            self.module, examples, self.loss, role=role, resources=self.resources,
+            self._target(), examples, self.loss, role=role, resources=self.resources,
             failure_score=self.schedule.failure_score,
         )  # fmt: skip
 

@@ -1,0 +1,151 @@
+"""Task A (category counting) trained end to end against the offline simulator.
+
+Thresholds come from the simulator's analytic accuracies (tests/support/task_a.py), not
+from observed runs: the seed prompt holds only R3 (~11% on test), R1+R2+R3 is the best
+any prompt reaches (~93%), and the issue asks for >= 90% within 3 epochs of batch 5.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.engine import Graph, LLMRequest
+from app.engine.optimization import (
+    SFAOptimizer,
+    StopReason,
+    TrainingHistory,
+    evaluate,
+    graph_parameters,
+    train,
+)
+from app.engine.resources.manager import ResourceManager
+from app.engine.testing import ScriptedLLM
+from app.llm.simulation import answer
+from tests.support.task_a import (
+    analytic,
+    answer_loss,
+    canary,
+    sim_resources,
+    task_a_graph,
+    task_a_splits,
+)
+
+pytestmark = pytest.mark.slow
+SPLITS = task_a_splits()
+START = analytic({"R3"})
+BEST = analytic({"R1", "R2", "R3"})
+
+
+async def fit(
+    seed: int, resources: Any = None, conservatism: float = 0.5, **options: Any
+) -> tuple[TrainingHistory, float, float]:
+    """Train Task A; returns the history and the test accuracy before and after."""
+    resources = resources or sim_resources()
+    graph = task_a_graph()
+    params = graph_parameters(graph)
+    optimizer = SFAOptimizer(params, conservatism=conservatism)
+    before = await accuracy_on_test(graph, resources)
+    history = await train(
+        graph, SPLITS["train"], answer_loss(), optimizer, epochs=3, batch_size=5,
+        valset=SPLITS["val"], seed=seed, resources=resources, **options,
+    )  # fmt: skip
+    trained = graph.with_parameters({name: p.value for name, p in params.items()})
+    return history, before, await accuracy_on_test(trained, resources)
+
+
+async def accuracy_on_test(graph: Graph, resources: Any) -> float:
+    return (await evaluate(graph, SPLITS["test"], answer_loss(), resources=resources)).mean
+
+
+def test_the_thresholds_are_the_analytic_ones() -> None:
+    assert pytest.approx(0.108, abs=0.001) == START
+    assert BEST >= 0.90
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+async def test_task_a_goes_from_the_seed_accuracy_to_90_percent(seed: int) -> None:
+    history, before, after = await fit(seed)
+    assert before == START
+    assert after >= 0.90
+    assert after == BEST  # both rules found: nothing else moves the simulated task
+    assert history.stop_reason is StopReason.MAX_EPOCHS
+    assert history.baseline is not None
+    assert history.best_score is not None
+    assert history.best_score > history.baseline
+    assert all(p.edit_ratio <= 0.7 for step in history.accepted for p in step.proposals)
+
+
+async def test_the_accepted_path_is_the_analytic_one_r2_first() -> None:
+    graph = task_a_graph()
+    params = graph_parameters(graph)
+    resources = sim_resources()
+    history = await train(
+        graph, SPLITS["train"], answer_loss(), SFAOptimizer(params), epochs=3, batch_size=5,
+        valset=SPLITS["val"], seed=0, resources=resources,
+    )  # fmt: skip
+    first, second = history.accepted[:2]
+    assert first.score == analytic({"R2", "R3"}, "val")
+    assert second.score == analytic({"R1", "R2", "R3"}, "val")
+
+
+@pytest.mark.parametrize(
+    ("critic", "optimizer"),
+    [("sim-critic:generic", "sim-optimizer"), ("sim-critic", "sim-optimizer:off")],
+)
+async def test_negative_controls_stay_at_the_start(critic: str, optimizer: str) -> None:
+    history, before, after = await fit(0, sim_resources(critic, optimizer))
+    assert before == START
+    assert abs(after - START) <= 0.03
+    assert history.stop_reason is StopReason.STALLED
+    assert history.accepted == []
+
+
+async def test_an_injected_harmful_instruction_is_rejected_and_never_best() -> None:
+    # conservatism 0.9 allows one sentence a step, so each proposal is H1 alone ("answer
+    # immediately, don't list the items"), which fails the items with more than 8 objects
+    resources = sim_resources(optimizer="sim-optimizer:harmful")
+    history, _, after = await fit(0, resources, conservatism=0.9)
+    harmful = "Answer immediately"
+    proposed = [p.new for step in history.steps for p in step.proposals]
+    assert any(harmful in text for text in proposed)
+    assert all(harmful not in value for value in history.best_values.values())
+    assert history.accepted == []
+    assert all(step.delta is not None and step.delta <= 0 for step in history.steps)
+    assert after == START
+
+
+async def test_the_same_seed_gives_the_same_history() -> None:
+    first, _, _ = await fit(3)
+    second, _, _ = await fit(3)
+    assert first.to_dict() == second.to_dict()
+
+
+def recorded(model: str, log: list[LLMRequest]) -> ScriptedLLM:
+    """The simulator behind a client that keeps every request (stands for a real endpoint)."""
+
+    def reply(request: LLMRequest) -> str:
+        log.append(request)
+        text = answer(model, request.system, request.prompt)
+        assert text is not None
+        return text
+
+    return ScriptedLLM(reply)
+
+
+async def test_no_test_canary_reaches_the_critic_or_the_optimizer() -> None:
+    from app.engine.testing import scripted_manager
+
+    log: dict[str, list[LLMRequest]] = {"task": [], "critic": [], "optimizer": []}
+    clients = {role: recorded(f"sim-{role}", log[role]) for role in log}
+    resources: ResourceManager = scripted_manager(clients, max_retries=0)
+    _, _, after = await fit(0, resources)
+    assert after == BEST
+    assert log["critic"]
+    assert log["optimizer"]
+    canaries = [canary(example) for example in SPLITS["test"] + SPLITS["val"]]
+    seen = " ".join(r.system + r.prompt for role in ("critic", "optimizer") for r in log[role])
+    assert [c for c in canaries if c in seen] == []
+    train_canaries = [canary(example) for example in SPLITS["train"]]
+    assert any(c in seen for c in train_canaries)  # the scan can find a canary
