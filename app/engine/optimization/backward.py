@@ -6,7 +6,10 @@ nodes on the same level run concurrently. Only nodes that SUCCEEDED take part.
 
 - ``llm``: ONE critic call (role BACKWARD) with all the feedback the node received; its
   targets are the trainable parameters and upstream nodes its system and prompt reference
-  (graph inputs are data, not targets). Each critique becomes a :class:`FeedbackItem`.
+  (graph inputs are data, not targets), seen through ``template`` nodes: a traced f-string
+  prompt is a template node, and its critic must see the parameter (with its description
+  and value) and the nodes inside it, not one opaque "template" input. Each critique
+  becomes a :class:`FeedbackItem`.
 - ``template``, ``get``, ``parse_json``, ``classify``, ``tool``: the feedback passes unchanged
   to every node and trainable parameter they reference (no call).
 - ``coalesce``: only to the source that was taken.
@@ -153,8 +156,17 @@ class _Walk:
             return [ref.name] if self.is_target(ref.name) else []
         return []
 
+    def critic_targets(self, node_id: str) -> list[str]:
+        """What an llm node's critic is asked about: its content's targets, seen through the
+        template nodes that assembled its text (a parameter in an f-string is a target)."""
+        found: list[str] = []
+        for name in self.content_refs(node_id):
+            is_template = name in self.parsed and self.graph.node(name).op == "template"
+            found += self.critic_targets(name) if is_template else [name]
+        return list(dict.fromkeys(found))
+
     async def criticise(self, node: Node, texts: list[str]) -> list[FeedbackItem]:
-        names = self.content_refs(node.id)
+        names = self.critic_targets(node.id)
         if not names:
             return []
         request = self.critic_request(node, texts, [self.target(name) for name in names])

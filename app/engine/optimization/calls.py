@@ -3,8 +3,9 @@
 A call runs a constant one-node ``llm`` graph through :func:`app.engine.run`, so it goes
 through the same resource manager (limits, retries, timeouts) as the pipeline's own calls.
 Calls are counted on the :class:`Meter` of the innermost ``with metering(meter):`` block:
-``admit`` before the call (so a cap stops it before it is made), ``spend`` after it (a
-failed call counts one call and no tokens). Outside such a block nothing is counted.
+``admit`` before the call (so a cap stops it before it is made; the call is counted from
+then on), its tokens and cost when it returns (a failed call counts one call, no tokens).
+Outside such a block nothing is counted.
 
 >>> import asyncio
 >>> from app.engine.testing import ScriptedLLM, scripted_manager
@@ -27,13 +28,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
-from app.engine.errors import ExecutionError
 from app.engine.execution.api import run
 from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.engine.optimization.budget import Meter
 from app.engine.optimization.prompts import with_retry_note
 from app.engine.optimization.roles import Role
-from app.engine.records import ForwardRecord, LLMUsage
+from app.engine.records import LLMUsage
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.manager import ResourceManager
 
@@ -75,27 +75,17 @@ async def ask(alias: str, system: str, prompt: str, *, role: Role, resources: Re
     meter = current_meter()
     if meter is not None:
         meter.admit(role)
-    try:
-        record = await run(
-            call_graph(alias),
-            {"system": system, "prompt": prompt},
-            resources=resources,
-            record=True,
-        )
-    except ExecutionError:
-        if meter is not None:
-            meter.spend(role, calls=1)
-        raise
-    return _replied(record, role, meter)
-
-
-def _replied(record: ForwardRecord, role: Role, meter: Meter | None) -> Reply:
+        # NOTE: the call is counted as soon as it is admitted, so concurrent calls cannot all
+        # pass a cap that only one of them fits under; its tokens are added when it returns.
+        meter.spend(role, calls=1)
+    inputs = {"system": system, "prompt": prompt}
+    record = await run(call_graph(alias), inputs, resources=resources, record=True)
     usage = record.nodes[_NODE].usage
-    if meter is not None:
-        tokens = (
-            (0, 0, 0.0) if usage is None else (usage.input_tokens, usage.output_tokens, usage.cost)
-        )
-        meter.spend(role, calls=1, input_tokens=tokens[0], output_tokens=tokens[1], cost=tokens[2])
+    if meter is not None and usage is not None:
+        meter.spend(
+            role, calls=0, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cost=usage.cost,
+        )  # fmt: skip
     return Reply(str(record.outputs[_NODE]), usage, 1)
 
 

@@ -11,7 +11,7 @@ from tests.support.optimization import LINEAR, forward
 
 FINAL_CRITIQUE = (
     '<CRITIQUE target="p2">End with a line "Answer: <number>".</CRITIQUE>'
-    '<CRITIQUE target="wrap">The draft gives no number.</CRITIQUE>'
+    '<CRITIQUE target="draft">The draft gives no number.</CRITIQUE>'
 )
 DRAFT_CRITIQUE = '<CRITIQUE target="p1">Work the product out step by step.</CRITIQUE>'
 

@@ -15,6 +15,7 @@ from app.engine import (
     classify,
     load_graph,
     match_branch,
+    run,
 )
 from app.engine.errors import ConfigError, PermanentLLMError
 from app.engine.llm import LLMRequest
@@ -71,12 +72,79 @@ async def test_linear_graph_feedback_reaches_every_parameter_with_provenance() -
     (on_p1,) = result.parameters["p1"]
     assert (on_p1.target, on_p1.node, on_p1.example) == ("p1", "draft", 7)
     # the draft's critic heard what the final step's critic said about the draft's output
-    assert on_p1.text == f"[draft->p1] heard: [final->wrap] heard: {LOSS_TEXT}"
-    assert [item.node for item in result.nodes["wrap"]] == ["final"]
-    assert [item.node for item in result.nodes["draft"]] == ["wrap"]
+    assert on_p1.text == f"[draft->p1] heard: [final->draft] heard: {LOSS_TEXT}"
+    assert [item.node for item in result.nodes["draft"]] == ["final"]
     assert result.nodes["final"][0].node == LOSS
     assert (result.calls, result.unparsed) == (2, 0)
-    assert [targets_of(request) for request in critic.calls] == [["p2", "wrap"], ["p1"]]
+    # the critic of "final" is asked about the draft inside the template, not the template
+    assert [targets_of(request) for request in critic.calls] == [["p2", "draft"], ["p1"]]
+    assert "wrap" not in result.nodes
+
+
+async def test_data_nodes_pass_feedback_through_without_a_call() -> None:
+    graph = {
+        "name": "data_path",
+        "inputs": {"question": {}},
+        "parameters": {"p": param("Reply in JSON.", "output format")},
+        "nodes": [
+            llm("extract", "{p}", "{question}"),
+            {"id": "parsed", "op": "parse_json", "source": "extract"},
+            {"id": "price", "op": "get", "source": "parsed", "path": "price"},
+            {"id": "report", "op": "template", "text": "Price: {price}"},
+        ],
+        "outputs": {"report": "report"},
+    }
+    task = ScriptedLLM(lambda request: '{"price": 3}')
+    critic = ScriptedLLM(tagging_critic)
+    resources = scripted_manager({"task": task, "critic": critic})
+    record = await forward(load_graph(graph), {"question": "q"}, resources)
+
+    result = await Feedback(0.0, LOSS_TEXT, record, example=0).backward()
+
+    assert [item.node for item in result.nodes["price"]] == ["report"]
+    assert [item.node for item in result.nodes["parsed"]] == ["price"]
+    assert [item.node for item in result.nodes["extract"]] == ["parsed"]
+    assert all(
+        item.text == LOSS_TEXT
+        for node in ("report", "price", "parsed")
+        for item in result.nodes[node]
+    )
+    (request,) = critic.calls
+    assert items_of(request) == [LOSS_TEXT]
+    assert [item.node for item in result.parameters["p"]] == ["extract"]
+
+
+async def test_classify_and_tool_nodes_pass_feedback_through() -> None:
+    graph = {
+        "name": "label_then_tool",
+        "inputs": {"question": {}},
+        "parameters": {"p": param("Be clear.", "style")},
+        "nodes": [
+            llm("say", "{p}", "{question}"),
+            {
+                "id": "kind",
+                "op": "classify",
+                "source": "say",
+                "labels": {"yes": "yes"},
+                "default": "no",
+            },
+            {"id": "shout", "op": "tool", "name": "upper", "args": {"text": "{kind}"}},
+        ],
+        "outputs": {"shouted": "shout"},
+    }
+    task = ScriptedLLM(lambda request: "yes")
+    critic = ScriptedLLM(tagging_critic)
+    resources = scripted_manager({"task": task, "critic": critic})
+    record = await run(
+        load_graph(graph), {"question": "q"}, resources=resources, record=True,
+        tools={"upper": lambda text: text.upper()},
+    )  # fmt: skip
+
+    result = await Feedback(0.0, LOSS_TEXT, record).backward()
+
+    assert [item.node for item in result.nodes["kind"]] == ["shout"]
+    assert [item.node for item in result.nodes["say"]] == ["kind"]
+    assert [item.node for item in result.parameters["p"]] == ["say"]
 
 
 async def test_critic_sees_the_rendered_messages_and_the_output() -> None:
@@ -171,6 +239,34 @@ async def test_backward_passes_of_a_batch_tag_each_item_with_its_example() -> No
     assert sorted(item.example for item in module.style.feedback) == [0, 0, 1, 1, 2, 2]
     assert all(len(result.parameters["style"]) == 2 for result in results)
     assert len(critic.calls) == 6
+
+
+class Instructed(InferenceModule):
+    """The parameter sits inside an f-string prompt (a template node when traced)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.instructions = Parameter("Think step by step.", description="how to reason")
+        self.answer = LLMInference("task")
+
+    def forward(self, question: str) -> Any:
+        return self.answer(f"{self.instructions}\n\nQuestion: {question}")
+
+
+async def test_a_parameter_inside_an_f_string_prompt_is_a_critic_target() -> None:
+    _, critic, resources = clients()
+    module = Instructed()
+    record = await forward(module, "6*7?", resources)
+    assert [node.op for node in record.graph.nodes] == ["template", "llm"]
+    (name,) = record.graph.parameters
+
+    await Feedback(0.0, LOSS_TEXT, record, example=1).backward()
+
+    (request,) = critic.calls
+    assert targets_of(request) == [name]
+    assert "<DESCRIPTION>how to reason</DESCRIPTION>" in request.prompt
+    (item,) = module.instructions.feedback
+    assert (item.node, item.text) == ("answer", f"[answer->{name}] heard: {LOSS_TEXT}")
 
 
 class Routed(InferenceModule):

@@ -3,6 +3,8 @@ retried with a RETRY note while the reply does not parse."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from app.engine import ExecutionError, load_graph
@@ -129,3 +131,20 @@ async def test_the_backward_pass_is_metered_as_backward_and_stops_at_its_cap() -
     assert len(critic.calls) == 1  # the final node's critic ran; the draft's was refused
     assert meter.by_role[Role.BACKWARD].calls == 1
     assert meter.by_role[Role.TASK].calls == 0  # the forward pass is the trainer's to meter
+
+
+async def test_concurrent_calls_never_pass_the_cap() -> None:
+    model = ScriptedLLM(lambda request: "ok", latency_s=0.01)
+    resources = scripted_manager({"critic": model})
+    meter = Meter(Budget(max_calls=2))
+
+    async def one(i: int) -> str:
+        reply = await ask("critic", "", f"q{i}", role=Role.BACKWARD, resources=resources)
+        return reply.text
+
+    with metering(meter):
+        results = await asyncio.gather(*(one(i) for i in range(5)), return_exceptions=True)
+
+    assert sum(isinstance(result, BudgetExhausted) for result in results) == 3
+    assert len(model.calls) == 2
+    assert meter.total.calls == 2
