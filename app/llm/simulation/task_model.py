@@ -16,7 +16,7 @@ Answer: 2
 
 from __future__ import annotations
 
-from app.llm.simulation import counting
+from app.llm.simulation import counting, pricing
 from app.llm.simulation.hashing import fraction
 from app.llm.simulation.rules import detect
 
@@ -27,7 +27,7 @@ def reply(system: str, prompt: str) -> str | None:
     question = counting.parse_question(prompt)
     if question is not None:
         return _count_reply(rules, *question, floor=_floor(prompt))
-    return None
+    return pricing.reply(rules, prompt)
 
 
 def _floor(prompt: str) -> bool:
