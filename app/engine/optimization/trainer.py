@@ -5,8 +5,8 @@ JSON-ready :class:`TrainerState`) consistent: the first scores the seed values o
 validation set (the baseline), every later one is a training step:
 
 1. forward (recorded) on the next mini-batch and the loss of each example;
-2. the backward pass of each example through the critic, the feedback gathered on each
-   parameter in batch order (so concurrency never changes it);
+2. the backward pass of each example through the critic (concurrently), the feedback
+   gathered on each parameter in batch order (so concurrency never changes it);
 3. ``optimizer.step()`` proposes new texts; the validation gate applies them, scores them
    on every validation item (or, without a valset, on the batch) and keeps them only if
    the mean paired gain over the incumbent on the same items is > 0 and >= ``min_delta``.
@@ -20,6 +20,7 @@ all of them. The root error (e.g. why every critic call failed) is kept in the h
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from app.engine.errors import ConfigError, EngineError
 from app.engine.execution.program import program_for
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
+from app.engine.optimization.backward import BackwardResult
 from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
 from app.engine.optimization.calls import metering
 from app.engine.optimization.dataset import Example, as_examples
@@ -44,7 +46,6 @@ from app.engine.parameter import Parameter
 from app.engine.records import FeedbackItem
 
 if TYPE_CHECKING:
-    from app.engine.optimization.backward import BackwardResult
     from app.engine.optimization.losses import Loss
     from app.engine.resources.config import ResourceConfig
     from app.engine.resources.manager import ResourceManager
@@ -255,14 +256,19 @@ class Trainer:
         if self.schedule.shuffle_feedback:
             self._rotate_feedback(scored, record.step)
         self.optimizer.zero_feedback()
-        results: list[BackwardResult | None] = []
         critic = getattr(self.optimizer, "critic", "critic")
-        for item in scored:
-            results.append(await self._backward(item, critic, record))
+        work = [self._backward(item, critic) for item in scored]
+        outcomes = await asyncio.gather(*work, return_exceptions=True)
+        for outcome in outcomes:  # every pass has ended: a budget stop loses no finished call
+            if isinstance(outcome, BaseException):
+                raise outcome
+        results = [o for o in outcomes if isinstance(o, BackwardResult)]
         self.optimizer.zero_feedback()
         mine = {id(param): param for param in self.optimizer.parameters}
-        for result in results:
-            for graph_name, items in (result.parameters if result else {}).items():
+        for result in results:  # in batch order, whatever order the passes finished in
+            record.errors += result.errors
+            record.unparsed += result.unparsed
+            for graph_name, items in result.parameters.items():
                 param = self._used.get(graph_name)
                 if param is not None and id(param) in mine:
                     param.feedback.extend(items)
@@ -270,21 +276,16 @@ class Trainer:
         for name, counts in record.feedback.items():
             self._emit("feedback", {"step": record.step, "parameter": name, "by_node": counts})
 
-    async def _backward(
-        self, item: Scored, critic: str, record: StepRecord
-    ) -> BackwardResult | None:
+    async def _backward(self, item: Scored, critic: str) -> BackwardResult | None:
+        """One example's backward pass; a pass that raised is a result holding its error."""
         if item.feedback is None:
             return None
         try:
-            result = await item.feedback.backward(critic=critic, resources=self.resources)
+            return await item.feedback.backward(critic=critic, resources=self.resources)
         except BudgetExhausted:
             raise
         except EngineError as error:
-            record.errors.append(f"backward of example {item.example.id!r}: {error}")
-            return None
-        record.errors += result.errors
-        record.unparsed += result.unparsed
-        return result
+            return BackwardResult(errors=[f"backward of example {item.example.id!r}: {error}"])
 
     def _rotate_feedback(self, scored: list[Scored], step: int) -> None:
         ran = [s.feedback for s in scored if s.feedback is not None]

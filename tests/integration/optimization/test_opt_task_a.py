@@ -20,22 +20,21 @@ from app.engine.optimization import (
     graph_parameters,
     train,
 )
-from app.engine.resources.manager import ResourceManager
-from app.engine.testing import ScriptedLLM
-from app.llm.simulation import answer
-from tests.support.task_a import (
+from tests.support.sim_tasks import (
     analytic,
     answer_loss,
     canary,
+    graph_of,
+    recorded_resources,
     sim_resources,
-    task_a_graph,
-    task_a_splits,
+    splits_of,
 )
 
 pytestmark = pytest.mark.slow
-SPLITS = task_a_splits()
-START = analytic({"R3"})
-BEST = analytic({"R1", "R2", "R3"})
+TASK = "task-a"
+SPLITS = splits_of(TASK)
+START = analytic(TASK, {"R3"})
+BEST = analytic(TASK, {"R1", "R2", "R3"})
 
 
 async def fit(
@@ -43,7 +42,7 @@ async def fit(
 ) -> tuple[TrainingHistory, float, float]:
     """Train Task A; returns the history and the test accuracy before and after."""
     resources = resources or sim_resources()
-    graph = task_a_graph()
+    graph = graph_of(TASK)
     params = graph_parameters(graph)
     optimizer = SFAOptimizer(params, conservatism=conservatism)
     before = await accuracy_on_test(graph, resources)
@@ -78,7 +77,7 @@ async def test_task_a_goes_from_the_seed_accuracy_to_90_percent(seed: int) -> No
 
 
 async def test_the_accepted_path_is_the_analytic_one_r2_first() -> None:
-    graph = task_a_graph()
+    graph = graph_of(TASK)
     params = graph_parameters(graph)
     resources = sim_resources()
     history = await train(
@@ -86,8 +85,8 @@ async def test_the_accepted_path_is_the_analytic_one_r2_first() -> None:
         valset=SPLITS["val"], seed=0, resources=resources,
     )  # fmt: skip
     first, second = history.accepted[:2]
-    assert first.score == analytic({"R2", "R3"}, "val")
-    assert second.score == analytic({"R1", "R2", "R3"}, "val")
+    assert first.score == analytic(TASK, {"R2", "R3"}, "val")
+    assert second.score == analytic(TASK, {"R1", "R2", "R3"}, "val")
 
 
 @pytest.mark.parametrize(
@@ -122,25 +121,9 @@ async def test_the_same_seed_gives_the_same_history() -> None:
     assert first.to_dict() == second.to_dict()
 
 
-def recorded(model: str, log: list[LLMRequest]) -> ScriptedLLM:
-    """The simulator behind a client that keeps every request (stands for a real endpoint)."""
-
-    def reply(request: LLMRequest) -> str:
-        log.append(request)
-        text = answer(model, request.system, request.prompt)
-        assert text is not None
-        return text
-
-    return ScriptedLLM(reply)
-
-
 async def test_no_test_canary_reaches_the_critic_or_the_optimizer() -> None:
-    from app.engine.testing import scripted_manager
-
-    log: dict[str, list[LLMRequest]] = {"task": [], "critic": [], "optimizer": []}
-    clients = {role: recorded(f"sim-{role}", log[role]) for role in log}
-    resources: ResourceManager = scripted_manager(clients, max_retries=0)
-    _, _, after = await fit(0, resources)
+    log: dict[str, list[LLMRequest]] = {}
+    _, _, after = await fit(0, recorded_resources(log))
     assert after == BEST
     assert log["critic"]
     assert log["optimizer"]
