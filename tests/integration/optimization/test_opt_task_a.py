@@ -7,14 +7,18 @@ any prompt reaches (~93%), and the issue asks for >= 90% within 3 epochs of batc
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
 
 from app.engine import Graph, LLMRequest
 from app.engine.optimization import (
+    Schedule,
     SFAOptimizer,
     StopReason,
+    Trainer,
+    TrainerState,
     TrainingHistory,
     evaluate,
     graph_parameters,
@@ -132,3 +136,51 @@ async def test_no_test_canary_reaches_the_critic_or_the_optimizer() -> None:
     assert [c for c in canaries if c in seen] == []
     train_canaries = [canary(example) for example in SPLITS["train"]]
     assert any(c in seen for c in train_canaries)  # the scan can find a canary
+
+
+async def test_a_critic_whose_every_call_fails_ends_stalled_with_the_root_error() -> None:
+    history, _, after = await fit(0, sim_resources(critic="sim-critic:fail"))
+    assert history.stop_reason is StopReason.STALLED
+    assert history.error is not None
+    assert "simulated outage of sim-critic:fail" in history.error
+    assert history.accepted == []
+    assert after == START
+
+
+def a_trainer(resources: Any, state: TrainerState | None = None) -> Trainer:
+    graph = graph_of(TASK)
+    args = (graph, SPLITS["train"], answer_loss(), SFAOptimizer(graph_parameters(graph)))
+    options: dict[str, Any] = {
+        "valset": SPLITS["val"], "schedule": Schedule(epochs=3, batch_size=5, seed=2),
+        "resources": resources,
+    }  # fmt: skip
+    return Trainer(*args, **options) if state is None else Trainer.resume(state, *args, **options)
+
+
+async def test_resume_after_step_4_repeats_no_call_and_ends_with_the_same_history() -> None:
+    whole_log: dict[str, list[LLMRequest]] = {}
+    whole = a_trainer(recorded_resources(whole_log))
+    while not whole.done:
+        await whole.step()
+
+    first_log: dict[str, list[LLMRequest]] = {}
+    first = a_trainer(recorded_resources(first_log))
+    for _ in range(5):  # the baseline and steps 1-4
+        await first.step()
+    saved = first.state.to_json()
+
+    rest_log: dict[str, list[LLMRequest]] = {}
+    rest = a_trainer(recorded_resources(rest_log), TrainerState.from_json(saved))
+    while not rest.done:
+        await rest.step()
+
+    assert rest.history.to_dict() == whole.history.to_dict()
+    assert rest.history.best_score is not None
+    assert rest.history.best_score >= 0.9
+    for role in ("task", "critic", "optimizer"):
+        assert made(first_log, role) + made(rest_log, role) == made(whole_log, role), role
+
+
+def made(log: dict[str, list[LLMRequest]], role: str) -> Counter[str]:
+    """The requests a role received, as a multiset."""
+    return Counter(r.system + r.prompt for r in log.get(role, []))

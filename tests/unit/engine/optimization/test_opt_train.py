@@ -3,6 +3,7 @@ budgets, stalls, preflight, determinism and resume."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter as Tally
 from typing import Any
 
@@ -317,3 +318,29 @@ async def test_resume_after_step_k_ends_with_the_uninterrupted_history(after: in
 def requests(world: World, role: str) -> Tally[tuple[str, str]]:
     client: ScriptedLLM = getattr(world, role)
     return Tally((r.system, r.prompt) for r in client.calls)
+
+
+# -- the shuffled-feedback control ---------------------------------------------------------
+
+
+def about(prompt: str) -> tuple[str, str]:
+    """(the item a critic request's step ran on, the item its loss text is about)."""
+    [item] = re.findall(r"How many\? item (\d+)", prompt)
+    [told] = re.findall(r"expected answer is '(\d+)'|final answer '(\d+)' is correct", prompt)
+    return item, told[0] or told[1]
+
+
+async def test_shuffled_feedback_gives_each_critic_another_examples_loss_text() -> None:
+    world = World()
+    await fit(world, epochs=1, shuffle_feedback=True)
+    pairs = [about(r.prompt) for r in world.critic.calls]
+    assert len(pairs) == len(TRAIN)
+    assert all(item != told for item, told in pairs)
+
+
+async def test_without_shuffling_each_critic_reads_its_own_examples_loss_text() -> None:
+    world = World()
+    await fit(world, epochs=1)
+    pairs = [about(r.prompt) for r in world.critic.calls]
+    assert len(pairs) == len(TRAIN)
+    assert all(item == told for item, told in pairs)
