@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from app.engine.errors import TransientLLMError
-from app.llm.simulation import critic, optimizer, task_model
+from app.llm.simulation import critic, judge, optimizer, task_model
 from app.llm.simulation.hashing import fraction
 
 ROLES = ("task", "critic", "judge", "optimizer")
@@ -69,7 +69,7 @@ def _reply(role: str, variants: frozenset[str], system: str, prompt: str) -> str
         return critic.reply(prompt, generic="generic" in variants)
     if role == "optimizer":
         return optimizer.reply(prompt, off="off" in variants, harmful="harmful" in variants)
-    return None
+    return judge.reply(prompt)
 
 
 def _untagged(text: str) -> str:
