@@ -47,14 +47,17 @@ def sim_resources(critic: str = "sim-critic", optimizer: str = "sim-optimizer") 
     )  # fmt: skip
 
 
-def recorded_resources(log: dict[str, list[LLMRequest]]) -> ResourceManager:
+def recorded_resources(log: dict[str, list[LLMRequest]], **models: str) -> ResourceManager:
     """The simulator behind clients that keep every request by role (``task``, ``critic``,
-    ``optimizer``): they stand for real endpoints with a request log."""
+    ``optimizer``): they stand for real endpoints with a request log. ``models`` picks a
+    variant per role (``critic="sim-critic:flaky"``)."""
 
     def client(role: str) -> ScriptedLLM:
+        model = models.get(role, f"sim-{role}")
+
         def reply(request: LLMRequest) -> str:
             log.setdefault(role, []).append(request)
-            text = answer(f"sim-{role}", request.system, request.prompt)
+            text = answer(model, request.system, request.prompt)
             assert text is not None
             return text
 

@@ -184,3 +184,14 @@ async def test_resume_after_step_4_repeats_no_call_and_ends_with_the_same_histor
 def made(log: dict[str, list[LLMRequest]], role: str) -> Counter[str]:
     """The requests a role received, as a multiset."""
     return Counter(r.system + r.prompt for r in log.get(role, []))
+
+
+async def test_flaky_critic_and_optimizer_replies_are_asked_again_and_training_succeeds() -> None:
+    log: dict[str, list[LLMRequest]] = {}
+    flaky = {"critic": "sim-critic:flaky", "optimizer": "sim-optimizer:flaky"}
+    history, _, after = await fit(0, recorded_resources(log, **flaky))
+    assert after == BEST
+    for role in ("critic", "optimizer"):
+        assert any("<RETRY" in r.prompt for r in log[role]), role
+    assert history.usage["backward"]["calls"] == len(log["critic"])
+    assert history.usage["optimizer"]["calls"] == len(log["optimizer"])
