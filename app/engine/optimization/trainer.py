@@ -20,30 +20,29 @@ all of them. The root error (e.g. why every critic call failed) is kept in the h
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.engine.errors import ConfigError, EngineError
 from app.engine.execution.program import program_for
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
-from app.engine.optimization.backward import BackwardResult
 from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
 from app.engine.optimization.calls import metering
 from app.engine.optimization.dataset import Example, as_examples
 from app.engine.optimization.edits import text_diff
 from app.engine.optimization.evaluate import Scored, score_examples
+from app.engine.optimization.gate import decide
+from app.engine.optimization.gathering import backward_all, by_node, collect, rotate_texts
 from app.engine.optimization.history import ProposalRecord, StepRecord, StopReason, TrainingHistory
 from app.engine.optimization.optimizer import Optimizer, Proposal
 from app.engine.optimization.preflight import check_parameters
 from app.engine.optimization.roles import Role
 from app.engine.optimization.state import TrainerState
-from app.engine.optimization.stats import mean, paired
+from app.engine.optimization.stats import mean
 from app.engine.parameter import Parameter
-from app.engine.records import FeedbackItem
 
 if TYPE_CHECKING:
     from app.engine.optimization.losses import Loss
@@ -251,57 +250,21 @@ class Trainer:
     # -- feedback ----------------------------------------------------------------------
 
     async def _gather_feedback(self, scored: list[Scored], record: StepRecord) -> None:
-        """Backward through every example that ran, then each parameter's feedback in batch
-        order (whatever order the critic calls finished in)."""
+        """Backward through every example that ran; each parameter's feedback in batch order."""
         if self.schedule.shuffle_feedback:
-            self._rotate_feedback(scored, record.step)
+            rotate_texts(scored, f"{self.schedule.seed}:shuffle:{record.step}")
         self.optimizer.zero_feedback()
         critic = getattr(self.optimizer, "critic", "critic")
-        work = [self._backward(item, critic) for item in scored]
-        outcomes = await asyncio.gather(*work, return_exceptions=True)
-        for outcome in outcomes:  # every pass has ended: a budget stop loses no finished call
-            if isinstance(outcome, BaseException):
-                raise outcome
-        results = [o for o in outcomes if isinstance(o, BackwardResult)]
-        self.optimizer.zero_feedback()
-        mine = {id(param): param for param in self.optimizer.parameters}
-        for result in results:  # in batch order, whatever order the passes finished in
+        results = await backward_all(scored, critic, self.resources)
+        collect(results, self._used, self.optimizer.parameters)
+        for result in results:
             record.errors += result.errors
             record.unparsed += result.unparsed
-            for graph_name, items in result.parameters.items():
-                param = self._used.get(graph_name)
-                if param is not None and id(param) in mine:
-                    param.feedback.extend(items)
-        record.feedback = self._feedback_counts()
-        for name, counts in record.feedback.items():
-            self._emit("feedback", {"step": record.step, "parameter": name, "by_node": counts})
-
-    async def _backward(self, item: Scored, critic: str) -> BackwardResult | None:
-        """One example's backward pass; a pass that raised is a result holding its error."""
-        if item.feedback is None:
-            return None
-        try:
-            return await item.feedback.backward(critic=critic, resources=self.resources)
-        except BudgetExhausted:
-            raise
-        except EngineError as error:
-            return BackwardResult(errors=[f"backward of example {item.example.id!r}: {error}"])
-
-    def _rotate_feedback(self, scored: list[Scored], step: int) -> None:
-        ran = [s.feedback for s in scored if s.feedback is not None]
-        if len(ran) < 2:
-            return
-        shift = random.Random(f"{self.schedule.seed}:shuffle:{step}").randrange(1, len(ran))
-        texts = [f.text for f in ran]
-        for i, feedback in enumerate(ran):
-            feedback.text = texts[(i + shift) % len(ran)]
-
-    def _feedback_counts(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = {}
         for name, param in self.optimizer.named():
             if param.feedback:
-                counts[name] = _by_node(param.feedback)
-        return counts
+                record.feedback[name] = by_node(param.feedback)
+                data = {"step": record.step, "parameter": name, "by_node": record.feedback[name]}
+                self._emit("feedback", data)
 
     # -- the gate ----------------------------------------------------------------------
 
@@ -332,29 +295,20 @@ class Trainer:
         except BaseException:
             self._revert(proposals)
             raise
-        delta, low, high = paired(incumbent, candidate, seed=f"{self.schedule.seed}:{record.step}")
-        record.delta, record.low, record.high = delta, low, high
-        record.accepted = delta > 0 and delta >= self.schedule.min_delta
-        if record.accepted:
+        seed = f"{self.schedule.seed}:{record.step}"
+        decision = decide(incumbent, candidate, min_delta=self.schedule.min_delta, seed=seed)
+        record.accepted, record.reason = decision.accepted, decision.reason
+        record.delta, record.low, record.high = decision.delta, decision.low, decision.high
+        if decision.accepted:
             self._accept(candidate, record)
         else:
             self._revert(proposals)
-            gate = f"> 0 and >= {self.schedule.min_delta:g}"
-            record.reason = f"paired delta {delta:+.4f} fails the gate ({gate})"
-        kind = "accepted" if record.accepted else "rejected"
         self._emit(
-            kind,
-            {
-                "step": record.step,
-                "delta": delta,
-                "low": low,
-                "high": high,
-                "reason": record.reason,
-            },
+            "accepted" if decision.accepted else "rejected",
+            {"step": record.step, **asdict(decision)},
         )
-        self._emit(
-            "validated", {"step": record.step, "score": mean(candidate), "n": len(candidate)}
-        )
+        validated = {"step": record.step, "score": mean(candidate), "n": len(candidate)}
+        self._emit("validated", validated)
 
     def _accept(self, candidate: list[float], record: StepRecord) -> None:
         history = self.state.history
@@ -363,7 +317,6 @@ class Trainer:
         history.best_values = self._values()
         history.best_score = mean(candidate)
         history.best_step = record.step
-        record.reason = f"paired delta {record.delta:+.4f} over the incumbent"
 
     def _revert(self, proposals: list[Proposal]) -> None:
         for proposal in reversed(proposals):
@@ -441,16 +394,11 @@ class Trainer:
             self.on_event(kind, data)
 
 
-def _by_node(items: list[FeedbackItem]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for item in items:
-        counts[item.node] = counts.get(item.node, 0) + 1
-    return counts
-
-
 def _why_none(record: StepRecord) -> str:
     if record.rejections:
         return "; ".join(f"{r['parameter']}: {r['reason']}" for r in record.rejections)
     if record.errors:
         return record.errors[0]
+    if record.unparsed:
+        return f"{record.unparsed} critic replies never parsed"
     return "no feedback reached a parameter"
