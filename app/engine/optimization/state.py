@@ -27,7 +27,8 @@ class TrainerState:
     ``step`` counts finished steps; ``values`` are the parameters' current texts and
     ``best_scores`` the incumbent's gate scores, item by item; ``patience`` counts steps
     since the last accepted one and ``unusable`` steps without a proposal while no step had
-    one; ``usage`` and ``wall_s`` are the meter's counters.
+    one; ``usage`` and ``wall_s`` are the meter's counters; ``fingerprint`` identifies the
+    run's schedule, datasets and parameters, so a state is never resumed by another run.
     """
 
     epoch: int = 0
@@ -42,6 +43,7 @@ class TrainerState:
     history: TrainingHistory = field(default_factory=TrainingHistory)
     usage: dict[str, dict[str, float]] = field(default_factory=dict)
     wall_s: float = 0.0
+    fingerprint: str = ""  # of the schedule, datasets and parameter names it was saved by
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

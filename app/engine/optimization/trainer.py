@@ -20,6 +20,8 @@ all of them. The root error (e.g. why every critic call failed) is kept in the h
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -115,7 +117,13 @@ class Trainer:
         self._graph: tuple[dict[str, str], Graph] | None = None
         self._bind_optimizer()
         self.meter = Meter(budget, clock) if clock is not None else Meter(budget)
-        self.state = state if state is not None else TrainerState(values=self._values())
+        fingerprint = self._fingerprint()
+        if state is not None and state.fingerprint != fingerprint:
+            raise ConfigError(
+                "resume: the state was saved by a run with another schedule, datasets or parameters"
+            )
+        fresh = TrainerState(values=self._values(), fingerprint=fingerprint)
+        self.state = state if state is not None else fresh
         self._restore()
 
     @classmethod
@@ -146,6 +154,17 @@ class Trainer:
         if self._graph is None or self._graph[0] != values:
             self._graph = (values, self.module.with_parameters(values))
         return self._graph[1]
+
+    def _fingerprint(self) -> str:
+        """A hash of what a resumed run must share with the one that saved the state."""
+        data = {
+            "schedule": asdict(self.schedule),
+            "parameters": [name for name, _ in self.optimizer.named()],
+            "train": [_item(example) for example in self.trainset],
+            "val": None if self.valset is None else [_item(example) for example in self.valset],
+        }
+        text = json.dumps(data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def _values(self) -> dict[str, str]:
         return {name: param.value for name, param in self.optimizer.named()}
@@ -392,6 +411,10 @@ class Trainer:
     def _emit(self, kind: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:
             self.on_event(kind, data)
+
+
+def _item(example: Example) -> list[Any]:
+    return [example.id, example.input, example.expected]
 
 
 def _why_none(record: StepRecord) -> str:

@@ -344,3 +344,30 @@ async def test_without_shuffling_each_critic_reads_its_own_examples_loss_text() 
     pairs = [about(r.prompt) for r in world.critic.calls]
     assert len(pairs) == len(TRAIN)
     assert all(item == told for item, told in pairs)
+
+
+async def test_a_state_is_not_resumed_by_a_run_with_another_schedule_or_data() -> None:
+    world = World()
+    first = trainer(world)
+    await first.step()
+    saved = first.state.to_json()
+    module = Counter()
+    args = (module, TRAIN, answer_loss(), SFAOptimizer([module.instruction]))
+    for options in (
+        {"valset": VAL, "schedule": Schedule(epochs=2, batch_size=3, seed=6)},
+        {"valset": VAL[:5], "schedule": Schedule(epochs=2, batch_size=3, seed=5)},
+    ):
+        with pytest.raises(ConfigError, match="another schedule"):
+            Trainer.resume(TrainerState.from_json(saved), *args, resources=world.manager, **options)
+
+
+async def test_a_bound_module_lends_its_resources_to_the_critic_and_the_optimizer() -> None:
+    world = World()
+    module = Counter()
+    module.bind(world.manager)
+    history = await train(
+        module, TRAIN, answer_loss(), SFAOptimizer([module.instruction]), valset=VAL
+    )
+    assert history.accepted
+    assert world.critic.calls
+    assert world.optimizer.calls
