@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from app.llm.simulation.hashing import canary, fraction
+from app.llm.simulation.quotas import joint_quota
 
 FLOOR = 0.05
 H1_LIMIT = 8
-NEEDS_R1, NEEDS_R2 = 0.5, 0.7
+NEEDS = {"R1": 0.5, "R2": 0.7}
 TRAINABLE = ("R1", "R2")
 
 CATEGORIES: dict[str, tuple[tuple[str, str], ...]] = {
@@ -63,6 +64,7 @@ CATEGORIES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CATEGORY_OF = {noun: cat for cat, nouns in CATEGORIES.items() for pair in nouns for noun in pair}
+SINGULAR = {noun: pair[0] for nouns in CATEGORIES.values() for pair in nouns for noun in pair}
 QUESTION = re.compile(r"How many (\w+) do I have\?")
 
 
@@ -183,23 +185,16 @@ def needs(item: Item) -> frozenset[str]:
 
 
 def generate(n: int, seed: int = 0) -> list[Item]:
-    """``n`` items; exactly ``round(n * 0.5)`` need R1 and ``round(n * 0.7)`` need R2."""
+    """``n`` items whose need sets follow R1 50% x R2 70% exactly (up to rounding)."""
     rng = random.Random(f"task-a:{seed}")
-    r1 = _quota(rng, n, NEEDS_R1)
-    r2 = _quota(rng, n, NEEDS_R2)
-    return [_item(rng, f"{seed}:{i}", r1[i], r2[i]) for i in range(n)]
+    wanted = joint_quota(n, NEEDS)
+    rng.shuffle(wanted)
+    return [_item(rng, f"{seed}:{i}", need) for i, need in enumerate(wanted)]
 
 
-def _quota(rng: random.Random, n: int, share: float) -> list[bool]:
-    flags = [i < round(n * share) for i in range(n)]
-    rng.shuffle(flags)
-    return flags
-
-
-def _item(rng: random.Random, key: str, r1: bool, r2: bool) -> Item:
-    wanted = frozenset(name for name, flag in (("R1", r1), ("R2", r2)) if flag)
+def _item(rng: random.Random, key: str, wanted: frozenset[str]) -> Item:
     for attempt in range(10_000):
-        item = _draw(rng, canary("task-a", key, str(attempt)), r1, r2)
+        item = _draw(rng, canary("task-a", key, str(attempt)), "R1" in wanted, "R2" in wanted)
         if needs(item) == wanted and _consistent(item, wanted):
             return item
     raise AssertionError(f"no item found for {key}")  # pragma: no cover - never with these odds
@@ -216,24 +211,29 @@ def _consistent(item: Item, wanted: frozenset[str]) -> bool:
 
 
 def _draw(rng: random.Random, ref: str, r1: bool, r2: bool) -> Item:
+    """A candidate item: 1-3 entries of the asked category, 1-2 others when R2 is needed.
+
+    With R1 needed the first asked entry is a number word above one; without it no asked
+    entry is (entries of other categories may be).
+    """
     category = rng.choice(sorted(CATEGORIES))
     others = [c for c in sorted(CATEGORIES) if c != category]
-    inside = rng.randint(1, 3)
-    outside = rng.randint(1, 2) if r2 else 0
-    nouns = rng.sample(CATEGORIES[category], inside)
-    nouns += [rng.choice(CATEGORIES[rng.choice(others)]) for _ in range(outside)]
-    entries = [_spell(rng, pair, r1 and i == 0) for i, pair in enumerate(nouns)]
-    if r1:
-        entries[1:inside] = [_spell(rng, pair, None) for pair in nouns[1:inside]]
-    else:
-        entries[:inside] = [_spell(rng, pair, False) for pair in nouns[:inside]]
-    entries[inside:] = [_spell(rng, pair, None) for pair in nouns[inside:]]
+    asked = rng.sample(CATEGORIES[category], rng.randint(1, 3))
+    extra = [rng.choice(CATEGORIES[rng.choice(others)]) for _ in range(rng.randint(1, 2) * r2)]
+    entries = [_spell(rng, pair, _word_rule(r1, i)) for i, pair in enumerate(asked)]
+    entries += [_spell(rng, pair, None) for pair in extra]
     rng.shuffle(entries)
-    return Item(tuple(_dedupe(entries)), category, ref)
+    return Item(tuple(_distinct(entries)), category, ref)
+
+
+def _word_rule(r1: bool, index: int) -> bool | None:
+    if not r1:
+        return False
+    return True if index == 0 else None
 
 
 def _spell(rng: random.Random, pair: tuple[str, str], word: bool | None) -> Entry:
-    """An entry; ``word`` True forces a number word > 1, False forbids words > 1."""
+    """An entry; ``word`` True forces a number word above one, False forbids one, None: either."""
     count = rng.randint(2, 4) if word else (1 if rng.random() < 0.4 else rng.randint(2, 4))
     if count == 1:
         return Entry(1, pair[0], "an" if pair[0][0] in "aeiou" else "a")
@@ -241,12 +241,12 @@ def _spell(rng: random.Random, pair: tuple[str, str], word: bool | None) -> Entr
     return Entry(count, pair[1], NUMBER_WORDS[count] if as_word else str(count))
 
 
-def _dedupe(entries: list[Entry]) -> list[Entry]:
+def _distinct(entries: list[Entry]) -> list[Entry]:
+    """The entries without a second mention of the same thing."""
     seen: set[str] = set()
     kept = []
     for entry in entries:
-        base = CATEGORY_OF[entry.noun], entry.noun.rstrip("s")
-        if base[1] not in seen:
-            seen.add(base[1])
+        if SINGULAR[entry.noun] not in seen:
+            seen.add(SINGULAR[entry.noun])
             kept.append(entry)
     return kept

@@ -18,13 +18,14 @@ import re
 from dataclasses import dataclass
 
 from app.llm.simulation import counting, diagnoses, pricing
+from app.llm.simulation.critic_counting import counting_diagnoses
 from app.llm.simulation.diagnoses import Diagnosis, say
 from app.llm.simulation.tags import section, sections, targets
 
 GENERIC = "The output was not good enough. The instructions could be clearer and more helpful."
 _EXPECTED = re.compile(r"the expected answer is ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
-_LISTED = re.compile(r"^- (.+): (\d+)$", re.M)
 _ANSWER = re.compile(r"Answer:\s*(.+)", re.I)
+_QUOTED = re.compile(r"The final answer (?:was )?('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,14 @@ class Evidence:
         return None
 
     @property
+    def quotes_another_answer(self) -> bool:
+        """Whether the feedback quotes a final answer this output did not give."""
+        found = _ANSWER.findall(self.output)
+        given = found[-1].strip() if found else None
+        quoted = [m.group(1) for item in self.feedback if (m := _QUOTED.search(item))]
+        return any(str(ast.literal_eval(q)) != given for q in quoted)
+
+    @property
     def has_complaint(self) -> bool:
         """Whether any feedback item says something is wrong."""
         return any(not item.rstrip().endswith("is correct.") for item in self.feedback)
@@ -79,6 +88,8 @@ def _blame(evidence: Evidence, generic: bool) -> dict[str, str]:
     parameters = [name for name, kind in evidence.targets if kind == "parameter"]
     if generic:
         return dict.fromkeys(parameters, GENERIC)
+    if evidence.quotes_another_answer:
+        return dict.fromkeys(parameters, say(diagnoses.MISMATCH))
     pair = pricing.parse_extractions(evidence.prompt)
     if pair is not None:
         return _blame_comparer(evidence, pair)
@@ -92,7 +103,7 @@ def _blame(evidence: Evidence, generic: bool) -> dict[str, str]:
 def _diagnose(evidence: Evidence) -> list[tuple[Diagnosis, str]] | None:
     question = counting.parse_question(evidence.prompt)
     if question is not None:
-        return counting_diagnoses(*question, evidence.output)
+        return counting_diagnoses(*question, evidence.output, evidence.expected)
     product = pricing.parse_product(evidence.prompt)
     if product is not None:
         return extraction_diagnoses(product, evidence.output)
@@ -132,26 +143,3 @@ def _number(text: str | None) -> float | None:
         return float(text) if text is not None else None
     except ValueError:
         return None
-
-
-def counting_diagnoses(
-    entries: tuple[counting.Entry, ...], category: str, output: str
-) -> list[tuple[Diagnosis, str]]:
-    """What went wrong in a counting reply, from the question and the reply alone."""
-    found: list[tuple[Diagnosis, str]] = []
-    if not _ANSWER.search(output):
-        found.append((diagnoses.ANSWER_LINE, ""))
-    listed = _LISTED.findall(output)
-    if not listed:
-        return [*found, (diagnoses.UNLISTED, "")]
-    by_phrase = {e.phrase: e for e in entries}
-    asked = {p for p, e in by_phrase.items() if counting.CATEGORY_OF[e.noun] == category}
-    outside = [p for p, _ in listed if p in by_phrase and p not in asked]
-    misread = [p for p, v in listed if p in asked and by_phrase[p].count != int(v)]
-    if outside:
-        found.append((diagnoses.OTHER_CATEGORY, outside[0]))
-    if misread:
-        found.append((diagnoses.NUMBER_WORDS, misread[0]))
-    if not outside and not misread and len(found) == 0:
-        found.append((diagnoses.ADDITION, ""))
-    return found

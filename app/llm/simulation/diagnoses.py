@@ -49,6 +49,17 @@ ADDITION = Diagnosis(
     "the counts were added up wrong",
     "Each entry was read correctly but the counts were added up wrong.",
 )
+UNEXPLAINED = Diagnosis(
+    "unexplained",
+    "does not match the expected answer",
+    "The total does not match the expected answer, and the listed entries do not explain "
+    "the difference.",
+)
+MISMATCH = Diagnosis(
+    "mismatch",
+    "feedback quotes an answer this output did not give",
+    "The feedback quotes an answer this output did not give, so it cannot say what to change.",
+)
 UNITS = Diagnosis(
     "units",
     "quantity was not converted to a common unit",

@@ -2,21 +2,25 @@
 
 It counts the diagnosis key phrases in the ``FEEDBACK`` items (so feedback lost before it
 arrives cannot help), takes the most frequent diagnosis whose fix is not yet in the value,
-and appends one phrasebook instruction for it (a paraphrase picked by hash). The
-``CONSERVATISM`` sentence budget caps how many sentences it adds.
+and appends one phrasebook instruction for it (a paraphrase picked by hash): one sentence
+per step, within any ``CONSERVATISM`` sentence budget (the smallest is one).
+
+``harmful``: on a seeded half of the requests the proposal adds the harmful H1
+("answer immediately, don't list the items") instead of the fix, so a trainer's gate has
+something to reject while the run still learns.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 
 from app.llm.simulation import diagnoses
-from app.llm.simulation.hashing import pick
+from app.llm.simulation.hashing import fraction, pick
 from app.llm.simulation.phrasebook import HARMFUL, PHRASEBOOK
 from app.llm.simulation.tags import attribute, section, sections
 
-_BUDGET = re.compile(r"Change at most (\d+) sentence")
+HARMFUL_SHARE = 0.5
+MIN_SUPPORT = 1 / 3
 
 
 def reply(request: str, *, off: bool = False, harmful: bool = False) -> str:
@@ -30,25 +34,22 @@ def improved(request: str, *, off: bool = False, harmful: bool = False) -> str:
     value = section(parameter, "VALUE") or ""
     if off:
         return value
-    budget = sentence_budget(request)
-    added = [HARMFUL] if harmful and HARMFUL not in value else []
+    if harmful and HARMFUL not in value and fraction("harmful", request) < HARMFUL_SHARE:
+        return _appended(value, HARMFUL)
     wanted = most_frequent(feedback_items(request), value)
-    if wanted is not None and len(added) < budget:
-        added.append(
-            pick(PHRASEBOOK[wanted], attribute(request, "PARAMETER", "name") or "", value, request)
-        )
-    return " ".join([value, *added]) if value else " ".join(added)
+    if wanted is None:
+        return value
+    name = attribute(request, "PARAMETER", "name") or ""
+    return _appended(value, pick(PHRASEBOOK[wanted], name, value, request))
+
+
+def _appended(value: str, sentence: str) -> str:
+    return f"{value} {sentence}" if value else sentence
 
 
 def feedback_items(request: str) -> list[str]:
     """The texts of the ``FEEDBACK`` items."""
     return sections(section(request, "FEEDBACK") or "", "ITEM")
-
-
-def sentence_budget(request: str) -> int:
-    """How many sentences the ``CONSERVATISM`` constraint allows (1 if it is missing)."""
-    match = _BUDGET.search(request)
-    return max(1, int(match.group(1))) if match else 1
 
 
 def diagnosis_counts(items: list[str]) -> Counter[str]:
@@ -62,10 +63,16 @@ def diagnosis_counts(items: list[str]) -> Counter[str]:
 
 
 def most_frequent(items: list[str], value: str) -> str | None:
-    """The commonest diagnosis (first in ``diagnoses.ALL`` on ties) not yet fixed in ``value``."""
+    """The commonest diagnosis not yet fixed in ``value``, if at least ``MIN_SUPPORT`` of the
+    items name it (one stray remark is no pattern); a tie is broken by a hash of the value
+    and the feedback, so no diagnosis is favoured by its place in a table."""
     counts = diagnosis_counts(items)
-    open_ = [name for name, n in counts.items() if n > 0 and not _fixed(name, value)]
-    return max(open_, key=lambda name: counts[name]) if open_ else None
+    floor = max(1.0, MIN_SUPPORT * len(items))
+    open_ = [name for name, n in counts.items() if n >= floor and not _fixed(name, value)]
+    if not open_:
+        return None
+    top = max(counts[name] for name in open_)
+    return pick(tuple(name for name in open_ if counts[name] == top), value, *items)
 
 
 def _fixed(name: str, value: str) -> bool:

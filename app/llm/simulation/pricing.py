@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from app.llm.simulation.hashing import canary, fraction
+from app.llm.simulation.quotas import joint_quota
 
 FLOOR = 0.05
 NEEDS = {"E1": 0.5, "E2": 0.4, "C1": 0.6}
@@ -231,27 +232,9 @@ def generate(n: int, seed: int = 0) -> list[Item]:
     """``n`` items whose need sets follow the product of the ``NEEDS`` shares exactly (up to
     rounding), so the rule states' accuracies sit at the designed values."""
     rng = random.Random(f"task-b:{seed}")
-    wanted = _joint_quota(n)
+    wanted = joint_quota(n, NEEDS)
     rng.shuffle(wanted)
     return [_item(rng, f"{seed}:{i}", need) for i, need in enumerate(wanted)]
-
-
-def _joint_quota(n: int) -> list[frozenset[str]]:
-    """Every need set repeated ``n`` times its probability, by largest remainder."""
-    states = [frozenset(s) for k in range(len(TRAINABLE) + 1) for s in combinations(TRAINABLE, k)]
-    shares = [_share(state) * n for state in states]
-    counts = [int(share) for share in shares]
-    by_remainder = sorted(range(len(states)), key=lambda i: counts[i] - shares[i])
-    for i in by_remainder[: n - sum(counts)]:
-        counts[i] += 1
-    return [state for state, count in zip(states, counts, strict=True) for _ in range(count)]
-
-
-def _share(state: frozenset[str]) -> float:
-    share = 1.0
-    for rule, p in NEEDS.items():
-        share *= p if rule in state else 1.0 - p
-    return share
 
 
 def _item(rng: random.Random, key: str, wanted: frozenset[str]) -> Item:

@@ -56,12 +56,20 @@ def test_the_phrasing_depends_on_the_request_not_on_a_fixed_string() -> None:
     assert phrasings <= set(PHRASEBOOK["other_category"])
 
 
-def test_the_harmful_variant_adds_h1_within_the_sentence_budget() -> None:
-    careful = improve([OTHER], model="sim-optimizer:harmful", conservatism=0.9)
-    assert added(careful) == [HARMFUL]  # a budget of one sentence: only the harm fits
-    bold = improve([OTHER], model="sim-optimizer:harmful", conservatism=0.1)
-    assert detect(bold, ["R2", "H1"]) == {"R2", "H1"}
-    assert len(added(bold)) == 2
+def test_the_harmful_variant_adds_h1_instead_of_the_fix_for_about_half_the_requests() -> None:
+    values = [f"{SEED} Variant {n}." for n in range(40)]
+    proposals = [(v, improve([OTHER], value=v, model="sim-optimizer:harmful")) for v in values]
+    harmed = [new for v, new in proposals if added(new, v) == [HARMFUL]]
+    assert 0.25 < len(harmed) / len(values) < 0.75
+    for value, new in proposals:
+        assert len(added(new, value)) == 1
+        assert detect(new, ["R2", "H1"]) in ({"R2"}, {"H1"})
+
+
+def test_one_sentence_is_added_per_step_at_every_conservatism() -> None:
+    for conservatism in (0.0, 0.5, 0.9, 1.0):
+        new = improve([OTHER, WORDS], conservatism=conservatism)
+        assert len(added(new)) == 1
 
 
 def test_the_off_variant_returns_the_value_unchanged() -> None:
