@@ -104,10 +104,14 @@ class World:
     task: ScriptedLLM = field(default_factory=lambda: ScriptedLLM(task_reply))
     critic: ScriptedLLM = field(default_factory=lambda: ScriptedLLM(critic_reply))
     optimizer: ScriptedLLM = field(default_factory=lambda: ScriptedLLM(adding(RULE)))
+    judge: ScriptedLLM = field(default_factory=lambda: ScriptedLLM(lambda r: "<SCORE>5</SCORE>"))
     price_per_million: float = 0.0
 
     def __post_init__(self) -> None:
-        clients = {"task": self.task, "critic": self.critic, "optimizer": self.optimizer}
+        clients = {
+            "task": self.task, "critic": self.critic, "optimizer": self.optimizer,
+            "judge": self.judge,
+        }  # fmt: skip
         self.manager: ResourceManager = scripted_manager(
             clients, max_retries=0, input_price_per_million=self.price_per_million,
             output_price_per_million=self.price_per_million,

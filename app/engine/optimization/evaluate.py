@@ -1,10 +1,10 @@
 """Scoring a pipeline on a dataset: one recorded forward pass and one loss per example.
 
 Forward passes run concurrently (the resource manager bounds them); results keep the
-dataset's order, so concurrency never changes an outcome. A forward pass that fails scores
-``failure_score`` and is counted. Under ``metering(meter)`` every forward is admitted
-before it is dispatched (as many calls as the graph has ``llm`` nodes) and its usage is
-spent after, under ``role``.
+dataset's order, so concurrency never changes an outcome. A forward pass that fails, or
+whose loss fails (a judge that never gave a score), scores ``failure_score`` and is
+counted. Under ``metering(meter)`` every forward is admitted before it is dispatched (as
+many calls as the graph has ``llm`` nodes) and its usage is spent after, under ``role``.
 
 ``evaluate()`` is the public face: mean, n, failures and a seeded bootstrap interval.
 """
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.engine.errors import EngineError
+from app.engine.errors import ConfigError, EngineError
 from app.engine.execution.api import run_batch
 from app.engine.execution.program import program_for
 from app.engine.graph.model import Graph
@@ -138,13 +138,25 @@ async def _score_one(
     if error is None:
         record: ForwardRecord = result.output
         _settle(role, record.nodes, llm)
-        feedback = await loss(record, example.expected, example=example.id)
-        return Scored(example, feedback.score, feedback)
+        return await _loss_of(loss, record, example, failure_score)
     if not isinstance(error, EngineError):
         raise error
     run_result = getattr(error, "result", None)
     _settle(role, run_result.records if run_result is not None else {}, llm)
     return Scored(example, failure_score, None, str(error))
+
+
+async def _loss_of(loss: Loss, record: ForwardRecord, example: Example, failure: float) -> Scored:
+    """The loss of one forward pass; a loss that fails (a judge that never gave a score, or
+    whose call failed) scores ``failure`` and is counted. Budget and configuration errors
+    end the evaluation."""
+    try:
+        feedback = await loss(record, example.expected, example=example.id)
+    except (BudgetExhausted, ConfigError):
+        raise
+    except EngineError as error:
+        return Scored(example, failure, None, f"loss: {error}")
+    return Scored(example, feedback.score, feedback)
 
 
 def _settle(role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str]) -> None:

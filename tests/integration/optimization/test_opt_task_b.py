@@ -56,7 +56,7 @@ async def fit(
 
 def test_the_thresholds_are_the_analytic_ones() -> None:
     assert START < 0.12
-    assert pytest.approx(0.2667, abs=0.001) == LAST_NODE_CEILING
+    assert 0.22 <= LAST_NODE_CEILING <= 0.34  # the "about 28%"
     assert BEST >= 0.90
 
 

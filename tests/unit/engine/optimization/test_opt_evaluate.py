@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.engine.errors import PermanentLLMError
+from app.engine.errors import ConfigError, PermanentLLMError
+from app.engine.optimization import LLMJudge, VerifierLoss, verifier
 from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
 from app.engine.optimization.calls import metering
 from app.engine.optimization.evaluate import evaluate
@@ -64,3 +65,23 @@ async def test_no_forward_is_dispatched_past_the_calls_cap() -> None:
         await evaluate(Counter(), VAL, answer_loss(), resources=world.manager)
     assert len(world.task.calls) == 4
     assert meter.total.calls == 4
+
+
+async def test_a_judge_that_never_scores_fails_its_item_not_the_evaluation() -> None:
+    def judge(request: Any) -> str:
+        return "Looks fine." if "item 103" in request.prompt else "<SCORE>10</SCORE>"
+
+    world = World(judge=ScriptedLLM(judge))
+    loss = LLMJudge("judge", "Is the count right?")
+    result = await evaluate(Counter(), VAL, loss, resources=world.manager)
+    assert result.failures == 1
+    assert result.scores[3] == 0.0
+    assert result.scores.count(1.0) == 9
+    assert len([r for r in world.judge.calls if "item 103" in r.prompt]) == 3  # asked again
+
+
+async def test_a_loss_naming_an_unknown_output_stops_the_evaluation() -> None:
+    world = World()
+    loss = VerifierLoss(verifier("answer_equals", output="nope"))
+    with pytest.raises(ConfigError, match="nope"):
+        await evaluate(Counter(), VAL, loss, resources=world.manager)
