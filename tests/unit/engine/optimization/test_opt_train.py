@@ -3,6 +3,8 @@ budgets, stalls, preflight, determinism and resume."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 from collections import Counter as Tally
 from typing import Any
@@ -28,7 +30,9 @@ from tests.support.training import (
     adding,
     adding_each,
     answer_loss,
+    critic_reply,
     examples,
+    task_reply,
 )
 
 TRAIN = examples(8)
@@ -161,8 +165,6 @@ async def test_the_wall_cap_stops_by_the_injected_clock() -> None:
 
     def ticking(request: Any) -> str:
         now[0] += 1.0  # every task call takes a second
-        from tests.support.training import task_reply
-
         return task_reply(request)
 
     world = World(task=ScriptedLLM(ticking))
@@ -205,8 +207,6 @@ async def test_an_optimizer_that_never_parses_stalls() -> None:
 
 async def test_a_failed_forward_scores_the_failure_score_and_is_counted() -> None:
     def flaky(request: Any) -> Any:
-        from tests.support.training import task_reply
-
         return PermanentLLMError("boom") if "item 3" in request.prompt else task_reply(request)
 
     history = await fit(World(task=ScriptedLLM(flaky)), valset=None, epochs=1, shuffle=False)
@@ -371,3 +371,24 @@ async def test_a_bound_module_lends_its_resources_to_the_critic_and_the_optimize
     assert history.accepted
     assert world.critic.calls
     assert world.optimizer.calls
+
+
+class Jittery(ScriptedLLM):
+    """Answers after a random delay, so concurrent calls finish in a random order."""
+
+    async def complete(self, request: Any) -> Any:
+        await asyncio.sleep(random.random() / 200)
+        return await super().complete(request)
+
+
+async def test_the_history_does_not_depend_on_the_order_calls_finish_in() -> None:
+    def jittery_world() -> World:
+        return World(
+            task=Jittery(task_reply), critic=Jittery(critic_reply),
+            optimizer=Jittery(adding_each(RULE, HARM)),
+        )  # fmt: skip
+
+    first = await fit(jittery_world(), seed=3, epochs=2, batch_size=4)
+    second = await fit(jittery_world(), seed=3, epochs=2, batch_size=4)
+    assert first.to_dict() == second.to_dict()
+    assert first.steps[0].feedback["instruction"]["llm"] >= 2  # several critics ran at once
