@@ -11,11 +11,13 @@ validation set (the baseline), every later one is a training step:
    on every validation item (or, without a valset, on the batch) and keeps them only if
    the mean paired gain over the incumbent on the same items is > 0 and >= ``min_delta``.
 
-The run stops at ``epochs`` (``max_epochs``), after ``patience`` steps without an accepted
-proposal (``early_stopped``), when the incumbent scores ``target`` (``target_reached``),
-when the budget cannot pay for the next dispatch (``budget_exhausted``, keeping the best so
-far), or ``stalled`` when no step so far yielded a proposal: ``stall_steps`` in a row, or
-all of them. The root error (e.g. why every critic call failed) is kept in the history.
+The proposals of one step are gated together. The run stops at ``epochs``
+(``max_epochs``), after ``patience`` steps without an accepted proposal
+(``early_stopped``), when the incumbent's validation mean reaches ``target``
+(``target_reached``; only with a valset), when the budget cannot pay for the next dispatch
+(``budget_exhausted``, keeping the best so far), or ``stalled`` when no step so far yielded
+a proposal: ``stall_steps`` in a row, or all of them. The root error (e.g. why every critic
+call failed) is kept in the history, as is the cap that stopped a run.
 """
 
 from __future__ import annotations
@@ -369,8 +371,10 @@ class Trainer:
             self._finish(StopReason.EARLY_STOPPED)
 
     def _check_target(self) -> bool:
+        """Whether the incumbent's validation mean reached ``target`` (never without a
+        valset: a batch's score says too little to stop on)."""
         target, best = self.schedule.target, self.state.history.best_score
-        if target is not None and best is not None and best >= target:
+        if self.valset is not None and target is not None and best is not None and best >= target:
             self._finish(StopReason.TARGET_REACHED)
             return True
         return False

@@ -392,3 +392,8 @@ async def test_the_history_does_not_depend_on_the_order_calls_finish_in() -> Non
     second = await fit(jittery_world(), seed=3, epochs=2, batch_size=4)
     assert first.to_dict() == second.to_dict()
     assert first.steps[0].feedback["instruction"]["llm"] >= 2  # several critics ran at once
+
+
+async def test_without_a_valset_a_target_never_stops_the_run() -> None:
+    history = await fit(World(), valset=None, target=0.5, epochs=1)
+    assert history.stop_reason is StopReason.MAX_EPOCHS
