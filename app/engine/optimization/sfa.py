@@ -66,7 +66,13 @@ class SFAOptimizer(Optimizer):
         todo = [(n, p) for n, p in self.named() if p.feedback and p.requires_grad]
         if todo and self.resources is None:
             raise ConfigError("SFAOptimizer: call bind(resources) before step()")
-        outcomes = await asyncio.gather(*(self._propose(n, p) for n, p in todo))
+        results = await asyncio.gather(
+            *(self._propose(n, p) for n, p in todo), return_exceptions=True
+        )
+        for result in results:  # raised (a budget stop) only once every rewrite has ended
+            if isinstance(result, BaseException):
+                raise result
+        outcomes = [r for r in results if not isinstance(r, BaseException)]
         self.report.rejections = [o for o in outcomes if isinstance(o, Rejection)]
         return [o for o in outcomes if isinstance(o, Proposal)]
 

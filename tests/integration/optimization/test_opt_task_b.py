@@ -13,7 +13,11 @@ import pytest
 
 from app.engine import LLMRequest
 from app.engine.optimization import (
+    Budget,
+    Limits,
+    Role,
     SFAOptimizer,
+    StopReason,
     TrainingHistory,
     evaluate,
     graph_parameters,
@@ -116,3 +120,17 @@ async def test_the_comparer_never_receives_the_extractors_diagnoses() -> None:
         r.prompt for r in log["optimizer"] if '<PARAMETER name="extraction_prompt">' in r.prompt
     ]
     assert any(key in prompt for prompt in for_extractor for key in keys)
+
+
+async def test_the_optimizer_cap_holds_with_two_parameters_rewritten_concurrently() -> None:
+    log: dict[str, list[LLMRequest]] = {}
+    graph = graph_of(TASK)
+    history = await train(
+        graph, SPLITS["train"], answer_loss(), SFAOptimizer(graph_parameters(graph)), epochs=3,
+        batch_size=5, valset=SPLITS["val"], seed=0, resources=recorded_resources(log),
+        budget=Budget(roles={Role.OPTIMIZER: Limits(max_calls=3)}),
+    )  # fmt: skip
+    assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
+    assert history.error is not None
+    assert history.error.startswith("optimizer.max_calls")
+    assert len(log["optimizer"]) == history.usage["optimizer"]["calls"] == 3
