@@ -15,6 +15,7 @@ documents its part of the design; the shipped examples are in ``examples/optimiz
 'Answer: 2'
 """
 
+from app.llm.simulation.hashing import canaries
 from app.llm.simulation.roles import SimulatedOutage, answer, is_simulation, parse_model
 
-__all__ = ["SimulatedOutage", "answer", "is_simulation", "parse_model"]
+__all__ = ["SimulatedOutage", "answer", "canaries", "is_simulation", "parse_model"]

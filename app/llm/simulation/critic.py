@@ -5,7 +5,10 @@ output, the feedback on the output, the targets) and nothing else: no rules, no 
 A wrong output gets a ``CRITIQUE`` per target that should change, with a diagnosis sentence
 (``diagnoses.py``); every other target gets ``NONE``.
 
-- Counting step: compares the reply's listing with the question (category, number words).
+- Feedback that quotes an answer this output did not give (feedback of another example) is
+  answered without a diagnosis.
+- Counting step: names the corrections to the reply's listing that explain the expected
+  answer (``critic_counting.py``).
 - Comparer: if its letter follows from its inputs (price / quantity of the extractions) it
   blames the inputs ("the extracted values led to a wrong answer"), else its own prompt.
 - Extractor: re-reads the product text and names unit or fee errors, or nothing.

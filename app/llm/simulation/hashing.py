@@ -7,6 +7,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+CANARY = re.compile(r"\(ref ([0-9a-f]{8})\)")
 
 
 def fraction(*parts: str) -> float:
@@ -28,3 +31,12 @@ def pick(options: tuple[str, ...], *parts: str) -> str:
 def canary(*parts: str) -> str:
     """An eight-hex-digit token unique to ``parts``, e.g. for ``(ref 7f3a9c21)``."""
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=4).hexdigest()
+
+
+def canaries(text: str) -> set[str]:
+    """The item canaries (``(ref xxxxxxxx)``) that occur in ``text``, for leakage scans.
+
+    >>> sorted(canaries("I have a cat. (ref 7f3a9c21) ... (ref 0000beef)"))
+    ['0000beef', '7f3a9c21']
+    """
+    return set(CANARY.findall(text))

@@ -23,7 +23,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from app.llm.simulation.hashing import canary, fraction
+from app.llm.simulation.hashing import CANARY, canary, fraction
 from app.llm.simulation.quotas import joint_quota
 
 FLOOR = 0.05
@@ -42,7 +42,6 @@ UNDECIDED = "undecided"
 
 _PRODUCT = re.compile(r"(\d+(?:\.\d+)?) (g|kg|ml|l) for \$(\d+\.\d\d)\.")
 _FEE = re.compile(r"Shipping fee: \$(\d+\.\d\d)\.")
-_REF = re.compile(r"\(ref ([0-9a-f]{8})\)")
 _FIELD = re.compile(r"^(price|quantity|unit|ref): (\S+)$", re.M)
 _BLOCK = re.compile(r"Product ([AB]):\n(.*?)(?=\n\s*Product [AB]:|\Z)", re.S)
 
@@ -113,7 +112,7 @@ def is_floor(ref: str) -> bool:
 
 def parse_product(text: str) -> Product | None:
     """A product text's facts, or ``None`` if ``text`` is not one."""
-    found, ref = _PRODUCT.search(text), _REF.search(text)
+    found, ref = _PRODUCT.search(text), CANARY.search(text)
     if found is None:
         return None
     fee = _FEE.search(text)

@@ -10,7 +10,7 @@ import pytest
 from app.engine import ExecutionError, LLMRequest, load_graph, run, run_batch
 from app.engine.optimization.prompts import CRITIC_SYSTEM, Target, critic_request
 from app.llm.simulated import simulate
-from app.llm.simulation import counting
+from app.llm.simulation import canaries, counting
 from tests.support.engine import MakeManager
 from tests.support.fake_llm import FakeLLM
 from tests.support.simulation import answered, verdict
@@ -46,8 +46,8 @@ async def test_task_a_over_http_scores_the_analytic_start_and_the_log_shows_ever
     assert sum(right) / len(data) == counting.accuracy({"R3"}, items)
     log = fake_llm.log()
     assert {entry["model"] for entry in log} == {"sim-task"}
-    prompts = " ".join(entry["prompt"] for entry in log)
-    assert all(f"(ref {item.ref})" in prompts for item in items)
+    seen = canaries(" ".join(entry["prompt"] for entry in log))
+    assert seen == {item.ref for item in items}
 
 
 async def test_the_critic_answers_over_http_as_it_does_in_process(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.llm.simulation import answer
 from app.llm.simulation.counting import generate, needs
 from app.llm.simulation.diagnoses import ADDITION, ANSWER_LINE, NUMBER_WORDS, OTHER_CATEGORY
-from tests.support.simulation import critic_for, critiques, parameter, upstream, verdict
+from tests.support.simulation import answered, critic_for, critiques, parameter, upstream, verdict
 
 SEED = "You answer questions about things. End your reply with a final line 'Answer: N'."
 ITEMS = generate(220, seed=3)
@@ -58,5 +58,26 @@ def test_the_generic_critic_names_no_diagnosis() -> None:
     item = next(i for i in ITEMS if needs(i) == {"R1", "R2"})
     text = critique(item.question, item.expected, model="sim-critic:generic")["instructions"]
     assert text != "NONE"
+    assert NUMBER_WORDS.key not in text
+    assert OTHER_CATEGORY.key not in text
+
+
+def test_feedback_about_another_output_gets_no_diagnosis() -> None:
+    both = [i for i in ITEMS if needs(i) == {"R1", "R2"} and not i.floor]
+    outputs = [answer("sim-task", SEED, i.question) or "" for i in both]
+    item, output = both[0], outputs[0]
+    other, other_output = next(
+        (i, o) for i, o in zip(both, outputs, strict=True) if answered(o) != answered(output)
+    )
+    request = critic_for(
+        "count",
+        SEED,
+        item.question,
+        output,
+        [verdict(other_output, other.expected)],
+        [parameter("instructions", SEED)],
+    )
+    text = critiques(answer("sim-critic", "", request) or "")["instructions"]
+    assert "did not give" in text
     assert NUMBER_WORDS.key not in text
     assert OTHER_CATEGORY.key not in text
