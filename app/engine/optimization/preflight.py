@@ -24,7 +24,7 @@ def check_parameters(
     ``used`` maps the traced graph's parameter names to the module's ``Parameter`` objects.
     """
     graph_names = {id(param): name for name, param in used.items()}
-    reachable = _reachable_parameters(graph)
+    reachable = reachable_parameters(graph)
     problems = []
     for name, param in selected:
         graph_name = graph_names.get(id(param))
@@ -40,8 +40,9 @@ def check_parameters(
         raise ConfigError("preflight: " + "; ".join(problems))
 
 
-def _reachable_parameters(graph: Graph) -> set[str]:
-    """Names of the graph parameters read by a node that an output depends on."""
+def reachable_parameters(graph: Graph) -> set[str]:
+    """Names of the graph parameters read by a node that an output depends on (or named by
+    an output): the ones feedback can reach."""
     deps = dependencies(graph)
     frontier = [parse_ref(ref).name for ref in graph.outputs.values()]
     names = set(frontier)  # an output may name a parameter itself

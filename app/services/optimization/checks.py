@@ -20,8 +20,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.engine import Graph
-from app.engine.graph.analysis import dependencies, parse_node
-from app.engine.graph.refs import parse_ref
+from app.engine.optimization.preflight import reachable_parameters
 from app.services.errors import Issue
 from app.services.optimization.spec import EvaluationSpec, LossSpec, OptimizationSpec
 from app.services.optimization.split import split_counts
@@ -105,23 +104,6 @@ def _parameter_issues(spec: OptimizationSpec, graph: Graph) -> Iterator[Issue]:
 
 
 _UNREACHABLE = "is not read by any node an output depends on, so it could never change"
-
-
-def reachable_parameters(graph: Graph) -> set[str]:
-    """The parameters read by a node that some output depends on (or named by an output): the
-    ones feedback can reach (as the engine's training preflight checks)."""
-    deps = dependencies(graph)
-    frontier = [parse_ref(ref).name for ref in graph.outputs.values()]
-    names, seen = set(frontier), set()
-    while frontier:
-        node_id = frontier.pop()
-        if node_id in deps and node_id not in seen:
-            seen.add(node_id)
-            frontier.extend(deps[node_id])
-    for node in graph.nodes:
-        if node.id in seen:
-            names.update(parse_node(node).names)
-    return names & set(graph.parameters)
 
 
 def _data_issues(spec: OptimizationSpec, datasets: Mapping[str, int]) -> Iterator[Issue]:
