@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -10,6 +10,13 @@ from pydantic import BaseModel, Field
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 PROBLEM_JSON = "application/problem+json"
+
+# The version a job or run names; ``None`` runs the graph's active version.
+RequestedVersion = Annotated[
+    int | None,
+    Field(ge=1, le=INT32_MAX, strict=True,
+          description="graph version (default: the graph's active version)"),
+]  # fmt: skip
 
 
 class Problem(BaseModel):

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import INT32_MAX
+from app.api.schemas.common import INT32_MAX, RequestedVersion
 from app.api.schemas.nodes import NodeRecordOut
 
 
@@ -17,13 +17,7 @@ class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
-    version: int | None = Field(
-        default=None,
-        ge=1,
-        le=INT32_MAX,
-        strict=True,
-        description="graph version (default: the graph's active version)",
-    )
+    version: RequestedVersion = None
     inputs: list[Any] = Field(min_length=1)
     priority: int = Field(
         default=0, ge=-1_000, le=1_000, strict=True, description="lower runs first"

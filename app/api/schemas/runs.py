@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.api.schemas.common import INT32_MAX
+from app.api.schemas.common import RequestedVersion
 from app.api.schemas.nodes import NodeRecordOut
 
 
@@ -14,13 +14,7 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
-    version: int | None = Field(
-        default=None,
-        ge=1,
-        le=INT32_MAX,
-        strict=True,
-        description="graph version (default: the graph's active version)",
-    )
+    version: RequestedVersion = None
     inputs: dict[str, Any]
 
 
