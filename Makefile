@@ -9,7 +9,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 PYTEST_ARGS ?=
 LINT_PATHS := app tests bench examples
 
-.PHONY: help venv test test-fast fuzz lint types ci serve lock bench bench-engine bench-service example clean
+.PHONY: help venv test test-fast fuzz lint types ci serve lock bench bench-engine bench-service bench-optimization example clean
 
 help:
 	@echo "make serve   start the server (SQLite, simulated endpoint) on http://127.0.0.1:8000"
@@ -58,10 +58,14 @@ serve: $(STAMP)
 example: $(STAMP)
 	$(BIN)/python examples/extract_and_compare.py
 
-bench: bench-engine bench-service
+bench: bench-engine bench-service bench-optimization
 
 bench-engine: $(STAMP)
 	$(BIN)/python -m bench.engine_bench
+
+# Evaluation vs a plain batch (ratios), the dry-run projection vs the calls a run makes (exact counts).
+bench-optimization: $(STAMP)
+	$(BIN)/python -m bench.optimization_bench
 
 # SQLite always; Postgres too when TEST_DATABASE_URL names a server.
 bench-service: $(STAMP)

@@ -17,7 +17,8 @@ proposals no validation, so the projection is an upper bound on a run without re
 calls are exact when every forward succeeds. Critic, optimizer and validation calls can be
 several times what a run makes when much of the feedback is "no change" (items the prompt
 already gets right): on the offline simulator's Task B, 3 epochs of batch 5, the run made
-1,043 calls of the 5,268 projected. Output tokens are caps (``max_tokens`` or the defaults),
+1,043 calls of the 5,268 projected (``make bench-optimization`` prints the figures per role).
+Output tokens are caps (``max_tokens`` or the defaults),
 so tokens are an upper bound too.
 
 Token sizes come from :mod:`app.services.optimization.call_sizes`.

@@ -1,0 +1,267 @@
+"""Optimization benchmark: the efficiency of an optimization step's evaluation, and the
+dry-run projection of calls against the calls a run makes.
+
+1. Efficiency. Task B's graph (three ``llm`` calls per item, two on the critical path) runs
+   over the same ``N`` items on one simulated endpoint with a fixed latency ``L`` and
+   ``max_concurrent`` ``C``, three ways, each on its own resource manager:
+
+   - ``batch``: a plain job, ``run_batch`` of the graph over the items;
+   - ``evaluate``: the engine's ``evaluate`` (recorded forward + verifier loss per item);
+   - ``validation``: a ``Trainer``'s baseline step (the validation every gated proposal runs),
+     metered like a run.
+
+   Ideal bound: ``max(ceil(3N / C), 2) x L`` (every call holds a slot for ``L``). Reported as
+   ratios only (to the batch job and to the bound), never as pass/fail on seconds.
+2. Projection. Tasks A and B train on the offline simulator with the schedule a spec names
+   (3 epochs, batch 5, train/val splits, a final test evaluation under ``validation``), and
+   the spec's ``project()`` is set beside the calls the meter counted, per role and in total.
+   Call counts are deterministic (same seed, same counts) and printed exactly. The projection
+   also gets the run's observed proposal steps and optimizer calls back (``given counts``):
+   it then matches exactly, showing the gap is only in how often a step proposes.
+
+    make bench-optimization
+    .venv/bin/python -m bench.optimization_bench --items 400 --concurrency 32 --latency-ms 30
+    .venv/bin/python -m bench.optimization_bench --items 2000 --concurrency 128 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from app.engine import Graph, ResourceConfig, load_graph, run_batch
+from app.engine.optimization import (
+    Example,
+    Meter,
+    Role,
+    SFAOptimizer,
+    Trainer,
+    TrainingHistory,
+    VerifierLoss,
+    evaluate,
+    graph_parameters,
+    metering,
+    train,
+    verifier,
+)
+from app.engine.resources.manager import ResourceManager
+from app.services.optimization.checks import Sizes
+from app.services.optimization.projection import Projection, project
+from app.services.optimization.spec import OptimizationSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "optimization"
+RESULTS = ROOT / "bench" / "results"
+EPOCHS, BATCH, SEED = 3, 5, 0
+TOLERANCE = 0.10
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def graph_of(task: str) -> Graph:
+    return load_graph(json.loads((EXAMPLES / task / "graph.json").read_text(encoding="utf-8")))
+
+
+def examples_of(task: str) -> list[Example]:
+    lines = (EXAMPLES / task / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    return [Example(row["input"], row["expected"], n) for n, row in enumerate(rows, 1)]
+
+
+def splits_of(task: str) -> dict[str, list[Example]]:
+    """The shipped splits: lines 1-40 train, 41-100 val, 101-220 test (see the READMEs)."""
+    items = examples_of(task)
+    return {"train": items[:40], "val": items[40:100], "test": items[100:]}
+
+
+def cycled(items: list[Example], n: int) -> list[Example]:
+    """``n`` examples cycling through ``items``, each with its own id."""
+    return [
+        Example(items[i % len(items)].input, items[i % len(items)].expected, i) for i in range(n)
+    ]
+
+
+def resources(latency_s: float = 0.0, concurrency: int = 64) -> ResourceConfig:
+    def endpoint(model: str) -> dict[str, Any]:
+        return {
+            "provider": "simulated", "model": model, "max_concurrent": concurrency,
+            "max_retries": 0, "simulated_latency_s": latency_s,
+        }  # fmt: skip
+
+    roles = ("task", "critic", "optimizer")
+    return ResourceConfig.from_dict({"endpoints": {r: endpoint(f"sim-{r}") for r in roles}})
+
+
+def answer_loss() -> VerifierLoss:
+    return VerifierLoss(verifier("answer_equals"))
+
+
+# -- 1. efficiency ---------------------------------------------------------------------------
+
+
+async def _batch(graph: Graph, items: list[Example], manager: ResourceManager) -> int:
+    results = await run_batch(graph, [e.input for e in items], resources=manager)
+    return sum(r.error is not None for r in results)
+
+
+async def _evaluate(graph: Graph, items: list[Example], manager: ResourceManager) -> int:
+    return (await evaluate(graph, items, answer_loss(), resources=manager)).failures
+
+
+async def _validation(graph: Graph, items: list[Example], manager: ResourceManager) -> int:
+    optimizer = SFAOptimizer(graph_parameters(graph))
+    trainer = Trainer(
+        graph, items[:BATCH], answer_loss(), optimizer, valset=items, resources=manager
+    )
+    await trainer.step()  # the baseline: every validation item through the graph, metered
+    assert trainer.meter.by_role[Role.VALIDATION].calls == 3 * len(items)
+    return 0
+
+
+Way = Callable[[Graph, list[Example], ResourceManager], Awaitable[int]]
+WAYS: dict[str, Way] = {"batch": _batch, "evaluate": _evaluate, "validation": _validation}
+
+
+def timed(way: Way, graph: Graph, items: list[Example], config: ResourceConfig) -> float:
+    async def once() -> float:
+        async with ResourceManager(config) as manager:
+            started = time.perf_counter()
+            failures = await way(graph, items, manager)
+            wall = time.perf_counter() - started
+        assert failures == 0, f"{failures} items failed"
+        return wall
+
+    return asyncio.run(once())
+
+
+def efficiency(items: int, concurrency: int, latency_s: float, repeats: int) -> dict[str, Any]:
+    graph = graph_of("task-b")
+    data = cycled(examples_of("task-b"), items)
+    config = resources(latency_s, concurrency)
+    ideal = max(math.ceil(3 * items / concurrency), 2) * latency_s
+    walls = {
+        name: min(timed(way, graph, data, config) for _ in range(repeats))
+        for name, way in WAYS.items()
+    }
+    print(
+        f"\n1. efficiency: Task B graph, {items:,} items x 3 calls, latency "
+        f"{latency_s * 1000:.0f} ms, max_concurrent {concurrency}, ideal bound {ideal:.2f} s "
+        f"(best of {repeats})"
+    )
+    print(f"{'run':<11} {'wall s':>7} {'vs batch':>9} {'ideal/wall':>11}")
+    for name, wall in walls.items():
+        print(f"{name:<11} {wall:>7.2f} {wall / walls['batch']:>9.3f} {ideal / wall:>11.3f}")
+    return {
+        "items": items, "concurrency": concurrency, "latency_s": latency_s, "ideal_s": ideal,
+        "wall_s": walls, "vs_batch": {n: w / walls["batch"] for n, w in walls.items()},
+        "efficiency": {n: ideal / w for n, w in walls.items()},
+    }  # fmt: skip
+
+
+# -- 2. projection ---------------------------------------------------------------------------
+
+
+def spec_for() -> OptimizationSpec:
+    return OptimizationSpec.model_validate({
+        "graph_id": "g", "train": "t", "val": "v", "test": "s",
+        "loss": {"verifiers": [{"op": "answer_equals"}]}, "budget": {"max_calls": 10**6},
+        "schedule": {"epochs": EPOCHS, "batch_size": BATCH},
+    })  # fmt: skip
+
+
+async def actual_calls(task: str) -> tuple[dict[str, int], TrainingHistory]:
+    """Train ``task`` as the spec schedules it, then the test evaluation; calls per role."""
+    graph, splits, config = graph_of(task), splits_of(task), resources()
+    params = graph_parameters(graph)
+    history = await train(
+        graph, splits["train"], answer_loss(), SFAOptimizer(params), epochs=EPOCHS,
+        batch_size=BATCH, valset=splits["val"], seed=SEED, resources=config,
+    )  # fmt: skip
+    meter = Meter()
+    with metering(meter):
+        tuned = graph.with_parameters({name: p.value for name, p in params.items()})
+        await evaluate(tuned, splits["test"], answer_loss(), resources=config)
+    calls = {role: int(history.usage.get(role.value, {}).get("calls", 0)) for role in Role}
+    calls[Role.VALIDATION] += meter.by_role[Role.VALIDATION].calls
+    return {role.value: n for role, n in calls.items()}, history
+
+
+def projected_calls(task: str) -> Projection:
+    graph, splits = graph_of(task), splits_of(task)
+    sizes = Sizes(len(splits["train"]), len(splits["val"]), len(splits["test"]))
+    return project(spec_for(), graph, sizes)
+
+
+def given_counts(task: str, projection: Projection, history: TrainingHistory) -> dict[str, int]:
+    """The projection's unit costs times what the run did: the optimizer calls it made and
+    the validations of its proposal steps (plus baseline and test), instead of every step."""
+    splits, nodes = splits_of(task), 3 if task == "task-b" else 1
+    proposing = sum(1 for step in history.steps if step.proposals)
+    optimizer = sum(len(step.feedback) for step in history.steps)
+    val = (len(splits["val"]) * (proposing + 1) + len(splits["test"])) * nodes
+    counts = {role.value: cost.calls for role, cost in projection.roles.items()}
+    return {**counts, "optimizer": optimizer, "validation": val}
+
+
+def within(projected: int, actual: int) -> bool:
+    return abs(projected - actual) <= TOLERANCE * max(actual, 1)
+
+
+def projection_report(task: str) -> dict[str, Any]:
+    actual, history = asyncio.run(actual_calls(task))
+    projection = projected_calls(task)
+    projected = {role.value: cost.calls for role, cost in projection.roles.items()}
+    given = given_counts(task, projection, history)
+    rows = [*actual, "total"]
+    actual["total"], projected["total"] = sum(actual.values()), sum(projected.values())
+    given["total"] = sum(given.values())
+    proposing = sum(1 for step in history.steps if step.proposals)
+    print(
+        f"\n2. projection: {task}, {EPOCHS} epochs x batch {BATCH}, {len(history.steps)} steps, "
+        f"{proposing} with proposals, stop {history.stop_reason}"
+    )
+    print(
+        f"{'role':<11} {'projected':>9} {'actual':>7} {'ratio':>6} {'10%':>5} {'given counts':>13}"
+    )
+    for row in rows:
+        ratio = projected[row] / actual[row] if actual[row] else float("nan")
+        verdict = "PASS" if within(projected[row], actual[row]) else "FAIL"
+        counts = f"{projected[row]:>9,} {actual[row]:>7,} {ratio:>6.2f}"
+        print(f"{row:<11} {counts} {verdict:>5} {given[row]:>13,}")
+    return {
+        "task": task, "steps": len(history.steps), "proposal_steps": proposing,
+        "projected": projected, "actual": actual, "given_counts": given,
+        "within_10pct": within(projected["total"], actual["total"]),
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--items", type=int, action="append", help="repeat for several runs")
+    parser.add_argument("--concurrency", type=int, action="append", help="one per --items")
+    parser.add_argument("--latency-ms", type=float, default=30.0)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per way (best kept)")
+    args = parser.parse_args(argv)
+    runs = zip(args.items or [400, 2_000], args.concurrency or [32, 128], strict=True)
+    latency_s = args.latency_ms / 1000
+    results = {
+        "efficiency": [efficiency(n, c, latency_s, args.repeats) for n, c in runs],
+        "projection": [projection_report(task) for task in ("task-a", "task-b")],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "optimization_bench.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
