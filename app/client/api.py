@@ -75,18 +75,75 @@ class Client:
         return self._json("POST", "/v1/graphs", content=path.read_bytes(), headers=headers)
 
     def graph(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
-        """One graph by id or name (latest version unless told) with its ``definition``.
+        """One graph by id or name (its active version unless told) with its ``definition``.
 
         ``client.graph("extract-and-compare", version=2)["definition"]["nodes"]``
         """
         return self._json("GET", f"/v1/graphs/{graph_id}", params=_params(version=version))
 
     def graphs(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every graph by name with its latest version, fetched a page at a time.
+        """Every graph by name with its active version, fetched a page at a time.
 
         ``[g["name"] for g in client.graphs()]``
         """
         return self._pages("/v1/graphs", "after", {"limit": page_size})
+
+    def promote(self, graph_id: str, version: int) -> dict[str, Any]:
+        """Make ``version`` the graph's active one (what jobs naming no version run).
+
+        ``client.promote("extract-and-compare", 2)["active_version"]`` is ``2``.
+        """
+        return self._json("POST", f"/v1/graphs/{graph_id}/promote", json={"version": version})
+
+    def rollback(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
+        """Move the active version back to the one active before the last move (or to
+        ``version``). ``client.rollback("extract-and-compare")["active_version"]``
+        """
+        body = _params(version=version)
+        return self._json("POST", f"/v1/graphs/{graph_id}/rollback", json=body)
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def push_dataset(
+        self, items: Sequence[Mapping[str, Any]] | PathLike, name: str
+    ) -> dict[str, Any]:
+        """Upload a dataset: a JSONL file (streamed up) or a list of ``{"input", "expected"}``
+        dicts; idempotent by content.
+
+        ``client.push_dataset("qa.jsonl", name="qa")["created"]`` is ``False`` when stored already.
+        """
+        headers = {"Content-Type": JSONL_TYPE}
+        params = {"name": name}
+        if isinstance(items, str | os.PathLike):
+            with Path(items).open("rb") as handle:
+                return self._json(
+                    "POST", "/v1/datasets", params=params, content=handle, headers=headers
+                )
+        body = "".join(json.dumps(dict(item), ensure_ascii=False) + "\n" for item in items)
+        return self._json(
+            "POST", "/v1/datasets", params=params, content=body.encode(), headers=headers
+        )
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """A dataset's ``id``, ``name``, ``hash``, ``count`` and ``created_at``.
+
+        ``client.dataset(dataset_id)["count"]``
+        """
+        return self._json("GET", f"/v1/datasets/{dataset_id}")
+
+    def datasets(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every dataset, newest first, fetched a page at a time.
+
+        ``[d["name"] for d in client.datasets()]``
+        """
+        return self._pages("/v1/datasets", "before", {"limit": page_size})
+
+    def dataset_items(self, dataset_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every item (``index``, ``id``, ``input``, ``expected``) in upload order.
+
+        ``[item["expected"] for item in client.dataset_items(dataset_id)]``
+        """
+        return self._pages(f"/v1/datasets/{dataset_id}/items", "after", {"limit": page_size})
 
     # -- jobs ------------------------------------------------------------------------------
 
