@@ -6,6 +6,10 @@ as simulated: text starts with ``[simulated #<tag>]``, JSON objects carry ``"sim
 (except objects built from a caller's schema, which must conform to it), and every response
 has ``extra["simulated"] = True``.
 
+Models named after a simulated optimization role (``sim-task``, ``sim-critic``, ``sim-judge``,
+``sim-optimizer`` and their variants) answer with :mod:`app.llm.simulation` instead, in that
+role's own format (no ``[simulated #...]`` mark: the reply is what the role's parser reads).
+
 - Text: a few "key points" taken from the prompt's sentences, chosen by a hash of the request.
 - ``"json"``: ``{"simulated": true, "tag": ..., "summary": ..., "points": [...]}``.
 - A JSON schema: a value that conforms to it (types, properties, items, enums, const,
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine.llm import LLMRequest, LLMResponse
+from app.llm.simulation import answer as simulation_answer
 
 HEADINGS = ("Key points", "Main facts", "Summary", "Notes")
 MAX_POINTS = 3
@@ -59,8 +64,13 @@ class SimulatedClient:
 
 
 def simulate(request: LLMRequest, model: str) -> LLMResponse:
-    """The reply to ``request`` as ``model`` would give it: a pure function of the request."""
-    text = reply_text(request)
+    """The reply to ``request`` as ``model`` would give it: a pure function of the request.
+
+    A simulated role that fails (``sim-critic:fail``) raises a transient LLM error.
+    """
+    text = simulation_answer(model, request.system, request.prompt)
+    if text is None:
+        text = reply_text(request)
     output_tokens, finish = estimate_tokens(text), "stop"
     if request.max_tokens is not None and output_tokens > request.max_tokens:
         text, output_tokens, finish = text[: request.max_tokens * 4], request.max_tokens, "length"

@@ -12,6 +12,11 @@ SIMULATED = {
     "endpoints": {
         "fast": {"provider": "simulated", "model": "sim-fast", "max_concurrent": 256},
         "smart": {"provider": "simulated", "model": "sim-smart", "max_concurrent": 64},
+        # the optimization roles, answered by app.llm.simulation (offline, deterministic)
+        "task": {"provider": "simulated", "model": "sim-task", "max_concurrent": 256},
+        "critic": {"provider": "simulated", "model": "sim-critic", "max_concurrent": 64},
+        "judge": {"provider": "simulated", "model": "sim-judge", "max_concurrent": 64},
+        "optimizer": {"provider": "simulated", "model": "sim-optimizer", "max_concurrent": 16},
     }
 }
 HIDDEN = "***"
@@ -20,7 +25,8 @@ SECRET_FIELDS = frozenset({"api_key", "api_key_env", "headers", "default_headers
 
 
 def load_endpoints(settings: Settings) -> ResourceConfig:
-    """The aliases of ``INF_ENDPOINTS_FILE``, else the simulated ``fast`` and ``smart``."""
+    """The aliases of ``INF_ENDPOINTS_FILE``, else the simulated ``fast`` and ``smart`` and
+    the simulated optimization roles ``task``, ``critic``, ``judge`` and ``optimizer``."""
     if settings.endpoints_file is None:
         return ResourceConfig.from_dict(SIMULATED)
     return ResourceConfig.from_yaml(settings.endpoints_file)

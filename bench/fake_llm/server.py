@@ -1,4 +1,8 @@
-"""The aiohttp application: provider endpoints, control API and the serve loop."""
+"""The aiohttp application: provider endpoints, control API and the serve loop.
+
+Models named after a simulated optimization role (``sim-task``, ``sim-critic``...) answer
+as :mod:`app.llm.simulation` does in process; ``sim-critic:fail`` answers 500.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from aiohttp import web
+
+from app.llm.simulation import SimulatedOutage
+from app.llm.simulation import answer as simulation_answer
 
 from .behaviour import Behaviour, BehaviourError, Rule, parse_behaviour
 from .dialects import ANTHROPIC, OPENAI, Dialect
@@ -117,7 +124,11 @@ class FakeLLMServer:
             return _json(500, dialect.error(500, _SERVER_ERROR))
         if fault == Fault.MALFORMED:
             return self._malformed(dialect, req)
-        return self._success(dialect, req, None)
+        try:
+            simulated = simulation_answer(req.model, req.system, req.prompt)
+        except SimulatedOutage as exc:
+            return _json(500, dialect.error(500, str(exc)))
+        return self._success(dialect, req, simulated)
 
     def _success(self, dialect: Dialect, req: ChatRequest, text: str | None) -> web.Response:
         comp = complete(default_reply(req) if text is None else text, req)

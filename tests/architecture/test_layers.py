@@ -25,7 +25,7 @@ WEB_DB_HTTP_METRICS = {
     "requests",
     "prometheus_client",
 }
-ENGINE_THIRD_PARTY = {"pydantic", "pydantic_core", "re2", "yaml"}
+ENGINE_THIRD_PARTY = {"pydantic", "pydantic_core", "rapidfuzz", "re2", "yaml"}
 
 
 def imports_of(path: Path) -> list[str]:

@@ -1,0 +1,95 @@
+"""Training over real HTTP: the simulated roles served by the fake OpenAI-compatible server
+on loopback, reached through the openai-compatible provider like any real endpoint. The
+server's request log is the ground truth for leakage and for the meter's call counts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from app.engine import ResourceConfig, ResourceManager
+from app.engine.optimization import (
+    Budget,
+    SFAOptimizer,
+    StopReason,
+    TrainingHistory,
+    evaluate,
+    graph_parameters,
+    train,
+)
+from tests.support.fake_llm import FakeLLM
+from tests.support.sim_tasks import analytic, answer_loss, canary, graph_of, splits_of
+
+pytestmark = pytest.mark.slow
+TASK = "task-a"
+SPLITS = splits_of(TASK)
+
+
+@pytest.fixture
+async def sim_over_http(fake_llm: FakeLLM) -> AsyncIterator[ResourceManager]:
+    """Aliases task, critic and optimizer on the fake server, models sim-task etc."""
+    endpoint = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    config = ResourceConfig.from_dict(
+        {
+            "endpoints": {
+                role: {**endpoint, "model": f"sim-{role}"}
+                for role in ("task", "critic", "optimizer")
+            }
+        }
+    )
+    manager = ResourceManager(config)
+    yield manager
+    await manager.aclose()
+
+
+async def fit(resources: ResourceManager, **options: Any) -> tuple[TrainingHistory, float]:
+    graph = graph_of(TASK)
+    params = graph_parameters(graph)
+    history = await train(
+        graph, SPLITS["train"], answer_loss(), SFAOptimizer(params), epochs=3, batch_size=5,
+        valset=SPLITS["val"], seed=1, resources=resources, **options,
+    )  # fmt: skip
+    trained = graph.with_parameters({name: p.value for name, p in params.items()})
+    result = await evaluate(trained, SPLITS["test"], answer_loss(), resources=resources)
+    return history, result.mean
+
+
+def calls_of(history: TrainingHistory) -> int:
+    return sum(int(usage["calls"]) for usage in history.usage.values())
+
+
+async def test_task_a_trains_over_http_and_no_test_item_reaches_critic_or_optimizer(
+    fake_llm: FakeLLM, sim_over_http: ResourceManager
+) -> None:
+    history, after = await fit(sim_over_http)
+    log = fake_llm.log()
+    test_accuracy_requests = len(SPLITS["test"])
+    assert after == analytic(TASK, {"R1", "R2", "R3"}) >= 0.90
+    assert calls_of(history) == len(log) - test_accuracy_requests  # the meter saw every call
+    by_role = {
+        role: [e for e in log if e["model"] == f"sim-{role}"] for role in ("critic", "optimizer")
+    }
+    assert by_role["critic"]
+    assert by_role["optimizer"]
+    assert calls_of(history) - history.usage["task"]["calls"] - history.usage["validation"][
+        "calls"
+    ] == (len(by_role["critic"]) + len(by_role["optimizer"]))
+    seen = " ".join(e["system"] + e["prompt"] for entries in by_role.values() for e in entries)
+    leaked = [canary(e) for e in SPLITS["val"] + SPLITS["test"] if canary(e) in seen]
+    assert leaked == []
+    assert any(canary(e) in seen for e in SPLITS["train"])  # the scan can see a canary
+
+
+async def test_the_calls_cap_holds_against_the_servers_own_count(
+    fake_llm: FakeLLM, sim_over_http: ResourceManager
+) -> None:
+    graph = graph_of(TASK)
+    history = await train(
+        graph, SPLITS["train"], answer_loss(), SFAOptimizer(graph_parameters(graph)), epochs=3,
+        batch_size=5, valset=SPLITS["val"], seed=1, resources=sim_over_http,
+        budget=Budget(max_calls=150),
+    )  # fmt: skip
+    assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
+    assert len(fake_llm.log()) == calls_of(history) <= 150
