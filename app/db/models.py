@@ -126,6 +126,8 @@ class Job(Base):
     graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
     # Which run kind runs it (app.services.runner.kinds): "batch" is items through one graph.
     kind: Mapped[str] = mapped_column(String(32), default="batch")
+    # What a kind other than "batch" needs to open a run (an evaluation's spec); None for batch.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
