@@ -239,6 +239,49 @@ class Client:
         body = {**_params(graph_id=graph_id, version=version), "inputs": dict(inputs)}
         return self._json("POST", "/v1/runs", json=body)
 
+    # -- evaluations -----------------------------------------------------------------------
+
+    def start_evaluation(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an evaluation: ``spec`` is the ``POST /v1/evaluations`` body.
+
+        ``client.start_evaluation({"graph_id": "g", "dataset": dataset_id,
+        "loss": {"verifiers": [{"op": "answer_equals"}]}})["id"]``
+        """
+        return self._json("POST", "/v1/evaluations", json=dict(spec))
+
+    def evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """An evaluation's ``status``, ``counts`` and, once completed, its ``result``.
+
+        ``client.evaluation(evaluation_id)["result"]["versions"][0]["mean"]``
+        """
+        return self._json("GET", f"/v1/evaluations/{evaluation_id}")
+
+    def evaluations(self, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """The evaluations, newest first (without results), a page at a time.
+
+        ``[e["status"] for e in client.evaluations()]``
+        """
+        return self._pages("/v1/evaluations", "before", {"limit": page_size})
+
+    def cancel_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Cancel an evaluation. ``client.cancel_evaluation(evaluation_id)["status"]``"""
+        return self._json("POST", f"/v1/evaluations/{evaluation_id}/cancel")
+
+    def evaluation_events(
+        self, evaluation_id: str, after: int = 0, reconnects: int = 8
+    ) -> Iterator[Event]:
+        """The evaluation's events after id ``after``, live, resumed like :meth:`events`."""
+        return iter(EventFollower(self._http, evaluation_id, after, reconnects, "evaluations"))
+
+    def wait_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Follow the evaluation to its end and answer it, with its ``result`` if completed.
+
+        ``client.wait_evaluation(evaluation["id"])["result"]``
+        """
+        for _ in self.evaluation_events(evaluation_id):
+            pass
+        return self.evaluation(evaluation_id)
+
     # -- webhooks --------------------------------------------------------------------------
 
     def webhook_secret(self, rotate: bool = False) -> str:
