@@ -10,7 +10,7 @@ import typer
 
 from app.cli.common import ApiKeyOption, JsonOption, UrlOption, connect, fail
 from app.cli.output import echo_fields, echo_json, echo_table
-from app.lifecycle import JobStatus
+from app.lifecycle import ItemStatus, JobStatus
 
 app = typer.Typer(
     help="Evaluations: a graph version, or two paired, scored on a dataset.", no_args_is_help=True
@@ -100,13 +100,14 @@ def _show(found: dict[str, Any], as_json: bool) -> None:
         echo_json(found)
         return
     counts = found["counts"]
+    scored = counts[ItemStatus.SUCCEEDED] + counts[ItemStatus.FAILED]
     echo_fields(
         [
             ("evaluation", found["id"]),
             ("status", found["status"]),
             ("graph", f"{found['graph_id']} versions {', '.join(map(str, found['versions']))}"),
             ("dataset", found["dataset"]),
-            ("items", f"{counts['succeeded'] + counts['failed']}/{counts['total']} scored"),
+            ("items", f"{scored}/{counts['total']} scored"),
             ("error", found.get("error")),
         ]
     )
