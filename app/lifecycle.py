@@ -1,4 +1,5 @@
-"""The lifecycle of jobs, items and webhooks: every status and event kind, written once.
+"""The lifecycle of jobs, items, webhooks and active graph versions: every status and event
+kind, written once.
 
 Statuses are ``StrEnum`` members, so they compare equal to the strings stored in the database
 and sent over HTTP (``JobStatus.QUEUED == "queued"``). Terminal sets and allowed transitions are
@@ -65,6 +66,14 @@ class RunStatus(StrEnum):
 
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+
+
+class ActivationReason(StrEnum):
+    """What moved a graph's active version (a row of ``graph_activations``)."""
+
+    UPLOAD = "upload"  # a user's upload, of new content or of an old version's
+    PROMOTE = "promote"
+    ROLLBACK = "rollback"
 
 
 TERMINAL_JOB_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     max_jsonl_lines: int = Field(default=1_000_000, gt=0)
     max_jsonl_line_bytes: int = Field(default=1024 * 1024, gt=0)
+    max_dataset_items: int = Field(
+        default=100_000, gt=0, description="lines of one dataset upload (each a JSONL line)"
+    )
     max_graph_nodes: int = Field(default=10_000, gt=0)
     max_json_bytes: int = Field(
         default=5 * 1024 * 1024,

@@ -36,6 +36,30 @@ async def read_body(request: Request, accepted: tuple[str, ...], max_bytes: int)
     return bytes(body)
 
 
+def check_media_type(request: Request, accepted: tuple[str, ...]) -> None:
+    """``UnsupportedMedia`` naming ``Content-Type`` unless the request's is one of ``accepted``."""
+    kind = media_type(request)
+    if kind not in accepted:
+        message = f"{kind or 'no content type'} is not accepted; send {' or '.join(accepted)}"
+        raise UnsupportedMedia(message, [Issue("Content-Type", message)])
+
+
+class BodyStream:
+    """The request body as a readable source, chunk by chunk, never held whole.
+
+    ``read`` answers the next chunk the server received (whatever ``size`` asks), ``b""`` at the
+    end; its total is bounded by the app's body limit."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream()
+
+    async def read(self, size: int = -1) -> bytes:
+        async for chunk in self._chunks:
+            if chunk:
+                return chunk
+        return b""
+
+
 def _too_large(max_bytes: int) -> PayloadTooLarge:
     detail = f"the body is larger than {max_bytes} bytes"
     return PayloadTooLarge(detail, [Issue("(body)", detail)])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.services.errors import (
+    Conflict,
     InvalidInput,
     Malformed,
     NotFound,
@@ -43,6 +44,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         ProblemType("not-found", 404, "Not found"),
         ProblemType("method-not-allowed", 405, "Method not allowed"),
         ProblemType("request-timeout", 408, "Request Timeout"),
+        ProblemType("conflict", 409, "Conflict"),
         ProblemType("payload-too-large", 413, "Payload too large"),
         ProblemType("unsupported-media-type", 415, "Unsupported media type"),
         ProblemType("invalid-input", 422, "Invalid input"),
@@ -81,6 +83,7 @@ SERVICE_ERRORS: list[tuple[type[ServiceError], str]] = [
     (Malformed, "malformed-request"),
     (NotFound, "not-found"),
     (InvalidInput, "invalid-input"),
+    (Conflict, "conflict"),
     (PayloadTooLarge, "payload-too-large"),
     (UnsupportedMedia, "unsupported-media-type"),
     (Unauthorized, "unauthorized"),

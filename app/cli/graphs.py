@@ -1,4 +1,5 @@
-"""``inf-engine graphs``: upload a graph (a file, or a traced Python module) and list them."""
+"""``inf-engine graphs``: upload a graph (a file, or a traced Python module), list them, and
+promote or roll back the active version."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from app.cli.output import echo_fields, echo_json, echo_table
 
 MODULE_REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
-app = typer.Typer(help="Pipeline graphs: upload and list.", no_args_is_help=True)
+app = typer.Typer(
+    help="Pipeline graphs: upload, list, promote and roll back.", no_args_is_help=True
+)
+GraphId = Annotated[str, typer.Argument(help="graph id or name", show_default=False)]
 
 
 @app.command("push")
@@ -36,7 +40,8 @@ def push(
     api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Upload a graph; uploading the same content again keeps its version.
+    """Upload a graph and make it the active version; the same content again keeps its
+    version number (and makes it active again).
 
     inf-engine graphs push examples/graphs/extract-and-compare.json
 
@@ -54,6 +59,7 @@ def push(
             ("graph", f"{stored['name']} ({state})"),
             ("id", stored["id"]),
             ("version", stored["version"]),
+            ("active version", stored.get("active_version")),
             ("hash", stored["hash"]),
         ]
     )
@@ -61,13 +67,60 @@ def push(
 
 @app.command("list")
 def list_graphs(url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
-    """The graphs with their latest version."""
+    """The graphs with their active version (what a job naming no version runs)."""
     with connect(url, api_key) as client:
         rows = [
             (graph["name"], graph["version"], graph["id"], graph["hash"], graph["created_at"])
             for graph in client.graphs()
         ]
     echo_table(("NAME", "VERSION", "ID", "HASH", "CREATED"), rows)
+
+
+@app.command("promote")
+def promote(
+    graph: GraphId,
+    version: Annotated[int, typer.Argument(help="the version to make active", min=1)],
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make VERSION the active one: jobs and runs naming no version use it from now on.
+
+    inf-engine graphs promote extract-and-compare 2
+    """
+    with connect(url, api_key) as client:
+        _echo_move(client.promote(graph, version), as_json)
+
+
+@app.command("rollback")
+def rollback(
+    graph: GraphId,
+    version: Annotated[
+        int | None, typer.Option(help="go to this version (default: the one active before)")
+    ] = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move the active version back to the one active before the last move.
+
+    inf-engine graphs rollback extract-and-compare
+    """
+    with connect(url, api_key) as client:
+        _echo_move(client.rollback(graph, version), as_json)
+
+
+def _echo_move(moved: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(moved)
+        return
+    echo_fields(
+        [
+            ("graph", moved["name"]),
+            ("active version", moved["active_version"]),
+            ("previous version", moved["previous_version"]),
+        ]
+    )
 
 
 def _graph_source(source: str, name: str | None) -> dict[str, Any] | Path:

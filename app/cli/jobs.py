@@ -41,7 +41,9 @@ def submit(
             show_default=False,
         ),
     ],
-    version: Annotated[int | None, typer.Option(help="graph version (default: the latest)")] = None,
+    version: Annotated[
+        int | None, typer.Option(help="graph version (default: the active one)")
+    ] = None,
     priority: Annotated[int, typer.Option(help="lower runs first (-1000..1000)")] = 0,
     webhook_url: Annotated[
         str | None, typer.Option(help="called with the job's status when it ends")

@@ -23,7 +23,9 @@ def runs(
         Path | None,
         typer.Option(help="a file holding the inputs' JSON object", exists=True, dir_okay=False),
     ] = None,
-    version: Annotated[int | None, typer.Option(help="graph version (default: the latest)")] = None,
+    version: Annotated[
+        int | None, typer.Option(help="graph version (default: the active one)")
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="print every node's record too")
     ] = False,

@@ -75,18 +75,75 @@ class Client:
         return self._json("POST", "/v1/graphs", content=path.read_bytes(), headers=headers)
 
     def graph(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
-        """One graph by id or name (latest version unless told) with its ``definition``.
+        """One graph by id or name (its active version unless told) with its ``definition``.
 
         ``client.graph("extract-and-compare", version=2)["definition"]["nodes"]``
         """
         return self._json("GET", f"/v1/graphs/{graph_id}", params=_params(version=version))
 
     def graphs(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every graph by name with its latest version, fetched a page at a time.
+        """Every graph by name with its active version, fetched a page at a time.
 
         ``[g["name"] for g in client.graphs()]``
         """
         return self._pages("/v1/graphs", "after", {"limit": page_size})
+
+    def promote(self, graph_id: str, version: int) -> dict[str, Any]:
+        """Make ``version`` the graph's active one (what jobs naming no version run).
+
+        ``client.promote("extract-and-compare", 2)["active_version"]`` is ``2``.
+        """
+        return self._json("POST", f"/v1/graphs/{graph_id}/promote", json={"version": version})
+
+    def rollback(self, graph_id: str, version: int | None = None) -> dict[str, Any]:
+        """Move the active version back to the one active before the last move (or to
+        ``version``). ``client.rollback("extract-and-compare")["active_version"]``
+        """
+        body = _params(version=version)
+        return self._json("POST", f"/v1/graphs/{graph_id}/rollback", json=body)
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def push_dataset(
+        self, items: Sequence[Mapping[str, Any]] | PathLike, name: str
+    ) -> dict[str, Any]:
+        """Upload a dataset: a JSONL file (streamed up) or a list of ``{"input", "expected"}``
+        dicts; idempotent by content.
+
+        ``client.push_dataset("qa.jsonl", name="qa")["created"]`` is ``False`` when stored already.
+        """
+        headers = {"Content-Type": JSONL_TYPE}
+        params = {"name": name}
+        if isinstance(items, str | os.PathLike):
+            with Path(items).open("rb") as handle:
+                return self._json(
+                    "POST", "/v1/datasets", params=params, content=handle, headers=headers
+                )
+        body = "".join(json.dumps(dict(item), ensure_ascii=False) + "\n" for item in items)
+        return self._json(
+            "POST", "/v1/datasets", params=params, content=body.encode(), headers=headers
+        )
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """A dataset's ``id``, ``name``, ``hash``, ``count`` and ``created_at``.
+
+        ``client.dataset(dataset_id)["count"]``
+        """
+        return self._json("GET", f"/v1/datasets/{dataset_id}")
+
+    def datasets(self, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every dataset, newest first, fetched a page at a time.
+
+        ``[d["name"] for d in client.datasets()]``
+        """
+        return self._pages("/v1/datasets", "before", {"limit": page_size})
+
+    def dataset_items(self, dataset_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every item (``index``, ``id``, ``input``, ``expected``) in upload order.
+
+        ``[item["expected"] for item in client.dataset_items(dataset_id)]``
+        """
+        return self._pages(f"/v1/datasets/{dataset_id}/items", "after", {"limit": page_size})
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -181,6 +238,49 @@ class Client:
         """
         body = {**_params(graph_id=graph_id, version=version), "inputs": dict(inputs)}
         return self._json("POST", "/v1/runs", json=body)
+
+    # -- evaluations -----------------------------------------------------------------------
+
+    def start_evaluation(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an evaluation: ``spec`` is the ``POST /v1/evaluations`` body.
+
+        ``client.start_evaluation({"graph_id": "g", "dataset": dataset_id,
+        "loss": {"verifiers": [{"op": "answer_equals"}]}})["id"]``
+        """
+        return self._json("POST", "/v1/evaluations", json=dict(spec))
+
+    def evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """An evaluation's ``status``, ``counts`` and, once completed, its ``result``.
+
+        ``client.evaluation(evaluation_id)["result"]["versions"][0]["mean"]``
+        """
+        return self._json("GET", f"/v1/evaluations/{evaluation_id}")
+
+    def evaluations(self, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """The evaluations, newest first (without results), a page at a time.
+
+        ``[e["status"] for e in client.evaluations()]``
+        """
+        return self._pages("/v1/evaluations", "before", {"limit": page_size})
+
+    def cancel_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Cancel an evaluation. ``client.cancel_evaluation(evaluation_id)["status"]``"""
+        return self._json("POST", f"/v1/evaluations/{evaluation_id}/cancel")
+
+    def evaluation_events(
+        self, evaluation_id: str, after: int = 0, reconnects: int = 8
+    ) -> Iterator[Event]:
+        """The evaluation's events after id ``after``, live, resumed like :meth:`events`."""
+        return iter(EventFollower(self._http, evaluation_id, after, reconnects, "evaluations"))
+
+    def wait_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Follow the evaluation to its end and answer it, with its ``result`` if completed.
+
+        ``client.wait_evaluation(evaluation["id"])["result"]``
+        """
+        for _ in self.evaluation_events(evaluation_id):
+            pass
+        return self.evaluation(evaluation_id)
 
     # -- webhooks --------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
-"""The tables (DESIGN §6): tenants and keys, graphs and immutable versions, jobs, their
-items (inputs stored once), node results (one row per job, item and node), job events and
-webhook attempts."""
+"""The tables (DESIGN §6): tenants and keys, graphs, their immutable versions and the history
+of which one is active, jobs, their items (inputs stored once), node results (one row per job,
+item and node), job events, webhook attempts, and datasets with their items."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ class GraphRecord(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # The version number a job or run uses when it names none (null only before the first one).
+    active_version: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class GraphVersion(Base):
@@ -78,6 +80,23 @@ class GraphVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
     definition: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class GraphActivation(Base):
+    """One move of a graph's active version: from ``previous`` (null: none) to ``version``."""
+
+    __tablename__ = "graph_activations"
+    __table_args__ = (Index(None, "graph_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    graph_id: Mapped[str] = mapped_column(ForeignKey("graphs.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    previous: Mapped[int | None] = mapped_column(Integer, default=None)
+    # What moved it: an upload, a promote or a rollback (app.lifecycle.ActivationReason).
+    reason: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
@@ -107,6 +126,8 @@ class Job(Base):
     graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
     # Which run kind runs it (app.services.runner.kinds): "batch" is items through one graph.
     kind: Mapped[str] = mapped_column(String(32), default="batch")
+    # What a kind other than "batch" needs to open a run (an evaluation's spec); None for batch.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
@@ -213,3 +234,32 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Dataset(Base):
+    """An immutable set of ``(input, expected)`` items of a tenant, identified by the SHA-256 of
+    its canonical lines (stored once per tenant)."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("tenant_id", "hash"), Index(None, "tenant_id", "created_at"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    hash: Mapped[str] = mapped_column(String(64))
+    item_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class DatasetItem(Base):
+    """One item of a dataset, in upload order; ``item_id`` is the optional ``id`` of its line."""
+
+    __tablename__ = "dataset_items"
+
+    dataset_id: Mapped[str] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True
+    )
+    item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    input: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    expected: Mapped[Any | None] = mapped_column(JSONDoc)

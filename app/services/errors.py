@@ -4,6 +4,7 @@ ServiceError
 ├── Malformed           the request cannot be parsed (bad JSON, YAML or UTF-8)
 ├── NotFound            the thing does not exist for this tenant
 ├── InvalidInput        the request is well formed but wrong; ``issues`` locate each problem
+├── Conflict            the request is fine but the resource's state does not allow it
 ├── PayloadTooLarge     a body, file or line exceeds a configured limit
 ├── UnsupportedMedia    the body's content type is not one the operation reads
 ├── Unauthorized        no valid API key
@@ -56,6 +57,10 @@ class NotFound(ServiceError):
 
 class InvalidInput(ServiceError):
     """The request is syntactically fine but its content is wrong."""
+
+
+class Conflict(ServiceError):
+    """The request cannot apply to the resource as it is now (nothing to roll back to)."""
 
 
 class PayloadTooLarge(ServiceError):

@@ -1,4 +1,4 @@
-"""``/v1/graphs``: upload (JSON or YAML), list, read, version history, DOT."""
+"""``/v1/graphs``: upload (JSON or YAML), list, read, version history, DOT, promote, rollback."""
 
 from __future__ import annotations
 
@@ -8,15 +8,25 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from app.api.bodies import JSON, media_type, read_body
+from app.api.bodies import JSON, Model, media_type, read_body, validated
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX
-from app.api.schemas.graphs import GraphPage, GraphVersionOut, VersionEntry, VersionList
+from app.api.schemas.graphs import (
+    ActivationOut,
+    GraphPage,
+    GraphVersionOut,
+    PromoteRequest,
+    RollbackRequest,
+    VersionEntry,
+    VersionList,
+)
 from app.engine.tools import registered_tools
 from app.services.limits import graph_limits
-from app.services.requests import graphs
-from app.services.requests.documents import YAML_TYPES
+from app.services.requests import activation, graphs
+from app.services.requests.activation import Move
+from app.services.requests.documents import YAML_TYPES, parse_json
 from app.services.requests.graphs import StoredGraph
+from app.services.runtime import Runtime
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
 GRAPH_TYPES = (*JSON, *YAML_TYPES)
@@ -39,6 +49,7 @@ def _out(stored: StoredGraph, *, definition: bool = False) -> GraphVersionOut:
         version=stored.version.version,
         hash=stored.version.hash,
         created_at=stored.version.created_at,
+        active_version=stored.graph.active_version,
         created=stored.created if not definition else None,
         definition=stored.version.definition if definition else None,
     )
@@ -78,7 +89,7 @@ async def list_graphs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> GraphPage:
-    """Graphs by name with their latest version; pass ``next`` as ``after`` for the next page."""
+    """Graphs by name with their active version; pass ``next`` as ``after`` for the next page."""
     rows = await graphs.listing(session, tenant, limit, after)
     items = [_out(StoredGraph(record, version)) for record, version in rows]
     return GraphPage(items=items, next=items[-1].name if len(items) == limit else None)
@@ -91,13 +102,14 @@ async def get_graph(
     tenant: TenantDep,
     version: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
 ) -> GraphVersionOut:
-    """One graph (by id or name), latest version or ``?version=``, with its definition."""
+    """One graph (by id or name), its active version or ``?version=``, with its definition."""
     return _out(await graphs.get(session, tenant, graph_ref, version), definition=True)
 
 
 @router.get("/{graph_ref}/versions", response_model=VersionList)
 async def graph_versions(graph_ref: str, session: ReadSessionDep, tenant: TenantDep) -> VersionList:
-    """Version history, oldest first, with the parameters each version changed."""
+    """Version history, oldest first, with the parameters each version changed; ``active``
+    marks the version a job runs when it names none."""
     stored = await graphs.get(session, tenant, graph_ref, None)
     entries = [
         VersionEntry.model_validate(entry)
@@ -117,3 +129,39 @@ async def graph_dot(
     stored = await graphs.get(session, tenant, graph_ref, version)
     text = await asyncio.to_thread(graphs.dot, stored.version)  # a large graph takes a while
     return PlainTextResponse(text, media_type="text/vnd.graphviz")
+
+
+@router.post("/{graph_ref}/promote", response_model=ActivationOut)
+async def promote_graph(
+    graph_ref: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
+) -> ActivationOut:
+    """Make ``version`` the active one: what jobs and runs naming no version use from now on."""
+    body = await _body(request, runtime, PromoteRequest, "promote request")
+    return _moved(await activation.promote(session, tenant, graph_ref, body.version))
+
+
+@router.post("/{graph_ref}/rollback", response_model=ActivationOut)
+async def rollback_graph(
+    graph_ref: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
+) -> ActivationOut:
+    """Move the active version back to the one active before the last move (an empty body), or
+    to ``version``; 409 when there is nothing to go back to."""
+    body = await _body(request, runtime, RollbackRequest, "rollback request")
+    return _moved(await activation.rollback(session, tenant, graph_ref, body.version))
+
+
+async def _body(request: Request, runtime: Runtime, model: type[Model], what: str) -> Model:
+    settings = runtime.settings
+    raw = b"{}"
+    if request.headers.get("content-type") or request.headers.get("content-length", "0") != "0":
+        raw = await read_body(request, JSON, settings.max_json_bytes) or b"{}"
+    return validated(model, parse_json(raw, max_depth=settings.max_document_depth), what)
+
+
+def _moved(move: Move) -> ActivationOut:
+    return ActivationOut(
+        id=move.graph.id,
+        name=move.graph.name,
+        active_version=move.active,
+        previous_version=move.previous,
+    )

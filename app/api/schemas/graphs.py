@@ -5,15 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.schemas.common import INT32_MAX
 
 
 class GraphVersionOut(BaseModel):
+    """A version of a graph; ``active_version`` is the one a job runs when it names none."""
+
     id: str
     name: str
     version: int
     hash: str
     created_at: datetime
+    active_version: int | None = None
     created: bool | None = None
     definition: dict[str, Any] | None = None
 
@@ -40,9 +45,33 @@ class VersionEntry(BaseModel):
     hash: str
     created_at: datetime
     parameter_changes: list[ParameterChangeOut]
+    active: bool
 
 
 class VersionList(BaseModel):
     id: str
     name: str
     items: list[VersionEntry]
+
+
+class PromoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1, le=INT32_MAX, strict=True)
+
+
+class RollbackRequest(BaseModel):
+    """Without ``version``: back to the version active before the last move."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(default=None, ge=1, le=INT32_MAX, strict=True)
+
+
+class ActivationOut(BaseModel):
+    """A graph's active version after a promote or rollback, and the one before it."""
+
+    id: str
+    name: str
+    active_version: int
+    previous_version: int | None

@@ -14,7 +14,13 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
-    version: int | None = Field(default=None, ge=1, le=INT32_MAX, strict=True)
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        le=INT32_MAX,
+        strict=True,
+        description="graph version (default: the graph's active version)",
+    )
     inputs: dict[str, Any]
 
 

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import new_id, utcnow
 from app.db.models import GraphRecord, GraphVersion
+from app.db.repositories.activations import activate as activate_version
+from app.lifecycle import ActivationReason
 
 
 async def find_graph(session: AsyncSession, tenant_id: str, id_or_name: str) -> GraphRecord | None:
@@ -26,25 +28,43 @@ async def find_graph(session: AsyncSession, tenant_id: str, id_or_name: str) -> 
 
 
 async def add_version(
-    session: AsyncSession, tenant_id: str, name: str, definition: dict[str, Any], hash: str
+    session: AsyncSession,
+    tenant_id: str,
+    name: str,
+    definition: dict[str, Any],
+    hash: str,
+    *,
+    activate: bool = True,
 ) -> tuple[GraphRecord, GraphVersion, bool]:
     """Store a version of the graph ``name`` (created if new); ``created`` is False when a
     version with this hash already exists, which is then returned as is.
 
-    Versions are numbered 1, 2, ... per graph. Concurrent uploads to one graph take turns on the
-    graph's row (its lock, or SQLite's single writer), so numbers are never duplicated.
+    With ``activate`` (a user's upload) the version, new or old, becomes the active one;
+    without it (a version an optimization run proposes) the active version stays, unless the
+    graph had none. Versions are numbered 1, 2, ... per graph. Concurrent uploads to one graph
+    take turns on the graph's row (its lock, or SQLite's single writer), so numbers are never
+    duplicated.
     """
     graph = await _locked_graph(session, tenant_id, name)
+    version, created = await _version_of(session, graph, definition, hash)
+    if activate or graph.active_version is None:
+        await activate_version(session, graph, version.version, ActivationReason.UPLOAD)
+    return graph, version, created
+
+
+async def _version_of(
+    session: AsyncSession, graph: GraphRecord, definition: dict[str, Any], hash: str
+) -> tuple[GraphVersion, bool]:
     same = select(GraphVersion).where(GraphVersion.graph_id == graph.id, GraphVersion.hash == hash)
     existing = await session.scalar(same)
     if existing is not None:
-        return graph, existing, False
+        return existing, False
     latest = select(func.max(GraphVersion.version)).where(GraphVersion.graph_id == graph.id)
     number = (await session.scalar(latest) or 0) + 1
     version = GraphVersion(graph_id=graph.id, version=number, hash=hash, definition=definition)
     session.add(version)
     await session.flush()
-    return graph, version, True
+    return version, True
 
 
 async def _locked_graph(session: AsyncSession, tenant_id: str, name: str) -> GraphRecord:
@@ -54,7 +74,8 @@ async def _locked_graph(session: AsyncSession, tenant_id: str, name: str) -> Gra
         dialects.insert_ignore(session, GraphRecord, values, ["tenant_id", "name"])
     )
     stmt = select(GraphRecord).where(GraphRecord.tenant_id == tenant_id, GraphRecord.name == name)
-    return (await session.scalars(dialects.lock_rows(session, stmt))).one()
+    stmt = dialects.lock_rows(session, stmt).execution_options(populate_existing=True)
+    return (await session.scalars(stmt)).one()
 
 
 async def get_version(
@@ -76,7 +97,7 @@ async def get_version_by_id(session: AsyncSession, version_id: str) -> GraphVers
 async def list_graphs(
     session: AsyncSession, tenant_id: str, limit: int, after_name: str | None = None
 ) -> list[tuple[GraphRecord, GraphVersion]]:
-    """A page of a tenant's graphs by name (those after ``after_name``), each with its latest
+    """A page of a tenant's graphs by name (those after ``after_name``), each with its active
     version."""
     newest = (
         select(func.max(GraphVersion.version))
@@ -84,8 +105,9 @@ async def list_graphs(
         .correlate(GraphRecord)
         .scalar_subquery()
     )
-    latest = and_(GraphVersion.graph_id == GraphRecord.id, GraphVersion.version == newest)
-    stmt = select(GraphRecord, GraphVersion).join(GraphVersion, latest)
+    current = func.coalesce(GraphRecord.active_version, newest)
+    active = and_(GraphVersion.graph_id == GraphRecord.id, GraphVersion.version == current)
+    stmt = select(GraphRecord, GraphVersion).join(GraphVersion, active)
     stmt = stmt.where(GraphRecord.tenant_id == tenant_id)
     if after_name is not None:
         stmt = stmt.where(GraphRecord.name > after_name)

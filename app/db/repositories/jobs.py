@@ -56,13 +56,16 @@ async def create_job(
     webhook_url: str | None = None,
     status: JobStatus = JobStatus.QUEUED,
     kind: str = "batch",
+    spec: dict[str, Any] | None = None,
 ) -> Job:
     """A new job without items (add them, then ``set_item_count``); ``kind`` names the run
-    kind that will run it. An ``uploading`` job is seen by no one until :func:`publish_job`."""
+    kind that will run it, ``spec`` what that kind needs to open it. An ``uploading`` job is
+    seen by no one until :func:`publish_job`."""
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
         kind=kind,
+        spec=spec,
         status=status,
         priority=priority,
         webhook_url=webhook_url,
@@ -170,12 +173,15 @@ async def list_jobs(
     limit: int,
     before: tuple[datetime, str] | None = None,
     status: str | None = None,
+    kind: str | None = None,
 ) -> list[Job]:
-    """A page of the tenant's jobs, newest first; ``before`` is the (created_at, id) of the last
-    job of the previous page."""
+    """A page of the tenant's jobs (of ``kind`` if given), newest first; ``before`` is the
+    (created_at, id) of the last job of the previous page."""
     stmt = select(Job).where(Job.tenant_id == tenant_id, VISIBLE)
     if status is not None:
         stmt = stmt.where(Job.status == status)
+    if kind is not None:
+        stmt = stmt.where(Job.kind == kind)
     if before is not None:
         created_at, job_id = before
         older = and_(Job.created_at == created_at, Job.id < job_id)

@@ -86,9 +86,10 @@ async def upload(session: AsyncSession, tenant_id: str, upload: GraphUpload) -> 
 
 
 async def get(session: AsyncSession, tenant_id: str, ref: str, version: int | None) -> StoredGraph:
-    """A graph by id or name, at a version (the latest when ``None``)."""
+    """A graph by id or name, at a version (the active one when ``None``: what a job runs)."""
     record = await repo.find_graph(session, tenant_id, ref)
-    found = await repo.get_version(session, record.id, version) if record else None
+    number = version if version is not None or record is None else record.active_version
+    found = await repo.get_version(session, record.id, number) if record else None
     if record is None or found is None:
         which = f" version {version}" if version is not None else ""
         raise NotFound(f"graph {ref!r}{which} not found")
@@ -112,18 +113,24 @@ class VersionEntry:
     hash: str
     created_at: datetime
     parameter_changes: list[ParameterChange]
+    active: bool = False
 
 
 async def versions(session: AsyncSession, tenant_id: str, ref: str) -> list[VersionEntry]:
-    """Every version, oldest first, each with the parameters that changed since the previous."""
+    """Every version, oldest first, each with the parameters that changed since the previous;
+    the active one is marked."""
     stored = await get(session, tenant_id, ref, None)
     history = await repo.list_versions(session, stored.graph.id)
-    return [_version_entry(v, prev) for prev, v in zip([None, *history[:-1]], history, strict=True)]
+    active = stored.version.version
+    pairs = zip([None, *history[:-1]], history, strict=True)
+    return [_version_entry(v, prev, v.version == active) for prev, v in pairs]
 
 
-def _version_entry(version: GraphVersion, previous: GraphVersion | None) -> VersionEntry:
+def _version_entry(
+    version: GraphVersion, previous: GraphVersion | None, active: bool
+) -> VersionEntry:
     changes = parameter_diff(previous, version)
-    return VersionEntry(version.version, version.hash, version.created_at, changes)
+    return VersionEntry(version.version, version.hash, version.created_at, changes, active)
 
 
 def parameter_diff(before: GraphVersion | None, after: GraphVersion) -> list[ParameterChange]:

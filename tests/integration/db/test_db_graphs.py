@@ -8,7 +8,7 @@ import hashlib
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db.models import GraphRecord, GraphVersion
+from app.db.models import GraphActivation, GraphRecord, GraphVersion
 from app.db.repositories import graphs, tenants
 from app.db.session import session_factory
 
@@ -117,3 +117,24 @@ async def test_list_graphs_pages_by_name_with_latest_versions(session: AsyncSess
     rest = await graphs.list_graphs(session, owner, 2, "bravo")
     assert [(g.name, v.version) for g, v in rest] == [("charlie", 1)]
     assert await graphs.list_graphs(session, owner, 2, "charlie") == []
+
+
+async def test_a_version_added_without_activating_leaves_the_active_one(
+    session: AsyncSession,
+) -> None:
+    owner = await tenant_id(session)
+    graph, _, _ = await graphs.add_version(session, owner, "g", *doc("a"))
+    _, proposed, created = await graphs.add_version(session, owner, "g", *doc("b"), activate=False)
+    assert (created, proposed.version, graph.active_version) == (True, 2, 1)
+    moves = await session.scalars(
+        select(GraphActivation).where(GraphActivation.graph_id == graph.id)
+    )
+    assert [(m.previous, m.version) for m in moves] == [(None, 1)]
+
+
+async def test_the_first_version_is_active_even_when_added_without_activating(
+    session: AsyncSession,
+) -> None:
+    owner = await tenant_id(session)
+    graph, _, _ = await graphs.add_version(session, owner, "g", *doc("a"), activate=False)
+    assert graph.active_version == 1

@@ -34,6 +34,7 @@ def settings(db_url: str, fake_llm: FakeLLM, tmp_path: Path) -> Settings:
         max_request_bytes=2_000_000,
         max_jsonl_line_bytes=10_000,
         max_jsonl_lines=20_000,
+        max_dataset_items=50,
         max_graph_nodes=50,
     )
 

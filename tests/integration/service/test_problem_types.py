@@ -56,6 +56,11 @@ async def unauthorized(service: Service, _: Settings) -> Answer:
         return await of(anonymous.get("/v1/graphs"))
 
 
+async def conflict(service: Service, _: Settings) -> Answer:
+    await service.client.post("/v1/graphs", json=GRAPH)  # one version: nothing to roll back to
+    return await of(service.client.post("/v1/graphs/echo/rollback"))
+
+
 async def not_found(service: Service, _: Settings) -> Answer:
     return await of(service.client.get("/v1/jobs/no-such-job"))
 
@@ -154,6 +159,7 @@ CASES: dict[str, tuple[Trigger, int, str | None]] = {
     "not-found": (not_found, 404, None),
     "method-not-allowed": (method_not_allowed, 405, None),
     "request-timeout": (request_timeout, 408, None),
+    "conflict": (conflict, 409, "version"),
     "payload-too-large": (payload_too_large, 413, "(body)"),
     "unsupported-media-type": (unsupported_media_type, 415, "Content-Type"),
     "invalid-input": (invalid_input, 422, "outputs.answer"),

@@ -10,6 +10,7 @@ other operations get generated ids, NUL and all.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from tests.support.hostile import seed
 from tests.support.service import Service, serve
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+ROOT = Path(__file__).resolve().parents[3]
+HOOKS = {"SCHEMATHESIS_HOOKS": "tests.integration.service.schemathesis_hooks"}
 # A bounded budget: examples per operation, and a ceiling on the run's wall time.
 MAX_EXAMPLES = 10
 MAX_SECONDS = 120
@@ -57,6 +60,7 @@ async def schemathesis(url: str, config: Path, *options: str) -> tuple[int, str]
     process = await asyncio.create_subprocess_exec(
         *command,
         cwd=config.parent,  # where it keeps its own state
+        env={**os.environ, **HOOKS, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
