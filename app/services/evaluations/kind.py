@@ -24,7 +24,7 @@ from app.engine.optimization.losses import Loss
 from app.engine.records import ForwardRecord
 from app.lifecycle import ItemStatus
 from app.services.evaluations.layout import EvaluationPlan, example_of
-from app.services.evaluations.losses import loss_of
+from app.services.optimization.losses import loss_of
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step
 from app.services.runner.node_rows import restored_records

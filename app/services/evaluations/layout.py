@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.engine.optimization.dataset import Example
+from app.services.optimization.data import as_example
 from app.services.optimization.spec import EvaluationSpec
 
 
@@ -52,19 +53,14 @@ def items_of(examples: Sequence[dict[str, Any]], versions: int) -> list[dict[str
     """The job items of ``examples`` (stored dataset items: ``input``, ``expected``, and
     ``item_id``), each once per version slot, interleaved."""
     return [
-        {"version": slot, "example": _example(position, item)}
+        {"version": slot, "example": _example(as_example(position, item))}
         for position, item in enumerate(examples)
         for slot in range(versions)
     ]
 
 
-def _example(position: int, item: dict[str, Any]) -> dict[str, Any]:
-    item_id = item.get("item_id")
-    return {
-        "id": position if item_id is None else item_id,
-        "input": item["input"],
-        "expected": item.get("expected"),
-    }
+def _example(example: Example) -> dict[str, Any]:
+    return {"id": example.id, "input": example.input, "expected": example.expected}
 
 
 def example_of(item_input: dict[str, Any]) -> tuple[int, Example]:

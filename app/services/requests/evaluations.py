@@ -27,6 +27,7 @@ from app.services.evaluations.kind import EVALUATION
 from app.services.evaluations.layout import EvaluationPlan, items_of
 from app.services.evaluations.results import EvaluationResult, ScoredItem, result_of
 from app.services.optimization.checks import evaluation_issues
+from app.services.optimization.data import dataset_items
 from app.services.optimization.issues import invalid, parse
 from app.services.optimization.spec import EvaluationSpec
 from app.services.progress import counts
@@ -103,7 +104,7 @@ def _asked(spec: EvaluationSpec, active: int | None) -> Iterator[tuple[str, int 
 
 
 async def _store(session: AsyncSession, tenant_id: str, plan: EvaluationPlan) -> Job:
-    examples = await _examples(session, plan.dataset_id)
+    examples = await dataset_items(session, plan.dataset_id)
     job = await repo.create_job(
         session, tenant_id, plan.version_ids[0], kind=EVALUATION, spec=plan.to_json()
     )
@@ -115,17 +116,6 @@ async def _store(session: AsyncSession, tenant_id: str, plan: EvaluationPlan) ->
         session, [(job.id, EventKind.JOB_SUBMITTED, {"items": len(items)})]
     )
     return job
-
-
-async def _examples(session: AsyncSession, dataset_id: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    after = -1
-    while True:
-        page = await datasets_repo.items_page(session, dataset_id, after, PAGE)
-        found += [{"item_id": i.item_id, "input": i.input, "expected": i.expected} for i in page]
-        if len(page) < PAGE:
-            return found
-        after = page[-1].item_index
 
 
 async def find(session: AsyncSession, tenant_id: str, evaluation_id: str) -> Job:
