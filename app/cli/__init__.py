@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import datasets, evaluations, graphs, jobs, runs, server
+from app.cli import datasets, evaluations, graphs, jobs, optimizations, runs, server
 
 app = typer.Typer(help="inf-engine: run LLM pipeline graphs and batch jobs.", no_args_is_help=True)
 app.command()(server.serve)
@@ -16,6 +16,7 @@ app.add_typer(graphs.app, name="graphs")
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(evaluations.app, name="evaluate")
+app.add_typer(optimizations.app, name="optimize")
 app.command("runs")(runs.runs)
 
 

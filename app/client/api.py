@@ -282,6 +282,45 @@ class Client:
             pass
         return self.evaluation(evaluation_id)
 
+    # -- optimizations ---------------------------------------------------------------------
+
+    def start_optimization(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an optimization run (``spec`` is the ``POST /v1/optimizations`` body), or
+        with ``"dry_run": True`` get its projection per role.
+
+        ``client.start_optimization({"graph_id": "g", "train": t, "val": v,
+        "loss": {"verifiers": [{"op": "answer_equals"}]}, "budget": {"max_calls": 2000}})["id"]``
+        """
+        return self._json("POST", "/v1/optimizations", json=dict(spec))
+
+    def optimization(self, optimization_id: str) -> dict[str, Any]:
+        """A run's ``state``, ``stop_reason``, ``roles``, ``best``, ``steps`` and ``test``.
+
+        ``client.optimization(run_id)["best"]["version"]``
+        """
+        return self._json("GET", f"/v1/optimizations/{optimization_id}")
+
+    def optimizations(self, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """The optimization runs, newest first, a page at a time."""
+        return self._pages("/v1/optimizations", "before", {"limit": page_size})
+
+    def cancel_optimization(self, optimization_id: str) -> dict[str, Any]:
+        """Cancel a run. ``client.cancel_optimization(run_id)["state"]``"""
+        return self._json("POST", f"/v1/optimizations/{optimization_id}/cancel")
+
+    def optimization_events(
+        self, optimization_id: str, after: int = 0, reconnects: int = 8
+    ) -> Iterator[Event]:
+        """The run's events after id ``after`` (``step_started``, ``validated``, ``budget``,
+        ``accepted``, ...), live, resumed like :meth:`events`."""
+        return iter(EventFollower(self._http, optimization_id, after, reconnects, "optimizations"))
+
+    def wait_optimization(self, optimization_id: str) -> dict[str, Any]:
+        """Follow the run to its end and answer it. ``client.wait_optimization(id)["test"]``"""
+        for _ in self.optimization_events(optimization_id):
+            pass
+        return self.optimization(optimization_id)
+
     # -- webhooks --------------------------------------------------------------------------
 
     def webhook_secret(self, rotate: bool = False) -> str:
