@@ -167,6 +167,15 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+async def count_by_outcome(session: AsyncSession, kind: str) -> dict[tuple[str, str], int]:
+    """How many jobs of ``kind`` each (job status, status of item 0) pair has (for metrics of
+    run kinds with one item, whose outcome is that item's)."""
+    first = and_(JobItem.job_id == Job.id, JobItem.item_index == 0)
+    stmt = select(Job.status, JobItem.status, func.count()).join(JobItem, first)
+    stmt = stmt.where(Job.kind == kind).group_by(Job.status, JobItem.status)
+    return {(job, item): count for job, item, count in await session.execute(stmt)}
+
+
 async def list_jobs(
     session: AsyncSession,
     tenant_id: str,

@@ -84,11 +84,19 @@ class OptimizationRun:
     async def step(self, step: Step) -> ItemRow:
         step.begin()
         while not self.trainer.done:
+            before = _calls(self.record.state.usage)
             await self.trainer.step()
             await self._save()
+            self._count(before)
         if not self.record.tested:
             await self._test()
         return self._row()
+
+    def _count(self, before: dict[str, int]) -> None:
+        """The calls of the step just stored, on ``inf_optimization_calls`` by role."""
+        for role, calls in _calls(self.record.state.usage).items():
+            if calls > before.get(role, 0):
+                self.deps.metrics.optimization_calls.labels(role).inc(calls - before.get(role, 0))
 
     async def _save(self) -> None:
         """The step's state and events, and the version of an accepted step, committed."""
@@ -143,6 +151,10 @@ class OptimizationRun:
         tokens_in = sum(int(u.get("input_tokens", 0)) for u in spent)
         tokens_out = sum(int(u.get("output_tokens", 0)) for u in spent)
         return tokens_in, tokens_out, float(sum(u.get("cost", 0.0) for u in spent))
+
+
+def _calls(usage: dict[str, dict[str, float]]) -> dict[str, int]:
+    return {role: int(spent.get("calls", 0)) for role, spent in usage.items()}
 
 
 def _trainer(

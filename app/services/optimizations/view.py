@@ -52,12 +52,25 @@ class OptimizationView:
     finished_at: datetime | None
 
 
-def state_of(job: Job, item: JobItem | None) -> OptimizationState:
-    """The run's state: a completed job succeeded if its run did."""
-    if job.status != JobStatus.COMPLETED:
-        return _BY_JOB[JobStatus(job.status)]
-    ok = item is not None and item.status == ItemStatus.SUCCEEDED
+def state_of(job_status: str, item_status: str | None) -> OptimizationState:
+    """The run's state: a completed job succeeded if its run (its one item) did.
+
+    >>> state_of("completed", "failed").value, state_of("running", "running").value
+    ('failed', 'running')
+    """
+    if job_status != JobStatus.COMPLETED:
+        return _BY_JOB[JobStatus(job_status)]
+    ok = item_status == ItemStatus.SUCCEEDED
     return OptimizationState.SUCCEEDED if ok else OptimizationState.FAILED
+
+
+def states(counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    """Runs by state, from counts by (job status, item status)."""
+    found: dict[str, int] = {}
+    for (job_status, item_status), count in counts.items():
+        state = state_of(job_status, item_status).value
+        found[state] = found.get(state, 0) + count
+    return found
 
 
 def view_of(
@@ -68,10 +81,11 @@ def view_of(
     error = job.error or (item.error if item is not None else None)
     if error is None and history is not None:
         error = history.error
+    state = state_of(job.status, None if item is None else item.status).value
+    steps = [] if record is None else [_step(s, record) for s in record.state.history.steps]
     return OptimizationView(
-        job.id, state_of(job, item).value, plan.graph_id, plan.version, stop, error,
-        0 if record is None else record.state.step, _roles(record), _best(plan, record),
-        [] if history is None else [_step(s, record) for s in history.steps],
+        job.id, state, plan.graph_id, plan.version, stop, error,
+        0 if record is None else record.state.step, _roles(record), _best(plan, record), steps,
         None if record is None else record.test, job.created_at, job.started_at, job.finished_at,
     )  # fmt: skip
 

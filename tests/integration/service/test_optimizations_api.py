@@ -204,3 +204,15 @@ async def test_events_resume_after_last_event_id_once_each(service: Service) -> 
         resource="optimizations",
     )
     assert [e.id for e in rest] == [e.id for e in every if e.id > middle]
+
+
+async def test_metrics_count_runs_by_state_and_calls_by_role(service: Service) -> None:
+    data = await task_a(service.client)
+    run = await optimize(service, request(data))
+    stalled = await optimize(service, request(data, optimizer={"critic": "broken-critic"}))
+    text = (await service.client.get("/metrics")).text
+    assert 'inf_optimization_runs{state="succeeded"} 1.0' in text
+    assert 'inf_optimization_runs{state="failed"} 1.0' in text
+    assert 'inf_optimization_runs{state="running"} 0.0' in text
+    task_calls = run["roles"]["task"]["calls"] + stalled["roles"]["task"]["calls"]
+    assert f'inf_optimization_calls_total{{role="task"}} {float(task_calls)}' in text
