@@ -12,7 +12,7 @@ from app.engine.optimization.dataset import Example
 from app.engine.optimization.edits import edit_ratio
 from app.engine.optimization.evaluate import EvalResult, evaluate
 from app.engine.optimization.feedback import Feedback
-from app.engine.optimization.history import StepRecord, StopReason, TrainingHistory
+from app.engine.optimization.history import StepRecord, StopReason, TrainingEvent, TrainingHistory
 from app.engine.optimization.losses import CompositeLoss, LLMJudge, Loss, VerifierLoss
 from app.engine.optimization.optimizer import Optimizer, Proposal, graph_parameters
 from app.engine.optimization.roles import Role
@@ -45,6 +45,7 @@ __all__ = [
     "StopReason",
     "Trainer",
     "TrainerState",
+    "TrainingEvent",
     "TrainingHistory",
     "Usage",
     "Verdict",

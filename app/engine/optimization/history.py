@@ -23,6 +23,21 @@ class StopReason(StrEnum):
     ERROR = "error"
 
 
+class TrainingEvent(StrEnum):
+    """The kinds of event a run reports through ``on_event(kind, data)``, in run order."""
+
+    RUN_STARTED = "run_started"
+    STEP_STARTED = "step_started"
+    BATCH_SCORED = "batch_scored"
+    FEEDBACK = "feedback"  # per parameter, with counts by call site
+    PROPOSAL = "proposal"  # with its diff and edit ratio
+    ACCEPTED = "accepted"  # with the paired delta, its interval and the reason
+    REJECTED = "rejected"
+    VALIDATED = "validated"  # the gate's (or the baseline's) validation score
+    BUDGET = "budget"  # usage by role after each step, and the cap that stopped a run
+    FINISHED = "finished"
+
+
 @dataclass(slots=True)
 class ProposalRecord:
     """One proposal of a step and what the gate made of it."""

@@ -51,6 +51,11 @@ RETRY_NOTE = (
     "format asked for.</RETRY>"
 )
 
+EDIT_CAP_NOTE = (
+    '<EDIT_CAP ratio="{ratio:.2f}" cap="{cap:.2f}">The rejected proposal changed too much of '
+    "the text. Make a smaller change: keep more of the current value word for word.</EDIT_CAP>"
+)
+
 NONE_MARK = "NONE"
 
 _CRITIQUE = re.compile(r'<CRITIQUE\s+target="([^"]+)"\s*>(.*?)</CRITIQUE>', re.S)
@@ -194,6 +199,16 @@ def parse_score(reply: str) -> tuple[float, str] | None:
 def with_retry_note(prompt: str, attempt: int) -> str:
     """``prompt`` asked again after an unparseable reply (``attempt`` counts from 2)."""
     return f"{prompt}\n{RETRY_NOTE.format(attempt=attempt)}"
+
+
+def with_edit_cap_note(prompt: str, ratio: float, cap: float) -> str:
+    """``prompt`` asked again after a proposal that changed more than the edit cap allows
+    (the proposal itself is in the request's ``REJECTED`` block).
+
+    >>> with_edit_cap_note("...", 0.8, 0.46).splitlines()[-1][:40]
+    '<EDIT_CAP ratio="0.80" cap="0.46">The re'
+    """
+    return f"{prompt}\n{EDIT_CAP_NOTE.format(ratio=ratio, cap=cap)}"
 
 
 def shown(value: Any) -> str:

@@ -25,6 +25,7 @@ from app.engine.optimization.prompts import (
     OPTIMIZER_SYSTEM,
     optimizer_request,
     parse_improved_value,
+    with_edit_cap_note,
 )
 from app.engine.optimization.roles import Role
 from app.engine.parameter import Parameter
@@ -81,17 +82,21 @@ class SFAOptimizer(Optimizer):
             new = await self._rewrite(name, param, rejected=())
             if isinstance(new, Rejection) or self._fits(param.value, new):
                 return self._outcome(name, param, new)
-            again = await self._rewrite(name, param, rejected=(new,))
+            again = await self._rewrite(
+                name, param, rejected=(new,), ratio=edit_ratio(param.value, new)
+            )
             return self._outcome(name, param, again)
         except (ExecutionError, LLMCallError) as error:
             return Rejection(name, "error", str(error))
 
     async def _rewrite(
-        self, name: str, param: Parameter, rejected: tuple[str, ...]
+        self, name: str, param: Parameter, rejected: tuple[str, ...], ratio: float | None = None
     ) -> str | Rejection:
         prompt = optimizer_request(
             name, param.description, param.value, param.feedback, self.conservatism, rejected
         )
+        if ratio is not None:
+            prompt = with_edit_cap_note(prompt, ratio, self.max_edit_ratio)
         new, reply = await ask_parsed(
             self.optimizer, OPTIMIZER_SYSTEM, prompt, parse_improved_value,
             role=Role.OPTIMIZER, resources=self.resources, attempts=self.attempts,

@@ -40,7 +40,13 @@ from app.engine.optimization.edits import text_diff
 from app.engine.optimization.evaluate import Scored, score_examples
 from app.engine.optimization.gate import decide
 from app.engine.optimization.gathering import backward_all, by_node, collect, rotate_texts
-from app.engine.optimization.history import ProposalRecord, StepRecord, StopReason, TrainingHistory
+from app.engine.optimization.history import (
+    ProposalRecord,
+    StepRecord,
+    StopReason,
+    TrainingEvent,
+    TrainingHistory,
+)
 from app.engine.optimization.optimizer import Optimizer, Proposal
 from app.engine.optimization.preflight import check_parameters
 from app.engine.optimization.roles import Role
@@ -205,7 +211,7 @@ class Trainer:
             try:
                 await (self._train_step() if self.state.started else self._baseline())
             except BudgetExhausted as exhausted:
-                self._emit("budget", {"exhausted": exhausted.cap, **self._usage()})
+                self._emit(TrainingEvent.BUDGET, {"exhausted": exhausted.cap, **self._usage()})
                 self._finish(StopReason.BUDGET_EXHAUSTED, str(exhausted))
             except EngineError as error:
                 self._finish(StopReason.ERROR, f"{type(error).__name__}: {error}")
@@ -214,12 +220,16 @@ class Trainer:
     async def _baseline(self) -> None:
         history = self.state.history
         history.best_values = self._values()
-        self._emit("run_started", {"parameters": self._values(), "seed": self.schedule.seed})
+        self._emit(
+            TrainingEvent.RUN_STARTED, {"parameters": self._values(), "seed": self.schedule.seed}
+        )
         if self.valset is not None:
             scored = await self._score(self.valset, Role.VALIDATION)
             self.state.best_scores = [s.score for s in scored]
             history.baseline = history.best_score = mean(self.state.best_scores)
-            self._emit("validated", {"step": 0, "score": history.baseline, "n": len(scored)})
+            self._emit(
+                TrainingEvent.VALIDATED, {"step": 0, "score": history.baseline, "n": len(scored)}
+            )
         self.state.started = True
         self._check_target()
 
@@ -229,13 +239,13 @@ class Trainer:
             self._finish_epochs()
             return
         number = self.state.step + 1
-        self._emit("step_started", {"step": number, "epoch": self.state.epoch})
+        self._emit(TrainingEvent.STEP_STARTED, {"step": number, "epoch": self.state.epoch})
         scored = await self._score(batch, Role.TASK)
         record = StepRecord(
             self.state.epoch, number, [s.example.id for s in scored], [s.score for s in scored]
         )
         record.errors = [s.error for s in scored if s.error is not None]
-        self._emit("batch_scored", {"step": number, "scores": record.scores})
+        self._emit(TrainingEvent.BATCH_SCORED, {"step": number, "scores": record.scores})
         await self._gather_feedback(scored, record)
         proposals = await self.optimizer.step()
         self._note_proposals(proposals, record)
@@ -285,7 +295,7 @@ class Trainer:
             if param.feedback:
                 record.feedback[name] = by_node(param.feedback)
                 data = {"step": record.step, "parameter": name, "by_node": record.feedback[name]}
-                self._emit("feedback", data)
+                self._emit(TrainingEvent.FEEDBACK, data)
 
     # -- the gate ----------------------------------------------------------------------
 
@@ -301,7 +311,7 @@ class Trainer:
             record.proposals.append(
                 ProposalRecord(p.parameter, p.old, p.new, p.edit_ratio, p.feedback_count, diff)
             )
-            self._emit("proposal", {"step": record.step, **p.to_dict(), "diff": diff})
+            self._emit(TrainingEvent.PROPOSAL, {"step": record.step, **p.to_dict(), "diff": diff})
 
     async def _gate(
         self, proposals: list[Proposal], scored: list[Scored], record: StepRecord
@@ -325,11 +335,11 @@ class Trainer:
         else:
             self._revert(proposals)
         self._emit(
-            "accepted" if decision.accepted else "rejected",
+            TrainingEvent.ACCEPTED if decision.accepted else TrainingEvent.REJECTED,
             {"step": record.step, **asdict(decision)},
         )
         validated = {"step": record.step, "score": mean(candidate), "n": len(candidate)}
-        self._emit("validated", validated)
+        self._emit(TrainingEvent.VALIDATED, validated)
 
     def _accept(self, candidate: list[float], record: StepRecord) -> None:
         history = self.state.history
@@ -356,7 +366,7 @@ class Trainer:
         state.cursor += used
         state.values = self._values()
         state.patience = 0 if record.accepted else state.patience + 1
-        self._emit("budget", self._usage())
+        self._emit(TrainingEvent.BUDGET, self._usage())
         self._check_stop(record)
 
     def _check_stop(self, record: StepRecord) -> None:
@@ -399,7 +409,7 @@ class Trainer:
         self.state.finished = True
         self.state.values = self._values()
         self._emit(
-            "finished",
+            TrainingEvent.FINISHED,
             {
                 "stop_reason": reason.value,
                 "error": error,
@@ -412,7 +422,7 @@ class Trainer:
         by_role = {role.value: usage.to_dict() for role, usage in self.meter.by_role.items()}
         return {"by_role": by_role, "total": self.meter.total.to_dict()}
 
-    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+    def _emit(self, kind: TrainingEvent, data: dict[str, Any]) -> None:
         if self.on_event is not None:
             self.on_event(kind, data)
 

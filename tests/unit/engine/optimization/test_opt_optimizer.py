@@ -90,6 +90,8 @@ async def test_edit_ratio_over_the_cap_is_asked_again_then_rejected() -> None:
     assert len(llm.calls) == 2
     assert "<REJECTED>" not in llm.calls[0].prompt
     assert "<REJECTED>" in llm.calls[1].prompt
+    assert '<EDIT_CAP ratio="0.' in llm.calls[1].prompt
+    assert 'cap="0.46"' in llm.calls[1].prompt
     [rejection] = optimizer.report.rejections
     assert (rejection.parameter, rejection.reason) == ("a", "edit_ratio")
     assert "cap 0.460" in rejection.detail
