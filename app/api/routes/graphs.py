@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
 
 from app.api.bodies import JSON, Model, media_type, read_body, validated
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
@@ -40,6 +41,11 @@ GRAPH_BODY = {
         },
     }
 }
+
+
+def _json_body(model: type[BaseModel], required: bool) -> dict[str, Any]:
+    schema = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": required, "content": schema}}
 
 
 def _out(stored: StoredGraph, *, definition: bool = False) -> GraphVersionOut:
@@ -131,7 +137,11 @@ async def graph_dot(
     return PlainTextResponse(text, media_type="text/vnd.graphviz")
 
 
-@router.post("/{graph_ref}/promote", response_model=ActivationOut)
+@router.post(
+    "/{graph_ref}/promote",
+    response_model=ActivationOut,
+    openapi_extra=_json_body(PromoteRequest, required=True),
+)
 async def promote_graph(
     graph_ref: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
 ) -> ActivationOut:
@@ -140,7 +150,11 @@ async def promote_graph(
     return _moved(await activation.promote(session, tenant, graph_ref, body.version))
 
 
-@router.post("/{graph_ref}/rollback", response_model=ActivationOut)
+@router.post(
+    "/{graph_ref}/rollback",
+    response_model=ActivationOut,
+    openapi_extra=_json_body(RollbackRequest, required=False),
+)
 async def rollback_graph(
     graph_ref: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
 ) -> ActivationOut:

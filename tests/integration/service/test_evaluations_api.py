@@ -12,12 +12,15 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import delete, select, update
 
+from app.db.models import Job, JobItem, NodeResult
 from app.engine import ResourceConfig, ResourceManager, load_graph
 from app.engine.optimization import Example, VerifierLoss, verifier
 from app.engine.optimization.evaluate import Scored, score_examples, summarize
 from app.engine.optimization.roles import Role
 from app.engine.optimization.stats import paired
+from app.lifecycle import ItemStatus, JobStatus
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import Service
@@ -265,3 +268,46 @@ async def test_a_batch_job_is_not_an_evaluation(service: Service) -> None:
         "/v1/jobs", json={"graph_id": graph["name"], "inputs": [{"question": "q"}]}
     )
     assert (await service.client.get(f"/v1/evaluations/{job.json()['id']}")).status_code == 404
+
+
+async def lose_the_end_of(
+    service: Service, job_id: str, items: list[int], nodes: list[int]
+) -> None:
+    """What a runner killed mid-run leaves: the rows of ``items`` never landed (they are open
+    again, the job is queued with no lease), nor the node rows of ``nodes``."""
+    async with service.runtime.sessions() as session:
+        where = (JobItem.job_id == job_id, JobItem.item_index.in_(items))
+        ended = list(await session.scalars(select(JobItem.status).where(*where)))
+        await session.execute(
+            update(JobItem).where(*where).values(status=ItemStatus.PENDING, output=None, error=None)
+        )
+        await session.execute(
+            delete(NodeResult).where(NodeResult.job_id == job_id, NodeResult.item_index.in_(nodes))
+        )
+        await session.execute(
+            update(Job).where(Job.id == job_id).values(
+                status=JobStatus.QUEUED, finished_at=None, lease_owner=None,
+                succeeded=Job.succeeded - ended.count(ItemStatus.SUCCEEDED),
+                failed=Job.failed - ended.count(ItemStatus.FAILED),
+            )
+        )  # fmt: skip
+        await session.commit()
+
+
+async def test_a_resumed_evaluation_runs_only_what_was_not_stored(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    graph = task_a_graph()
+    await push_graph(service.client, graph)
+    dataset = await push_dataset(service.client, task_a_items(4))
+    body = {"graph_id": graph["name"], "dataset": dataset, "loss": ANSWER, "seed": SEED}
+    first = await evaluate_over_http(service, body)
+    calls = len(fake_llm.log())
+    assert calls == 4
+
+    await lose_the_end_of(service, first["id"], items=[0, 1], nodes=[1])
+    await service.run_jobs()
+
+    again = (await service.client.get(f"/v1/evaluations/{first['id']}")).json()
+    assert len(fake_llm.log()) == calls + 1  # item 0's node was stored: only item 1 runs again
+    assert (again["status"], again["result"]) == ("completed", first["result"])
