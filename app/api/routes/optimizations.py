@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
-from app.api.bodies import JSON, read_body
+from app.api.bodies import JSON, inline_schema, read_body
 from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
 from app.api.routes.jobs import as_sse, resume_after
 from app.api.schemas.common import INT64_MAX
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/optimizations", tags=["optimizations"])
 SUBMIT_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": OptimizationSpec.model_json_schema()}},
+        "content": {"application/json": {"schema": inline_schema(OptimizationSpec)}},
     }
 }
 
