@@ -216,3 +216,17 @@ async def test_metrics_count_runs_by_state_and_calls_by_role(service: Service) -
     assert 'inf_optimization_runs{state="running"} 0.0' in text
     task_calls = run["roles"]["task"]["calls"] + stalled["roles"]["task"]["calls"]
     assert f'inf_optimization_calls_total{{role="task"}} {float(task_calls)}' in text
+
+
+async def test_a_cancelled_run_ends_cancelled_without_running(service: Service) -> None:
+    data = await task_a(service.client)
+    started = await service.client.post("/v1/optimizations", json=request(data))
+    run_id = started.json()["id"]
+    cancelled = await service.client.post(f"/v1/optimizations/{run_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    await service.run_jobs()
+    run = (await service.client.get(f"/v1/optimizations/{run_id}")).json()
+    assert (run["state"], run["step"], run["steps"]) == ("cancelled", 0, [])
+    batch = await service.client.get(f"/v1/evaluations/{run_id}")
+    assert batch.status_code == 404  # a run is not another kind's
