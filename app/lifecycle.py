@@ -51,6 +51,29 @@ class EventKind(StrEnum):
     JOB_COMPLETED = "job_completed"
     JOB_FAILED = "job_failed"
     JOB_CANCELLED = "job_cancelled"
+    # An optimization run's training events (the engine's TrainingEvent), then its test score.
+    RUN_STARTED = "run_started"
+    STEP_STARTED = "step_started"
+    BATCH_SCORED = "batch_scored"
+    FEEDBACK = "feedback"
+    PROPOSAL = "proposal"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    VALIDATED = "validated"
+    BUDGET = "budget"
+    FINISHED = "finished"
+    VERSION_CREATED = "version_created"  # an accepted step's new (not active) graph version
+    TESTED = "tested"  # the best values scored once on the test split
+
+
+class OptimizationState(StrEnum):
+    """An optimization run's state, from its job's status and how its one item ended."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class WebhookState(StrEnum):

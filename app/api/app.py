@@ -11,7 +11,17 @@ from app import logs
 from app.api import errors
 from app.api.limits import BodyLimit, NoNulInURL
 from app.api.observe import RequestMetrics
-from app.api.routes import datasets, graphs, health, jobs, metrics, runs, webhooks
+from app.api.routes import (
+    datasets,
+    evaluations,
+    graphs,
+    health,
+    jobs,
+    metrics,
+    optimizations,
+    runs,
+    webhooks,
+)
 from app.api.schemas.common import PROBLEM_RESPONSES
 from app.api.server import uvicorn_options
 from app.services.runtime import start_runtime
@@ -42,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     errors.install(app)
     # Routes match in this order: status polls, the most frequent request, are matched first.
-    modules = (jobs, graphs, datasets, runs, webhooks, metrics, health)
+    modules = (jobs, graphs, datasets, evaluations, optimizations, runs, webhooks, metrics, health)
     for module in modules:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     # Every route with its methods, for the Allow header of a 405.

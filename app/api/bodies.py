@@ -72,3 +72,33 @@ def validated(model: type[Model], data: Any, what: str) -> Model:
     except ValidationError as exc:
         issues = [Issue(".".join(map(str, e["loc"])) or "(body)", e["msg"]) for e in exc.errors()]
         raise InvalidInput(f"the {what} is invalid", issues) from None
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` written in place, for an ``openapi_extra``
+    body (a ``#/$defs/...`` reference would resolve against the OpenAPI document's root).
+
+    >>> class Inner(BaseModel):
+    ...     n: int
+    >>> class Outer(BaseModel):
+    ...     inner: Inner
+    >>> _ = Outer.model_rebuild(_types_namespace={"Inner": Inner})
+    >>> inline_schema(Outer)["properties"]["inner"]["properties"]
+    {'n': {'title': 'N', 'type': 'integer'}}
+    """
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+    inlined: dict[str, Any] = _inlined(schema, defs)
+    return inlined
+
+
+def _inlined(value: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(value, list):
+        return [_inlined(item, defs) for item in value]
+    if not isinstance(value, dict):
+        return value
+    ref = value.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        rest = {key: item for key, item in value.items() if key != "$ref"}
+        return {**_inlined(defs[ref.removeprefix("#/$defs/")], defs), **rest}
+    return {key: _inlined(item, defs) for key, item in value.items()}

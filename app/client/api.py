@@ -239,6 +239,88 @@ class Client:
         body = {**_params(graph_id=graph_id, version=version), "inputs": dict(inputs)}
         return self._json("POST", "/v1/runs", json=body)
 
+    # -- evaluations -----------------------------------------------------------------------
+
+    def start_evaluation(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an evaluation: ``spec`` is the ``POST /v1/evaluations`` body.
+
+        ``client.start_evaluation({"graph_id": "g", "dataset": dataset_id,
+        "loss": {"verifiers": [{"op": "answer_equals"}]}})["id"]``
+        """
+        return self._json("POST", "/v1/evaluations", json=dict(spec))
+
+    def evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """An evaluation's ``status``, ``counts`` and, once completed, its ``result``.
+
+        ``client.evaluation(evaluation_id)["result"]["versions"][0]["mean"]``
+        """
+        return self._json("GET", f"/v1/evaluations/{evaluation_id}")
+
+    def evaluations(self, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """The evaluations, newest first (without results), a page at a time.
+
+        ``[e["status"] for e in client.evaluations()]``
+        """
+        return self._pages("/v1/evaluations", "before", {"limit": page_size})
+
+    def cancel_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Cancel an evaluation. ``client.cancel_evaluation(evaluation_id)["status"]``"""
+        return self._json("POST", f"/v1/evaluations/{evaluation_id}/cancel")
+
+    def evaluation_events(
+        self, evaluation_id: str, after: int = 0, reconnects: int = 8
+    ) -> Iterator[Event]:
+        """The evaluation's events after id ``after``, live, resumed like :meth:`events`."""
+        return iter(EventFollower(self._http, evaluation_id, after, reconnects, "evaluations"))
+
+    def wait_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Follow the evaluation to its end and answer it, with its ``result`` if completed.
+
+        ``client.wait_evaluation(evaluation["id"])["result"]``
+        """
+        for _ in self.evaluation_events(evaluation_id):
+            pass
+        return self.evaluation(evaluation_id)
+
+    # -- optimizations ---------------------------------------------------------------------
+
+    def start_optimization(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue an optimization run (``spec`` is the ``POST /v1/optimizations`` body), or
+        with ``"dry_run": True`` get its projection per role.
+
+        ``client.start_optimization({"graph_id": "g", "train": t, "val": v,
+        "loss": {"verifiers": [{"op": "answer_equals"}]}, "budget": {"max_calls": 2000}})["id"]``
+        """
+        return self._json("POST", "/v1/optimizations", json=dict(spec))
+
+    def optimization(self, optimization_id: str) -> dict[str, Any]:
+        """A run's ``state``, ``stop_reason``, ``roles``, ``best``, ``steps`` and ``test``.
+
+        ``client.optimization(run_id)["best"]["version"]``
+        """
+        return self._json("GET", f"/v1/optimizations/{optimization_id}")
+
+    def optimizations(self, page_size: int = 50) -> Iterator[dict[str, Any]]:
+        """The optimization runs, newest first, a page at a time."""
+        return self._pages("/v1/optimizations", "before", {"limit": page_size})
+
+    def cancel_optimization(self, optimization_id: str) -> dict[str, Any]:
+        """Cancel a run. ``client.cancel_optimization(run_id)["state"]``"""
+        return self._json("POST", f"/v1/optimizations/{optimization_id}/cancel")
+
+    def optimization_events(
+        self, optimization_id: str, after: int = 0, reconnects: int = 8
+    ) -> Iterator[Event]:
+        """The run's events after id ``after`` (``step_started``, ``validated``, ``budget``,
+        ``accepted``, ...), live, resumed like :meth:`events`."""
+        return iter(EventFollower(self._http, optimization_id, after, reconnects, "optimizations"))
+
+    def wait_optimization(self, optimization_id: str) -> dict[str, Any]:
+        """Follow the run to its end and answer it. ``client.wait_optimization(id)["test"]``"""
+        for _ in self.optimization_events(optimization_id):
+            pass
+        return self.optimization(optimization_id)
+
     # -- webhooks --------------------------------------------------------------------------
 
     def webhook_secret(self, rotate: bool = False) -> str:

@@ -55,14 +55,18 @@ class Event:
 
 
 class EventFollower:
-    """Iterates a job's events after ``after``, reconnecting when a connection drops.
+    """Iterates a job's events after ``after``, reconnecting when a connection drops; an
+    evaluation's with ``resource="evaluations"``.
 
     A connection that delivered at least one event is retried at once; ``reconnects``
     attempts in a row that deliver nothing (with growing pauses) raise the last error.
     """
 
-    def __init__(self, http: httpx.Client, job_id: str, after: int, reconnects: int) -> None:
+    def __init__(
+        self, http: httpx.Client, job_id: str, after: int, reconnects: int, resource: str = "jobs"
+    ) -> None:
         self.http = http
+        self.resource = resource
         self.timeout = stream_timeout(http.timeout)
         self.job_id = job_id
         self.last = after
@@ -90,7 +94,7 @@ class EventFollower:
         """Yields one connection's events; whether the stream is over (terminal event seen,
         or nothing after ``last`` and the job finished)."""
         start = self.last
-        path = f"/v1/jobs/{self.job_id}/events"
+        path = f"/v1/{self.resource}/{self.job_id}/events"
         headers = {"Last-Event-ID": str(self.last)}
         with connect_sse(self.http, "GET", path, headers=headers, timeout=self.timeout) as source:
             check(source.response)
@@ -105,7 +109,7 @@ class EventFollower:
         return self.last == start and self._job_finished()
 
     def _job_finished(self) -> bool:
-        response = check(self.http.get(f"/v1/jobs/{self.job_id}"))
+        response = check(self.http.get(f"/v1/{self.resource}/{self.job_id}"))
         return response.json().get("status") in FINISHED
 
     def _pause(self, progressed: bool, error: Exception) -> None:

@@ -81,6 +81,12 @@ class GraphVersion(Base):
     hash: Mapped[str] = mapped_column(String(64))
     definition: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    # Provenance of a version an optimization run created (null for uploads): the version it
+    # was trained from, the run (a job id) and step, and the step's parameter diffs.
+    parent_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    run_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    run_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    diff: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
 
 
 class GraphActivation(Base):
@@ -126,6 +132,8 @@ class Job(Base):
     graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
     # Which run kind runs it (app.services.runner.kinds): "batch" is items through one graph.
     kind: Mapped[str] = mapped_column(String(32), default="batch")
+    # What a kind other than "batch" needs to open a run (an evaluation's spec); None for batch.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)
     webhook_url: Mapped[str | None] = mapped_column(Text, default=None)

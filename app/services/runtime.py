@@ -26,6 +26,8 @@ from app.services.observability.events import EventHub
 from app.services.observability.health import RunnerHealth
 from app.services.observability.live_metrics import process_metrics
 from app.services.observability.metrics import ServiceMetrics, merge_families
+from app.services.optimizations.plan import OPTIMIZATION
+from app.services.optimizations.view import states as optimization_states
 from app.services.programs import ProgramCache
 from app.services.requests.auth import DEFAULT_TENANT, Authenticator
 from app.services.runner.background import Background
@@ -93,6 +95,8 @@ class Runtime:
         """
         async with self.reads() as session:
             self.metrics.set_job_counts(await jobs_repo.count_by_status(session))
+            outcomes = await jobs_repo.count_by_outcome(session, OPTIMIZATION)
+            self.metrics.set_optimization_counts(optimization_states(outcomes))
         runner = self.runner
         from_runner = None if runner is None else await runner.metrics_families()
         self.metrics.runner_up.set(0 if from_runner is None else 1)

@@ -29,6 +29,12 @@ NOT_STATUSES = {
     ("app/engine/profiler.py", "queued"): "a trace counter: calls waiting for a slot",
     ("app/engine/resources/metrics.py", "succeeded"): "a per-model request counter",
     ("app/services/runner/process.py", "failed"): "a control-pipe message, like 'ready'",
+    # Optimization runs' training event kinds are everyday words; here they name other things.
+    ("app/cli/jobs.py", "finished"): "a label of the job's finished_at time",
+    ("app/db/repositories/results.py", "finished"): "a counter of finished items",
+    ("app/services/optimization/projection.py", "budget"): "the request's budget field",
+    ("app/services/optimizations/progress.py", "tested"): "a key of the stored run record",
+    ("app/services/optimizations/view.py", "accepted"): "a step's accepted flag in its view",
 }
 
 

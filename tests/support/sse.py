@@ -37,12 +37,15 @@ async def read_events(
     headers: dict[str, str],
     stop_after: int | None = None,
     on_event: Callable[[], None] = lambda: None,
+    resource: str = "jobs",
 ) -> list[Event]:
     """Events from one connection: all of them, or the first ``stop_after`` (then hang up);
-    ``on_event`` is called after each."""
+    ``on_event`` is called after each. ``resource`` is the collection the run is under
+    (``jobs``, ``evaluations``)."""
     events: list[Event] = []
     fields: dict[str, str] = {}
-    async with client.stream("GET", f"/v1/jobs/{job_id}/events", headers=headers) as response:
+    path = f"/v1/{resource}/{job_id}/events"
+    async with client.stream("GET", path, headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         async for line in response.aiter_lines():

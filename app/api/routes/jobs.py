@@ -175,12 +175,12 @@ async def job_events(
     ``progress``, each with its id. Reconnect with ``Last-Event-ID`` to get every event missed;
     the stream ends after the job's terminal event."""
     await jobs.find(session, tenant, job_id)
-    start = _resume_after(last_event_id, after)
+    start = resume_after(last_event_id, after)
     stream = runtime.events.follow(job_id, start)
-    return EventSourceResponse(_as_sse(stream, runtime), ping=runtime.settings.sse_ping_s)
+    return EventSourceResponse(as_sse(stream, runtime), ping=runtime.settings.sse_ping_s)
 
 
-def _resume_after(last_event_id: str | None, after: int | None) -> int:
+def resume_after(last_event_id: str | None, after: int | None) -> int:
     if last_event_id is None:
         return after or 0
     text = last_event_id.strip()
@@ -192,7 +192,7 @@ def _resume_after(last_event_id: str | None, after: int | None) -> int:
     return int(text)
 
 
-async def _as_sse(
+async def as_sse(
     stream: AsyncGenerator[list[events.JobEvent]], runtime: Runtime
 ) -> AsyncIterator[bytes]:
     runtime.metrics.event_streams.inc()

@@ -46,6 +46,14 @@ class VersionEntry(BaseModel):
     created_at: datetime
     parameter_changes: list[ParameterChangeOut]
     active: bool
+    parent_version: int | None = Field(
+        default=None, description="the version an optimization run trained this one from"
+    )
+    run_id: str | None = Field(default=None, description="the optimization run that created it")
+    run_step: int | None = Field(default=None, description="the accepted step that created it")
+    diff: dict[str, Any] | None = Field(
+        default=None, description="that step's unified diff of each parameter it changed"
+    )
 
 
 class VersionList(BaseModel):

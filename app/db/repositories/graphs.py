@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -50,6 +51,42 @@ async def add_version(
     if activate or graph.active_version is None:
         await activate_version(session, graph, version.version, ActivationReason.UPLOAD)
     return graph, version, created
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a version an optimization run created comes from: the version it was trained
+    from, the run (a job id) and its step, and the step's parameter diffs (name -> diff)."""
+
+    parent_version: int
+    run_id: str
+    run_step: int
+    diff: dict[str, Any]
+
+
+async def add_trained_version(
+    session: AsyncSession,
+    graph_id: str,
+    definition: dict[str, Any],
+    hash: str,
+    provenance: Provenance,
+) -> GraphVersion:
+    """Store a version an optimization run accepted, not activated, with its provenance; a
+    version with the same content is returned as it is (its provenance unchanged)."""
+    graph = await _lock_graph_by_id(session, graph_id)
+    version, created = await _version_of(session, graph, definition, hash)
+    if created:
+        version.parent_version = provenance.parent_version
+        version.run_id, version.run_step = provenance.run_id, provenance.run_step
+        version.diff = provenance.diff
+        await session.flush()
+    return version
+
+
+async def _lock_graph_by_id(session: AsyncSession, graph_id: str) -> GraphRecord:
+    stmt = select(GraphRecord).where(GraphRecord.id == graph_id)
+    stmt = dialects.lock_rows(session, stmt).execution_options(populate_existing=True)
+    return (await session.scalars(stmt)).one()
 
 
 async def _version_of(

@@ -56,13 +56,16 @@ async def create_job(
     webhook_url: str | None = None,
     status: JobStatus = JobStatus.QUEUED,
     kind: str = "batch",
+    spec: dict[str, Any] | None = None,
 ) -> Job:
     """A new job without items (add them, then ``set_item_count``); ``kind`` names the run
-    kind that will run it. An ``uploading`` job is seen by no one until :func:`publish_job`."""
+    kind that will run it, ``spec`` what that kind needs to open it. An ``uploading`` job is
+    seen by no one until :func:`publish_job`."""
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
         kind=kind,
+        spec=spec,
         status=status,
         priority=priority,
         webhook_url=webhook_url,
@@ -164,18 +167,30 @@ async def count_by_status(session: AsyncSession) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+async def count_by_outcome(session: AsyncSession, kind: str) -> dict[tuple[str, str], int]:
+    """How many jobs of ``kind`` each (job status, status of item 0) pair has (for metrics of
+    run kinds with one item, whose outcome is that item's)."""
+    first = and_(JobItem.job_id == Job.id, JobItem.item_index == 0)
+    stmt = select(Job.status, JobItem.status, func.count()).join(JobItem, first)
+    stmt = stmt.where(Job.kind == kind).group_by(Job.status, JobItem.status)
+    return {(job, item): count for job, item, count in await session.execute(stmt)}
+
+
 async def list_jobs(
     session: AsyncSession,
     tenant_id: str,
     limit: int,
     before: tuple[datetime, str] | None = None,
     status: str | None = None,
+    kind: str | None = None,
 ) -> list[Job]:
-    """A page of the tenant's jobs, newest first; ``before`` is the (created_at, id) of the last
-    job of the previous page."""
+    """A page of the tenant's jobs (of ``kind`` if given), newest first; ``before`` is the
+    (created_at, id) of the last job of the previous page."""
     stmt = select(Job).where(Job.tenant_id == tenant_id, VISIBLE)
     if status is not None:
         stmt = stmt.where(Job.status == status)
+    if kind is not None:
+        stmt = stmt.where(Job.kind == kind)
     if before is not None:
         created_at, job_id = before
         older = and_(Job.created_at == created_at, Job.id < job_id)

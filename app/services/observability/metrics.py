@@ -5,8 +5,8 @@ answers ``GET /metrics`` with its families merged with those of its job-runner p
 :func:`merge_families`): counters and histograms of the same name and labels add up; gauges
 that describe one process's own state carry a ``process`` label, so they never collide.
 
-Labels are bounded: ``alias``, ``model``, ``op``, ``status``, ``status_code``, ``reason``,
-``route`` -- never job ids, tenants or prompts.
+Labels are bounded: ``alias``, ``model``, ``op``, ``status``, ``state``, ``role``,
+``status_code``, ``reason``, ``route`` -- never job ids, tenants or prompts.
 
     metrics = ServiceMetrics("api")
     metrics.jobs_submitted.inc()
@@ -34,7 +34,7 @@ from prometheus_client.registry import Collector
 from app.engine import NodeRecord
 from app.engine.resources.metrics import LATENCY_BUCKETS_S
 from app.engine.resources.metrics import Histogram as EngineHistogram
-from app.lifecycle import JobStatus
+from app.lifecycle import JobStatus, OptimizationState
 
 # No ``*_created`` series: they would double the number of series for nothing.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -69,6 +69,18 @@ class ServiceMetrics:
         )
         self.jobs_by_status = Gauge(
             "inf_jobs", "Jobs in the database by status.", ["status"], registry=registry
+        )
+        self.optimizations_by_state = Gauge(
+            "inf_optimization_runs",
+            "Optimization runs in the database by state.",
+            ["state"],
+            registry=registry,
+        )
+        self.optimization_calls = Counter(
+            "inf_optimization_calls",
+            "Model calls of optimization runs' finished trainer steps, by role.",
+            ["role"],
+            registry=registry,
         )
 
     def _nodes(self, registry: CollectorRegistry) -> None:
@@ -150,6 +162,10 @@ class ServiceMetrics:
     def set_job_counts(self, counts: dict[str, int]) -> None:
         for status in JOB_STATUSES:
             self.jobs_by_status.labels(status).set(counts.get(status, 0))
+
+    def set_optimization_counts(self, counts: dict[str, int]) -> None:
+        for state in OptimizationState:
+            self.optimizations_by_state.labels(state).set(counts.get(state, 0))
 
 
 class NodeMetrics:

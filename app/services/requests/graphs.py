@@ -114,6 +114,10 @@ class VersionEntry:
     created_at: datetime
     parameter_changes: list[ParameterChange]
     active: bool = False
+    parent_version: int | None = None  # provenance of a version an optimization run created
+    run_id: str | None = None
+    run_step: int | None = None
+    diff: dict[str, Any] | None = None
 
 
 async def versions(session: AsyncSession, tenant_id: str, ref: str) -> list[VersionEntry]:
@@ -130,7 +134,10 @@ def _version_entry(
     version: GraphVersion, previous: GraphVersion | None, active: bool
 ) -> VersionEntry:
     changes = parameter_diff(previous, version)
-    return VersionEntry(version.version, version.hash, version.created_at, changes, active)
+    return VersionEntry(
+        version.version, version.hash, version.created_at, changes, active,
+        version.parent_version, version.run_id, version.run_step, version.diff,
+    )  # fmt: skip
 
 
 def parameter_diff(before: GraphVersion | None, after: GraphVersion) -> list[ParameterChange]:

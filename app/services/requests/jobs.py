@@ -229,13 +229,14 @@ async def listing(
     session: AsyncSession, tenant_id: str, limit: int, before: str | None, status_filter: str | None
 ) -> tuple[list[JobView], str | None]:
     """Job views newest first, and the cursor of the next page."""
-    found = await repo.list_jobs(session, tenant_id, limit, _cursor(before), status_filter)
+    found = await repo.list_jobs(session, tenant_id, limit, cursor(before), status_filter)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
     graphs = await repo.graph_versions_of(session, {job.graph_version_id for job in found})
     return [job_view(job, *graphs[job.graph_version_id]) for job in found], nxt
 
 
-def _cursor(before: str | None) -> tuple[datetime, str] | None:
+def cursor(before: str | None) -> tuple[datetime, str] | None:
+    """The (created_at, id) of a listing's ``next`` cursor; ``InvalidInput`` if malformed."""
     if before is None:
         return None
     moment, _, job_id = before.partition("~")

@@ -32,9 +32,11 @@ from app.db.models import Job
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.lifecycle import JobStatus
+from app.services.evaluations.kind import EvaluationKind
 from app.services.limits import output_limits
 from app.services.observability.health import RunnerHealth
 from app.services.observability.metrics import ServiceMetrics
+from app.services.optimizations.kind import OptimizationKind
 from app.services.programs import ProgramCache
 from app.services.runner.batch import BatchKind
 from app.services.runner.core import DurableRun
@@ -45,6 +47,8 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 register(BatchKind())  # the first run kind; others register themselves the same way
+register(EvaluationKind())
+register(OptimizationKind())
 
 
 class DispatchContext(Protocol):

@@ -1,0 +1,56 @@
+"""Optimization API models. The request body is
+:class:`~app.services.optimization.spec.OptimizationSpec` (read from the raw JSON, so its
+field paths name the request's own fields)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BestVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int = Field(description="the graph version holding the best values")
+    score: float | None = Field(description="its mean validation score")
+    low: float | None = Field(description="the 95% bootstrap interval of that mean")
+    high: float | None
+
+
+class OptimizationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    state: str = Field(description="queued, running, succeeded, failed or cancelled")
+    graph_id: str
+    version: int = Field(description="the version the run trains from")
+    stop_reason: str | None = Field(
+        description="max_epochs, early_stopped, target_reached, budget_exhausted, stalled, error"
+    )
+    error: str | None = Field(description="the root error of a run that stalled or failed")
+    step: int = Field(description="training steps finished")
+    roles: dict[str, dict[str, float]] = Field(description="calls, tokens and cost per role")
+    best: BestVersionOut
+    steps: list[dict[str, Any]] = Field(
+        description="every step: proposals with diff and edit ratio, paired delta, accepted, why"
+    )
+    test: dict[str, Any] | None = Field(description="the best values scored once on the test split")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class OptimizationPage(BaseModel):
+    items: list[OptimizationOut]
+    next: str | None
+
+
+class ProjectionOut(BaseModel):
+    """A dry run's answer: steps, calls and tokens per role and in all; nothing was stored."""
+
+    dry_run: bool = True
+    steps: int
+    roles: dict[str, dict[str, int]]
+    total: dict[str, int]

@@ -1,0 +1,1 @@
+"""Evaluations: a graph version (or two, paired) scored on a dataset, as a durable run kind."""

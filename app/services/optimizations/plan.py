@@ -1,0 +1,72 @@
+"""How an optimization run lives in a job: its stored spec, and its data from the datasets.
+
+The job's ``spec`` column holds the checked request and what it resolved to (the graph, the
+version trained from). The job has one item, the run itself. The data is read again from the
+(immutable) datasets when a runner opens the run: separate train/val/test datasets, or one
+dataset cut by the request's seeded :func:`~app.services.optimization.split.split_indices`, so
+every runner sees the same examples in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.engine.optimization.dataset import Example
+from app.services.optimization.data import dataset_items, examples_at
+from app.services.optimization.spec import OptimizationSpec
+from app.services.optimization.split import split_indices
+
+OPTIMIZATION = "optimization"
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizationPlan:
+    """A checked request, the graph's id, and the version (id and number) it trains from."""
+
+    spec: OptimizationSpec
+    graph_id: str
+    version_id: str
+    version: int
+
+    def to_json(self) -> dict[str, Any]:
+        """What the job's ``spec`` column stores."""
+        return {
+            "request": self.spec.model_dump(mode="json"),
+            "graph_id": self.graph_id,
+            "version_id": self.version_id,
+            "version": self.version,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> OptimizationPlan:
+        spec = OptimizationSpec.model_validate(data["request"])
+        return cls(spec, data["graph_id"], data["version_id"], int(data["version"]))
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """The run's examples: ``test`` is empty when the request has no test data."""
+
+    train: list[Example]
+    val: list[Example]
+    test: list[Example]
+
+
+async def run_data(session: AsyncSession, spec: OptimizationSpec) -> RunData:
+    """The train, val and test examples of ``spec``, read from its datasets."""
+    if spec.dataset is not None and spec.split is not None:
+        items = await dataset_items(session, spec.dataset)
+        parts = split_indices(len(items), spec.split)
+        return RunData(*(examples_at(items, part) for part in (parts.train, parts.val, parts.test)))
+    found = [await _whole(session, dataset_id) for dataset_id in (spec.train, spec.val, spec.test)]
+    return RunData(*found)
+
+
+async def _whole(session: AsyncSession, dataset_id: str | None) -> list[Example]:
+    if dataset_id is None:
+        return []
+    items = await dataset_items(session, dataset_id)
+    return examples_at(items, range(len(items)))

@@ -1,0 +1,179 @@
+"""Evaluations: a request checked against what it names and stored as a job of the
+``evaluation`` kind, its status and result, its listing and cancel.
+
+A request that names an unknown graph, version, dataset, alias or output is refused with one
+422 naming every field, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import GraphVersion, Job
+from app.db.repositories import datasets as datasets_repo
+from app.db.repositories import events as events_repo
+from app.db.repositories import graphs as graphs_repo
+from app.db.repositories import jobs as repo
+from app.engine import Graph
+from app.lifecycle import EventKind, JobStatus
+from app.services.commits import after_commit
+from app.services.errors import Issue, NotFound
+from app.services.evaluations.kind import EVALUATION
+from app.services.evaluations.layout import EvaluationPlan, items_of
+from app.services.evaluations.results import EvaluationResult, ScoredItem, result_of
+from app.services.optimization.checks import evaluation_issues
+from app.services.optimization.data import dataset_items
+from app.services.optimization.issues import invalid, parse
+from app.services.optimization.spec import EvaluationSpec
+from app.services.progress import counts
+from app.services.requests import jobs
+
+if TYPE_CHECKING:  # the runtime's runner imports the jobs service this one uses
+    from app.services.runtime import Runtime
+
+PAGE = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationView:
+    """An evaluation's state and progress; ``result`` once it completed."""
+
+    id: str
+    status: str
+    graph_id: str
+    versions: list[int]
+    dataset: str
+    seed: int
+    counts: dict[str, int]
+    usage: dict[str, Any]
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: EvaluationResult | None = None
+
+
+async def accept(runtime: Runtime, session: AsyncSession, tenant_id: str, body: Any) -> Job:
+    """Check a request body (parsed JSON) and queue its evaluation; the runner is woken once
+    it is committed."""
+    spec = parse(EvaluationSpec, body)
+    plan = await _plan(session, tenant_id, spec, tuple(runtime.endpoints.endpoints))
+    job = await _store(session, tenant_id, plan)
+    runner = runtime.runner
+    if runner is not None:
+        after_commit(session, runner.notify)
+    return job
+
+
+async def _plan(
+    session: AsyncSession, tenant_id: str, spec: EvaluationSpec, aliases: tuple[str, ...]
+) -> EvaluationPlan:
+    record = await graphs_repo.find_graph(session, tenant_id, spec.graph_id)
+    found: list[GraphVersion] = []
+    issues: list[Issue] = []
+    if record is None:
+        issues.append(Issue("graph_id", f"unknown graph {spec.graph_id!r}"))
+    else:
+        for field, number in _asked(spec, record.active_version):
+            version = await graphs_repo.get_version(session, record.id, number)
+            if version is None:
+                issues.append(Issue(field, f"graph {spec.graph_id!r} has no version {number}"))
+            else:
+                found.append(version)
+    dataset = await datasets_repo.get_dataset(session, tenant_id, spec.dataset)
+    sizes = {} if dataset is None else {dataset.id: dataset.item_count}
+    graphs = [Graph.model_validate(version.definition) for version in found]
+    issues += [i for i in evaluation_issues(spec, graphs, sizes, aliases) if i not in issues]
+    if issues or record is None:
+        raise invalid(issues)
+    numbers = [version.version for version in found]
+    return EvaluationPlan(spec, record.id, [v.id for v in found], numbers, spec.dataset)
+
+
+def _asked(spec: EvaluationSpec, active: int | None) -> Iterator[tuple[str, int | None]]:
+    """The field and number of each version scored (the active one when none is named)."""
+    if spec.versions is not None:
+        yield from ((f"versions[{slot}]", number) for slot, number in enumerate(spec.versions))
+    else:
+        yield "version", spec.version if spec.version is not None else active
+
+
+async def _store(session: AsyncSession, tenant_id: str, plan: EvaluationPlan) -> Job:
+    examples = await dataset_items(session, plan.dataset_id)
+    job = await repo.create_job(
+        session, tenant_id, plan.version_ids[0], kind=EVALUATION, spec=plan.to_json()
+    )
+    items = items_of(examples, len(plan.version_ids))
+    for start in range(0, len(items), PAGE):
+        await repo.add_items(session, job.id, start, items[start : start + PAGE])
+    await repo.set_item_count(session, job.id, len(items))
+    await events_repo.append_events(
+        session, [(job.id, EventKind.JOB_SUBMITTED, {"items": len(items)})]
+    )
+    return job
+
+
+async def find(session: AsyncSession, tenant_id: str, evaluation_id: str) -> Job:
+    """The tenant's evaluation; another tenant's, or a job of another kind, is not found."""
+    job = await repo.get_job(session, tenant_id, evaluation_id)
+    if job is None or job.kind != EVALUATION or job.spec is None:
+        raise NotFound(f"evaluation {evaluation_id!r} not found")
+    return job
+
+
+async def status(session: AsyncSession, tenant_id: str, evaluation_id: str) -> EvaluationView:
+    """The evaluation's state and counts, and its result once it completed."""
+    job = await find(session, tenant_id, evaluation_id)
+    plan = EvaluationPlan.from_json(job.spec or {})
+    result = None
+    if job.status == JobStatus.COMPLETED:
+        result = result_of(plan.versions, await _scored(session, job.id), seed=plan.spec.seed)
+    return _view(job, plan, result)
+
+
+async def _scored(session: AsyncSession, job_id: str) -> list[ScoredItem]:
+    scored: list[ScoredItem] = []
+    after = -1
+    while True:
+        page = await repo.results_page(session, job_id, after, PAGE)
+        scored += [(item.item_index, _score(item.output), item.error) for item in page]
+        if len(page) < PAGE:
+            return scored
+        after = page[-1].item_index
+
+
+def _score(output: Any) -> float:
+    return float(output["score"]) if isinstance(output, dict) else 0.0
+
+
+def _view(job: Job, plan: EvaluationPlan, result: EvaluationResult | None) -> EvaluationView:
+    progress = counts(job)
+    return EvaluationView(
+        job.id, job.status, plan.graph_id, plan.versions, plan.dataset_id, plan.spec.seed,
+        progress["counts"], progress["usage"], job.error, job.created_at, job.started_at,
+        job.finished_at, result,
+    )  # fmt: skip
+
+
+async def listing(
+    session: AsyncSession, tenant_id: str, limit: int, before: str | None
+) -> tuple[list[EvaluationView], str | None]:
+    """Evaluations newest first (without results: read one for its result), and the cursor
+    of the next page."""
+    found = await repo.list_jobs(session, tenant_id, limit, jobs.cursor(before), kind=EVALUATION)
+    nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
+    views = [_view(job, EvaluationPlan.from_json(job.spec or {}), None) for job in found]
+    return views, nxt
+
+
+async def cancel(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, evaluation_id: str
+) -> None:
+    """Cancel it as a job is cancelled: items in flight stop, finished ones stay."""
+    await find(session, tenant_id, evaluation_id)
+    await jobs.cancel(runtime, session, tenant_id, evaluation_id)

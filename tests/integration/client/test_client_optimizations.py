@@ -1,0 +1,85 @@
+"""Optimization runs through ``Client`` and ``inf-engine optimize``, against the real service
+on loopback, Task A's simulated ``task``, ``critic`` and ``optimizer`` on the fake server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from app.cli import app
+from app.client import Client, ClientError
+from tests.integration.client.support import serve_in_thread, service_settings
+from tests.support.fake_llm import FakeLLM
+
+TASK_A = Path(__file__).resolve().parents[3] / "examples" / "optimization" / "task-a"
+MODELS = {"task": "sim-task", "critic": "sim-critic", "optimizer": "sim-optimizer"}
+
+
+@pytest.fixture
+def service_url(tmp_path: Path, fake_llm: FakeLLM) -> Iterator[str]:
+    alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    endpoints = tmp_path / "sim.yaml"
+    config = {"endpoints": {name: {**alias, "model": model} for name, model in MODELS.items()}}
+    endpoints.write_text(yaml.safe_dump(config))
+    settings = service_settings(tmp_path, fake_llm, endpoints_file=endpoints)
+    with serve_in_thread(settings) as url:
+        yield url
+
+
+def cli(service_url: str, *args: str) -> Result:
+    return CliRunner().invoke(app, list(args), env={"INF_URL": service_url, "COLUMNS": "200"})
+
+
+def task_a(client: Client) -> dict[str, Any]:
+    client.push_graph(json.loads((TASK_A / "graph.json").read_text()))
+    lines = [json.loads(line) for line in (TASK_A / "dataset.jsonl").read_text().splitlines()]
+    train = client.push_dataset(lines[:40], name="train")["id"]
+    val = client.push_dataset(lines[40:100], name="val")["id"]
+    return {
+        "graph_id": "task-a-counting", "train": train, "val": val,
+        "loss": {"verifiers": [{"op": "answer_equals"}]},
+        "schedule": {"epochs": 1, "batch_size": 10}, "budget": {"max_calls": 3_000},
+    }  # fmt: skip
+
+
+def test_start_wait_list_and_a_refused_start(client: Client) -> None:
+    body = task_a(client)
+    started = client.start_optimization(body)
+    final = client.wait_optimization(started["id"])
+    assert (final["state"], final["stop_reason"]) == ("succeeded", "max_epochs")
+    assert [run["id"] for run in client.optimizations()] == [started["id"]]
+    with pytest.raises(ClientError) as refused:
+        client.start_optimization({**body, "train": "nope"})
+    assert refused.value.status == 422
+    assert [e["field"] for e in refused.value.errors] == ["train"]
+
+
+def test_cli_dry_run_start_follow_and_status(
+    service_url: str, client: Client, tmp_path: Path
+) -> None:
+    spec = tmp_path / "run.json"
+    spec.write_text(json.dumps(task_a(client)))
+    projected = cli(service_url, "optimize", "start", str(spec), "--dry-run")
+    assert projected.exit_code == 0, projected.output
+    assert "dry run: 4 steps" in projected.output
+    assert list(client.optimizations()) == []
+
+    ran = cli(service_url, "optimize", "start", str(spec))
+    assert ran.exit_code == 0, ran.output
+    assert "step 1 (epoch 0)" in ran.output
+    assert "validation score" in ran.output
+    assert "budget: " in ran.output
+    assert "finished: max_epochs" in ran.output
+    [run] = list(client.optimizations())
+    followed = cli(service_url, "optimize", "follow", run["id"])
+    assert followed.exit_code == 0, followed.output
+    shown = cli(service_url, "optimize", "status", run["id"], "--json")
+    assert json.loads(shown.output) == client.optimization(run["id"])
+    cancelled = cli(service_url, "optimize", "cancel", run["id"])
+    assert cancelled.output.strip() == f"optimization {run['id']} succeeded"  # ended already

@@ -1,0 +1,232 @@
+"""Optimization runs over HTTP: Task A trained on the simulated ``task``, ``critic`` and
+``optimizer`` models of the fake server by the job runner. A run ends with the test accuracy
+the simulator's analytic table gives for the rules it found, creates inactive versions that
+promote and rollback move between, and never shows a test item to the critic or optimizer;
+budgets cut runs, a failing critic stalls them with its error; bad requests name their field
+and write nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from app.settings import Settings
+from tests.support.fake_llm import FakeLLM
+from tests.support.service import Service
+from tests.support.sse import read_events
+
+TASK_A = Path(__file__).resolve().parents[3] / "examples" / "optimization" / "task-a"
+NDJSON = {"content-type": "application/x-ndjson"}
+ANSWER = {"verifiers": [{"op": "answer_equals"}]}
+MODELS = {
+    "task": "sim-task",
+    "critic": "sim-critic",
+    "optimizer": "sim-optimizer",
+    "broken-critic": "sim-critic:fail",
+}
+
+
+@pytest.fixture
+def endpoints(tmp_path: Path, fake_llm: FakeLLM) -> Path:
+    alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    config = {"endpoints": {name: {**alias, "model": model} for name, model in MODELS.items()}}
+    path = tmp_path / "optimization-endpoints.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+def settings(settings: Settings, endpoints: Path) -> Settings:
+    data = {**settings.model_dump(), "endpoints_file": endpoints, "max_dataset_items": 300}
+    return Settings.model_validate(data)
+
+
+def task_a_lines() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (TASK_A / "dataset.jsonl").read_text().splitlines()]
+
+
+async def push_dataset(client: httpx.AsyncClient, name: str, items: list[dict[str, Any]]) -> str:
+    body = b"".join(json.dumps(item).encode() + b"\n" for item in items)
+    response = await client.post(
+        "/v1/datasets", params={"name": name}, content=body, headers=NDJSON
+    )
+    assert response.status_code in (200, 201), response.text
+    return str(response.json()["id"])
+
+
+async def task_a(client: httpx.AsyncClient) -> dict[str, str]:
+    """Task A's graph and its train (40), val (60) and test (120) datasets."""
+    graph = json.loads((TASK_A / "graph.json").read_text())
+    response = await client.post("/v1/graphs", json=graph)
+    assert response.status_code in (200, 201), response.text
+    lines = task_a_lines()
+    parts = {"train": lines[:40], "val": lines[40:100], "test": lines[100:]}
+    ids = {name: await push_dataset(client, name, items) for name, items in parts.items()}
+    return {"graph_id": graph["name"], **ids}
+
+
+def request(data: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        **data, "loss": ANSWER, "schedule": {"epochs": 1, "batch_size": 5},
+        "budget": {"max_calls": 5_000}, "seed": 3,
+    }  # fmt: skip
+    return {**body, **overrides}
+
+
+async def optimize(service: Service, body: dict[str, Any]) -> dict[str, Any]:
+    started = await service.client.post("/v1/optimizations", json=body)
+    assert started.status_code == 202, started.text
+    assert started.json()["state"] == "queued"
+    await service.run_jobs()
+    done = await service.client.get(f"/v1/optimizations/{started.json()['id']}")
+    assert done.status_code == 200, done.text
+    return dict(done.json())
+
+
+async def jobs_stored(service: Service) -> int:
+    listed = await service.client.get("/v1/jobs")
+    return len(listed.json()["items"])
+
+
+async def test_task_a_ends_succeeded_with_an_accepted_inactive_version(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    data = await task_a(service.client)
+    run = await optimize(service, request(data))
+    assert (run["state"], run["stop_reason"], run["error"]) == ("succeeded", "max_epochs", None)
+    assert run["test"]["n"] == 120
+    assert run["test"]["mean"] >= 0.90
+    accepted = [step for step in run["steps"] if step["accepted"]]
+    assert accepted
+    assert all(step["version"] is not None for step in accepted)
+    assert run["best"]["version"] == accepted[-1]["version"] > 1
+    assert run["best"]["low"] <= run["best"]["score"] <= run["best"]["high"]
+    assert run["roles"]["task"]["calls"] == 40
+    versions = (await service.client.get(f"/v1/graphs/{data['graph_id']}/versions")).json()
+    made = {v["version"]: v for v in versions["items"] if v["run_id"] == run["id"]}
+    assert sorted(made) == [step["version"] for step in accepted]
+    assert not any(v["active"] for v in made.values())
+    first = made[accepted[0]["version"]]
+    assert (first["parent_version"], first["run_step"]) == (1, accepted[0]["step"])
+    assert "instructions" in first["diff"]
+    canaries = [line["input"]["question"].rsplit("(ref ", 1)[1] for line in task_a_lines()[100:]]
+    shown = [e for e in fake_llm.log() if e["model"] in ("sim-critic", "sim-optimizer")]
+    assert shown
+    assert not any(c in (e["system"] or "") + (e["prompt"] or "") for e in shown for c in canaries)
+
+
+async def test_promote_makes_jobs_use_the_trained_version_and_rollback_restores(
+    service: Service,
+) -> None:
+    data = await task_a(service.client)
+    run = await optimize(service, request(data))
+    best = run["best"]["version"]
+    graph = f"/v1/graphs/{data['graph_id']}"
+    promoted = await service.client.post(f"{graph}/promote", json={"version": best})
+    assert promoted.status_code == 200, promoted.text
+    job = await service.client.post(
+        "/v1/jobs",
+        json={"graph_id": data["graph_id"], "inputs": [{"question": "I have two cats."}]},
+    )
+    assert job.json()["graph_version"] == best
+    rolled = await service.client.post(f"{graph}/rollback")
+    assert rolled.json()["active_version"] == 1
+
+
+async def test_dry_run_answers_the_projection_and_stores_nothing(service: Service) -> None:
+    data = await task_a(service.client)
+    response = await service.client.post("/v1/optimizations", json=request(data, dry_run=True))
+    assert response.status_code == 200, response.text
+    shown = response.json()
+    assert shown["steps"] == 8
+    assert shown["roles"]["task"]["calls"] == 40
+    assert shown["roles"]["validation"]["calls"] == 60 * 9 + 120
+    assert await jobs_stored(service) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"parameters": ["nope"]}, "parameters[0]"),
+        ({"val": "no-such-dataset"}, "val"),
+        ({"optimizer": {"critic": "nobody"}}, "optimizer.critic"),
+        ({"budget": {"max_calls": "many"}}, "budget.max_calls"),
+        ({"budget": {"max_calls": 10}}, "budget.max_calls"),
+    ],
+)
+async def test_bad_requests_name_the_field_and_store_nothing(
+    service: Service, change: dict[str, Any], field: str
+) -> None:
+    data = await task_a(service.client)
+    response = await service.client.post("/v1/optimizations", json=request(data, **change))
+    assert response.status_code == 422, response.text
+    assert field in [error["field"] for error in response.json()["errors"]]
+    assert await jobs_stored(service) == 0
+
+
+async def test_a_budget_cap_ends_the_run_budget_exhausted(service: Service) -> None:
+    data = await task_a(service.client)
+    schedule = {"epochs": 3, "batch_size": 5}
+    run = await optimize(service, request(data, budget={"max_calls": 300}, schedule=schedule))
+    assert (run["state"], run["stop_reason"]) == ("succeeded", "budget_exhausted")
+    trained = sum(usage["calls"] for usage in run["roles"].values()) - run["test"]["n"]
+    assert trained <= 300  # the test split is scored once, metered apart from the budget
+
+
+async def test_a_failing_critic_stalls_the_run_with_its_error(service: Service) -> None:
+    data = await task_a(service.client)
+    run = await optimize(service, request(data, optimizer={"critic": "broken-critic"}))
+    assert (run["state"], run["stop_reason"]) == ("failed", "stalled")
+    assert "broken-critic" in run["error"]
+    assert "HTTP 500" in run["error"]
+    assert not any(step["accepted"] for step in run["steps"])
+
+
+async def test_events_resume_after_last_event_id_once_each(service: Service) -> None:
+    data = await task_a(service.client)
+    run = await optimize(service, request(data))
+    headers = dict(service.client.headers)
+    every = await read_events(service.client, run["id"], headers, resource="optimizations")
+    kinds = [event.kind for event in every]
+    for kind in ("run_started", "step_started", "proposal", "accepted", "validated", "budget",
+                 "finished", "version_created", "tested", "job_completed"):  # fmt: skip
+        assert kind in kinds
+    middle = every[len(every) // 2].id
+    rest = await read_events(
+        service.client,
+        run["id"],
+        {**headers, "Last-Event-ID": str(middle)},
+        resource="optimizations",
+    )
+    assert [e.id for e in rest] == [e.id for e in every if e.id > middle]
+
+
+async def test_metrics_count_runs_by_state_and_calls_by_role(service: Service) -> None:
+    data = await task_a(service.client)
+    run = await optimize(service, request(data))
+    stalled = await optimize(service, request(data, optimizer={"critic": "broken-critic"}))
+    text = (await service.client.get("/metrics")).text
+    assert 'inf_optimization_runs{state="succeeded"} 1.0' in text
+    assert 'inf_optimization_runs{state="failed"} 1.0' in text
+    assert 'inf_optimization_runs{state="running"} 0.0' in text
+    task_calls = run["roles"]["task"]["calls"] + stalled["roles"]["task"]["calls"]
+    assert f'inf_optimization_calls_total{{role="task"}} {float(task_calls)}' in text
+
+
+async def test_a_cancelled_run_ends_cancelled_without_running(service: Service) -> None:
+    data = await task_a(service.client)
+    started = await service.client.post("/v1/optimizations", json=request(data))
+    run_id = started.json()["id"]
+    cancelled = await service.client.post(f"/v1/optimizations/{run_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    await service.run_jobs()
+    run = (await service.client.get(f"/v1/optimizations/{run_id}")).json()
+    assert (run["state"], run["step"], run["steps"]) == ("cancelled", 0, [])
+    batch = await service.client.get(f"/v1/evaluations/{run_id}")
+    assert batch.status_code == 404  # a run is not another kind's
