@@ -9,7 +9,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' requirements/dev.lock)
 PYTEST_ARGS ?=
 LINT_PATHS := app tests bench examples
 
-.PHONY: help venv test test-fast fuzz lint types ci serve lock bench bench-engine bench-service bench-optimization example clean
+.PHONY: help venv test test-fast fuzz lint types ci serve lock bench bench-engine bench-service bench-optimization example optimize-demo clean
 
 help:
 	@echo "make serve   start the server (SQLite, simulated endpoint) on http://127.0.0.1:8000"
@@ -57,6 +57,9 @@ serve: $(STAMP)
 
 example: $(STAMP)
 	$(BIN)/python examples/extract_and_compare.py
+
+optimize-demo: $(STAMP)
+	$(BIN)/python examples/optimize_demo.py
 
 bench: bench-engine bench-service bench-optimization
 
