@@ -6,9 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.schemas.common import INT64_MAX
 from app.services.errors import is_outage
 from app.services.runtime import Runtime
 
@@ -85,3 +86,11 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
 # a pooled connection for as long as it is open.
 ShortReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 TenantDep = Annotated[str, Depends(get_tenant)]
+
+
+# The two ways an event stream is resumed: ``?after=`` or the SSE ``Last-Event-ID`` header.
+EventsAfter = Annotated[
+    int | None,
+    Query(ge=0, le=INT64_MAX, description="resume after this event id (or Last-Event-ID)"),
+]
+LastEventId = Annotated[str | None, Header(max_length=32)]

@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from sse_starlette import EventSourceResponse
 
 from app.api.bodies import JSON, inline_schema, read_body
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
+from app.api.deps import (
+    EventsAfter,
+    LastEventId,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    ShortReadSessionDep,
+    TenantDep,
+)
 from app.api.routes.jobs import as_sse, resume_after
-from app.api.schemas.common import INT64_MAX
 from app.api.schemas.evaluations import EvaluationOut, EvaluationPage
 from app.services.optimization.spec import EvaluationSpec
 from app.services.requests import evaluations
@@ -74,11 +81,8 @@ async def evaluation_events(
     runtime: RuntimeDep,
     session: ShortReadSessionDep,
     tenant: TenantDep,
-    after: Annotated[
-        int | None,
-        Query(ge=0, le=INT64_MAX, description="resume after this event id (or Last-Event-ID)"),
-    ] = None,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    after: EventsAfter = None,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Server-Sent Events, as a job's: state changes, scored items, ``progress``; resumable
     with ``Last-Event-ID``; the stream ends after the terminal event."""

@@ -9,13 +9,21 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.datastructures import FormData, UploadFile
 
 from app.api.bodies import JSON, media_type, read_body, validated
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
+from app.api.deps import (
+    EventsAfter,
+    LastEventId,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    ShortReadSessionDep,
+    TenantDep,
+)
 from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import JobStatus as JobState
@@ -165,11 +173,8 @@ async def job_events(
     runtime: RuntimeDep,
     session: ShortReadSessionDep,
     tenant: TenantDep,
-    after: Annotated[
-        int | None,
-        Query(ge=0, le=INT64_MAX, description="resume after this event id (or Last-Event-ID)"),
-    ] = None,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    after: EventsAfter = None,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Server-Sent Events: the job's state changes, item completions and failures, and periodic
     ``progress``, each with its id. Reconnect with ``Last-Event-ID`` to get every event missed;

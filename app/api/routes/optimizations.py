@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sse_starlette import EventSourceResponse
 
 from app.api.bodies import JSON, inline_schema, read_body
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, ShortReadSessionDep, TenantDep
+from app.api.deps import (
+    EventsAfter,
+    LastEventId,
+    ReadSessionDep,
+    RuntimeDep,
+    SessionDep,
+    ShortReadSessionDep,
+    TenantDep,
+)
 from app.api.routes.jobs import as_sse, resume_after
-from app.api.schemas.common import INT64_MAX
 from app.api.schemas.optimizations import OptimizationOut, OptimizationPage, ProjectionOut
 from app.services.optimization.spec import OptimizationSpec
 from app.services.requests import optimizations
@@ -91,11 +98,8 @@ async def optimization_events(
     runtime: RuntimeDep,
     session: ShortReadSessionDep,
     tenant: TenantDep,
-    after: Annotated[
-        int | None,
-        Query(ge=0, le=INT64_MAX, description="resume after this event id (or Last-Event-ID)"),
-    ] = None,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+    after: EventsAfter = None,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Server-Sent Events, as a job's: the training events (``step_started``, ``proposal``,
     ``accepted``/``rejected``, ``validated``, ``budget``, ``finished``, ...) and state changes;
