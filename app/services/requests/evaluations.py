@@ -16,13 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import GraphVersion, Job
 from app.db.repositories import datasets as datasets_repo
-from app.db.repositories import events as events_repo
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as repo
 from app.engine import Graph
-from app.lifecycle import EventKind, JobStatus
+from app.lifecycle import JobStatus
 from app.services.commits import after_commit
-from app.services.errors import Issue, NotFound
+from app.services.errors import Issue
 from app.services.evaluations.kind import EVALUATION
 from app.services.evaluations.layout import EvaluationPlan, items_of
 from app.services.evaluations.results import EvaluationResult, ScoredItem, result_of
@@ -32,6 +31,7 @@ from app.services.optimization.issues import invalid, parse
 from app.services.optimization.spec import EvaluationSpec
 from app.services.progress import counts
 from app.services.requests import jobs
+from app.services.requests.kind_jobs import find_kind_job, queue_kind_job
 
 if TYPE_CHECKING:  # the runtime's runner imports the jobs service this one uses
     from app.services.runtime import Runtime
@@ -105,25 +105,14 @@ def _asked(spec: EvaluationSpec, active: int | None) -> Iterator[tuple[str, int 
 
 async def _store(session: AsyncSession, tenant_id: str, plan: EvaluationPlan) -> Job:
     examples = await dataset_items(session, plan.dataset_id)
-    job = await repo.create_job(
-        session, tenant_id, plan.version_ids[0], kind=EVALUATION, spec=plan.to_json()
-    )
-    items = items_of(examples, len(plan.version_ids))
-    for start in range(0, len(items), PAGE):
-        await repo.add_items(session, job.id, start, items[start : start + PAGE])
-    await repo.set_item_count(session, job.id, len(items))
-    await events_repo.append_events(
-        session, [(job.id, EventKind.JOB_SUBMITTED, {"items": len(items)})]
-    )
-    return job
+    steps = items_of(examples, len(plan.version_ids))
+    version_id = plan.version_ids[0]
+    return await queue_kind_job(session, tenant_id, version_id, EVALUATION, plan.to_json(), steps)
 
 
 async def find(session: AsyncSession, tenant_id: str, evaluation_id: str) -> Job:
     """The tenant's evaluation; another tenant's, or a job of another kind, is not found."""
-    job = await repo.get_job(session, tenant_id, evaluation_id)
-    if job is None or job.kind != EVALUATION or job.spec is None:
-        raise NotFound(f"evaluation {evaluation_id!r} not found")
-    return job
+    return await find_kind_job(session, tenant_id, evaluation_id, EVALUATION, "evaluation")
 
 
 async def status(session: AsyncSession, tenant_id: str, evaluation_id: str) -> EvaluationView:

@@ -16,14 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job
 from app.db.repositories import datasets as datasets_repo
-from app.db.repositories import events as events_repo
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as repo
 from app.db.repositories import results
 from app.engine import Graph
-from app.lifecycle import EventKind
 from app.services.commits import after_commit
-from app.services.errors import Issue, NotFound
+from app.services.errors import Issue
 from app.services.optimization.call_sizes import mean_input_chars
 from app.services.optimization.checks import data_sizes, optimization_issues
 from app.services.optimization.data import dataset_items
@@ -34,6 +32,7 @@ from app.services.optimizations.plan import OPTIMIZATION, OptimizationPlan
 from app.services.optimizations.progress import RUN_ITEM, stored_record
 from app.services.optimizations.view import OptimizationView, view_of
 from app.services.requests import jobs
+from app.services.requests.kind_jobs import find_kind_job, queue_kind_job
 
 if TYPE_CHECKING:  # the runtime's runner imports the jobs service this one uses
     from app.services.runtime import Runtime
@@ -99,21 +98,15 @@ async def _input_chars(session: AsyncSession, spec: OptimizationSpec) -> int:
 
 
 async def _store(session: AsyncSession, tenant_id: str, plan: OptimizationPlan) -> Job:
-    job = await repo.create_job(
-        session, tenant_id, plan.version_id, kind=OPTIMIZATION, spec=plan.to_json()
+    steps = [{"run": plan.spec.graph_id}]  # one item, RUN_ITEM: the whole run
+    return await queue_kind_job(
+        session, tenant_id, plan.version_id, OPTIMIZATION, plan.to_json(), steps
     )
-    await repo.add_items(session, job.id, RUN_ITEM, [{"run": plan.spec.graph_id}])
-    await repo.set_item_count(session, job.id, 1)
-    await events_repo.append_events(session, [(job.id, EventKind.JOB_SUBMITTED, {"items": 1})])
-    return job
 
 
 async def find(session: AsyncSession, tenant_id: str, optimization_id: str) -> Job:
     """The tenant's run; another tenant's, or a job of another kind, is not found."""
-    job = await repo.get_job(session, tenant_id, optimization_id)
-    if job is None or job.kind != OPTIMIZATION or job.spec is None:
-        raise NotFound(f"optimization {optimization_id!r} not found")
-    return job
+    return await find_kind_job(session, tenant_id, optimization_id, OPTIMIZATION, "optimization")
 
 
 async def status(session: AsyncSession, tenant_id: str, optimization_id: str) -> OptimizationView:
