@@ -115,6 +115,27 @@ async def score_examples(
     return list(await asyncio.gather(*started))
 
 
+async def rescore(scored: Sequence[Scored], loss: Loss, failure_score: float = 0.0) -> list[float]:
+    """The scores ``loss`` gives the forward passes already recorded in ``scored``, in order;
+    no forward runs again, and one that failed keeps ``failure_score``.
+
+    >>> from app.engine.optimization.feedback import Feedback
+    >>> from app.engine.optimization.losses import VerifierLoss
+    >>> record = ForwardRecord(None, {}, "7", {}, [])
+    >>> ran = Scored(Example("q", "7"), 0.0, Feedback(0.0, "", record))
+    >>> failed = Scored(Example("q"), 0.0)
+    >>> asyncio.run(rescore([ran, failed], VerifierLoss(lambda out, expected: out == expected)))
+    [1.0, 0.0]
+    """
+    records = [None if s.feedback is None else s.feedback.record for s in scored]
+    again = await asyncio.gather(*(
+        _loss_of(loss, record, s.example, failure_score)
+        for s, record in zip(scored, records, strict=True) if record is not None
+    ))  # fmt: skip
+    found = iter(again)
+    return [failure_score if r is None else next(found).score for r in records]
+
+
 def llm_nodes(target: Target) -> frozenset[str]:
     """The ids of the ``llm`` nodes of ``target``: the model calls one forward may make."""
     graph = program_for(target).plan.graph

@@ -30,6 +30,7 @@ async def train(
     loss: Loss,
     optimizer: Optimizer,
     *,
+    metric: Loss | None = None,
     epochs: int = 1,
     batch_size: int = 4,
     shuffle: bool = True,
@@ -49,7 +50,8 @@ async def train(
     """Run a :class:`Trainer` to its end and return the history; the parameters are left
     holding the best values. ``module`` may be a plain :class:`Graph` trained through
     ``SFAOptimizer(graph_parameters(graph))``. Without a ``valset`` the gate scores each
-    proposal on its own batch.
+    proposal on its own batch. ``metric`` (default: ``loss``) is what the baseline, the gate,
+    ``target`` and the best values score by; the training feedback comes from ``loss``.
 
     ``shuffle_feedback`` is a negative control: the loss texts are rotated across the
     examples of each batch before the backward pass, so feedback no longer matches its
@@ -62,7 +64,7 @@ async def train(
     )  # fmt: skip
     trainer = Trainer(
         module, trainset, loss, optimizer, valset=valset, schedule=schedule, budget=budget,
-        resources=resources, on_event=on_event, clock=clock,
+        resources=resources, on_event=on_event, clock=clock, metric=metric,
     )  # fmt: skip
     while not trainer.done:
         await trainer.step()

@@ -8,8 +8,9 @@ validation set (the baseline), every later one is a training step:
 2. the backward pass of each example through the critic (concurrently), the feedback
    gathered on each parameter in batch order (so concurrency never changes it);
 3. ``optimizer.step()`` proposes new texts; the validation gate applies them, scores them
-   on every validation item (or, without a valset, on the batch) and keeps them only if
-   the mean paired gain over the incumbent on the same items is > 0 and >= ``min_delta``.
+   by the selection ``metric`` (default: the loss) on every validation item (or, without a
+   valset, on the batch) and keeps them only if the mean paired gain over the incumbent on
+   the same items is > 0 and >= ``min_delta``.
 
 The proposals of one step are gated together. The run stops at ``epochs``
 (``max_epochs``), after ``patience`` steps without an accepted proposal
@@ -37,7 +38,7 @@ from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
 from app.engine.optimization.calls import metering
 from app.engine.optimization.dataset import Example, as_examples
 from app.engine.optimization.edits import text_diff
-from app.engine.optimization.evaluate import Scored, score_examples
+from app.engine.optimization.evaluate import Scored, rescore, score_examples
 from app.engine.optimization.gate import decide
 from app.engine.optimization.gathering import backward_all, by_node, collect, rotate_texts
 from app.engine.optimization.history import (
@@ -87,6 +88,10 @@ class Schedule:
 class Trainer:
     """Train ``optimizer``'s parameters of ``module`` on ``trainset`` with ``loss``.
 
+    ``metric`` (default: ``loss``) selects: the baseline, the validation gate, ``target``
+    and the best values score by it, while the training batches' feedback comes from
+    ``loss``.
+
     ``module`` is an :class:`InferenceModule`, or a :class:`Graph` whose parameters the
     optimizer holds by graph name (``SFAOptimizer(graph_parameters(graph))``); each forward
     pass then runs the graph with the parameters' current values.
@@ -109,10 +114,12 @@ class Trainer:
         on_event: EventSink | None = None,
         clock: Callable[[], float] | None = None,
         state: TrainerState | None = None,
+        metric: Loss | None = None,
     ) -> None:
         if not isinstance(module, InferenceModule | Graph):
             raise ConfigError("train: the target must be an InferenceModule or a Graph")
         self.module, self.loss, self.optimizer = module, loss, optimizer
+        self.metric = loss if metric is None else metric
         self.schedule = schedule or Schedule()
         self.schedule.check()
         self.trainset = as_examples(trainset)
@@ -224,7 +231,7 @@ class Trainer:
             TrainingEvent.RUN_STARTED, {"parameters": self._values(), "seed": self.schedule.seed}
         )
         if self.valset is not None:
-            scored = await self._score(self.valset, Role.VALIDATION)
+            scored = await self._score(self.valset, Role.VALIDATION, self.metric)
             self.state.best_scores = [s.score for s in scored]
             history.baseline = history.best_score = mean(self.state.best_scores)
             self._emit(
@@ -240,7 +247,7 @@ class Trainer:
             return
         number = self.state.step + 1
         self._emit(TrainingEvent.STEP_STARTED, {"step": number, "epoch": self.state.epoch})
-        scored = await self._score(batch, Role.TASK)
+        scored = await self._score(batch, Role.TASK, self.loss)
         record = StepRecord(
             self.state.epoch, number, [s.example.id for s in scored], [s.score for s in scored]
         )
@@ -272,9 +279,9 @@ class Trainer:
             random.Random(f"{self.schedule.seed}:{epoch}").shuffle(order)
         return order
 
-    async def _score(self, examples: Sequence[Example], role: Role) -> list[Scored]:
+    async def _score(self, examples: Sequence[Example], role: Role, loss: Loss) -> list[Scored]:
         return await score_examples(
-            self._target(), examples, self.loss, role=role, resources=self.resources,
+            self._target(), examples, loss, role=role, resources=self.resources,
             failure_score=self.schedule.failure_score,
         )  # fmt: skip
 
@@ -316,13 +323,17 @@ class Trainer:
     async def _gate(
         self, proposals: list[Proposal], scored: list[Scored], record: StepRecord
     ) -> None:
-        """Apply the proposals together, score them on the gate's items, keep or revert."""
+        """Apply the proposals together, score them by the metric on the gate's items, keep
+        or revert."""
         items = self.valset if self.valset is not None else [s.example for s in scored]
-        incumbent = self.state.best_scores if self.valset is not None else record.scores
+        incumbent = self.state.best_scores
+        if self.valset is None:
+            incumbent = await self._batch_metric(scored, record)
         for proposal in proposals:
             self.optimizer.apply(proposal)
         try:
-            candidate = [s.score for s in await self._score(items, Role.VALIDATION)]
+            found = await self._score(items, Role.VALIDATION, self.metric)
+            candidate = [s.score for s in found]
         except BaseException:
             self._revert(proposals)
             raise
@@ -340,6 +351,13 @@ class Trainer:
         )
         validated = {"step": record.step, "score": mean(candidate), "n": len(candidate)}
         self._emit(TrainingEvent.VALIDATED, validated)
+
+    async def _batch_metric(self, scored: list[Scored], record: StepRecord) -> list[float]:
+        """The incumbent's metric scores on the batch: its loss scores when the metric is the
+        loss, else the metric of the same forward passes (no forward runs again)."""
+        if self.metric is self.loss:
+            return record.scores
+        return await rescore(scored, self.metric, self.schedule.failure_score)
 
     def _accept(self, candidate: list[float], record: StepRecord) -> None:
         history = self.state.history

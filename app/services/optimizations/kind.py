@@ -2,9 +2,10 @@
 
 ``open`` reads the job's :class:`~app.services.optimizations.plan.OptimizationPlan`, the graph
 version it trains from and its data, and builds the engine's :class:`Trainer` (the version's
-trainable parameters as :class:`Parameter` objects, the SFA optimizer, the loss, the budget's
-meter) under the runner's shared resource manager, so its calls share the process's limits and
-rate limiters with jobs; or resumes it from the :class:`TrainerState` an earlier runner saved.
+trainable parameters as :class:`Parameter` objects, the SFA optimizer, the loss it learns from,
+the selection metric its gate, best version and test score by, the budget's meter) under the
+runner's shared resource manager, so its calls share the process's limits and rate limiters
+with jobs; or resumes it from the :class:`TrainerState` an earlier runner saved.
 
 The step runs the trainer one trainer step at a time and, after each, stores its state, its
 events and (when the step was accepted) the new graph version in one committed transaction
@@ -118,11 +119,10 @@ class OptimizationRun:
         if self.data.test:
             meter = Meter()
             best = self.graph.with_parameters(self.record.state.history.best_values)
-            metric = loss_of(self.plan.spec.metric, self.deps.resources)
             with metering(meter):
                 try:
                     found = await evaluate(
-                        best, self.data.test, metric, resources=self.deps.resources,
+                        best, self.data.test, self.trainer.metric, resources=self.deps.resources,
                         seed=self.plan.spec.seed,
                     )  # fmt: skip
                     self.record.test = {**found.to_dict(), "scores": None}
@@ -179,8 +179,10 @@ def _trainer(
         epochs=spec.schedule.epochs, batch_size=spec.schedule.batch_size, seed=spec.seed,
         min_delta=spec.min_delta, patience=spec.patience, target=spec.target,
     )  # fmt: skip
+    loss = loss_of(spec.loss, deps.resources)
+    metric = loss if spec.selection_metric is None else loss_of(spec.metric, deps.resources)
     return Trainer(
-        graph, data.train, loss_of(spec.loss, deps.resources), optimizer, valset=data.val,
-        schedule=schedule, budget=spec.budget.to_budget(), resources=deps.resources,
-        on_event=on_event, state=state,
+        graph, data.train, loss, optimizer, valset=data.val, schedule=schedule,
+        budget=spec.budget.to_budget(), resources=deps.resources, on_event=on_event,
+        state=state, metric=metric,
     )  # fmt: skip

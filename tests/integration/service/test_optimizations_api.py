@@ -120,6 +120,30 @@ async def test_task_a_ends_succeeded_with_an_accepted_inactive_version(
     assert not any(c in (e["system"] or "") + (e["prompt"] or "") for e in shown for c in canaries)
 
 
+async def val_mean(service: Service, data: dict[str, str], version: int, loss: Any) -> float:
+    """The mean score ``loss`` gives graph version ``version`` on the val dataset."""
+    body = {"graph_id": data["graph_id"], "version": version, "dataset": data["val"], "loss": loss}
+    started = await service.client.post("/v1/evaluations", json=body)
+    assert started.status_code == 202, started.text
+    await service.run_jobs()
+    done = await service.client.get(f"/v1/evaluations/{started.json()['id']}")
+    [found] = done.json()["result"]["versions"]
+    return float(found["mean"])
+
+
+async def test_the_best_score_is_the_selection_metrics_not_the_losss(service: Service) -> None:
+    data = await task_a(service.client)
+    half = {"verifiers": [{"op": "answer_equals"}, {"op": "regex", "pattern": "^never$"}]}
+    run = await optimize(service, request(data, selection_metric=half))
+    assert run["state"] == "succeeded"
+    assert any(step["accepted"] for step in run["steps"])
+    best = run["best"]["version"]
+    by_metric = await val_mean(service, data, best, half)
+    by_loss = await val_mean(service, data, best, ANSWER)
+    assert run["best"]["score"] == by_metric == pytest.approx(by_loss / 2)
+    assert by_metric < by_loss
+
+
 async def test_promote_makes_jobs_use_the_trained_version_and_rollback_restores(
     service: Service,
 ) -> None:

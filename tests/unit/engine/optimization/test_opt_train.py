@@ -15,11 +15,13 @@ from app.engine import InferenceModule, LLMInference, Parameter
 from app.engine.errors import ConfigError, PermanentLLMError
 from app.engine.optimization.budget import Budget, Limits
 from app.engine.optimization.history import StopReason, TrainingHistory
+from app.engine.optimization.losses import VerifierLoss
 from app.engine.optimization.roles import Role
 from app.engine.optimization.sfa import SFAOptimizer
 from app.engine.optimization.state import TrainerState
 from app.engine.optimization.train import train
 from app.engine.optimization.trainer import Schedule, Trainer
+from app.engine.optimization.verifiers import verifier
 from app.engine.testing import ScriptedLLM
 from tests.support.training import (
     HARM,
@@ -98,6 +100,42 @@ async def test_without_a_valset_the_gate_uses_the_batch() -> None:
     assert first.delta == pytest.approx(len(fixable) / len(first.examples))
     asked = {r.prompt for r in world.task.calls}
     assert not any("item 100" in prompt for prompt in asked)
+
+
+def wrong_answers() -> VerifierLoss:
+    """A selection metric that disagrees with the loss: a wrong answer scores 1."""
+    check = verifier("answer_equals")
+    return VerifierLoss(lambda output, expected: check(output, expected).score == 0.0)
+
+
+async def test_the_gate_and_the_best_score_by_the_metric_not_the_loss() -> None:
+    module = Counter()
+    history = await fit(World(), module, metric=wrong_answers(), epochs=1)
+    first = history.steps[0]
+    assert first.delta == -0.5  # the loss would have gained +0.5 with the rule
+    assert not first.accepted
+    assert first.scores == [1.0 if i % 2 == 0 else 0.0 for i in first.examples]  # the loss's
+    assert history.best_values == {"instruction": SEED_PROMPT}
+    assert module.instruction.value == SEED_PROMPT
+
+
+async def test_a_proposal_the_metric_prefers_is_kept_and_reaches_its_target() -> None:
+    world = World(optimizer=ScriptedLLM(adding(HARM)))
+    history = await fit(world, metric=wrong_answers(), target=1.0, epochs=3)
+    assert history.steps[0].accepted
+    assert history.best_score == 1.0  # every answer wrong: the loss scores it 0
+    assert history.stop_reason is StopReason.TARGET_REACHED
+    assert len(history.steps) == 1
+
+
+async def test_without_a_valset_the_batch_gate_scores_both_sides_by_the_metric() -> None:
+    world = World()
+    history = await fit(world, valset=None, metric=wrong_answers(), epochs=1)
+    first = history.steps[0]
+    fixable = [i for i in first.examples if isinstance(i, int) and i % 2 and i != 7]
+    assert first.delta == pytest.approx(-len(fixable) / len(first.examples))
+    assert not first.accepted
+    assert len(world.task.calls) == 2 * len(TRAIN)  # batch and candidate: no incumbent rerun
 
 
 async def test_patience_stops_after_steps_without_a_gain() -> None:
