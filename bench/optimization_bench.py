@@ -17,7 +17,10 @@ dry-run projection of calls against the calls a run makes.
    the spec's ``project()`` is set beside the calls the meter counted, per role and in total.
    Call counts are deterministic (same seed, same counts) and printed exactly. The projection
    also gets the run's observed proposal steps and optimizer calls back (``given counts``):
-   it then matches exactly, showing the gap is only in how often a step proposes.
+   it then matches exactly, showing the gap is only in how often a step proposes. Last, the
+   live projection a run's status shows (``live_projection``: spent, plus the steps left at
+   the finished steps' calls per step, plus the test) after the baseline and after 25, 50 and
+   75 % of the steps, as a ratio to the calls the run made in the end.
 
     make bench-optimization
     .venv/bin/python -m bench.optimization_bench --items 400 --concurrency 32 --latency-ms 30
@@ -33,6 +36,7 @@ import math
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +52,13 @@ from app.engine.optimization import (
     evaluate,
     graph_parameters,
     metering,
-    train,
     verifier,
 )
+from app.engine.optimization.state import TrainerState
+from app.engine.optimization.trainer import Schedule
 from app.engine.resources.manager import ResourceManager
 from app.services.optimization.checks import Sizes
+from app.services.optimization.live import live_projection
 from app.services.optimization.projection import Projection, project
 from app.services.optimization.spec import OptimizationSpec
 
@@ -61,6 +67,7 @@ EXAMPLES = ROOT / "examples" / "optimization"
 RESULTS = ROOT / "bench" / "results"
 EPOCHS, BATCH, SEED = 3, 5, 0
 TOLERANCE = 0.10
+CHECKPOINTS = (0.0, 0.25, 0.5, 0.75)  # fractions of the scheduled steps; 0: after the baseline
 
 
 # -- data ----------------------------------------------------------------------------------
@@ -177,21 +184,42 @@ def spec_for() -> OptimizationSpec:
     })  # fmt: skip
 
 
-async def actual_calls(task: str) -> tuple[dict[str, int], TrainingHistory]:
-    """Train ``task`` as the spec schedules it, then the test evaluation; calls per role."""
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A run's calls per role (the test's included), its history, its state at each
+    checkpoint and at the end, and the test's usage."""
+
+    calls: dict[str, int]
+    history: TrainingHistory
+    states: dict[float, TrainerState]
+    final: TrainerState
+    tested: dict[str, dict[str, float]]
+
+
+async def actual_calls(task: str, steps: int) -> Run:
+    """Train ``task`` as the spec schedules it (its ``steps`` steps), keeping the state at
+    each checkpoint, then the test evaluation."""
     graph, splits, config = graph_of(task), splits_of(task), resources()
     params = graph_parameters(graph)
-    history = await train(
-        graph, splits["train"], answer_loss(), SFAOptimizer(params), epochs=EPOCHS,
-        batch_size=BATCH, valset=splits["val"], seed=SEED, resources=config,
+    trainer = Trainer(
+        graph, splits["train"], answer_loss(), SFAOptimizer(params), valset=splits["val"],
+        schedule=Schedule(epochs=EPOCHS, batch_size=BATCH, seed=SEED), resources=config,
     )  # fmt: skip
+    states: dict[float, TrainerState] = {}
+    while not trainer.done:
+        await trainer.step()
+        for fraction in CHECKPOINTS:
+            if fraction not in states and len(trainer.history.steps) >= fraction * steps:
+                states[fraction] = TrainerState.from_json(trainer.state.to_json())
     meter = Meter()
     with metering(meter):
         tuned = graph.with_parameters({name: p.value for name, p in params.items()})
         await evaluate(tuned, splits["test"], answer_loss(), resources=config)
+    history = trainer.history
     calls = {role: int(history.usage.get(role.value, {}).get("calls", 0)) for role in Role}
     calls[Role.VALIDATION] += meter.by_role[Role.VALIDATION].calls
-    return {role.value: n for role, n in calls.items()}, history
+    tested = {role.value: usage.to_dict() for role, usage in meter.by_role.items()}
+    return Run({r.value: n for r, n in calls.items()}, history, states, trainer.state, tested)
 
 
 def projected_calls(task: str) -> Projection:
@@ -216,8 +244,9 @@ def within(projected: int, actual: int) -> bool:
 
 
 def projection_report(task: str) -> dict[str, Any]:
-    actual, history = asyncio.run(actual_calls(task))
     projection = projected_calls(task)
+    run = asyncio.run(actual_calls(task, projection.steps))
+    actual, history = run.calls, run.history
     projected = {role.value: cost.calls for role, cost in projection.roles.items()}
     given = given_counts(task, projection, history)
     rows = [*actual, "total"]
@@ -240,7 +269,33 @@ def projection_report(task: str) -> dict[str, Any]:
         "task": task, "steps": len(history.steps), "proposal_steps": proposing,
         "projected": projected, "actual": actual, "given_counts": given,
         "within_10pct": within(projected["total"], actual["total"]),
+        "live": live_report(projection, run, actual["total"]),
     }  # fmt: skip
+
+
+def live_report(projection: Projection, run: Run, made: int) -> dict[str, Any]:
+    """The live projection's total and bound after the baseline, at each checkpoint and at the
+    end, each as a ratio to the calls the run made."""
+    found = [
+        ("baseline" if not fraction else f"{fraction:.0%}", state, None)
+        for fraction, state in run.states.items()
+    ]
+    found.append(("end", run.final, run.tested))
+    print(f"live projection / calls made ({made:,}):")
+    print(f"{'after':<9} {'steps':>5} {'projected':>9} {'ratio':>6} {'bound':>6} {'ratio':>6}")
+    report: dict[str, Any] = {}
+    for name, state, tested in found:
+        calls = live_projection(projection, state, tested).calls
+        ratio, bound = calls.projected_total / made, calls.upper_bound / made
+        print(
+            f"{name:<9} {len(state.history.steps):>5} {calls.projected_total:>9,} {ratio:>6.2f} "
+            f"{calls.upper_bound:>6,} {bound:>6.2f}"
+        )
+        report[name] = {
+            "steps": len(state.history.steps), "projected_total": calls.projected_total,
+            "upper_bound": calls.upper_bound, "ratio": ratio,
+        }  # fmt: skip
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

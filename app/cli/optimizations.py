@@ -104,6 +104,8 @@ def _follow(client: Client, run_id: str) -> dict[str, Any]:
     try:
         for event in client.optimization_events(run_id):
             line = event_line(event)
+            if line is not None and event.kind == EventKind.BUDGET:
+                line += projection_note(client.optimization(run_id).get("projection"))
             if line is not None:
                 typer.echo(line)
     except KeyboardInterrupt:
@@ -142,6 +144,20 @@ def _budget_line(data: dict[str, Any]) -> str:
     return f"budget: {int(total.get('calls', 0))} calls{exhausted}"
 
 
+def projection_note(projection: dict[str, Any] | None) -> str:
+    """The live projection of a run's calls, as the budget line ends.
+
+    >>> projection_note({"calls": {"spent": 120, "projected_total": 700, "upper_bound": 1884}})
+    '; projected 700 calls in all (at most 1,884)'
+    """
+    if not projection:
+        return ""
+    calls = projection["calls"]
+    return (
+        f"; projected {calls['projected_total']:,} calls in all (at most {calls['upper_bound']:,})"
+    )
+
+
 def _test_line(test: dict[str, Any] | None) -> str:
     if not test:
         return "no test data"
@@ -165,12 +181,20 @@ def _show(found: dict[str, Any], as_json: bool) -> None:
             ("steps", found["step"]),
             ("best", f"version {best['version']}, validation {score}"),
             ("test", _test_line(found.get("test")) if found.get("test") is not None else None),
+            ("calls", _calls_field(found.get("projection"))),
             ("error", found.get("error")),
         ]
     )
     rows = [_role_row(role, usage) for role, usage in found["roles"].items()]
     if rows:
         echo_table(("ROLE", "CALLS", "TOKENS", "COST"), rows)
+
+
+def _calls_field(projection: dict[str, Any] | None) -> str | None:
+    if not projection:
+        return None
+    calls = projection["calls"]
+    return f"{calls['spent']:,} spent{projection_note(projection)}"
 
 
 def _role_row(role: str, usage: dict[str, Any]) -> tuple[str, int, int, str]:

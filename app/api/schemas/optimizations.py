@@ -19,6 +19,35 @@ class BestVersionOut(BaseModel):
     high: float | None
 
 
+class CallsOutlookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    spent: int = Field(description="calls made so far (the test's included)")
+    projected_total: int = Field(
+        description="spent, plus the steps left at the finished steps' calls per step, plus "
+        "the baseline and test not yet run"
+    )
+    upper_bound: int = Field(description="the same with every step left proposing")
+
+
+class StepCountsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    finished: int
+    left: int = Field(description="steps left in the epochs (0 once the run ended)")
+    proposed: int = Field(description="finished steps that made a proposal")
+
+
+class LiveProjectionOut(BaseModel):
+    """What the run will spend, projected from what its finished steps spent."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    calls: CallsOutlookOut
+    by_role: dict[str, CallsOutlookOut]
+    steps: StepCountsOut
+
+
 class OptimizationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -37,6 +66,9 @@ class OptimizationOut(BaseModel):
         description="every step: proposals with diff and edit ratio, paired delta, accepted, why"
     )
     test: dict[str, Any] | None = Field(description="the best values scored once on the test split")
+    projection: LiveProjectionOut | None = Field(
+        default=None, description="the live projection of its calls (null in the listing)"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -59,7 +59,8 @@ class StepRecord:
     parameters that got no proposal and why; ``errors`` the failures met (forward passes,
     critic and optimizer calls); ``delta`` (with ``low``/``high``) is the
     paired gain of the proposals over the incumbent on the gate's items; ``parameters`` is
-    the snapshot after the step (the proposals kept only if ``accepted``).
+    the snapshot after the step (the proposals kept only if ``accepted``); ``calls`` counts
+    the calls the step made by role (empty in a history saved before steps counted them).
     """
 
     epoch: int
@@ -78,6 +79,7 @@ class StepRecord:
     parameters: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     unparsed: int = 0  # critic replies that never parsed
+    calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:

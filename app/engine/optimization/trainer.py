@@ -245,7 +245,7 @@ class Trainer:
         if batch is None:
             self._finish_epochs()
             return
-        number = self.state.step + 1
+        number, spent = self.state.step + 1, self._calls()
         self._emit(TrainingEvent.STEP_STARTED, {"step": number, "epoch": self.state.epoch})
         scored = await self._score(batch, Role.TASK, self.loss)
         record = StepRecord(
@@ -258,6 +258,7 @@ class Trainer:
         self._note_proposals(proposals, record)
         if proposals:
             await self._gate(proposals, scored, record)
+        record.calls = {role: n - spent[role] for role, n in self._calls().items()}
         self._end_step(record, len(batch))
 
     # -- batches -----------------------------------------------------------------------
@@ -435,6 +436,9 @@ class Trainer:
                 "best_step": history.best_step,
             },
         )
+
+    def _calls(self) -> dict[str, int]:
+        return {role.value: usage.calls for role, usage in self.meter.by_role.items()}
 
     def _usage(self) -> dict[str, Any]:
         by_role = {role.value: usage.to_dict() for role, usage in self.meter.by_role.items()}

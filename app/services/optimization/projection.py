@@ -21,7 +21,9 @@ already gets right): on the offline simulator's Task B, 3 epochs of batch 5, the
 Output tokens are caps (``max_tokens`` or the defaults),
 so tokens are an upper bound too.
 
-Token sizes come from :mod:`app.services.optimization.call_sizes`.
+Token sizes come from :mod:`app.services.optimization.call_sizes`. A run's status counts
+what is left at the run's own observed rate, from these unit costs
+(:mod:`app.services.optimization.live`).
 """
 
 from __future__ import annotations
@@ -79,12 +81,18 @@ def _calls(count: int, tokens: Tokens, calls_per_unit: int = 1) -> Cost:
 @dataclass(frozen=True, slots=True)
 class Projection:
     """What a run is projected to spend: ``roles`` for the whole run, ``baseline`` and
-    ``per_step`` (a full batch) for :func:`affordable`."""
+    ``per_step`` (a full batch) for :func:`affordable`, and the unit costs the whole is made
+    of: ``training`` per training item (of ``items`` in all epochs), ``gating`` per step (its
+    optimizer calls and the validation of its proposals) and ``test``, the final test."""
 
     steps: int
     roles: dict[Role, Cost]
     baseline: dict[Role, Cost] = field(default_factory=dict)
     per_step: dict[Role, Cost] = field(default_factory=dict)
+    items: int = 0
+    training: dict[Role, Cost] = field(default_factory=dict)
+    gating: dict[Role, Cost] = field(default_factory=dict)
+    test: dict[Role, Cost] = field(default_factory=dict)
 
     @property
     def total(self) -> Cost:
@@ -122,15 +130,15 @@ def project(spec: OptimizationSpec, graph: Graph, sizes: Sizes, input_chars: int
     calls = CallSizes(graph, input_chars)
     epochs, batch = spec.schedule.epochs, min(spec.schedule.batch_size, sizes.train)
     steps = epochs * math.ceil(sizes.train / spec.schedule.batch_size)
+    items = epochs * sizes.train  # the last batch of an epoch may be short
     per_item = _PerItem(calls, spec)
+    training = _merge(per_item.training(1))
     optimizer = {Role.OPTIMIZER: _optimizer_step(calls, spec, batch)}
-    per_step = _merge(per_item.training(batch), optimizer, per_item.validating(sizes.val))
-    roles = _merge(
-        per_item.training(epochs * sizes.train),  # the last batch of an epoch may be short
-        {Role.OPTIMIZER: optimizer[Role.OPTIMIZER].times(steps)},
-        per_item.validating(sizes.val * (steps + 1) + sizes.test),
-    )
-    return Projection(steps, roles, _merge(per_item.validating(sizes.val)), per_step)
+    gating = _merge(optimizer, per_item.validating(sizes.val))
+    baseline, test = _merge(per_item.validating(sizes.val)), _merge(per_item.validating(sizes.test))
+    roles = _merge(_times(training, items), _times(gating, steps), baseline, test)
+    per_step = _merge(_times(training, batch), gating)
+    return Projection(steps, roles, baseline, per_step, items, training, gating, test)
 
 
 class _PerItem:
@@ -156,6 +164,10 @@ class _PerItem:
             Role.VALIDATION: self.forward.times(items),
             Role.JUDGE: self.metric_judge.times(items),
         }
+
+
+def _times(costs: dict[Role, Cost], count: int) -> dict[Role, Cost]:
+    return {role: cost.times(count) for role, cost in costs.items()}
 
 
 def _judge(calls: CallSizes, loss: LossSpec) -> Cost:

@@ -9,12 +9,13 @@ every runner sees the same examples in the same order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.engine.optimization.dataset import Example
+from app.services.optimization.checks import Sizes
 from app.services.optimization.data import dataset_items, examples_at
 from app.services.optimization.spec import OptimizationSpec
 from app.services.optimization.split import split_indices
@@ -24,12 +25,14 @@ OPTIMIZATION = "optimization"
 
 @dataclass(frozen=True, slots=True)
 class OptimizationPlan:
-    """A checked request, the graph's id, and the version (id and number) it trains from."""
+    """A checked request, the graph's id, the version (id and number) it trains from, and the
+    sizes of its data (``None`` in a plan stored before they were)."""
 
     spec: OptimizationSpec
     graph_id: str
     version_id: str
     version: int
+    sizes: Sizes | None = None
 
     def to_json(self) -> dict[str, Any]:
         """What the job's ``spec`` column stores."""
@@ -38,12 +41,14 @@ class OptimizationPlan:
             "graph_id": self.graph_id,
             "version_id": self.version_id,
             "version": self.version,
+            "sizes": None if self.sizes is None else asdict(self.sizes),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OptimizationPlan:
         spec = OptimizationSpec.model_validate(data["request"])
-        return cls(spec, data["graph_id"], data["version_id"], int(data["version"]))
+        sizes = None if data.get("sizes") is None else Sizes(**data["sizes"])
+        return cls(spec, data["graph_id"], data["version_id"], int(data["version"]), sizes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """What ``GET /v1/optimizations/{id}`` shows of a run: its state (from the job's status and
 how its one item ended), stop reason and root error, counters per role, the best version with
-its validation score and interval, every step's proposals and the gate's decision, and the
-test result.
+its validation score and interval, every step's proposals and the gate's decision, the
+test result, and the live projection of its calls
+(:func:`~app.services.optimization.live.live_projection`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from typing import Any
 
 from app.db.models import Job, JobItem
 from app.engine.optimization.history import StepRecord
+from app.engine.optimization.state import TrainerState
 from app.engine.optimization.stats import bootstrap_interval
-from app.lifecycle import ItemStatus, JobStatus, OptimizationState
+from app.lifecycle import TERMINAL_JOB_STATUSES, ItemStatus, JobStatus, OptimizationState
+from app.services.optimization.live import LiveProjection, live_projection
+from app.services.optimization.projection import Projection
 from app.services.optimizations.plan import OptimizationPlan
 from app.services.optimizations.progress import RunRecord
 
@@ -47,6 +51,7 @@ class OptimizationView:
     best: BestVersion
     steps: list[dict[str, Any]]
     test: dict[str, Any] | None
+    projection: LiveProjection | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -74,8 +79,10 @@ def states(counts: dict[tuple[str, str], int]) -> dict[str, int]:
 
 
 def view_of(
-    job: Job, plan: OptimizationPlan, item: JobItem | None, record: RunRecord | None
-) -> OptimizationView:
+    job: Job, plan: OptimizationPlan, item: JobItem | None, record: RunRecord | None,
+    projection: Projection | None = None,
+) -> OptimizationView:  # fmt: skip
+    """The run as ``GET`` shows it; with its dry-run ``projection``, its live projection."""
     history = None if record is None else record.state.history
     stop = None if history is None or history.stop_reason is None else history.stop_reason.value
     error = job.error or (item.error if item is not None else None)
@@ -86,8 +93,21 @@ def view_of(
     return OptimizationView(
         job.id, state, plan.graph_id, plan.version, stop, error,
         0 if record is None else record.state.step, _roles(record), _best(plan, record), steps,
-        None if record is None else record.test, job.created_at, job.started_at, job.finished_at,
+        None if record is None else record.test, _live(job, record, projection),
+        job.created_at, job.started_at, job.finished_at,
     )  # fmt: skip
+
+
+def _live(
+    job: Job, record: RunRecord | None, projection: Projection | None
+) -> LiveProjection | None:
+    if projection is None:
+        return None
+    ended = job.status in TERMINAL_JOB_STATUSES
+    if record is None:
+        return live_projection(projection, TrainerState(), ended=ended)
+    tested = record.test_usage if record.tested else None
+    return live_projection(projection, record.state, tested, ended=ended)
 
 
 def _roles(record: RunRecord | None) -> dict[str, dict[str, float]]:
@@ -125,5 +145,5 @@ def _step(step: StepRecord, record: RunRecord) -> dict[str, Any]:
         "step": step.step, "epoch": step.epoch, "scores": step.scores, "proposals": proposals,
         "rejections": step.rejections, "delta": step.delta, "low": step.low, "high": step.high,
         "accepted": step.accepted, "reason": step.reason, "score": step.score,
-        "version": record.versions.get(step.step), "errors": step.errors,
+        "version": record.versions.get(step.step), "errors": step.errors, "calls": step.calls,
     }  # fmt: skip

@@ -74,11 +74,12 @@ async def _plan(
     issues = optimization_issues(spec, graph, sizes, aliases)
     if issues:
         raise invalid(issues)
-    projection = project(spec, graph, data_sizes(spec, sizes), await _input_chars(session, spec))
+    parts = data_sizes(spec, sizes)
+    projection = project(spec, graph, parts, await _input_chars(session, spec))
     issues = affordable(projection, spec.budget)
     if issues:
         raise invalid(issues)
-    return OptimizationPlan(spec, record.id, version.id, version.version), projection
+    return OptimizationPlan(spec, record.id, version.id, version.version, parts), projection
 
 
 async def _dataset_sizes(
@@ -110,16 +111,27 @@ async def find(session: AsyncSession, tenant_id: str, optimization_id: str) -> J
 
 
 async def status(session: AsyncSession, tenant_id: str, optimization_id: str) -> OptimizationView:
-    """The run's state, stop reason, counters, best version, step history and test result."""
+    """The run's state, stop reason, counters, best version, step history, test result and
+    the live projection of its calls."""
     job = await find(session, tenant_id, optimization_id)
-    return await _view(session, job)
+    return await _view(session, job, live=True)
 
 
-async def _view(session: AsyncSession, job: Job) -> OptimizationView:
+async def _view(session: AsyncSession, job: Job, live: bool = False) -> OptimizationView:
     item = await repo.get_item(session, job.id, RUN_ITEM)
     record = stored_record(await results.item_nodes(session, job.id, RUN_ITEM))
     plan = OptimizationPlan.from_json(job.spec or {})
-    return view_of(job, plan, item, record)
+    projection = await _projection(session, plan) if live else None
+    return view_of(job, plan, item, record, projection)
+
+
+async def _projection(session: AsyncSession, plan: OptimizationPlan) -> Projection | None:
+    """The run's dry-run projection, whose unit costs its live projection counts in calls
+    (tokens are not shown, so the items' input length is left out)."""
+    version = await graphs_repo.get_version_by_id(session, plan.version_id)
+    if version is None or plan.sizes is None:
+        return None
+    return project(plan.spec, Graph.model_validate(version.definition), plan.sizes)
 
 
 async def listing(

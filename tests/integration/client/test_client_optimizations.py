@@ -76,7 +76,10 @@ def test_cli_dry_run_start_follow_and_status(
     assert "validation score" in ran.output
     assert "budget: " in ran.output
     assert "finished: max_epochs" in ran.output
+    assert "calls in all (at most" in ran.output  # each budget line: the live projection
     [run] = list(client.optimizations())
+    made = sum(int(usage["calls"]) for usage in run["roles"].values())
+    assert f"{made:,} spent; projected {made:,} calls in all (at most {made:,})" in ran.output
     followed = cli(service_url, "optimize", "follow", run["id"])
     assert followed.exit_code == 0, followed.output
     shown = cli(service_url, "optimize", "status", run["id"], "--json")

@@ -173,6 +173,28 @@ async def test_dry_run_answers_the_projection_and_stores_nothing(service: Servic
     assert await jobs_stored(service) == 0
 
 
+async def test_the_live_projection_starts_at_the_dry_run_and_ends_at_the_calls_made(
+    service: Service,
+) -> None:
+    data = await task_a(service.client)
+    dry = (await service.client.post("/v1/optimizations", json=request(data, dry_run=True))).json()
+    started = await service.client.post("/v1/optimizations", json=request(data))
+    queued = started.json()["projection"]
+    assert queued["calls"] == {
+        "spent": 0, "projected_total": dry["total"]["calls"], "upper_bound": dry["total"]["calls"]
+    }  # fmt: skip
+    await service.run_jobs()
+    run = (await service.client.get(f"/v1/optimizations/{started.json()['id']}")).json()
+    assert run["state"] == "succeeded"
+    made = {role: int(usage["calls"]) for role, usage in run["roles"].items()}
+    ended = run["projection"]
+    assert ended["calls"]["projected_total"] == ended["calls"]["spent"] == sum(made.values())
+    assert ended["calls"]["upper_bound"] == sum(made.values()) < dry["total"]["calls"]
+    assert {role: o["projected_total"] for role, o in ended["by_role"].items()} == made
+    assert ended["steps"] == {"finished": 8, "left": 0, "proposed": ended["steps"]["proposed"]}
+    assert 0 < ended["steps"]["proposed"] < 8
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -46,6 +46,28 @@ async def test_a_finished_state_round_trips_with_its_stop_reason() -> None:
     assert again.history.stop_reason is StopReason.MAX_EPOCHS
 
 
+async def test_each_step_counts_its_calls_by_role_and_they_add_up_to_the_usage() -> None:
+    trainer = a_trainer(World(optimizer=ScriptedLLM(adding_each(RULE, HARM))))
+    await trainer.step()  # the baseline
+    baseline = {role: int(usage["calls"]) for role, usage in trainer.state.usage.items()}
+    while not trainer.done:
+        await trainer.step()
+    steps = TrainerState.from_json(trainer.state.to_json()).history.steps
+    for role in Role:
+        spent = baseline[role] + sum(step.calls[role] for step in steps)
+        assert spent == trainer.state.usage[role]["calls"]
+    assert [step.calls["task"] for step in steps] == [len(step.examples) for step in steps]
+    assert [step.calls["validation"] for step in steps] == [10 * step.usable for step in steps]
+    assert any(step.usable for step in steps)
+    assert not all(step.usable for step in steps)
+
+
+def test_a_history_saved_before_steps_counted_calls_still_loads() -> None:
+    step = {"epoch": 0, "step": 1, "examples": [1], "scores": [1.0]}
+    state = TrainerState.from_dict({"history": {"steps": [step]}})
+    assert state.history.steps[0].calls == {}
+
+
 async def test_events_tell_the_run_in_order() -> None:
     events: list[tuple[str, dict[str, Any]]] = []
     module = Counter()
