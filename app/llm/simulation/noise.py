@@ -26,7 +26,7 @@ import hashlib
 from app.llm.simulation.hashing import fraction
 from app.llm.simulation.roles import parse_model, plain_name
 
-THROTTLED_SHARE = 0.1
+THROTTLED_SHARE = 0.02  # small: every 429 halves the caller's rate
 ERROR_SHARE = 0.1
 MAX_FAILURES = 2
 RETRY_AFTER_S = 0.01

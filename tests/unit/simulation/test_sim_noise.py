@@ -3,6 +3,8 @@ conservatism. Noise never changes what a reply says."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from app.engine import LLMRequest, RateLimitedError, TransientLLMError
@@ -49,7 +51,7 @@ async def test_a_schedule_fails_its_stated_share_of_first_attempts_the_same_way_
 ) -> None:
     assert len(set(QUESTIONS)) == 1000
     first = await first_answers(f"sim-task:{variant}")
-    assert abs(share(first, kind) - stated) <= 0.03
+    assert abs(share(first, kind) - stated) <= 3 * math.sqrt(stated * (1 - stated) / 1000)
     again = await first_answers(f"sim-task:{variant}")
     assert list(map(signature, again)) == list(map(signature, first))
 
@@ -66,7 +68,8 @@ async def test_a_429_asks_to_retry_after_a_moment_and_a_500_carries_its_status()
     assert errors
     assert {o.retry_after for o in limited} == {noise.RETRY_AFTER_S}
     assert {o.status_code for o in errors} == {500}
-    assert abs(len(limited + errors) / len(outcomes) - 0.2) <= 0.04
+    stated = noise.THROTTLED_SHARE + noise.ERROR_SHARE
+    assert abs(len(limited + errors) / len(outcomes) - stated) <= 0.03
 
 
 async def test_the_reply_after_the_retries_is_the_reply_without_the_schedule() -> None:
@@ -80,7 +83,7 @@ async def test_the_reply_after_the_retries_is_the_reply_without_the_schedule() -
             except (RateLimitedError, TransientLLMError):
                 failed += 1
         assert reply.text == simulate(LLMRequest("sim-task", SEED, request.prompt), "sim-task").text
-    assert failed > 150
+    assert failed > 80
 
 
 def test_noise_variants_leave_the_flaky_draw_and_every_role_reply_unchanged() -> None:
