@@ -32,8 +32,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.engine.errors import LLMCallError
 from app.engine.llm import LLMRequest, LLMResponse
+from app.llm.errors import ProviderRateLimitedError, ProviderTransientError
 from app.llm.simulation import answer as simulation_answer
+from app.llm.simulation import noise
 
 HEADINGS = ("Key points", "Main facts", "Summary", "Notes")
 MAX_POINTS = 3
@@ -48,19 +51,36 @@ class SimulatedClient:
     """An :class:`~app.engine.llm.LLMClient` that answers offline with :func:`simulate`.
 
     ``latency_s`` adds a fixed ``asyncio.sleep`` per call; 0 only yields to the loop once.
+    A simulated role's noise variants (:mod:`app.llm.simulation.noise`) add their seeded
+    latency and raise the provider's 429 and 500 errors on the attempts their schedule says.
     """
 
     def __init__(self, model: str = "simulated", *, latency_s: float = 0.0) -> None:
         self.model = model
         self.latency_s = latency_s
+        self.attempts = noise.Attempts()
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """The simulated reply to ``request``, after the configured latency."""
-        await asyncio.sleep(self.latency_s)
+        system, prompt = request.system, request.prompt
+        await asyncio.sleep(self.latency_s + noise.latency_s(self.model, system, prompt))
+        if noise.scheduled(self.model):
+            attempt = self.attempts.next(self.model, system, prompt)
+            status = noise.fault(self.model, system, prompt, attempt)
+            if status is not None:
+                raise scheduled_error(self.model, status)
         return simulate(request, self.model)
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+
+def scheduled_error(model: str, status: int) -> LLMCallError:
+    """The provider error a real endpoint raises for a scheduled 429 or 500."""
+    message = f"simulated HTTP {status} from {model}"
+    if status == 429:
+        return ProviderRateLimitedError(message, retry_after=noise.RETRY_AFTER_S)
+    return ProviderTransientError(message, status_code=status)
 
 
 def simulate(request: LLMRequest, model: str) -> LLMResponse:

@@ -1,7 +1,9 @@
 """The aiohttp application: provider endpoints, control API and the serve loop.
 
 Models named after a simulated optimization role (``sim-task``, ``sim-critic``...) answer
-as :mod:`app.llm.simulation` does in process; ``sim-critic:fail`` answers 500.
+as :mod:`app.llm.simulation` does in process; ``sim-critic:fail`` answers 500, and the
+noise variants (``:throttled``, ``:errors``, ``:slow``) answer 429 or 500 on the attempts
+their schedule says (the server counts each request's attempts) and add their latency.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, NoReturn
 
 from aiohttp import web
 
-from app.llm.simulation import SimulatedOutage
+from app.llm.simulation import SimulatedOutage, noise
 from app.llm.simulation import answer as simulation_answer
 
 from .behaviour import Behaviour, BehaviourError, Rule, parse_behaviour
@@ -101,6 +103,8 @@ class FakeLLMServer:
             return _json(429, dialect.rate_limited(), window.rejection_headers(_monotonic()))
         rule = state.take_rule(req.match_text) if state.rules else None
         delay = state.delay_s(rule)
+        if rule is None:
+            delay += noise.latency_s(req.model, req.system, req.prompt)
         fault = state.draw_fault() if rule is None else None
         if delay > 0.0:
             await asyncio.sleep(delay)
@@ -124,6 +128,9 @@ class FakeLLMServer:
             return _json(500, dialect.error(500, _SERVER_ERROR))
         if fault == Fault.MALFORMED:
             return self._malformed(dialect, req)
+        scheduled = self.state.scheduled_fault(req)
+        if scheduled is not None:
+            return _scheduled_error(dialect, scheduled)
         try:
             simulated = simulation_answer(req.model, req.system, req.prompt)
         except SimulatedOutage as exc:
@@ -172,6 +179,12 @@ def _scripted_error(dialect: Dialect, rule: Rule) -> web.Response:
     if status == 429 or rule.retry_after_s is not None:
         headers = retry_after_headers(1.0 if rule.retry_after_s is None else rule.retry_after_s)
     return _json(status, payload, headers)
+
+
+def _scheduled_error(dialect: Dialect, status: int) -> web.Response:
+    if status == 429:
+        return _json(429, dialect.rate_limited(), retry_after_headers(noise.RETRY_AFTER_S))
+    return _json(status, dialect.error(status, _SERVER_ERROR))
 
 
 class ControlAPI:

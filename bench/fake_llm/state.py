@@ -7,6 +7,8 @@ import random
 import time
 from typing import Any
 
+from app.llm.simulation import noise
+
 from .behaviour import Behaviour, Rule
 from .limits import RequestWindow
 from .replies import ChatRequest
@@ -93,7 +95,7 @@ class ServerState:
         self.reset()
 
     def reset(self) -> None:
-        """Clear stats, log, rule budgets, the rate window and reseed the RNG."""
+        """Clear stats, log, rule budgets, attempt counts, the rate window; reseed the RNG."""
         self.requests = 0
         self.by_status: dict[int, int] = {}
         self.peak_in_flight = self.in_flight
@@ -101,6 +103,7 @@ class ServerState:
         self.rules_left: list[int | None] = [rule.times for rule in self.rules]
         self.rng = random.Random(self.behaviour.seed)
         self.malformed_count = 0
+        self.attempts = noise.Attempts()
         if self.window is not None:
             self.window.clear()
 
@@ -156,6 +159,13 @@ class ServerState:
         if draw < self.fault_rate:
             return Fault.MALFORMED
         return None
+
+    def scheduled_fault(self, req: ChatRequest) -> int | None:
+        """The status a simulated role's 429/500 schedule gives this attempt, counted."""
+        if not noise.scheduled(req.model):
+            return None
+        attempt = self.attempts.next(req.model, req.system, req.prompt)
+        return noise.fault(req.model, req.system, req.prompt, attempt)
 
     def delay_s(self, rule: Rule | None) -> float:
         """How long to wait before answering: the rule's delay, else latency plus jitter."""

@@ -5,7 +5,9 @@ Model names: ``sim-task``, ``sim-critic``, ``sim-judge``, ``sim-optimizer``, wit
 after colons: ``sim-critic:generic`` (vague feedback, no diagnosis: a negative control),
 ``sim-critic:fail`` (every call fails), ``sim-optimizer:off`` (returns the value
 unchanged), ``sim-optimizer:harmful`` (adds the harmful H1 instruction) and ``:flaky`` on
-any of critic, judge and optimizer (a seeded ~10% of replies lose their tags). Each module
+any of critic, judge and optimizer (a seeded ~10% of replies lose their tags); and on any
+role the transport noise of ``noise.py``: ``:throttled`` and ``:errors`` (429/500 schedules),
+``:slow`` (seeded latency). Each module
 documents its part of the design; the shipped examples are in ``examples/optimization/``.
 
 >>> is_simulation("sim-critic:generic"), is_simulation("sim-fast")

@@ -8,6 +8,11 @@ per step, within any ``CONSERVATISM`` sentence budget (the smallest is one).
 ``harmful``: on a seeded half of the requests the proposal adds the harmful H1
 ("answer immediately, don't list the items") instead of the fix, so a trainer's gate has
 something to reject while the run still learns.
+
+At a low ``CONSERVATISM`` (below ``DROP_BELOW``) a proposal also drops one existing sentence
+of the value, picked by hash, on a seeded share ``DROP_BELOW - conservatism`` of the
+requests (40% at 0.1); never at 0.5 or above. The dropped sentence may be a needed rule:
+the validation gate is what keeps such a proposal out.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from app.llm.simulation import diagnoses
 from app.llm.simulation.hashing import fraction, pick
 from app.llm.simulation.phrasebook import HARMFUL, PHRASEBOOK
 from app.llm.simulation.tags import attribute, section, sections
+from app.llm.simulation.text import sentences
 
 HARMFUL_SHARE = 0.5
 MIN_SUPPORT = 1 / 3
+DROP_BELOW = 0.5
 
 
 def reply(request: str, *, off: bool = False, harmful: bool = False) -> str:
@@ -40,7 +47,34 @@ def improved(request: str, *, off: bool = False, harmful: bool = False) -> str:
     if wanted is None:
         return value
     name = attribute(request, "PARAMETER", "name") or ""
-    return _appended(value, pick(PHRASEBOOK[wanted], name, value, request))
+    return _appended(dropped(value, request), pick(PHRASEBOOK[wanted], name, value, request))
+
+
+def drop_share(conservatism: float) -> float:
+    """The share of proposals that also drop a sentence at ``conservatism``.
+
+    >>> drop_share(0.1), drop_share(0.5), drop_share(0.9)
+    (0.4, 0.0, 0.0)
+    """
+    return round(max(0.0, DROP_BELOW - conservatism), 6)
+
+
+def dropped(value: str, request: str) -> str:
+    """``value`` less one sentence on a seeded ``drop_share`` of the requests, else as is."""
+    parts = sentences(value)
+    if not parts or fraction("drop", request) >= drop_share(_conservatism(request)):
+        return value
+    gone = pick(tuple(parts), "drop which", request)
+    start = value.index(gone)
+    return f"{value[:start].rstrip()} {value[start + len(gone) :].lstrip()}".strip()
+
+
+def _conservatism(request: str) -> float:
+    """The requested conservatism; 1 (no drops) when the request does not say."""
+    try:
+        return float(attribute(request, "CONSERVATISM", "value") or 1.0)
+    except ValueError:
+        return 1.0
 
 
 def _appended(value: str, sentence: str) -> str:

@@ -9,6 +9,7 @@ from app.llm.simulation import critic, judge, optimizer, task_model
 from app.llm.simulation.hashing import fraction
 
 ROLES = ("task", "critic", "judge", "optimizer")
+NOISE = frozenset({"throttled", "errors", "slow"})  # transport only: see noise.py
 FLAKY_SHARE = 0.1
 
 
@@ -31,6 +32,15 @@ def parse_model(model: str) -> tuple[str, frozenset[str]] | None:
     if not name.startswith("sim-") or role not in ROLES:
         return None
     return role, frozenset(variants)
+
+
+def plain_name(model: str) -> str:
+    """``model`` without its noise variants, which never change a reply's content.
+
+    >>> plain_name("sim-critic:throttled:flaky:slow")
+    'sim-critic:flaky'
+    """
+    return ":".join(part for part in model.split(":") if part not in NOISE)
 
 
 def is_simulation(model: str) -> bool:
@@ -59,7 +69,7 @@ def answer(model: str, system: str, prompt: str) -> str | None:
 
 
 def _unlucky(model: str, system: str, prompt: str) -> bool:
-    return fraction("flaky", model, system, prompt) < FLAKY_SHARE
+    return fraction("flaky", plain_name(model), system, prompt) < FLAKY_SHARE
 
 
 def _reply(role: str, variants: frozenset[str], system: str, prompt: str) -> str | None:

@@ -4,6 +4,7 @@ server's request log is the ground truth for leakage and for the meter's call co
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,19 +28,21 @@ TASK = "task-a"
 SPLITS = splits_of(TASK)
 
 
+def http_manager(fake_llm: FakeLLM, task: str = "sim-task", retries: int = 0) -> ResourceManager:
+    """Aliases task, critic and optimizer on the fake server, models ``task``, sim-critic..."""
+    endpoint = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    models = {"task": task, "critic": "sim-critic", "optimizer": "sim-optimizer"}
+    config = ResourceConfig.from_dict(
+        {"endpoints": {role: {**endpoint, "model": model} for role, model in models.items()}}
+    )
+    config.endpoints["task"] = config.endpoints["task"].model_copy(update={"max_retries": retries})
+    return ResourceManager(config)
+
+
 @pytest.fixture
 async def sim_over_http(fake_llm: FakeLLM) -> AsyncIterator[ResourceManager]:
     """Aliases task, critic and optimizer on the fake server, models sim-task etc."""
-    endpoint = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
-    config = ResourceConfig.from_dict(
-        {
-            "endpoints": {
-                role: {**endpoint, "model": f"sim-{role}"}
-                for role in ("task", "critic", "optimizer")
-            }
-        }
-    )
-    manager = ResourceManager(config)
+    manager = http_manager(fake_llm)
     yield manager
     await manager.aclose()
 
@@ -93,3 +96,23 @@ async def test_the_calls_cap_holds_against_the_servers_own_count(
     )  # fmt: skip
     assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
     assert len(fake_llm.log()) == calls_of(history) <= 150
+
+
+async def test_a_task_endpoint_behind_a_429_and_500_schedule_retries_to_the_same_history(
+    fake_llm: FakeLLM, sim_over_http: ResourceManager
+) -> None:
+    quiet, _ = await fit(sim_over_http)
+    fake_llm.reset()
+    noisy = http_manager(fake_llm, "sim-task:throttled:errors", retries=3)
+    try:
+        history, after = await fit(noisy)
+        retried = noisy.endpoint("task").metrics.retries
+    finally:
+        await noisy.aclose()
+    statuses = Counter(e["status"] for e in fake_llm.log() if e["model"].startswith("sim-task"))
+    assert statuses[429] > 0
+    assert statuses[500] > 0
+    assert history.to_dict() == quiet.to_dict()
+    assert after == analytic(TASK, {"R1", "R2", "R3"})
+    assert retried["rate_limited"] == statuses[429]
+    assert sum(retried.values()) == statuses[429] + statuses[500]

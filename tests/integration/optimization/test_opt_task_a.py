@@ -24,6 +24,8 @@ from app.engine.optimization import (
     graph_parameters,
     train,
 )
+from app.llm.simulation.rules import detect
+from app.llm.simulation.text import sentences
 from tests.support.sim_tasks import (
     analytic,
     answer_loss,
@@ -124,6 +126,24 @@ async def test_injected_harmful_proposals_are_rejected_and_never_best() -> None:
     assert all(harmful not in value for value in history.best_values.values())
     assert all(harmful not in value for s in history.steps for value in s.parameters.values())
     assert after == BEST  # the fixes it proposed otherwise were kept
+
+
+async def test_at_conservatism_0_1_the_gate_rejects_the_proposals_that_drop_a_needed_rule() -> None:
+    # at low conservatism sim-optimizer also drops one sentence of a seeded share of its
+    # proposals; a harmless drop may be kept, one that loses a rule must not be
+    rules = ["R1", "R2", "R3"]
+    harmful_drops = []
+    for seed in range(5):
+        history, _, after = await fit(seed, conservatism=0.1)
+        assert after == BEST
+        for step in history.steps:
+            for p in step.proposals:
+                dropped = set(sentences(p.old)) - set(sentences(p.new))
+                if dropped and detect(p.old, rules) - detect(p.new, rules):
+                    harmful_drops.append(step)
+    assert harmful_drops
+    assert not any(step.accepted for step in harmful_drops)
+    assert all(step.delta is not None and step.delta < 0 for step in harmful_drops)
 
 
 async def test_the_same_seed_gives_the_same_history() -> None:
