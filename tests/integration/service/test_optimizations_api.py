@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
+from tests.support.polling import until
 from tests.support.service import Service
 from tests.support.sse import read_events
 
@@ -96,14 +96,6 @@ async def jobs_stored(service: Service) -> int:
     for path in ("/v1/optimizations", "/v1/jobs"):
         total += len((await service.client.get(path)).json()["items"])
     return total
-
-
-async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0) -> None:
-    """Poll ``check`` until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not await check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.02)
 
 
 async def test_task_a_ends_succeeded_with_an_accepted_inactive_version(
