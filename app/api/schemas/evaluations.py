@@ -36,6 +36,9 @@ class EvaluationResultOut(BaseModel):
 
     versions: list[VersionResultOut]
     paired: PairedDeltaOut | None
+    partial: bool = Field(
+        description="a cancelled evaluation's: over the examples scored before it stopped"
+    )
 
 
 class EvaluationOut(BaseModel):
@@ -48,12 +51,18 @@ class EvaluationOut(BaseModel):
     dataset: str
     seed: int
     counts: Counts
-    usage: dict[str, Any]
+    usage: dict[str, Any] = Field(
+        description="input_tokens, output_tokens and cost, and under roles the calls, tokens "
+        "and cost of the graph (task) and of an LLM judge (judge)"
+    )
     error: str | None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
-    result: EvaluationResultOut | None = Field(description="once the evaluation completed")
+    result: EvaluationResultOut | None = Field(
+        description="once the evaluation completed; partial once cancelled, if any example "
+        "was scored"
+    )
 
 
 class EvaluationPage(BaseModel):

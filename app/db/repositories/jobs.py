@@ -199,6 +199,19 @@ async def list_jobs(
     return list(await session.scalars(stmt.execution_options(**FRESH)))
 
 
+async def output_sums(
+    session: AsyncSession, job_ids: Collection[str], paths: Sequence[tuple[str, ...]]
+) -> dict[str, list[float]]:
+    """Per job of ``job_ids`` with items: for each JSON path of ``paths``, the sum over its
+    items of the number at that path of their output (0 where an item has none)."""
+    if not job_ids:
+        return {}
+    sums = [func.coalesce(func.sum(JobItem.output[path].as_float()), 0.0) for path in paths]
+    stmt = select(JobItem.job_id, *sums).where(JobItem.job_id.in_(sorted(job_ids)))
+    rows = await session.execute(stmt.group_by(JobItem.job_id))
+    return {row[0]: [float(value) for value in row[1:]] for row in rows}
+
+
 @dataclass(frozen=True, slots=True)
 class Cancellation:
     """What ``cancel_job`` did: whether it stopped the job, how many items it cancelled, and

@@ -4,9 +4,11 @@
 every version it scores (under the runner's shared resource manager, so evaluations share
 the limits and rate limiters of jobs) and builds the loss. A step checks the example's input,
 runs the version (nodes stored by an earlier owner are restored, not run again), scores the
-recorded forward pass and returns the item with ``{"score", "text"}``. A failed forward, or a
-loss that failed (a judge that gave no score), scores 0 and the item fails: it counts as one
-of the evaluation's failures.
+recorded forward pass and returns the item with ``{"score", "text", "usage"}``: ``usage`` is
+what the item spent per role (``task``: the graph's calls; ``judge``: an ``LLMJudge`` term's),
+and the item's tokens and cost are both roles'. A failed forward, or a loss that failed (a
+judge that gave no score), scores 0 and the item fails: it counts as one of the evaluation's
+failures.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from app.db.repositories.results import ItemRow
 from app.engine import EngineError, ExecutionSettings, InputError, RunResult
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.prepared import Execution
+from app.engine.optimization.budget import Meter
+from app.engine.optimization.calls import metering
 from app.engine.optimization.dataset import Example
 from app.engine.optimization.losses import Loss
+from app.engine.optimization.roles import Role
 from app.engine.records import ForwardRecord
 from app.lifecycle import ItemStatus
 from app.services.evaluations.layout import EvaluationPlan, example_of
@@ -88,15 +93,16 @@ class EvaluationRun:
         try:
             inputs = check_inputs(execution.plan.graph.inputs, _mapping(example.input))
         except InputError as exc:
-            return self._row(step.index, FAILURE_SCORE, str(exc), failed=True)
+            return self._row(step.index, FAILURE_SCORE, str(exc), True, Meter())
         restored = restored_records(step.stored) if step.stored else None
         on_call(step.begin)  # running once its first model call has its slot
         result = await execution.run(inputs, str(step.index), restored)
-        usage = result.usage_totals()
+        meter = _task_meter(result)
         if not result.ok:
-            return self._row(step.index, FAILURE_SCORE, _failure(result), True, usage)
-        score, text, failed = await self._score(execution, result, example)
-        return self._row(step.index, score, text, failed, usage)
+            return self._row(step.index, FAILURE_SCORE, _failure(result), True, meter)
+        with metering(meter):  # an LLMJudge term's calls, under the judge role
+            score, text, failed = await self._score(execution, result, example)
+        return self._row(step.index, score, text, failed, meter)
 
     async def _score(
         self, execution: Execution, result: RunResult, example: Example
@@ -108,14 +114,27 @@ class EvaluationRun:
             return FAILURE_SCORE, f"loss: {exc}", True
         return feedback.score, feedback.text, False
 
-    def _row(
-        self, index: int, score: float, text: str, failed: bool,
-        usage: tuple[int, int, float] = (0, 0, 0.0),
-    ) -> ItemRow:  # fmt: skip
+    def _row(self, index: int, score: float, text: str, failed: bool, meter: Meter) -> ItemRow:
         status = ItemStatus.FAILED if failed else ItemStatus.SUCCEEDED
         error = text if failed else None
-        output = {"score": score, "text": text}
-        return ItemRow(self.job_id, index, status.value, output, error, *usage)
+        usage = {
+            role.value: spent.to_dict() for role, spent in meter.by_role.items() if spent.calls
+        }
+        output = {"score": score, "text": text, "usage": usage}
+        total = meter.total
+        tokens = (total.input_tokens, total.output_tokens, total.cost)
+        return ItemRow(self.job_id, index, status.value, output, error, *tokens)
+
+
+def _task_meter(result: RunResult) -> Meter:
+    """A meter holding the forward pass's model calls under the task role."""
+    meter = Meter()
+    calls = [record.usage for record in result.records.values() if record.usage is not None]
+    tokens_in, tokens_out, cost = result.usage_totals()
+    meter.spend(
+        Role.TASK, calls=len(calls), input_tokens=tokens_in, output_tokens=tokens_out, cost=cost
+    )
+    return meter
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ A request that names an unknown graph, version, dataset, alias or output is refu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,9 @@ from app.db.repositories import datasets as datasets_repo
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as repo
 from app.engine import Graph
-from app.lifecycle import JobStatus
+from app.engine.optimization.budget import Usage
+from app.engine.optimization.roles import Role
+from app.lifecycle import ItemStatus, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import Issue
 from app.services.evaluations.kind import EVALUATION
@@ -37,6 +39,9 @@ if TYPE_CHECKING:  # the runtime's runner imports the jobs service this one uses
     from app.services.runtime import Runtime
 
 PAGE = 1_000
+ROLES = (Role.TASK, Role.JUDGE)  # an item's output holds its usage by role (evaluations/kind.py)
+SPENT = tuple(field.name for field in fields(Usage))
+USAGE_PATHS = [("usage", role.value, name) for role in ROLES for name in SPENT]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,35 +121,68 @@ async def find(session: AsyncSession, tenant_id: str, evaluation_id: str) -> Job
 
 
 async def status(session: AsyncSession, tenant_id: str, evaluation_id: str) -> EvaluationView:
-    """The evaluation's state and counts, and its result once it completed."""
+    """The evaluation's state, counts and usage by role; its result once it completed, or a
+    partial one over the examples scored before it was cancelled."""
     job = await find(session, tenant_id, evaluation_id)
     plan = EvaluationPlan.from_json(job.spec or {})
     result = None
-    if job.status == JobStatus.COMPLETED:
-        result = result_of(plan.versions, await _scored(session, job.id), seed=plan.spec.seed)
-    return _view(job, plan, result)
+    if job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+        scored = await _scored(session, job.id)
+        partial = job.status == JobStatus.CANCELLED
+        result = result_of(plan.versions, scored, seed=plan.spec.seed, partial=partial)
+    roles = await _roles(session, [job.id])
+    return _view(job, plan, roles.get(job.id, {}), result)
 
 
 async def _scored(session: AsyncSession, job_id: str) -> list[ScoredItem]:
+    """The items that ended scored (succeeded or failed), in index order."""
     scored: list[ScoredItem] = []
     after = -1
     while True:
         page = await repo.results_page(session, job_id, after, PAGE)
-        scored += [(item.item_index, _score(item.output), item.error) for item in page]
+        ended = [item for item in page if item.status in SCORED]
+        scored += [(item.item_index, _score(item.output), item.error) for item in ended]
         if len(page) < PAGE:
             return scored
         after = page[-1].item_index
+
+
+SCORED = (ItemStatus.SUCCEEDED, ItemStatus.FAILED)
 
 
 def _score(output: Any) -> float:
     return float(output["score"]) if isinstance(output, dict) else 0.0
 
 
-def _view(job: Job, plan: EvaluationPlan, result: EvaluationResult | None) -> EvaluationView:
+async def _roles(
+    session: AsyncSession, job_ids: Collection[str]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per evaluation: calls, tokens and cost by role over its items."""
+    sums = await repo.output_sums(session, job_ids, USAGE_PATHS)
+    return {
+        job_id: _by_role(dict(zip(USAGE_PATHS, found, strict=True)))
+        for job_id, found in sums.items()
+    }
+
+
+def _by_role(sums: dict[tuple[str, ...], float]) -> dict[str, dict[str, float]]:
+    roles: dict[str, dict[str, float]] = {}
+    for role in ROLES:
+        spent = {name: sums[("usage", role.value, name)] for name in SPENT}
+        if spent["calls"]:
+            roles[role.value] = {k: v if k == "cost" else int(v) for k, v in spent.items()}
+    return roles
+
+
+def _view(
+    job: Job, plan: EvaluationPlan, roles: dict[str, dict[str, float]],
+    result: EvaluationResult | None,
+) -> EvaluationView:  # fmt: skip
     progress = counts(job)
+    usage = {**progress["usage"], "roles": roles}
     return EvaluationView(
         job.id, job.status, plan.graph_id, plan.versions, plan.dataset_id, plan.spec.seed,
-        progress["counts"], progress["usage"], job.error, job.created_at, job.started_at,
+        progress["counts"], usage, job.error, job.created_at, job.started_at,
         job.finished_at, result,
     )  # fmt: skip
 
@@ -156,7 +194,11 @@ async def listing(
     of the next page."""
     found = await repo.list_jobs(session, tenant_id, limit, jobs.cursor(before), kind=EVALUATION)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
-    views = [_view(job, EvaluationPlan.from_json(job.spec or {}), None) for job in found]
+    roles = await _roles(session, [job.id for job in found])
+    views = [
+        _view(job, EvaluationPlan.from_json(job.spec or {}), roles.get(job.id, {}), None)
+        for job in found
+    ]
     return views, nxt
 
 

@@ -27,8 +27,10 @@ from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.job_views import AttemptView, ItemView, JobView, attempt_view, item_view, job_view
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
+from app.services.requests.kind_jobs import elsewhere
 from app.services.requests.views import NodeView, stored_node_view
 from app.services.runner.ending import RunEnd, end_run
+from app.services.runner.kinds import BATCH
 from app.services.runner.webhooks import check_webhook_url
 
 if TYPE_CHECKING:  # the runtime's runner imports this module
@@ -218,18 +220,21 @@ async def find(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
 
 
 async def status(session: AsyncSession, tenant_id: str, job_id: str) -> JobView:
-    """The job with counts, throughput, ETA, tokens and cost."""
+    """The batch job with counts, throughput, ETA, tokens and cost; a run of another kind is
+    not found here (the error names where it is)."""
     found = await repo.get_job_with_graph(session, tenant_id, job_id)
     if found is None:
         raise NotFound(f"job {job_id!r} not found")
+    if found[0].kind != BATCH:
+        raise elsewhere(found[0])
     return job_view(*found)
 
 
 async def listing(
     session: AsyncSession, tenant_id: str, limit: int, before: str | None, status_filter: str | None
 ) -> tuple[list[JobView], str | None]:
-    """Job views newest first, and the cursor of the next page."""
-    found = await repo.list_jobs(session, tenant_id, limit, cursor(before), status_filter)
+    """Batch job views newest first, and the cursor of the next page."""
+    found = await repo.list_jobs(session, tenant_id, limit, cursor(before), status_filter, BATCH)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
     graphs = await repo.graph_versions_of(session, {job.graph_version_id for job in found})
     return [job_view(job, *graphs[job.graph_version_id]) for job in found], nxt

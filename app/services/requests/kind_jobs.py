@@ -33,6 +33,14 @@ async def queue_kind_job(
     return job
 
 
+def elsewhere(job: Job) -> NotFound:
+    """What the batch jobs' routes answer for a run of another kind: where to find it, as in
+    ``job 'r1' not found: it is a run of kind 'optimization', at /v1/optimizations/r1``."""
+    # Each kind's collection is its name in the plural: /v1/evaluations, /v1/optimizations.
+    where = f"/v1/{job.kind}s/{job.id}"
+    return NotFound(f"job {job.id!r} not found: it is a run of kind {job.kind!r}, at {where}")
+
+
 async def find_kind_job(
     session: AsyncSession, tenant_id: str, job_id: str, kind: str, noun: str
 ) -> Job:

@@ -18,7 +18,7 @@ from app.engine.execution.inputs import check_inputs
 from app.engine.execution.prepared import Execution
 from app.lifecycle import ItemStatus
 from app.services.runner.calls import on_call
-from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step
+from app.services.runner.kinds import BATCH, CannotRun, KindRun, RunDeps, Step
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
 
@@ -26,7 +26,7 @@ from app.services.runner.sink import FailedNodeLog, NodeSink
 class BatchKind:
     """Items of one graph version (``jobs.kind = "batch"``, the default)."""
 
-    name = "batch"
+    name = BATCH
 
     async def open(self, job: Job, deps: RunDeps) -> KindRun:
         async with deps.sessions() as session:

@@ -97,6 +97,7 @@ class RunKind(Protocol):
         ...
 
 
+BATCH = "batch"  # the default kind: items of one graph (``batch.BatchKind``)
 RUN_KINDS: dict[str, RunKind] = {}
 
 

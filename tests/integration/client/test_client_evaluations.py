@@ -75,3 +75,21 @@ def test_cli_no_wait_prints_the_id_and_a_bad_start_exits_1(
     refused = cli(service_url, "evaluate", "start", "echo", "--dataset", dataset, "--version", "7")
     assert refused.exit_code == 1
     assert "version" in refused.output
+
+
+def test_cli_jobs_lists_batch_jobs_only_and_points_an_evaluation_to_its_path(
+    service_url: str, client: Client
+) -> None:
+    client.push_graph(ECHO_GRAPH)
+    dataset = client.push_dataset(ITEMS, name="numbers")["id"]
+    evaluation = client.start_evaluation({"graph_id": "echo", "dataset": dataset, "loss": CONTAINS})
+    job = client.submit("echo", [{"text": "a"}])
+
+    listed = cli(service_url, "jobs", "list")
+    shown = cli(service_url, "jobs", "status", evaluation["id"])
+
+    assert listed.exit_code == 0, listed.output
+    assert job["id"] in listed.output
+    assert evaluation["id"] not in listed.output
+    assert shown.exit_code == 1
+    assert f"/v1/evaluations/{evaluation['id']}" in shown.stderr

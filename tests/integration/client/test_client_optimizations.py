@@ -86,3 +86,27 @@ def test_cli_dry_run_start_follow_and_status(
     assert json.loads(shown.output) == client.optimization(run["id"])
     cancelled = cli(service_url, "optimize", "cancel", run["id"])
     assert cancelled.output.strip() == f"optimization {run['id']} succeeded"  # ended already
+
+
+def test_cli_refuses_a_start_the_service_refuses_and_shows_the_projection(
+    service_url: str, client: Client, tmp_path: Path
+) -> None:
+    body = task_a(client)
+    spec = tmp_path / "run.json"
+    spec.write_text(json.dumps({**body, "budget": {"max_calls": 10}}))
+
+    refused = cli(service_url, "optimize", "start", str(spec))
+
+    assert refused.exit_code == 1, refused.output
+    assert "error: 422" in refused.stderr
+    assert "budget.max_calls: " in refused.stderr
+    assert "Traceback" not in refused.output
+    assert list(client.optimizations()) == []
+    spec.write_text(json.dumps(body))
+    projection = client.start_optimization({**body, "dry_run": True})
+    projected = cli(service_url, "optimize", "start", str(spec), "--dry-run")
+    assert projected.exit_code == 0, projected.output
+    rows = {line.split()[0]: line.split()[1:] for line in projected.stdout.splitlines() if line}
+    for role, counted in projection["roles"].items():
+        assert rows[role] == [str(counted["calls"]), str(counted["tokens"])]
+    assert rows["total"] == [str(projection["total"][name]) for name in ("calls", "tokens")]

@@ -5,6 +5,7 @@ and write nothing; another tenant sees nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from app.engine.optimization.stats import paired
 from app.lifecycle import ItemStatus, JobStatus
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
+from tests.support.polling import until
 from tests.support.service import Service
 from tests.support.sse import read_events
 
@@ -38,10 +40,12 @@ SEED = 7
 
 @pytest.fixture
 def endpoints(tmp_path: Path, fake_llm: FakeLLM) -> Path:
-    """``fast``, and the simulated ``task`` and ``judge`` models, on the fake server."""
+    """``fast``, and the simulated ``task`` and ``judge`` models, on the fake server; ``slow``
+    is ``task`` one call at a time."""
     alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
     models = {"fast": "fast", "task": "sim-task", "judge": "sim-judge"}
     config = {"endpoints": {name: {**alias, "model": model} for name, model in models.items()}}
+    config["endpoints"]["slow"] = {**alias, "model": "sim-task", "max_concurrent": 1}
     path = tmp_path / "evaluation-endpoints.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -170,7 +174,9 @@ async def test_two_versions_give_the_paired_delta_of_b_minus_a(
     assert tuple(shown["result"]["paired"].values()) == delta
 
 
-async def test_a_judge_and_a_verifier_combine_by_weight(service: Service) -> None:
+async def test_a_judge_and_a_verifier_combine_by_weight(
+    service: Service, fake_llm: FakeLLM
+) -> None:
     graph = task_a_graph(RULES)
     await push_graph(service.client, graph)
     dataset = await push_dataset(service.client, task_a_items(6))
@@ -183,6 +189,11 @@ async def test_a_judge_and_a_verifier_combine_by_weight(service: Service) -> Non
     [version] = shown["result"]["versions"]
     assert (version["n"], version["failures"]) == (6, 0)
     assert 0.0 <= version["low"] <= version["mean"] <= version["high"] <= 1.0
+    usage, judged = shown["usage"], [e for e in fake_llm.log() if e["model"] == "sim-judge"]
+    assert (usage["roles"]["task"]["calls"], usage["roles"]["judge"]["calls"]) == (6, len(judged))
+    assert usage["roles"]["judge"]["input_tokens"] > 0
+    for name in ("input_tokens", "output_tokens"):  # the judge's tokens are in the totals
+        assert usage[name] == sum(role[name] for role in usage["roles"].values())
 
 
 async def test_events_stream_to_the_end_and_cancel_stops_a_queued_evaluation(
@@ -207,6 +218,43 @@ async def test_events_stream_to_the_end_and_cancel_stops_a_queued_evaluation(
     assert (after["status"], after["result"]) == ("cancelled", None)
     listed = (await service.client.get("/v1/evaluations")).json()["items"]
     assert [e["id"] for e in listed] == [second["id"], first["id"]]
+
+
+async def test_cancel_mid_run_ends_cancelled_with_a_partial_result(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(latency_ms=50)
+    graph = task_a_graph()
+    graph["nodes"][0]["alias"] = "slow"  # one item at a time
+    await push_graph(service.client, graph)
+    dataset = await push_dataset(service.client, task_a_items(12))
+    body = {"graph_id": graph["name"], "dataset": dataset, "loss": ANSWER}
+    path = (
+        f"/v1/evaluations/{(await service.client.post('/v1/evaluations', json=body)).json()['id']}"
+    )
+    runner = asyncio.create_task(service.run_jobs())
+
+    async def three_scored() -> bool:
+        return int((await service.client.get(path)).json()["counts"]["succeeded"]) >= 3
+
+    await until(three_scored)
+
+    cancelled = await service.client.post(f"{path}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    await asyncio.wait_for(runner, 60)
+    calls, shown = len(fake_llm.log()), (await service.client.get(path)).json()
+    await asyncio.sleep(0.3)
+
+    assert len(fake_llm.log()) == calls  # nothing is called once the evaluation has stopped
+    assert shown["status"] == "cancelled"
+    scored = shown["counts"]["succeeded"] + shown["counts"]["failed"]
+    assert 3 <= scored < 12
+    [version] = shown["result"]["versions"]
+    assert (shown["result"]["partial"], version["n"]) == (True, scored)
+    events = await read_events(
+        service.client, shown["id"], dict(service.client.headers), resource="evaluations"
+    )
+    assert events[-1].kind == "job_cancelled"
 
 
 @pytest.mark.parametrize(

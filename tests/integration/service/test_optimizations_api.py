@@ -7,6 +7,7 @@ and write nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import yaml
 
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
+from tests.support.polling import until
 from tests.support.service import Service
 from tests.support.sse import read_events
 
@@ -89,8 +91,11 @@ async def optimize(service: Service, body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def jobs_stored(service: Service) -> int:
-    listed = await service.client.get("/v1/jobs")
-    return len(listed.json()["items"])
+    """Runs and batch jobs stored (``/v1/jobs`` lists batch jobs only)."""
+    total = 0
+    for path in ("/v1/optimizations", "/v1/jobs"):
+        total += len((await service.client.get(path)).json()["items"])
+    return total
 
 
 async def test_task_a_ends_succeeded_with_an_accepted_inactive_version(
@@ -276,3 +281,60 @@ async def test_a_cancelled_run_ends_cancelled_without_running(service: Service) 
     assert (run["state"], run["step"], run["steps"]) == ("cancelled", 0, [])
     batch = await service.client.get(f"/v1/evaluations/{run_id}")
     assert batch.status_code == 404  # a run is not another kind's
+
+
+async def test_a_run_cancelled_mid_run_keeps_its_finished_steps_and_calls_no_more(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(latency_ms=40)  # every call takes a while: the cancel lands mid-step
+    data = await task_a(service.client)
+    started = await service.client.post("/v1/optimizations", json=request(data))
+    path = f"/v1/optimizations/{started.json()['id']}"
+    runner = asyncio.create_task(service.run_jobs())
+
+    async def stepped() -> bool:
+        return len((await service.client.get(path)).json()["steps"]) >= 1
+
+    await until(stepped)
+    cancelled = await service.client.post(f"{path}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    await asyncio.wait_for(runner, 60)
+    calls, run = len(fake_llm.log()), (await service.client.get(path)).json()
+    await asyncio.sleep(0.5)
+
+    assert len(fake_llm.log()) == calls  # nothing is called once the run has stopped
+    assert (await service.client.get(path)).json() == run
+    assert run["state"] == "cancelled"
+    assert 1 <= len(run["steps"]) < 8  # Task A's one epoch has 8 steps
+    assert run["step"] == len(run["steps"])
+    assert run["best"]["score"] is not None
+    assert run["roles"]["validation"]["calls"] >= 60  # the baseline, at least
+    headers = dict(service.client.headers)
+    events = await read_events(service.client, run["id"], headers, resource="optimizations")
+    assert events[-1].kind == "job_cancelled"
+    counted = sum(int(usage["calls"]) for usage in run["roles"].values())
+    assert calls > counted  # the cancel came mid-step: that step's calls are in no finished step
+
+
+async def test_jobs_lists_batch_jobs_only_and_points_a_run_to_its_own_path(
+    service: Service,
+) -> None:
+    data = await task_a(service.client)
+    batch = await service.client.post(
+        "/v1/jobs", json={"graph_id": data["graph_id"], "inputs": [{"question": "Two cats."}]}
+    )
+    run = await service.client.post("/v1/optimizations", json=request(data))
+    evaluation = await service.client.post(
+        "/v1/evaluations",
+        json={"graph_id": data["graph_id"], "dataset": data["val"], "loss": ANSWER},
+    )
+    assert (batch.status_code, run.status_code, evaluation.status_code) == (202, 202, 202)
+
+    listed = (await service.client.get("/v1/jobs")).json()["items"]
+    assert [job["id"] for job in listed] == [batch.json()["id"]]
+    assert (await service.client.get(f"/v1/jobs/{batch.json()['id']}")).status_code == 200
+    for resource, found in (("optimizations", run), ("evaluations", evaluation)):
+        run_id = found.json()["id"]
+        shown = await service.client.get(f"/v1/jobs/{run_id}")
+        assert shown.status_code == 404, shown.text
+        assert f"/v1/{resource}/{run_id}" in shown.json()["detail"]
