@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from app.services.errors import InvalidInput, Issue, PayloadTooLarge, UnsupportedMedia
+from app.services.requests.documents import parse_json
+from app.settings import Settings
 
 Model = TypeVar("Model", bound=BaseModel)
 JSON = ("application/json",)
@@ -34,6 +37,15 @@ async def read_body(request: Request, accepted: tuple[str, ...], max_bytes: int)
         if len(body) > max_bytes:
             raise _too_large(max_bytes)
     return bytes(body)
+
+
+async def read_json(request: Request, settings: Settings) -> Any:
+    """The body as parsed JSON (``read_body`` bounds it; parsed off the event loop).
+
+    >>> # body = await read_json(request, runtime.settings)
+    """
+    raw = await read_body(request, JSON, settings.max_json_bytes)
+    return await asyncio.to_thread(parse_json, raw, max_depth=settings.max_document_depth)
 
 
 def check_media_type(request: Request, accepted: tuple[str, ...]) -> None:
@@ -90,6 +102,17 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     defs = schema.pop("$defs", {})
     inlined: dict[str, Any] = _inlined(schema, defs)
     return inlined
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that reads a required JSON body of ``model``'s shape
+    itself (with :func:`read_json`), so its field paths name the request's own fields."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline_schema(model)}},
+        }
+    }
 
 
 def _inlined(value: Any, defs: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from app.api.bodies import JSON, Model, media_type, read_body, validated
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
+from app.api.deps import PageLimit, ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX
 from app.api.schemas.graphs import (
     ActivationOut,
@@ -92,7 +92,7 @@ async def list_graphs(
     runtime: RuntimeDep,
     session: ReadSessionDep,
     tenant: TenantDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
     after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> GraphPage:
     """Graphs by name with their active version; pass ``next`` as ``after`` for the next page."""
