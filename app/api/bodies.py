@@ -48,6 +48,17 @@ async def read_json(request: Request, settings: Settings) -> Any:
     return await asyncio.to_thread(parse_json, raw, max_depth=settings.max_document_depth)
 
 
+async def read_model(request: Request, settings: Settings, model: type[Model], what: str) -> Model:
+    """The body as ``model``, parsed and validated off the event loop; ``InvalidInput``
+    naming each offending field of the ``what`` otherwise."""
+    raw = await read_body(request, JSON, settings.max_json_bytes)
+    return await asyncio.to_thread(_parsed, raw, settings.max_document_depth, model, what)
+
+
+def _parsed(raw: bytes, max_depth: int, model: type[Model], what: str) -> Model:
+    return validated(model, parse_json(raw, max_depth=max_depth), what)
+
+
 def check_media_type(request: Request, accepted: tuple[str, ...]) -> None:
     """``UnsupportedMedia`` naming ``Content-Type`` unless the request's is one of ``accepted``."""
     kind = media_type(request)
@@ -104,15 +115,11 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return inlined
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The ``openapi_extra`` of a route that reads a required JSON body of ``model``'s shape
-    itself (with :func:`read_json`), so its field paths name the request's own fields."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": inline_schema(model)}},
-        }
-    }
+def json_body(model: type[BaseModel], required: bool = True) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that reads a JSON body of ``model``'s shape itself
+    (with :func:`read_json` or :func:`read_model`), so its field paths name its own fields."""
+    content = {"application/json": {"schema": inline_schema(model)}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 def _inlined(value: Any, defs: dict[str, Any]) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -10,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
 from starlette.datastructures import FormData, UploadFile
 
-from app.api.bodies import JSON, media_type, read_body, validated
+from app.api.bodies import media_type, read_model, validated
 from app.api.deps import (
     EventsAfter,
     LastEventId,
@@ -29,7 +28,7 @@ from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue
 from app.services.observability import traces
 from app.services.requests import jobs
-from app.services.requests.documents import check_value, parse_json
+from app.services.requests.documents import check_value
 from app.services.requests.jobs import JobSpec
 from app.services.runtime import Runtime
 
@@ -69,16 +68,10 @@ async def submit_job(
     if media_type(request) == "multipart/form-data":
         job_id = await _submit_upload(request, runtime, tenant)
     else:
-        settings = runtime.settings
-        raw = await read_body(request, JSON, settings.max_json_bytes)
-        body = await asyncio.to_thread(_job_request, raw, settings.max_document_depth)
+        body = await read_model(request, runtime.settings, JobRequest, "job request")
         spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
         job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
-
-
-def _job_request(raw: bytes, max_depth: int) -> JobRequest:
-    return validated(JobRequest, parse_json(raw, max_depth=max_depth), "job request")
 
 
 def _url(value: Any) -> str | None:
