@@ -15,12 +15,19 @@ from app.engine.optimization import (
     SFAOptimizer,
     StopReason,
     TrainingHistory,
-    evaluate,
     graph_parameters,
-    train,
 )
 from tests.support.fake_llm import FakeLLM
-from tests.support.sim_tasks import analytic, answer_loss, canary, graph_of, splits_of
+from tests.support.sim_tasks import (
+    accuracy_on_test,
+    analytic,
+    canary,
+    fake_server_endpoints,
+    graph_of,
+    splits_of,
+    train_task,
+    trained,
+)
 
 pytestmark = pytest.mark.slow
 TASK = "task-a"
@@ -30,16 +37,7 @@ SPLITS = splits_of(TASK)
 @pytest.fixture
 async def sim_over_http(fake_llm: FakeLLM) -> AsyncIterator[ResourceManager]:
     """Aliases task, critic and optimizer on the fake server, models sim-task etc."""
-    endpoint = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
-    config = ResourceConfig.from_dict(
-        {
-            "endpoints": {
-                role: {**endpoint, "model": f"sim-{role}"}
-                for role in ("task", "critic", "optimizer")
-            }
-        }
-    )
-    manager = ResourceManager(config)
+    manager = ResourceManager(ResourceConfig.from_dict(fake_server_endpoints(fake_llm.base_url)))
     yield manager
     await manager.aclose()
 
@@ -47,13 +45,8 @@ async def sim_over_http(fake_llm: FakeLLM) -> AsyncIterator[ResourceManager]:
 async def fit(resources: ResourceManager, **options: Any) -> tuple[TrainingHistory, float]:
     graph = graph_of(TASK)
     params = graph_parameters(graph)
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(params), epochs=3, batch_size=5,
-        valset=SPLITS["val"], seed=1, resources=resources, **options,
-    )  # fmt: skip
-    trained = graph.with_parameters({name: p.value for name, p in params.items()})
-    result = await evaluate(trained, SPLITS["test"], answer_loss(), resources=resources)
-    return history, result.mean
+    history = await train_task(TASK, graph, SFAOptimizer(params), 1, resources, **options)
+    return history, await accuracy_on_test(TASK, trained(graph, params), resources)
 
 
 def calls_of(history: TrainingHistory) -> int:
@@ -86,10 +79,7 @@ async def test_the_calls_cap_holds_against_the_servers_own_count(
     fake_llm: FakeLLM, sim_over_http: ResourceManager
 ) -> None:
     graph = graph_of(TASK)
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(graph_parameters(graph)), epochs=3,
-        batch_size=5, valset=SPLITS["val"], seed=1, resources=sim_over_http,
-        budget=Budget(max_calls=150),
-    )  # fmt: skip
+    optimizer, budget = SFAOptimizer(graph_parameters(graph)), Budget(max_calls=150)
+    history = await train_task(TASK, graph, optimizer, 1, sim_over_http, budget=budget)
     assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
     assert len(fake_llm.log()) == calls_of(history) <= 150
