@@ -24,7 +24,15 @@ from examples.optimization.tasks import (
     splits_of,
 )
 
-__all__ = ["answer_loss", "graph_json", "graph_of", "row_splits", "sim_resources", "splits_of"]
+__all__ = [
+    "ANSWER_LOSS",
+    "answer_loss",
+    "graph_json",
+    "graph_of",
+    "row_splits",
+    "sim_resources",
+    "splits_of",
+]
 GENERATORS = {"task-a": counting, "task-b": pricing}
 ROLES = {"task": "sim-task", "critic": "sim-critic", "optimizer": "sim-optimizer"}
 

@@ -18,6 +18,7 @@ from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import Service
 from tests.support.sim_tasks import (
+    ANSWER_LOSS,
     dataset_bodies,
     fake_server_endpoints,
     graph_json,
@@ -123,7 +124,7 @@ async def test_the_best_score_is_the_selection_metrics_not_the_losss(service: Se
     assert any(step["accepted"] for step in run["steps"])
     best = run["best"]["version"]
     by_metric = await val_mean(service, data, best, half)
-    by_loss = await val_mean(service, data, best, ANSWER)
+    by_loss = await val_mean(service, data, best, ANSWER_LOSS)
     assert run["best"]["score"] == by_metric == pytest.approx(by_loss / 2)
     assert by_metric < by_loss
 
