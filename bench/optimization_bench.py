@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.engine import Graph, ResourceConfig, load_graph, run_batch
+from app.engine import Graph, ResourceConfig, run_batch
 from app.engine.optimization import (
     Example,
     Meter,
@@ -48,11 +48,9 @@ from app.engine.optimization import (
     SFAOptimizer,
     Trainer,
     TrainingHistory,
-    VerifierLoss,
     evaluate,
     graph_parameters,
     metering,
-    verifier,
 )
 from app.engine.optimization.state import TrainerState
 from app.engine.optimization.trainer import Schedule
@@ -61,9 +59,9 @@ from app.services.optimization.checks import Sizes
 from app.services.optimization.live import live_projection
 from app.services.optimization.projection import Projection, project
 from app.services.optimization.spec import OptimizationSpec
+from examples.optimization.tasks import answer_loss, examples_of, graph_of, sim_resources, splits_of
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples" / "optimization"
 RESULTS = ROOT / "bench" / "results"
 EPOCHS, BATCH, SEED = 3, 5, 0
 TOLERANCE = 0.10
@@ -73,42 +71,11 @@ CHECKPOINTS = (0.0, 0.25, 0.5, 0.75)  # fractions of the scheduled steps; 0: aft
 # -- data ----------------------------------------------------------------------------------
 
 
-def graph_of(task: str) -> Graph:
-    return load_graph(json.loads((EXAMPLES / task / "graph.json").read_text(encoding="utf-8")))
-
-
-def examples_of(task: str) -> list[Example]:
-    lines = (EXAMPLES / task / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [json.loads(line) for line in lines]
-    return [Example(row["input"], row["expected"], n) for n, row in enumerate(rows, 1)]
-
-
-def splits_of(task: str) -> dict[str, list[Example]]:
-    """The shipped splits: lines 1-40 train, 41-100 val, 101-220 test (see the READMEs)."""
-    items = examples_of(task)
-    return {"train": items[:40], "val": items[40:100], "test": items[100:]}
-
-
 def cycled(items: list[Example], n: int) -> list[Example]:
     """``n`` examples cycling through ``items``, each with its own id."""
     return [
         Example(items[i % len(items)].input, items[i % len(items)].expected, i) for i in range(n)
     ]
-
-
-def resources(latency_s: float = 0.0, concurrency: int = 64) -> ResourceConfig:
-    def endpoint(model: str) -> dict[str, Any]:
-        return {
-            "provider": "simulated", "model": model, "max_concurrent": concurrency,
-            "max_retries": 0, "simulated_latency_s": latency_s,
-        }  # fmt: skip
-
-    roles = ("task", "critic", "optimizer")
-    return ResourceConfig.from_dict({"endpoints": {r: endpoint(f"sim-{r}") for r in roles}})
-
-
-def answer_loss() -> VerifierLoss:
-    return VerifierLoss(verifier("answer_equals"))
 
 
 # -- 1. efficiency ---------------------------------------------------------------------------
@@ -152,7 +119,7 @@ def timed(way: Way, graph: Graph, items: list[Example], config: ResourceConfig) 
 def efficiency(items: int, concurrency: int, latency_s: float, repeats: int) -> dict[str, Any]:
     graph = graph_of("task-b")
     data = cycled(examples_of("task-b"), items)
-    config = resources(latency_s, concurrency)
+    config = sim_resources(latency_s=latency_s, concurrency=concurrency)
     ideal = max(math.ceil(3 * items / concurrency), 2) * latency_s
     walls = {
         name: min(timed(way, graph, data, config) for _ in range(repeats))
@@ -199,7 +166,7 @@ class Run:
 async def actual_calls(task: str, steps: int) -> Run:
     """Train ``task`` as the spec schedules it (its ``steps`` steps), keeping the state at
     each checkpoint, then the test evaluation."""
-    graph, splits, config = graph_of(task), splits_of(task), resources()
+    graph, splits, config = graph_of(task), splits_of(task), sim_resources()
     params = graph_parameters(graph)
     trainer = Trainer(
         graph, splits["train"], answer_loss(), SFAOptimizer(params), valset=splits["val"],

@@ -7,7 +7,6 @@ optimization, and print the validation score curve as the run's events arrive.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -19,10 +18,10 @@ from typing import Any
 
 import httpx
 
-from app.client import Client
+# examples/optimization/tasks.py: this script's directory is the first on the import path
+from optimization.tasks import ANSWER_LOSS, ROOT, row_splits
 
-TASK = Path(__file__).parent / "optimization" / "task-b"
-SPLIT = {"train": (0, 40), "val": (40, 100), "test": (100, 220)}
+from app.client import Client
 
 
 def free_port() -> int:
@@ -49,11 +48,10 @@ def start_service(directory: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def upload(client: Client) -> dict[str, Any]:
-    graph = client.push_graph(TASK / "graph.json")
-    lines = [json.loads(line) for line in (TASK / "dataset.jsonl").read_text().splitlines()]
+    graph = client.push_graph(ROOT / "task-b" / "graph.json")
     ids = {
-        part: client.push_dataset(lines[start:end], name=f"task-b-{part}")["id"]
-        for part, (start, end) in SPLIT.items()
+        part: client.push_dataset(rows, name=f"task-b-{part}")["id"]
+        for part, rows in row_splits("task-b").items()
     }
     return {"graph_id": graph["id"], **ids}
 
@@ -75,7 +73,7 @@ def main() -> None:
         try:
             with Client(f"http://127.0.0.1:{port}") as client:
                 spec = {
-                    **upload(client), "loss": {"verifiers": [{"op": "answer_equals"}]},
+                    **upload(client), "loss": ANSWER_LOSS,
                     "schedule": {"epochs": 3, "batch_size": 5}, "seed": 1,
                     "budget": {"max_calls": 20_000},
                 }  # fmt: skip

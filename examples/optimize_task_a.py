@@ -7,39 +7,20 @@ offline simulator (``sim-task``, ``sim-critic``, ``sim-optimizer``), so it needs
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 
-from app.engine import ResourceConfig, load_graph
-from app.engine.optimization import (
-    Example,
-    SFAOptimizer,
-    VerifierLoss,
-    evaluate,
-    graph_parameters,
-    train,
-    verifier,
-)
+# examples/optimization/tasks.py: this script's directory is the first on the import path
+from optimization.tasks import answer_loss, graph_of, sim_resources, splits_of
 
-TASK = Path(__file__).parent / "optimization" / "task-a"
-RESOURCES = ResourceConfig.from_dict({"endpoints": {
-    role: {"provider": "simulated", "model": f"sim-{role}", "max_concurrent": 64}
-    for role in ("task", "critic", "optimizer")
-}})  # fmt: skip
+from app.engine.optimization import SFAOptimizer, evaluate, graph_parameters, train
 
-
-def examples() -> list[Example]:
-    lines = (TASK / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
-    return [
-        Example(row["input"], row["expected"], n) for n, row in enumerate(map(json.loads, lines))
-    ]
+RESOURCES = sim_resources()
 
 
 async def main() -> None:
-    graph = load_graph(json.loads((TASK / "graph.json").read_text(encoding="utf-8")))
-    items = examples()
-    trainset, valset, testset = items[:40], items[40:100], items[100:]
-    loss = VerifierLoss(verifier("answer_equals"))
+    graph = graph_of("task-a")
+    splits = splits_of("task-a")
+    trainset, valset, testset = splits["train"], splits["val"], splits["test"]
+    loss = answer_loss()
     params = graph_parameters(graph)
     before = await evaluate(graph, testset, loss, resources=RESOURCES)
     optimizer = SFAOptimizer(params, conservatism=0.5)

@@ -94,3 +94,9 @@ EventsAfter = Annotated[
     Query(ge=0, le=INT64_MAX, description="resume after this event id (or Last-Event-ID)"),
 ]
 LastEventId = Annotated[str | None, Header(max_length=32)]
+
+# A listing's page, newest first: its size (the default is each route's) and where it starts.
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
+PageBefore = Annotated[
+    str | None, Query(max_length=200, description="the 'next' of the previous page")
+]

@@ -6,7 +6,6 @@ process made exactly the calls the unfinished steps and the test need, none of a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ from sqlalchemy import select
 from app.db.models import NodeResult
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import DatabaseProbe, ServerProcess, Servers, server_env, wait_for
+from tests.support.sim_tasks import dataset_bodies, fake_server_endpoints, graph_json, run_request
 
-TASK_A = Path(__file__).resolve().parents[2] / "examples" / "optimization" / "task-a"
-MODELS = {"task": "sim-task", "critic": "sim-critic", "optimizer": "sim-optimizer"}
 SETTINGS = {
     "auto_migrate": "false",
     "flush_interval_s": 0.02,
@@ -31,28 +29,20 @@ KILL_AFTER_STEPS = 3
 
 
 def endpoints(path: Path, base_url: str) -> Path:
-    alias = {"provider": "openai-compatible", "base_url": base_url, "max_retries": 0}
-    config = {"endpoints": {name: {**alias, "model": model} for name, model in MODELS.items()}}
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(fake_server_endpoints(base_url)))
     return path
 
 
 def push_task_a(client: httpx.Client) -> dict[str, Any]:
-    graph = json.loads((TASK_A / "graph.json").read_text())
+    graph = graph_json("task-a")
     assert client.post("/v1/graphs", json=graph).status_code in (200, 201)
-    lines = (TASK_A / "dataset.jsonl").read_text().splitlines(keepends=True)
     ids = {}
-    for name, part in (("train", lines[:40]), ("val", lines[40:100]), ("test", lines[100:])):
+    for name, body in dataset_bodies("task-a").items():
         headers = {"content-type": "application/x-ndjson"}
-        response = client.post(
-            "/v1/datasets", params={"name": name}, content="".join(part), headers=headers
-        )
+        response = client.post("/v1/datasets", params={"name": name}, content=body, headers=headers)
         assert response.status_code in (200, 201), response.text
         ids[name] = response.json()["id"]
-    return {
-        "graph_id": graph["name"], **ids, "loss": {"verifiers": [{"op": "answer_equals"}]},
-        "schedule": {"epochs": 1, "batch_size": 5}, "budget": {"max_calls": 5_000}, "seed": 5,
-    }  # fmt: skip
+    return run_request({"graph_id": graph["name"], **ids}, seed=5)
 
 
 def submit(server: ServerProcess, body: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.bodies import BodyStream, check_media_type
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
+from app.api.deps import PageBefore, PageLimit, ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX
 from app.api.schemas.datasets import DatasetItemPage, DatasetOut, DatasetPage
 from app.services.requests import datasets
@@ -61,10 +61,8 @@ async def upload_dataset(
 async def list_datasets(
     session: ReadSessionDep,
     tenant: TenantDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[
-        str | None, Query(max_length=200, description="the 'next' of the previous page")
-    ] = None,
+    limit: PageLimit = 100,
+    before: PageBefore = None,
 ) -> DatasetPage:
     """The tenant's datasets, newest first."""
     views, nxt = await datasets.listing(session, tenant, limit, before)
@@ -85,7 +83,7 @@ async def dataset_items(
     after: Annotated[
         int, Query(ge=-1, le=INT32_MAX, description="return items after this index")
     ] = -1,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
 ) -> DatasetItemPage:
     """Items in upload order, a page at a time."""
     page = await datasets.items_page(session, tenant, dataset_id, after, limit)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
 
-from app.api.bodies import JSON, Model, media_type, read_body, validated
-from app.api.deps import ReadSessionDep, RuntimeDep, SessionDep, TenantDep
+from app.api.bodies import JSON, Model, json_body, media_type, read_body, validated
+from app.api.deps import PageLimit, ReadSessionDep, RuntimeDep, SessionDep, TenantDep
 from app.api.schemas.common import INT32_MAX
 from app.api.schemas.graphs import (
     ActivationOut,
@@ -41,11 +40,6 @@ GRAPH_BODY = {
         },
     }
 }
-
-
-def _json_body(model: type[BaseModel], required: bool) -> dict[str, Any]:
-    schema = {"application/json": {"schema": model.model_json_schema()}}
-    return {"requestBody": {"required": required, "content": schema}}
 
 
 def _out(stored: StoredGraph, *, definition: bool = False) -> GraphVersionOut:
@@ -92,7 +86,7 @@ async def list_graphs(
     runtime: RuntimeDep,
     session: ReadSessionDep,
     tenant: TenantDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
     after: Annotated[str | None, Query(max_length=200)] = None,
 ) -> GraphPage:
     """Graphs by name with their active version; pass ``next`` as ``after`` for the next page."""
@@ -140,7 +134,7 @@ async def graph_dot(
 @router.post(
     "/{graph_ref}/promote",
     response_model=ActivationOut,
-    openapi_extra=_json_body(PromoteRequest, required=True),
+    openapi_extra=json_body(PromoteRequest),
 )
 async def promote_graph(
     graph_ref: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
@@ -153,7 +147,7 @@ async def promote_graph(
 @router.post(
     "/{graph_ref}/rollback",
     response_model=ActivationOut,
-    openapi_extra=_json_body(RollbackRequest, required=False),
+    openapi_extra=json_body(RollbackRequest, required=False),
 )
 async def rollback_graph(
     graph_ref: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep

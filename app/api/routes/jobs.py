@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import aclosing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 from starlette.datastructures import FormData, UploadFile
 
-from app.api.bodies import JSON, media_type, read_body, validated
+from app.api.bodies import media_type, read_model, validated
 from app.api.deps import (
     EventsAfter,
     LastEventId,
+    PageBefore,
+    PageLimit,
     ReadSessionDep,
     RuntimeDep,
     SessionDep,
     ShortReadSessionDep,
     TenantDep,
 )
-from app.api.schemas.common import INT32_MAX, INT64_MAX
+from app.api.run_kinds import EVENT_STREAM, event_stream
+from app.api.schemas.common import INT32_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import JobStatus as JobState
-from app.services.errors import InvalidInput, Issue, Malformed
-from app.services.observability import events, traces
+from app.services.errors import InvalidInput, Issue
+from app.services.observability import traces
 from app.services.requests import jobs
-from app.services.requests.documents import check_value, parse_json
+from app.services.requests.documents import check_value
 from app.services.requests.jobs import JobSpec
 from app.services.runtime import Runtime
 
 # A job being uploaded is listed by no one, so no filter names its status.
 LISTED_STATUSES = f"^({'|'.join(s for s in JobState if s is not JobState.UPLOADING)})$"
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-EVENT_ID = re.compile("[0-9]{1,19}")
 
 SUBMIT_BODY = {
     "requestBody": {
@@ -71,16 +68,10 @@ async def submit_job(
     if media_type(request) == "multipart/form-data":
         job_id = await _submit_upload(request, runtime, tenant)
     else:
-        settings = runtime.settings
-        raw = await read_body(request, JSON, settings.max_json_bytes)
-        body = await asyncio.to_thread(_job_request, raw, settings.max_document_depth)
+        body = await read_model(request, runtime.settings, JobRequest, "job request")
         spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
         job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
-
-
-def _job_request(raw: bytes, max_depth: int) -> JobRequest:
-    return validated(JobRequest, parse_json(raw, max_depth=max_depth), "job request")
 
 
 def _url(value: Any) -> str | None:
@@ -113,10 +104,8 @@ def _form_spec(form: FormData) -> JobSpec:
 async def list_jobs(
     session: ReadSessionDep,
     tenant: TenantDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    before: Annotated[
-        str | None, Query(max_length=200, description="the 'next' of the previous page")
-    ] = None,
+    limit: PageLimit = 50,
+    before: PageBefore = None,
     status: Annotated[str | None, Query(pattern=LISTED_STATUSES)] = None,
 ) -> JobPage:
     """The tenant's jobs, newest first."""
@@ -141,7 +130,7 @@ async def job_results(
     after: Annotated[
         int, Query(ge=-1, le=INT32_MAX, description="return items after this index")
     ] = -1,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
     format: Annotated[str, Query(pattern="^(json|jsonl)$")] = "json",
 ) -> Any:
     """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed."""
@@ -163,11 +152,7 @@ async def job_item(
     return ItemDetail.model_validate(await jobs.item_detail(session, tenant, job_id, index))
 
 
-@router.get(
-    "/{job_id}/events",
-    response_class=EventSourceResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "the event stream"}},
-)
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses=EVENT_STREAM)
 async def job_events(
     job_id: str,
     runtime: RuntimeDep,
@@ -180,37 +165,7 @@ async def job_events(
     ``progress``, each with its id. Reconnect with ``Last-Event-ID`` to get every event missed;
     the stream ends after the job's terminal event."""
     await jobs.find(session, tenant, job_id)
-    start = resume_after(last_event_id, after)
-    stream = runtime.events.follow(job_id, start)
-    return EventSourceResponse(as_sse(stream, runtime), ping=runtime.settings.sse_ping_s)
-
-
-def resume_after(last_event_id: str | None, after: int | None) -> int:
-    if last_event_id is None:
-        return after or 0
-    text = last_event_id.strip()
-    if not EVENT_ID.fullmatch(text) or int(text) > INT64_MAX:
-        raise Malformed(
-            "Last-Event-ID must be an event id from this stream",
-            [Issue("Last-Event-ID", "not an event id (ASCII digits, at most 2^63 - 1)")],
-        )
-    return int(text)
-
-
-async def as_sse(
-    stream: AsyncGenerator[list[events.JobEvent]], runtime: Runtime
-) -> AsyncIterator[bytes]:
-    runtime.metrics.event_streams.inc()
-    try:
-        async with aclosing(stream):  # leaves the job's poller as soon as the client goes
-            async for batch in stream:
-                yield b"".join(_sse(event) for event in batch)  # one write per batch
-    finally:
-        runtime.metrics.event_streams.dec()
-
-
-def _sse(event: events.JobEvent) -> bytes:
-    return ServerSentEvent(data=json.dumps(event.data), event=event.kind, id=str(event.id)).encode()
+    return event_stream(runtime, job_id, last_event_id, after)
 
 
 @router.get("/{job_id}/trace")

@@ -14,19 +14,16 @@ from typer.testing import CliRunner, Result
 
 from app.cli import app
 from app.client import Client, ClientError
+from examples.optimization.tasks import ANSWER_LOSS, graph_json, row_splits
 from tests.integration.client.support import serve_in_thread, service_settings
 from tests.support.fake_llm import FakeLLM
-
-TASK_A = Path(__file__).resolve().parents[3] / "examples" / "optimization" / "task-a"
-MODELS = {"task": "sim-task", "critic": "sim-critic", "optimizer": "sim-optimizer"}
+from tests.support.sim_tasks import fake_server_endpoints
 
 
 @pytest.fixture
 def service_url(tmp_path: Path, fake_llm: FakeLLM) -> Iterator[str]:
-    alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
     endpoints = tmp_path / "sim.yaml"
-    config = {"endpoints": {name: {**alias, "model": model} for name, model in MODELS.items()}}
-    endpoints.write_text(yaml.safe_dump(config))
+    endpoints.write_text(yaml.safe_dump(fake_server_endpoints(fake_llm.base_url)))
     settings = service_settings(tmp_path, fake_llm, endpoints_file=endpoints)
     with serve_in_thread(settings) as url:
         yield url
@@ -37,13 +34,12 @@ def cli(service_url: str, *args: str) -> Result:
 
 
 def task_a(client: Client) -> dict[str, Any]:
-    client.push_graph(json.loads((TASK_A / "graph.json").read_text()))
-    lines = [json.loads(line) for line in (TASK_A / "dataset.jsonl").read_text().splitlines()]
-    train = client.push_dataset(lines[:40], name="train")["id"]
-    val = client.push_dataset(lines[40:100], name="val")["id"]
+    client.push_graph(graph_json("task-a"))
+    parts = row_splits("task-a")
+    train = client.push_dataset(parts["train"], name="train")["id"]
+    val = client.push_dataset(parts["val"], name="val")["id"]
     return {
-        "graph_id": "task-a-counting", "train": train, "val": val,
-        "loss": {"verifiers": [{"op": "answer_equals"}]},
+        "graph_id": "task-a-counting", "train": train, "val": val, "loss": ANSWER_LOSS,
         "schedule": {"epochs": 1, "batch_size": 10}, "budget": {"max_calls": 3_000},
     }  # fmt: skip
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from app.engine import ExecutionError, LLMRequest, load_graph, run, run_batch
 from app.engine.optimization.prompts import CRITIC_SYSTEM, Target, critic_request
 from app.llm.simulated import simulate
 from app.llm.simulation import canaries, counting
+from examples.optimization.tasks import graph_of, rows_of
 from tests.support.engine import MakeManager
 from tests.support.fake_llm import FakeLLM
 from tests.support.simulation import answered, verdict
 
-ROOT = Path(__file__).resolve().parents[3] / "examples" / "optimization"
 ASK = {
     "name": "ask",
     "nodes": [
@@ -26,16 +23,10 @@ ASK = {
 }
 
 
-def rows(task: str) -> list[dict[str, object]]:
-    text = (ROOT / task / "dataset.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines()]
-
-
 async def test_task_a_over_http_scores_the_analytic_start_and_the_log_shows_every_canary(
     fake_llm: FakeLLM, endpoints: MakeManager
 ) -> None:
-    graph = load_graph(json.loads((ROOT / "task-a" / "graph.json").read_text()))
-    data = rows("task-a")
+    graph, data = graph_of("task-a"), rows_of("task-a")
     manager = endpoints(task={"model": "sim-task"})
     results = await run_batch(graph, [row["input"] for row in data], resources=manager)
     right = [
@@ -53,8 +44,8 @@ async def test_task_a_over_http_scores_the_analytic_start_and_the_log_shows_ever
 async def test_the_critic_answers_over_http_as_it_does_in_process(
     fake_llm: FakeLLM, endpoints: MakeManager
 ) -> None:
-    row = rows("task-a")[0]
-    seed = load_graph(json.loads((ROOT / "task-a" / "graph.json").read_text())).parameters
+    row = rows_of("task-a")[0]
+    seed = graph_of("task-a").parameters
     system = seed["instructions"].value
     question = str(row["input"]["question"])  # type: ignore[index]
     output = simulate(LLMRequest("sim-task", system, question), "sim-task").text

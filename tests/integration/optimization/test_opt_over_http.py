@@ -16,12 +16,19 @@ from app.engine.optimization import (
     SFAOptimizer,
     StopReason,
     TrainingHistory,
-    evaluate,
     graph_parameters,
-    train,
 )
 from tests.support.fake_llm import FakeLLM
-from tests.support.sim_tasks import analytic, answer_loss, canary, graph_of, splits_of
+from tests.support.sim_tasks import (
+    accuracy_on_test,
+    analytic,
+    canary,
+    fake_server_endpoints,
+    graph_of,
+    splits_of,
+    train_task,
+    trained,
+)
 
 pytestmark = pytest.mark.slow
 TASK = "task-a"
@@ -29,12 +36,8 @@ SPLITS = splits_of(TASK)
 
 
 def http_manager(fake_llm: FakeLLM, task: str = "sim-task", retries: int = 0) -> ResourceManager:
-    """Aliases task, critic and optimizer on the fake server, models ``task``, sim-critic..."""
-    endpoint = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
-    models = {"task": task, "critic": "sim-critic", "optimizer": "sim-optimizer"}
-    config = ResourceConfig.from_dict(
-        {"endpoints": {role: {**endpoint, "model": model} for role, model in models.items()}}
-    )
+    """The simulated roles on the fake server, the task alias on model ``task`` with ``retries``."""
+    config = ResourceConfig.from_dict(fake_server_endpoints(fake_llm.base_url, {"task": task}))
     config.endpoints["task"] = config.endpoints["task"].model_copy(update={"max_retries": retries})
     return ResourceManager(config)
 
@@ -50,13 +53,8 @@ async def sim_over_http(fake_llm: FakeLLM) -> AsyncIterator[ResourceManager]:
 async def fit(resources: ResourceManager, **options: Any) -> tuple[TrainingHistory, float]:
     graph = graph_of(TASK)
     params = graph_parameters(graph)
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(params), epochs=3, batch_size=5,
-        valset=SPLITS["val"], seed=1, resources=resources, **options,
-    )  # fmt: skip
-    trained = graph.with_parameters({name: p.value for name, p in params.items()})
-    result = await evaluate(trained, SPLITS["test"], answer_loss(), resources=resources)
-    return history, result.mean
+    history = await train_task(TASK, graph, SFAOptimizer(params), 1, resources, **options)
+    return history, await accuracy_on_test(TASK, trained(graph, params), resources)
 
 
 def calls_of(history: TrainingHistory) -> int:
@@ -89,11 +87,8 @@ async def test_the_calls_cap_holds_against_the_servers_own_count(
     fake_llm: FakeLLM, sim_over_http: ResourceManager
 ) -> None:
     graph = graph_of(TASK)
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(graph_parameters(graph)), epochs=3,
-        batch_size=5, valset=SPLITS["val"], seed=1, resources=sim_over_http,
-        budget=Budget(max_calls=150),
-    )  # fmt: skip
+    optimizer, budget = SFAOptimizer(graph_parameters(graph)), Budget(max_calls=150)
+    history = await train_task(TASK, graph, optimizer, 1, sim_over_http, budget=budget)
     assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
     assert len(fake_llm.log()) == calls_of(history) <= 150
 

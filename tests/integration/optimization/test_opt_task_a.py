@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.engine import Graph, LLMRequest
+from app.engine import LLMRequest
 from app.engine.optimization import (
     Schedule,
     SFAOptimizer,
@@ -20,13 +20,12 @@ from app.engine.optimization import (
     Trainer,
     TrainerState,
     TrainingHistory,
-    evaluate,
     graph_parameters,
-    train,
 )
 from app.llm.simulation.rules import detect
 from app.llm.simulation.text import sentences
 from tests.support.sim_tasks import (
+    accuracy_on_test,
     analytic,
     answer_loss,
     canary,
@@ -34,6 +33,8 @@ from tests.support.sim_tasks import (
     recorded_resources,
     sim_resources,
     splits_of,
+    train_task,
+    trained,
 )
 
 pytestmark = pytest.mark.slow
@@ -51,17 +52,9 @@ async def fit(
     graph = graph_of(TASK)
     params = graph_parameters(graph)
     optimizer = SFAOptimizer(params, conservatism=conservatism)
-    before = await accuracy_on_test(graph, resources)
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), optimizer, epochs=3, batch_size=5,
-        valset=SPLITS["val"], seed=seed, resources=resources, **options,
-    )  # fmt: skip
-    trained = graph.with_parameters({name: p.value for name, p in params.items()})
-    return history, before, await accuracy_on_test(trained, resources)
-
-
-async def accuracy_on_test(graph: Graph, resources: Any) -> float:
-    return (await evaluate(graph, SPLITS["test"], answer_loss(), resources=resources)).mean
+    before = await accuracy_on_test(TASK, graph, resources)
+    history = await train_task(TASK, graph, optimizer, seed, resources, **options)
+    return history, before, await accuracy_on_test(TASK, trained(graph, params), resources)
 
 
 def test_the_thresholds_are_the_analytic_ones() -> None:
@@ -84,12 +77,8 @@ async def test_task_a_goes_from_the_seed_accuracy_to_90_percent(seed: int) -> No
 
 async def test_the_accepted_path_is_the_analytic_one_r2_first() -> None:
     graph = graph_of(TASK)
-    params = graph_parameters(graph)
-    resources = sim_resources()
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(params), epochs=3, batch_size=5,
-        valset=SPLITS["val"], seed=0, resources=resources,
-    )  # fmt: skip
+    optimizer = SFAOptimizer(graph_parameters(graph))
+    history = await train_task(TASK, graph, optimizer, 0, sim_resources())
     first, second = history.accepted[:2]
     assert first.score == analytic(TASK, {"R2", "R3"}, "val")
     assert second.score == analytic(TASK, {"R1", "R2", "R3"}, "val")

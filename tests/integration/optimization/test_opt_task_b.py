@@ -19,23 +19,21 @@ from app.engine.optimization import (
     SFAOptimizer,
     StopReason,
     TrainingHistory,
-    evaluate,
     graph_parameters,
-    train,
 )
 from app.llm.simulation import diagnoses
 from tests.support.sim_tasks import (
+    accuracy_on_test,
     analytic,
-    answer_loss,
     graph_of,
     recorded_resources,
     sim_resources,
-    splits_of,
+    train_task,
+    trained,
 )
 
 pytestmark = pytest.mark.slow
 TASK = "task-b"
-SPLITS = splits_of(TASK)
 START = analytic(TASK, {"C2"})
 LAST_NODE_CEILING = analytic(TASK, {"C1", "C2"})
 BEST = analytic(TASK, {"C1", "C2", "E1", "E2"})
@@ -49,13 +47,8 @@ async def fit(
     graph = graph_of(TASK)
     params = graph_parameters(graph)
     chosen = params if only is None else {only: params[only]}
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(chosen), epochs=3, batch_size=5,
-        valset=SPLITS["val"], seed=seed, resources=resources,
-    )  # fmt: skip
-    trained = graph.with_parameters({name: p.value for name, p in params.items()})
-    result = await evaluate(trained, SPLITS["test"], answer_loss(), resources=resources)
-    return history, result.mean
+    history = await train_task(TASK, graph, SFAOptimizer(chosen), seed, resources)
+    return history, await accuracy_on_test(TASK, trained(graph, params), resources)
 
 
 def test_the_thresholds_are_the_analytic_ones() -> None:
@@ -65,10 +58,7 @@ def test_the_thresholds_are_the_analytic_ones() -> None:
 
 
 async def test_the_seed_prompts_score_the_analytic_start() -> None:
-    result = await evaluate(
-        graph_of(TASK), SPLITS["test"], answer_loss(), resources=sim_resources()
-    )
-    assert result.mean == START
+    assert await accuracy_on_test(TASK, graph_of(TASK), sim_resources()) == START
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
@@ -125,11 +115,9 @@ async def test_the_comparer_never_receives_the_extractors_diagnoses() -> None:
 async def test_the_optimizer_cap_holds_with_two_parameters_rewritten_concurrently() -> None:
     log: dict[str, list[LLMRequest]] = {}
     graph = graph_of(TASK)
-    history = await train(
-        graph, SPLITS["train"], answer_loss(), SFAOptimizer(graph_parameters(graph)), epochs=3,
-        batch_size=5, valset=SPLITS["val"], seed=0, resources=recorded_resources(log),
-        budget=Budget(roles={Role.OPTIMIZER: Limits(max_calls=3)}),
-    )  # fmt: skip
+    budget = Budget(roles={Role.OPTIMIZER: Limits(max_calls=3)})
+    optimizer = SFAOptimizer(graph_parameters(graph))
+    history = await train_task(TASK, graph, optimizer, 0, recorded_resources(log), budget=budget)
     assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
     assert history.error is not None
     assert history.error.startswith("optimizer.max_calls")

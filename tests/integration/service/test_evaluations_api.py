@@ -23,12 +23,12 @@ from app.engine.optimization.roles import Role
 from app.engine.optimization.stats import paired
 from app.lifecycle import ItemStatus, JobStatus
 from app.settings import Settings
+from examples.optimization.tasks import graph_json, rows_of
 from tests.support.fake_llm import FakeLLM
 from tests.support.polling import until
 from tests.support.service import Service
 from tests.support.sse import read_events
 
-TASK_A = Path(__file__).resolve().parents[3] / "examples" / "optimization" / "task-a"
 NDJSON = {"content-type": "application/x-ndjson"}
 RULES = (
     "Turn spelled-out numbers into digits first. Count only items of the category the "
@@ -57,15 +57,14 @@ def settings(settings: Settings, endpoints: Path) -> Settings:
 
 
 def task_a_graph(instructions: str | None = None) -> dict[str, Any]:
-    graph = dict(json.loads((TASK_A / "graph.json").read_text()))
+    graph = graph_json("task-a")
     if instructions is not None:
         graph["parameters"]["instructions"]["value"] = instructions
     return graph
 
 
 def task_a_items(count: int) -> list[dict[str, Any]]:
-    lines = (TASK_A / "dataset.jsonl").read_text().splitlines()[:count]
-    return [json.loads(line) for line in lines]
+    return rows_of("task-a")[:count]
 
 
 async def push_graph(client: httpx.AsyncClient, graph: dict[str, Any]) -> dict[str, Any]:

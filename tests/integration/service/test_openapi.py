@@ -36,3 +36,26 @@ async def test_json_bodies_are_documented_with_their_content_types(service: Serv
     job_body = found[("POST", "/v1/jobs")]["requestBody"]["content"]
     assert set(job_body) == {"application/json", "multipart/form-data"}
     assert "415" in found[("POST", "/v1/graphs")]["responses"]
+
+
+async def test_each_run_kind_answers_list_status_events_and_cancel_under_its_own_names(
+    service: Service,
+) -> None:
+    found = await operations(service)
+    for noun in ("evaluation", "optimization"):
+        base, one = f"/v1/{noun}s", f"/v1/{noun}s/{{{noun}_id}}"
+        named = {
+            ("GET", base): f"list_{noun}s",
+            ("GET", one): f"{noun}_status",
+            ("GET", f"{one}/events"): f"{noun}_events",
+            ("POST", f"{one}/cancel"): f"cancel_{noun}",
+        }
+        for (method, path), name in named.items():
+            operation = found[(method, path)]
+            assert operation["operationId"].startswith(f"{name}_v1_{noun}s"), (method, path)
+            if path != base:
+                assert f"{noun}_id" in [p["name"] for p in operation["parameters"]], path
+        events = found[("GET", f"{one}/events")]
+        assert "text/event-stream" in events["responses"]["200"]["content"]
+        names = [p["name"] for p in events["parameters"]]
+        assert {"after", "last-event-id"} <= set(names)

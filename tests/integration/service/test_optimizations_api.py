@@ -8,7 +8,6 @@ and write nothing."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,22 @@ from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.polling import until
 from tests.support.service import Service
+from tests.support.sim_tasks import (
+    ANSWER_LOSS,
+    dataset_bodies,
+    fake_server_endpoints,
+    graph_json,
+    row_splits,
+    run_request,
+)
 from tests.support.sse import read_events
 
-TASK_A = Path(__file__).resolve().parents[3] / "examples" / "optimization" / "task-a"
 NDJSON = {"content-type": "application/x-ndjson"}
-ANSWER = {"verifiers": [{"op": "answer_equals"}]}
-MODELS = {
-    "task": "sim-task",
-    "critic": "sim-critic",
-    "optimizer": "sim-optimizer",
-    "broken-critic": "sim-critic:fail",
-}
 
 
 @pytest.fixture
 def endpoints(tmp_path: Path, fake_llm: FakeLLM) -> Path:
-    alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
-    config = {"endpoints": {name: {**alias, "model": model} for name, model in MODELS.items()}}
+    config = fake_server_endpoints(fake_llm.base_url, {"broken-critic": "sim-critic:fail"})
     path = tmp_path / "optimization-endpoints.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -48,36 +46,22 @@ def settings(settings: Settings, endpoints: Path) -> Settings:
     return Settings.model_validate(data)
 
 
-def task_a_lines() -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (TASK_A / "dataset.jsonl").read_text().splitlines()]
-
-
-async def push_dataset(client: httpx.AsyncClient, name: str, items: list[dict[str, Any]]) -> str:
-    body = b"".join(json.dumps(item).encode() + b"\n" for item in items)
-    response = await client.post(
-        "/v1/datasets", params={"name": name}, content=body, headers=NDJSON
-    )
-    assert response.status_code in (200, 201), response.text
-    return str(response.json()["id"])
-
-
 async def task_a(client: httpx.AsyncClient) -> dict[str, str]:
     """Task A's graph and its train (40), val (60) and test (120) datasets."""
-    graph = json.loads((TASK_A / "graph.json").read_text())
+    graph = graph_json("task-a")
     response = await client.post("/v1/graphs", json=graph)
     assert response.status_code in (200, 201), response.text
-    lines = task_a_lines()
-    parts = {"train": lines[:40], "val": lines[40:100], "test": lines[100:]}
-    ids = {name: await push_dataset(client, name, items) for name, items in parts.items()}
+    ids = {}
+    for name, body in dataset_bodies("task-a").items():
+        params = {"name": name}
+        pushed = await client.post("/v1/datasets", params=params, content=body, headers=NDJSON)
+        assert pushed.status_code in (200, 201), pushed.text
+        ids[name] = str(pushed.json()["id"])
     return {"graph_id": graph["name"], **ids}
 
 
 def request(data: dict[str, str], **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        **data, "loss": ANSWER, "schedule": {"epochs": 1, "batch_size": 5},
-        "budget": {"max_calls": 5_000}, "seed": 3,
-    }  # fmt: skip
-    return {**body, **overrides}
+    return run_request(data, seed=3, **overrides)
 
 
 async def optimize(service: Service, body: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +103,8 @@ async def test_task_a_ends_succeeded_with_an_accepted_inactive_version(
     first = made[accepted[0]["version"]]
     assert (first["parent_version"], first["run_step"]) == (1, accepted[0]["step"])
     assert "instructions" in first["diff"]
-    canaries = [line["input"]["question"].rsplit("(ref ", 1)[1] for line in task_a_lines()[100:]]
+    test = row_splits("task-a")["test"]
+    canaries = [line["input"]["question"].rsplit("(ref ", 1)[1] for line in test]
     shown = [e for e in fake_llm.log() if e["model"] in ("sim-critic", "sim-optimizer")]
     assert shown
     assert not any(c in (e["system"] or "") + (e["prompt"] or "") for e in shown for c in canaries)
@@ -144,7 +129,7 @@ async def test_the_best_score_is_the_selection_metrics_not_the_losss(service: Se
     assert any(step["accepted"] for step in run["steps"])
     best = run["best"]["version"]
     by_metric = await val_mean(service, data, best, half)
-    by_loss = await val_mean(service, data, best, ANSWER)
+    by_loss = await val_mean(service, data, best, ANSWER_LOSS)
     assert run["best"]["score"] == by_metric == pytest.approx(by_loss / 2)
     assert by_metric < by_loss
 
@@ -326,7 +311,7 @@ async def test_jobs_lists_batch_jobs_only_and_points_a_run_to_its_own_path(
     run = await service.client.post("/v1/optimizations", json=request(data))
     evaluation = await service.client.post(
         "/v1/evaluations",
-        json={"graph_id": data["graph_id"], "dataset": data["val"], "loss": ANSWER},
+        json={"graph_id": data["graph_id"], "dataset": data["val"], "loss": ANSWER_LOSS},
     )
     assert (batch.status_code, run.status_code, evaluation.status_code) == (202, 202, 202)
 

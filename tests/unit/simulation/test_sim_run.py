@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from app.engine import ResourceConfig, load_graph, run_batch
+from app.engine import ResourceConfig, run_batch
 from app.llm.simulation import examples, pricing
 from app.llm.simulation.counting import accuracy, generate
 from app.services.endpoints import SIMULATED
+from examples.optimization.tasks import ROOT, graph_of, rows_of
 from tests.support.simulation import answered
-
-ROOT = Path(__file__).resolve().parents[3] / "examples" / "optimization"
 
 
 def test_the_shipped_files_equal_the_generators_output() -> None:
@@ -20,10 +16,7 @@ def test_the_shipped_files_equal_the_generators_output() -> None:
 
 
 async def test_a_run_of_the_task_a_graph_scores_the_analytic_start_accuracy() -> None:
-    graph = load_graph(json.loads((ROOT / "task-a" / "graph.json").read_text()))
-    rows = [
-        json.loads(line) for line in (ROOT / "task-a" / "dataset.jsonl").read_text().splitlines()
-    ]
+    graph, rows = graph_of("task-a"), rows_of("task-a")
     results = await run_batch(
         graph, [row["input"] for row in rows], resources=ResourceConfig.from_dict(SIMULATED)
     )
@@ -35,10 +28,7 @@ async def test_a_run_of_the_task_a_graph_scores_the_analytic_start_accuracy() ->
 
 
 async def test_a_run_of_the_task_b_graph_scores_the_analytic_start_accuracy() -> None:
-    graph = load_graph(json.loads((ROOT / "task-b" / "graph.json").read_text()))
-    rows = [
-        json.loads(line) for line in (ROOT / "task-b" / "dataset.jsonl").read_text().splitlines()
-    ]
+    graph, rows = graph_of("task-b"), rows_of("task-b")
     results = await run_batch(
         graph, [row["input"] for row in rows], resources=ResourceConfig.from_dict(SIMULATED)
     )
