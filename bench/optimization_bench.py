@@ -25,14 +25,20 @@ dry-run projection of calls against the calls a run makes.
     make bench-optimization
     .venv/bin/python -m bench.optimization_bench --items 400 --concurrency 32 --latency-ms 30
     .venv/bin/python -m bench.optimization_bench --items 2000 --concurrency 128 --repeats 1
+    .venv/bin/python -m bench.optimization_bench --items 2000 --concurrency 128 --calls
+
+``--calls`` adds, per way, the Python function calls per item (``cProfile`` over one run):
+a figure of the per-item work that the host's load does not move, unlike wall time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import math
+import pstats
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -116,7 +122,23 @@ def timed(way: Way, graph: Graph, items: list[Example], config: ResourceConfig) 
     return asyncio.run(once())
 
 
-def efficiency(items: int, concurrency: int, latency_s: float, repeats: int) -> dict[str, Any]:
+def calls_per_item(way: Way, graph: Graph, items: list[Example], config: ResourceConfig) -> float:
+    """Python function calls per item of one run of ``way`` (the run itself, not its set-up)."""
+    profile = cProfile.Profile()
+
+    async def once() -> None:
+        async with ResourceManager(config) as manager:
+            profile.enable()
+            await way(graph, items, manager)
+            profile.disable()
+
+    asyncio.run(once())
+    return pstats.Stats(profile).total_calls / len(items)
+
+
+def efficiency(
+    items: int, concurrency: int, latency_s: float, repeats: int, calls: bool = False
+) -> dict[str, Any]:
     graph = graph_of("task-b")
     data = cycled(examples_of("task-b"), items)
     config = sim_resources(latency_s=latency_s, concurrency=concurrency)
@@ -133,11 +155,16 @@ def efficiency(items: int, concurrency: int, latency_s: float, repeats: int) -> 
     print(f"{'run':<11} {'wall s':>7} {'vs batch':>9} {'ideal/wall':>11}")
     for name, wall in walls.items():
         print(f"{name:<11} {wall:>7.2f} {wall / walls['batch']:>9.3f} {ideal / wall:>11.3f}")
-    return {
+    result = {
         "items": items, "concurrency": concurrency, "latency_s": latency_s, "ideal_s": ideal,
         "wall_s": walls, "vs_batch": {n: w / walls["batch"] for n, w in walls.items()},
         "efficiency": {n: ideal / w for n, w in walls.items()},
     }  # fmt: skip
+    if calls:
+        per_item = {name: calls_per_item(way, graph, data, config) for name, way in WAYS.items()}
+        print("Python calls per item: " + ", ".join(f"{n} {c:,.0f}" for n, c in per_item.items()))
+        result["calls_per_item"] = per_item
+    return result
 
 
 # -- 2. projection ---------------------------------------------------------------------------
@@ -273,11 +300,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, action="append", help="one per --items")
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per way (best kept)")
+    parser.add_argument("--calls", action="store_true", help="also Python calls per item")
     args = parser.parse_args(argv)
     runs = zip(args.items or [400, 2_000], args.concurrency or [32, 128], strict=True)
     latency_s = args.latency_ms / 1000
     results = {
-        "efficiency": [efficiency(n, c, latency_s, args.repeats) for n, c in runs],
+        "efficiency": [efficiency(n, c, latency_s, args.repeats, args.calls) for n, c in runs],
         "projection": [projection_report(task) for task in ("task-a", "task-b")],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -10,13 +10,12 @@ from app.engine.execution.values import Values, lookup
 from app.engine.graph.analysis import (
     ParsedNode,
     dependencies,
-    node_refs,
     parse_node,
     topological_order,
 )
 from app.engine.graph.canonical import graph_hash
 from app.engine.graph.model import Graph, Node
-from app.engine.graph.refs import parse_ref
+from app.engine.graph.refs import Ref, parse_ref
 from app.engine.ops.table import op_of
 
 
@@ -53,19 +52,27 @@ class Plan:
             node.when,
             parsed.references.get("when.ref"),
             node.priority or 0,
+            reads=_reads(parsed),
         )
         op_of(node).compile(step, node, parsed)
         return step
 
 
+def _reads(parsed: ParsedNode) -> tuple[tuple[str, Ref], ...]:
+    """Each distinct reference of a node by its text, parsed once for every item's record."""
+    found: dict[str, Ref] = {}
+    for field_ref in parsed.refs:
+        found.setdefault(str(field_ref.ref), field_ref.ref)
+    return tuple(found.items())
+
+
 def record_inputs(step: Step, values: Values) -> dict[str, Any]:
     """The values a node read, by reference text (for ``record=True``)."""
     seen: dict[str, Any] = {}
-    for found in node_refs(step.node):
-        text = str(found.ref)
-        if text not in seen and found.ref.name in values:
+    for text, ref in step.reads:
+        if ref.name in values:
             try:
-                seen[text] = lookup(values, found.ref)
+                seen[text] = lookup(values, ref)
             except NodeError:
                 seen[text] = None
     return seen

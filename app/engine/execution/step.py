@@ -70,6 +70,7 @@ class Step:
     coalesce: tuple[Ref, ...] = ()
     classify: tuple[Ref, Classifier] | None = None
     users: tuple[int, ...] = ()
+    reads: tuple[tuple[str, Ref], ...] = ()  # each distinct reference, by its text
 
     @property
     def id(self) -> str:

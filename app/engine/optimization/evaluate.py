@@ -1,6 +1,7 @@
 """Scoring a pipeline on a dataset: one recorded forward pass and one loss per example.
 
-Forward passes run concurrently (the resource manager bounds them); results keep the
+The forward passes are one recorded batch, as a job of the same items would run them (the
+resource manager bounds them), and each loss starts as its record arrives; results keep the
 dataset's order, so concurrency never changes an outcome. A forward pass that fails, or
 whose loss fails (a judge that never gave a score), scores ``failure_score`` and is
 counted. Under ``metering(meter)`` every forward is admitted before it is dispatched (as
@@ -12,12 +13,12 @@ many calls as the graph has ``llm`` nodes) and its usage is spent after, under `
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from app.engine.errors import ConfigError, EngineError
-from app.engine.execution.api import run_batch
+from app.engine.execution.api import stream
 from app.engine.execution.program import program_for
 from app.engine.graph.model import Graph
 from app.engine.module import InferenceModule
@@ -26,7 +27,7 @@ from app.engine.optimization.calls import current_meter
 from app.engine.optimization.dataset import Example, as_examples
 from app.engine.optimization.roles import Role
 from app.engine.optimization.stats import bootstrap_interval, mean
-from app.engine.records import ForwardRecord, NodeRecord, NodeStatus
+from app.engine.records import BatchResult, ForwardRecord, NodeRecord, NodeStatus
 
 if TYPE_CHECKING:
     from app.engine.optimization.feedback import Feedback
@@ -99,20 +100,80 @@ async def score_examples(
     resources: ResourceConfig | ResourceManager | None = None,
     failure_score: float = 0.0,
 ) -> list[Scored]:
-    """Every example scored, in order. ``BudgetExhausted`` is raised before dispatching an
-    example the budget cannot pay for, once the examples already started have finished."""
-    meter = current_meter()
-    llm = llm_nodes(target)
-    started: list[asyncio.Task[Scored]] = []
-    try:
-        for example in examples:
-            _reserve(meter, role, len(llm))
-            work = _score_one(target, example, loss, role, resources, failure_score, llm)
-            started.append(asyncio.ensure_future(work))
-    except BudgetExhausted:
-        await asyncio.gather(*started)
-        raise
-    return list(await asyncio.gather(*started))
+    """Every example scored, in order, from one recorded batch over them all (a failed
+    forward is that example's). ``BudgetExhausted`` is raised before dispatching an example
+    the budget cannot pay for, once the examples already started have finished:
+    ``(await score_examples(graph, examples, loss, role=Role.VALIDATION))[i].score`` is the
+    score of ``examples[i]``.
+    """
+    scoring = _Scoring(examples, loss, role, failure_score, llm_nodes(target))
+    batch = stream(target, scoring.inputs(), record=True, resources=resources, ordered=False)
+    async for result in batch:
+        scoring.take(result)
+    return await scoring.finish()
+
+
+class _Scoring:
+    """One evaluation: admits each example just before the batch dispatches it, settles its
+    usage and starts its loss as its record arrives. An error that ends the evaluation
+    (the budget, a misconfigured loss) stops admitting; the examples started still finish."""
+
+    def __init__(
+        self, examples: Sequence[Example], loss: Loss, role: Role, failure_score: float,
+        llm: frozenset[str],
+    ) -> None:  # fmt: skip
+        self.examples, self.loss, self.role = examples, loss, role
+        self.failure_score, self.llm = failure_score, llm
+        self.meter = current_meter()
+        self.scored: dict[int, Scored | asyncio.Task[Scored]] = {}
+        self.error: BaseException | None = None
+
+    def inputs(self) -> Iterator[Any]:
+        """The examples' inputs; each is admitted when the batch pulls it to dispatch it."""
+        for example in self.examples:
+            if self.error is not None:
+                return
+            try:
+                _reserve(self.meter, self.role, len(self.llm))
+            except BudgetExhausted as exhausted:
+                self.error = exhausted
+                return
+            yield example.input
+
+    def take(self, result: BatchResult) -> None:
+        example = self.examples[result.index]
+        error = result.error
+        if error is None:
+            record: ForwardRecord = result.output
+            _settle(self.meter, self.role, record.nodes, self.llm)
+            self.scored[result.index] = asyncio.ensure_future(self._loss_of(record, example))
+            return
+        if not isinstance(error, EngineError):
+            self._stop(error)
+        run_result = getattr(error, "result", None)
+        records = run_result.records if run_result is not None else {}
+        _settle(self.meter, self.role, records, self.llm)
+        self.scored[result.index] = Scored(example, self.failure_score, None, str(error))
+
+    async def finish(self) -> list[Scored]:
+        """Every started example's score, in order, once all are done."""
+        losses = [s for s in self.scored.values() if isinstance(s, asyncio.Task)]
+        await asyncio.gather(*losses, return_exceptions=True)
+        if self.error is not None:
+            raise self.error
+        ordered = (self.scored[index] for index in range(len(self.scored)))
+        return [s if isinstance(s, Scored) else s.result() for s in ordered]
+
+    async def _loss_of(self, record: ForwardRecord, example: Example) -> Scored:
+        try:
+            return await _loss_of(self.loss, record, example, self.failure_score)
+        except BaseException as error:
+            self._stop(error)
+            raise
+
+    def _stop(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
 
 
 async def rescore(scored: Sequence[Scored], loss: Loss, failure_score: float = 0.0) -> list[float]:
@@ -150,23 +211,6 @@ def _reserve(meter: Meter | None, role: Role, calls: int) -> None:
         meter.spend(role, calls=calls)
 
 
-async def _score_one(
-    target: Target, example: Example, loss: Loss, role: Role,
-    resources: ResourceConfig | ResourceManager | None, failure_score: float, llm: frozenset[str],
-) -> Scored:  # fmt: skip
-    [result] = await run_batch(target, [example.input], record=True, resources=resources)
-    error = result.error
-    if error is None:
-        record: ForwardRecord = result.output
-        _settle(role, record.nodes, llm)
-        return await _loss_of(loss, record, example, failure_score)
-    if not isinstance(error, EngineError):
-        raise error
-    run_result = getattr(error, "result", None)
-    _settle(role, run_result.records if run_result is not None else {}, llm)
-    return Scored(example, failure_score, None, str(error))
-
-
 async def _loss_of(loss: Loss, record: ForwardRecord, example: Example, failure: float) -> Scored:
     """The loss of one forward pass; a loss that fails (a judge that never gave a score, or
     whose call failed) scores ``failure`` and is counted. Budget and configuration errors
@@ -180,8 +224,9 @@ async def _loss_of(loss: Loss, record: ForwardRecord, example: Example, failure:
     return Scored(example, feedback.score, feedback)
 
 
-def _settle(role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str]) -> None:
-    meter = current_meter()
+def _settle(
+    meter: Meter | None, role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str]
+) -> None:
     if meter is None:
         return
     made = [r for node, r in records.items() if node in llm and _called(r)]

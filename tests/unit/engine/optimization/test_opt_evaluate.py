@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from app.engine.errors import ConfigError, PermanentLLMError
 from app.engine.optimization import LLMJudge, VerifierLoss, verifier
-from app.engine.optimization.budget import Budget, BudgetExhausted, Meter
+from app.engine.optimization.budget import Budget, BudgetExhausted, Limits, Meter
 from app.engine.optimization.calls import metering
 from app.engine.optimization.evaluate import evaluate
 from app.engine.optimization.roles import Role
 from app.engine.optimization.stats import paired
-from app.engine.testing import ScriptedLLM
+from app.engine.testing import ScriptedLLM, scripted_manager
 from tests.support.training import RULE, Counter, World, answer_loss, examples, task_reply
 
 VAL = examples(10, start=100)
@@ -85,3 +86,18 @@ async def test_a_loss_naming_an_unknown_output_stops_the_evaluation() -> None:
     loss = VerifierLoss(verifier("answer_equals", output="nope"))
     with pytest.raises(ConfigError, match="nope"):
         await evaluate(Counter(), VAL, loss, resources=world.manager)
+
+
+async def test_a_loss_out_of_budget_stops_dispatching_and_nothing_runs_after_the_end() -> None:
+    task = ScriptedLLM(task_reply, latency_s=0.01)
+    judge = ScriptedLLM(lambda r: "<SCORE>10</SCORE>")
+    manager = scripted_manager({"task": task, "judge": judge}, max_retries=0, max_concurrent=2)
+    meter = Meter(Budget(roles={Role.JUDGE: Limits(max_calls=2)}))
+    loss = LLMJudge("judge", "Is the count right?")
+    with metering(meter), pytest.raises(BudgetExhausted, match=r"judge\.max_calls"):
+        await evaluate(Counter(), examples(40), loss, resources=manager)
+    made = len(task.calls)
+    await asyncio.sleep(0.1)
+    assert len(task.calls) == made < 40  # it stopped admitting, and left nothing running
+    assert meter.by_role[Role.VALIDATION].calls == made
+    assert len(judge.calls) == 2
