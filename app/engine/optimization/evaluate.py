@@ -4,7 +4,8 @@ Forward passes run concurrently (the resource manager bounds them); results keep
 dataset's order, so concurrency never changes an outcome. A forward pass that fails, or
 whose loss fails (a judge that never gave a score), scores ``failure_score`` and is
 counted. Under ``metering(meter)`` every forward is admitted before it is dispatched (as
-many calls as the graph has ``llm`` nodes) and its usage is spent after, under ``role``.
+many calls as the graph has ``llm`` nodes, each reserved at an estimate until one returned:
+see :mod:`~app.engine.optimization.budget`) and its usage is spent after, under ``role``.
 
 ``evaluate()`` is the public face: mean, n, failures and a seeded bootstrap interval.
 """
@@ -12,6 +13,8 @@ many calls as the graph has ``llm`` nodes) and its usage is spent after, under `
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from app.engine.errors import ConfigError, EngineError
 from app.engine.execution.api import run_batch
 from app.engine.execution.program import program_for
-from app.engine.graph.model import Graph
+from app.engine.graph.model import Graph, LLMNode
 from app.engine.module import InferenceModule
-from app.engine.optimization.budget import BudgetExhausted, Meter
-from app.engine.optimization.calls import current_meter
+from app.engine.optimization.budget import BudgetExhausted, Estimate, Hold, Meter
+from app.engine.optimization.calls import current_meter, estimate
 from app.engine.optimization.dataset import Example, as_examples
 from app.engine.optimization.roles import Role
 from app.engine.optimization.stats import bootstrap_interval, mean
@@ -102,12 +105,15 @@ async def score_examples(
     """Every example scored, in order. ``BudgetExhausted`` is raised before dispatching an
     example the budget cannot pay for, once the examples already started have finished."""
     meter = current_meter()
-    llm = llm_nodes(target)
+    graph = program_for(target).plan.graph
+    llm = frozenset(node.id for node in graph.nodes if node.op == "llm")
     started: list[asyncio.Task[Scored]] = []
     try:
         for example in examples:
-            _reserve(meter, role, len(llm))
-            work = _score_one(target, example, loss, role, resources, failure_score, llm)
+            if started and meter is not None and meter.guessing(role):
+                await asyncio.wait(started[:1])  # one forward's size, before the rest start
+            hold = _reserve(meter, role, graph, example, resources)
+            work = _score_one(target, example, loss, role, resources, failure_score, llm, hold)
             started.append(asyncio.ensure_future(work))
     except BudgetExhausted:
         await asyncio.gather(*started)
@@ -136,34 +142,47 @@ async def rescore(scored: Sequence[Scored], loss: Loss, failure_score: float = 0
     return [failure_score if r is None else next(found).score for r in records]
 
 
-def llm_nodes(target: Target) -> frozenset[str]:
-    """The ids of the ``llm`` nodes of ``target``: the model calls one forward may make."""
-    graph = program_for(target).plan.graph
-    return frozenset(node.id for node in graph.nodes if node.op == "llm")
+def _reserve(
+    meter: Meter | None, role: Role, graph: Graph, example: Example,
+    resources: ResourceConfig | ResourceManager | None,
+) -> Hold | None:  # fmt: skip
+    # Calls are counted when admitted and their tokens and cost reserved, so concurrent
+    # forwards cannot overshoot a cap; the real figures are settled when the forward ends.
+    if meter is None:
+        return None
+    nodes = [node for node in graph.nodes if isinstance(node, LLMNode)]
+    return meter.admit(role, len(nodes), _forward_estimate(graph, nodes, example, resources))
 
 
-def _reserve(meter: Meter | None, role: Role, calls: int) -> None:
-    # Calls are counted when admitted, so concurrent forwards can never overshoot a cap;
-    # the real count and the tokens are settled when the forward ends.
-    if meter is not None:
-        meter.admit(role, calls)
-        meter.spend(role, calls=calls)
+def _forward_estimate(
+    graph: Graph, nodes: list[LLMNode], example: Example,
+    resources: ResourceConfig | ResourceManager | None,
+) -> Estimate:  # fmt: skip
+    """One call of a forward on ``example``, on average: each node's templates with the
+    item's input and every parameter value in them (upstream outputs are not counted)."""
+    sent = json.dumps(example.input, ensure_ascii=False, default=str)
+    values = "".join(param.value for param in graph.parameters.values())
+    each = [estimate(resources, n.alias, n.system + values, n.prompt + sent, n.max_tokens)
+            for n in nodes]  # fmt: skip
+    total = sum(each, Estimate())
+    return Estimate(math.ceil(total.tokens / max(1, len(nodes))), total.cost / max(1, len(nodes)))
 
 
 async def _score_one(
     target: Target, example: Example, loss: Loss, role: Role,
     resources: ResourceConfig | ResourceManager | None, failure_score: float, llm: frozenset[str],
+    hold: Hold | None,
 ) -> Scored:  # fmt: skip
     [result] = await run_batch(target, [example.input], record=True, resources=resources)
     error = result.error
     if error is None:
         record: ForwardRecord = result.output
-        _settle(role, record.nodes, llm)
+        _settle(role, record.nodes, llm, hold)
         return await _loss_of(loss, record, example, failure_score)
     if not isinstance(error, EngineError):
         raise error
     run_result = getattr(error, "result", None)
-    _settle(role, run_result.records if run_result is not None else {}, llm)
+    _settle(role, run_result.records if run_result is not None else {}, llm, hold)
     return Scored(example, failure_score, None, str(error))
 
 
@@ -180,17 +199,20 @@ async def _loss_of(loss: Loss, record: ForwardRecord, example: Example, failure:
     return Scored(example, feedback.score, feedback)
 
 
-def _settle(role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str]) -> None:
+def _settle(
+    role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str], hold: Hold | None
+) -> None:
     meter = current_meter()
     if meter is None:
         return
     made = [r for node, r in records.items() if node in llm and _called(r)]
     meter.spend(
         role,
-        calls=len(made) - len(llm),
+        calls=len(made),
         input_tokens=sum(r.usage.input_tokens for r in made if r.usage is not None),
         output_tokens=sum(r.usage.output_tokens for r in made if r.usage is not None),
         cost=sum(r.usage.cost for r in made if r.usage is not None),
+        hold=hold,
     )
 
 
