@@ -77,12 +77,16 @@ def estimate(
     Estimate(tokens=13, cost=0.0)
     """
     tokens = estimate_tokens(LLMRequest("", system, prompt, max_tokens=max_tokens))
+    return Estimate(tokens, tokens * dearest_price(resources, alias) / 1_000_000)
+
+
+def dearest_price(resources: Resources, alias: str) -> float:
+    """The higher of ``alias``'s two prices per million tokens (0 if it is not configured)."""
     config = resources.config if isinstance(resources, ResourceManager) else resources
     endpoint = None if config is None else config.endpoints.get(alias)
     if endpoint is None:
-        return Estimate(tokens)
-    price = max(endpoint.input_price_per_million, endpoint.output_price_per_million)
-    return Estimate(tokens, tokens * price / 1_000_000)
+        return 0.0
+    return max(endpoint.input_price_per_million, endpoint.output_price_per_million)
 
 
 def current_meter() -> Meter | None:
