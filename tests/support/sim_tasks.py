@@ -67,9 +67,10 @@ def fake_server_endpoints(base_url: str, more: dict[str, str] | None = None) -> 
     return {"endpoints": {name: {**alias, "model": model} for name, model in models.items()}}
 
 
-def dataset_bodies(task: str) -> dict[str, str]:
-    """Each split's lines as the JSONL body of its dataset upload, by split name."""
-    return {name: shipped.jsonl(rows) for name, rows in row_splits(task).items()}
+def dataset_bodies(task: str, first: int | None = None) -> dict[str, str]:
+    """Each split's lines (its ``first`` lines, if given) as the JSONL body of its dataset
+    upload, by split name."""
+    return {name: shipped.jsonl(rows[:first]) for name, rows in row_splits(task).items()}
 
 
 def run_request(data: dict[str, str], seed: int, **overrides: Any) -> dict[str, Any]:

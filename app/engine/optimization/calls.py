@@ -4,7 +4,8 @@ A call runs a constant one-node ``llm`` graph through :func:`app.engine.run`, so
 through the same resource manager (limits, retries, timeouts) as the pipeline's own calls.
 Calls are counted on the :class:`Meter` of the innermost ``with metering(meter):`` block:
 ``admit`` before the call (so a cap stops it before it is made; the call is counted from
-then on), its tokens and cost when it returns (a failed call counts one call, no tokens).
+then on, and its :func:`estimate` reserved until it returns), its tokens and cost when it
+returns (a failed call counts one call, no tokens).
 Outside such a block nothing is counted.
 
 >>> import asyncio
@@ -29,8 +30,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from app.engine.execution.api import run
+from app.engine.execution.calls import estimate_tokens
 from app.engine.graph.model import Graph, InputSpec, LLMNode
-from app.engine.optimization.budget import Meter
+from app.engine.llm import LLMRequest
+from app.engine.optimization.budget import Estimate, Hold, Meter
 from app.engine.optimization.prompts import with_retry_note
 from app.engine.optimization.roles import Role
 from app.engine.records import LLMUsage
@@ -64,6 +67,28 @@ def metering(meter: Meter | None) -> Iterator[Meter | None]:
         _meter.reset(token)
 
 
+def estimate(
+    resources: Resources, alias: str, system: str, prompt: str, max_tokens: int | None = None
+) -> Estimate:
+    """What a call may cost before any call of its role returned: its tokens as the
+    endpoint's token-rate gate estimates them, at the dearer of the endpoint's two prices.
+
+    >>> estimate(None, "critic", "Be terse.", "Ok?", max_tokens=10)
+    Estimate(tokens=13, cost=0.0)
+    """
+    tokens = estimate_tokens(LLMRequest("", system, prompt, max_tokens=max_tokens))
+    return Estimate(tokens, tokens * dearest_price(resources, alias) / 1_000_000)
+
+
+def dearest_price(resources: Resources, alias: str) -> float:
+    """The higher of ``alias``'s two prices per million tokens (0 if it is not configured)."""
+    config = resources.config if isinstance(resources, ResourceManager) else resources
+    endpoint = None if config is None else config.endpoints.get(alias)
+    if endpoint is None:
+        return 0.0
+    return max(endpoint.input_price_per_million, endpoint.output_price_per_million)
+
+
 def current_meter() -> Meter | None:
     """The meter of the innermost :func:`metering` block, or ``None``."""
     return _meter.get()
@@ -73,20 +98,31 @@ async def ask(alias: str, system: str, prompt: str, *, role: Role, resources: Re
     """One model call on endpoint ``alias``; raises ``ExecutionError`` if it fails and
     ``BudgetExhausted`` (before calling) if the meter's caps do not admit it."""
     meter = current_meter()
-    if meter is not None:
-        meter.admit(role)
-        # NOTE: the call is counted as soon as it is admitted, so concurrent calls cannot all
-        # pass a cap that only one of them fits under; its tokens are added when it returns.
-        meter.spend(role, calls=1)
+    hold = (
+        None if meter is None else meter.admit(role, 1, estimate(resources, alias, system, prompt))
+    )
     inputs = {"system": system, "prompt": prompt}
-    record = await run(call_graph(alias), inputs, resources=resources, record=True)
+    try:
+        record = await run(call_graph(alias), inputs, resources=resources, record=True)
+    except BaseException:
+        _spent(meter, role, hold, None)  # a failed call: one call, no tokens
+        raise
     usage = record.nodes[_NODE].usage
-    if meter is not None and usage is not None:
-        meter.spend(
-            role, calls=0, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-            cost=usage.cost,
-        )  # fmt: skip
+    _spent(meter, role, hold, usage)
     return Reply(str(record.outputs[_NODE]), usage, 1)
+
+
+def _spent(meter: Meter | None, role: Role, hold: Hold | None, usage: LLMUsage | None) -> None:
+    """Count one call that ended, with its tokens and cost when it returned them."""
+    if meter is None:
+        return
+    if usage is None:
+        meter.spend(role, calls=1, hold=hold)
+        return
+    meter.spend(
+        role, calls=1, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cost=usage.cost, hold=hold,
+    )  # fmt: skip
 
 
 async def ask_parsed(

@@ -5,7 +5,8 @@ resource manager bounds them), and each loss starts as its record arrives; resul
 dataset's order, so concurrency never changes an outcome. A forward pass that fails, or
 whose loss fails (a judge that never gave a score), scores ``failure_score`` and is
 counted. Under ``metering(meter)`` every forward is admitted before it is dispatched (as
-many calls as the graph has ``llm`` nodes) and its usage is spent after, under ``role``.
+many calls as the graph has ``llm`` nodes, each reserved at an estimate until one returned:
+see :mod:`~app.engine.optimization.budget`) and its usage is spent after, under ``role``.
 
 ``evaluate()`` is the public face: mean, n, failures and a seeded bootstrap interval.
 """
@@ -13,6 +14,8 @@ many calls as the graph has ``llm`` nodes) and its usage is spent after, under `
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 from app.engine.errors import ConfigError, EngineError
 from app.engine.execution.api import stream
 from app.engine.execution.program import program_for
-from app.engine.graph.model import Graph
+from app.engine.graph.model import Graph, LLMNode
 from app.engine.module import InferenceModule
-from app.engine.optimization.budget import BudgetExhausted, Meter
-from app.engine.optimization.calls import current_meter
+from app.engine.optimization.budget import BudgetExhausted, Estimate, Hold, Meter
+from app.engine.optimization.calls import current_meter, estimate
 from app.engine.optimization.dataset import Example, as_examples
 from app.engine.optimization.roles import Role
 from app.engine.optimization.stats import bootstrap_interval, mean
@@ -106,10 +109,12 @@ async def score_examples(
     ``(await score_examples(graph, examples, loss, role=Role.VALIDATION))[i].score`` is the
     score of ``examples[i]``.
     """
-    scoring = _Scoring(examples, loss, role, failure_score, llm_nodes(target))
-    batch = stream(target, scoring.inputs(), record=True, resources=resources, ordered=False)
-    async for result in batch:
-        scoring.take(result)
+    scoring = _Scoring(examples, loss, role, failure_score, program_for(target).plan.graph)
+    for start, stop in scoring.chunks():
+        inputs = scoring.inputs(start, stop, resources)
+        batch = stream(target, inputs, record=True, resources=resources, ordered=False)
+        async for result in batch:
+            scoring.take(start + result.index, result)
     return await scoring.finish()
 
 
@@ -120,40 +125,65 @@ class _Scoring:
 
     def __init__(
         self, examples: Sequence[Example], loss: Loss, role: Role, failure_score: float,
-        llm: frozenset[str],
+        graph: Graph,
     ) -> None:  # fmt: skip
         self.examples, self.loss, self.role = examples, loss, role
-        self.failure_score, self.llm = failure_score, llm
+        self.failure_score, self.graph = failure_score, graph
+        self.nodes = [node for node in graph.nodes if isinstance(node, LLMNode)]
+        self.llm = frozenset(node.id for node in self.nodes)
         self.meter = current_meter()
+        self.holds: dict[int, Hold | None] = {}
         self.scored: dict[int, Scored | asyncio.Task[Scored]] = {}
         self.error: BaseException | None = None
 
-    def inputs(self) -> Iterator[Any]:
-        """The examples' inputs; each is admitted when the batch pulls it to dispatch it."""
-        for example in self.examples:
+    def chunks(self) -> list[tuple[int, int]]:
+        """The batches to run: under a tokens or cost cap no forward has sized yet, the first
+        example runs alone, so the rest are reserved at a real size rather than a guess."""
+        count = len(self.examples)
+        if count > 1 and self.meter is not None and self.meter.guessing(self.role):
+            return [(0, 1), (1, count)]
+        return [(0, count)]
+
+    def inputs(
+        self, start: int, stop: int, resources: ResourceConfig | ResourceManager | None
+    ) -> Iterator[Any]:
+        """The inputs of ``examples[start:stop]``; each is admitted when the batch pulls it
+        to dispatch it."""
+        for index in range(start, stop):
             if self.error is not None:
                 return
+            example = self.examples[index]
             try:
-                _reserve(self.meter, self.role, len(self.llm))
+                self.holds[index] = self._reserve(example, resources)
             except BudgetExhausted as exhausted:
                 self.error = exhausted
                 return
             yield example.input
 
-    def take(self, result: BatchResult) -> None:
-        example = self.examples[result.index]
+    def take(self, index: int, result: BatchResult) -> None:
+        example, hold = self.examples[index], self.holds.pop(index, None)
         error = result.error
         if error is None:
             record: ForwardRecord = result.output
-            _settle(self.meter, self.role, record.nodes, self.llm)
-            self.scored[result.index] = asyncio.ensure_future(self._loss_of(record, example))
+            _settle(self.meter, self.role, record.nodes, self.llm, hold)
+            self.scored[index] = asyncio.ensure_future(self._loss_of(record, example))
             return
         if not isinstance(error, EngineError):
             self._stop(error)
         run_result = getattr(error, "result", None)
         records = run_result.records if run_result is not None else {}
-        _settle(self.meter, self.role, records, self.llm)
-        self.scored[result.index] = Scored(example, self.failure_score, None, str(error))
+        _settle(self.meter, self.role, records, self.llm, hold)
+        self.scored[index] = Scored(example, self.failure_score, None, str(error))
+
+    def _reserve(
+        self, example: Example, resources: ResourceConfig | ResourceManager | None
+    ) -> Hold | None:
+        # Calls are counted when admitted and their tokens and cost reserved, so concurrent
+        # forwards cannot overshoot a cap; the real figures are settled when the forward ends.
+        if self.meter is None:
+            return None
+        guess = _forward_estimate(self.graph, self.nodes, example, resources)
+        return self.meter.admit(self.role, len(self.nodes), guess)
 
     async def finish(self) -> list[Scored]:
         """Every started example's score, in order, once all are done."""
@@ -197,18 +227,18 @@ async def rescore(scored: Sequence[Scored], loss: Loss, failure_score: float = 0
     return [failure_score if r is None else next(found).score for r in records]
 
 
-def llm_nodes(target: Target) -> frozenset[str]:
-    """The ids of the ``llm`` nodes of ``target``: the model calls one forward may make."""
-    graph = program_for(target).plan.graph
-    return frozenset(node.id for node in graph.nodes if node.op == "llm")
-
-
-def _reserve(meter: Meter | None, role: Role, calls: int) -> None:
-    # Calls are counted when admitted, so concurrent forwards can never overshoot a cap;
-    # the real count and the tokens are settled when the forward ends.
-    if meter is not None:
-        meter.admit(role, calls)
-        meter.spend(role, calls=calls)
+def _forward_estimate(
+    graph: Graph, nodes: list[LLMNode], example: Example,
+    resources: ResourceConfig | ResourceManager | None,
+) -> Estimate:  # fmt: skip
+    """One call of a forward on ``example``, on average: each node's templates with the
+    item's input and every parameter value in them (upstream outputs are not counted)."""
+    sent = json.dumps(example.input, ensure_ascii=False, default=str)
+    values = "".join(param.value for param in graph.parameters.values())
+    each = [estimate(resources, n.alias, n.system + values, n.prompt + sent, n.max_tokens)
+            for n in nodes]  # fmt: skip
+    total = sum(each, Estimate())
+    return Estimate(math.ceil(total.tokens / max(1, len(nodes))), total.cost / max(1, len(nodes)))
 
 
 async def _loss_of(loss: Loss, record: ForwardRecord, example: Example, failure: float) -> Scored:
@@ -225,14 +255,16 @@ async def _loss_of(loss: Loss, record: ForwardRecord, example: Example, failure:
 
 
 def _settle(
-    meter: Meter | None, role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str]
-) -> None:
+    meter: Meter | None, role: Role, records: Mapping[str, NodeRecord], llm: frozenset[str],
+    hold: Hold | None,
+) -> None:  # fmt: skip
     if meter is None:
         return
     made = [r for node, r in records.items() if node in llm and _called(r)]
     meter.spend(
         role,
-        calls=len(made) - len(llm),
+        calls=len(made),
+        hold=hold,
         input_tokens=sum(r.usage.input_tokens for r in made if r.usage is not None),
         output_tokens=sum(r.usage.output_tokens for r in made if r.usage is not None),
         cost=sum(r.usage.cost for r in made if r.usage is not None),

@@ -68,8 +68,11 @@ class TrainerState:
         self.usage = {role.value: usage.to_dict() for role, usage in meter.by_role.items()}
         self.wall_s = meter.wall_s
 
+    def spent(self) -> dict[Role, Usage]:
+        """The meter's counters saved in the state, by role."""
+        return {Role(role): Usage(**usage) for role, usage in self.usage.items()}  # type: ignore[arg-type]
+
     def load_meter(self, meter: Meter) -> None:
         """Give a fresh meter the counters saved in the state."""
-        for role, usage in self.usage.items():
-            meter.by_role[Role(role)] = Usage(**usage)  # type: ignore[arg-type]
+        meter.by_role.update(self.spent())
         meter.elapsed_before = self.wall_s

@@ -23,6 +23,7 @@ call failed) is kept in the history, as is the cap that stopped a run.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import random
@@ -216,13 +217,26 @@ class Trainer:
             return
         with metering(self.meter):
             try:
-                await (self._train_step() if self.state.started else self._baseline())
+                await self._by_the_deadline()
             except BudgetExhausted as exhausted:
                 self._emit(TrainingEvent.BUDGET, {"exhausted": exhausted.cap, **self._usage()})
                 self._finish(StopReason.BUDGET_EXHAUSTED, str(exhausted))
             except EngineError as error:
                 self._finish(StopReason.ERROR, f"{type(error).__name__}: {error}")
         self.state.save_meter(self.meter)
+
+    async def _by_the_deadline(self) -> None:
+        """The next unit of work, stopped where it is when ``max_wall_s`` passes: what a cut
+        step changed is not in the state (the gate reverts its proposals), so the state
+        stays that of the last finished step."""
+        deadline = asyncio.timeout(self.meter.wall_left())
+        try:
+            async with deadline:
+                await (self._train_step() if self.state.started else self._baseline())
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise self.meter.wall_exhausted() from None
 
     async def _baseline(self) -> None:
         history = self.state.history

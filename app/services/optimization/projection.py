@@ -83,7 +83,8 @@ class Projection:
     """What a run is projected to spend: ``roles`` for the whole run, ``baseline`` and
     ``per_step`` (a full batch) for :func:`affordable`, and the unit costs the whole is made
     of: ``training`` per training item (of ``items`` in all epochs), ``gating`` per step (its
-    optimizer calls and the validation of its proposals) and ``test``, the final test."""
+    optimizer calls and the validation of its proposals) and ``test``, the final test (kept
+    from the trainer's budget before training, and part of what :func:`affordable` asks)."""
 
     steps: int
     roles: dict[Role, Cost]
@@ -99,11 +100,11 @@ class Projection:
         return _total(self.roles.values())
 
     def minimum(self) -> dict[Role, Cost]:
-        """What the smallest useful run spends: the baseline and ``MIN_STEPS`` steps (all of
-        the run's steps, when it has fewer)."""
+        """What the smallest useful run spends: the baseline, ``MIN_STEPS`` steps (all of
+        the run's steps, when it has fewer) and the test split."""
         steps = min(MIN_STEPS, self.steps)
         return {r: self.baseline.get(r, Cost()) + self.per_step.get(r, Cost()).times(steps)
-                for r in Role}  # fmt: skip
+                + self.test.get(r, Cost()) for r in Role}  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
         """The dry-run answer: steps, per-role and total calls and tokens."""
@@ -194,16 +195,23 @@ def _total(costs: Iterable[Cost]) -> Cost:
 
 def affordable(projection: Projection, budget: BudgetSpec) -> list[Issue]:
     """Issues naming each cap (``budget.max_calls``, ``budget.roles.judge.max_tokens``) that
-    cannot pay for a baseline validation plus three steps (all steps of a shorter run); empty
-    when the budget can.
+    cannot pay for a baseline validation, three steps (all steps of a shorter run) and the
+    test split; empty when the budget can.
     ``max_cost`` and ``max_wall_seconds`` are not projected (prices and speeds are unknown)."""
     needed = projection.minimum()
     steps = min(MIN_STEPS, projection.steps)
-    what = f"a baseline validation and {steps} step{'' if steps == 1 else 's'}"
+    what = _smallest_run(steps, tested=_total(projection.test.values()).calls > 0)
     issues = list(_short("budget", budget, _total(needed.values()), what))
     for role, limits in budget.roles.given().items():
         issues += _short(f"budget.roles.{role.value}", limits, needed[role], what)
     return issues
+
+
+def _smallest_run(steps: int, *, tested: bool) -> str:
+    counted = f"{steps} step{'' if steps == 1 else 's'}"
+    if tested:
+        return f"a baseline validation, {counted} and the test split"
+    return f"a baseline validation and {counted}"
 
 
 def _short(field: str, limits: LimitsSpec, needed: Cost, what: str) -> Iterator[Issue]:

@@ -10,12 +10,15 @@ with jobs; or resumes it from the :class:`TrainerState` an earlier runner saved.
 The step runs the trainer one trainer step at a time and, after each, stores its state, its
 events and (when the step was accepted) the new graph version in one committed transaction
 before the next begins (:mod:`~app.services.optimizations.progress`). Once training ended, the
-best values are scored once on the test split (calls the critic and optimizer never see) and
-the result is stored. A run that stalled or failed ends its item ``failed`` with the root error.
+best values are scored once on the test split (calls the critic and optimizer never see), on
+what training left of the budget (the split's projected calls and tokens are kept from the
+trainer's budget), and the result is stored. A run that stalled or failed ends its item
+``failed`` with the root error.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from app.db.models import Job
@@ -23,16 +26,21 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow
 from app.engine import ConfigError, EngineError, Graph
-from app.engine.optimization.budget import Meter
-from app.engine.optimization.calls import metering
+from app.engine.graph.model import LLMNode
+from app.engine.optimization.budget import Budget, Meter, Usage
+from app.engine.optimization.calls import dearest_price, metering
 from app.engine.optimization.evaluate import evaluate
 from app.engine.optimization.history import StopReason
 from app.engine.optimization.optimizer import graph_parameters
 from app.engine.optimization.sfa import SFAOptimizer
 from app.engine.optimization.state import TrainerState
 from app.engine.optimization.trainer import Schedule, Trainer
+from app.engine.resources.manager import ResourceManager
 from app.lifecycle import EventKind, ItemStatus
+from app.services.optimization.call_sizes import mean_input_chars
+from app.services.optimization.checks import Sizes
 from app.services.optimization.losses import loss_of
+from app.services.optimization.projection import project
 from app.services.optimization.spec import OptimizationSpec
 from app.services.optimizations import progress
 from app.services.optimizations.plan import OPTIMIZATION, OptimizationPlan, RunData, run_data
@@ -115,9 +123,12 @@ class OptimizationRun:
             await progress.save(self.deps.sessions, self.job_id, self.record, events, session)
 
     async def _test(self) -> None:
-        """The best values scored once on the test split, metered apart from the budget."""
+        """The best values scored once on the test split, within what training left of the
+        budget (its calls were kept for it before training began; the wall cap is not
+        applied)."""
         if self.data.test:
-            meter = Meter()
+            left = self.plan.spec.budget.to_budget().less(self.record.state.spent())
+            meter = Meter(replace(left, max_wall_s=None))
             best = self.graph.with_parameters(self.record.state.history.best_values)
             with metering(meter):
                 try:
@@ -183,6 +194,24 @@ def _trainer(
     metric = loss if spec.selection_metric is None else loss_of(spec.metric, deps.resources)
     return Trainer(
         graph, data.train, loss, optimizer, valset=data.val, schedule=schedule,
-        budget=spec.budget.to_budget(), resources=deps.resources, on_event=on_event,
-        state=state, metric=metric,
+        budget=_training_budget(spec, graph, data, deps.resources), resources=deps.resources,
+        on_event=on_event, state=state, metric=metric,
     )  # fmt: skip
+
+
+def _training_budget(
+    spec: OptimizationSpec, graph: Graph, data: RunData, resources: ResourceManager
+) -> Budget:
+    """The spec's budget less the test split's projected calls and tokens (and their cost at
+    the dearest price of the aliases it calls), so training leaves the test what it needs."""
+    sizes = Sizes(len(data.train), len(data.val), len(data.test))
+    chars = mean_input_chars(example.input for example in data.train)
+    test = project(spec, graph, sizes, chars).test
+    aliases = [node.alias for node in graph.nodes if isinstance(node, LLMNode)]
+    aliases += [] if spec.metric.judge is None else [spec.metric.judge.alias]
+    price = max((dearest_price(resources, alias) for alias in aliases), default=0.0) / 1e6
+    kept = {
+        role: Usage(c.calls, c.input_tokens, c.output_tokens, c.tokens * price)
+        for role, c in test.items()
+    }
+    return spec.budget.to_budget().less(kept)

@@ -8,6 +8,7 @@ and write nothing."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ NDJSON = {"content-type": "application/x-ndjson"}
 @pytest.fixture
 def endpoints(tmp_path: Path, fake_llm: FakeLLM) -> Path:
     config = fake_server_endpoints(fake_llm.base_url, {"broken-critic": "sim-critic:fail"})
+    for endpoint in config["endpoints"].values():
+        endpoint.update(input_price_per_million=1.0, output_price_per_million=2.0)
     path = tmp_path / "optimization-endpoints.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -46,18 +49,24 @@ def settings(settings: Settings, endpoints: Path) -> Settings:
     return Settings.model_validate(data)
 
 
-async def task_a(client: httpx.AsyncClient) -> dict[str, str]:
-    """Task A's graph and its train (40), val (60) and test (120) datasets."""
+async def task_a(client: httpx.AsyncClient, first: int | None = None) -> dict[str, str]:
+    """Task A's graph and its train (40), val (60) and test (120) datasets, or the ``first``
+    items of each."""
     graph = graph_json("task-a")
     response = await client.post("/v1/graphs", json=graph)
     assert response.status_code in (200, 201), response.text
     ids = {}
-    for name, body in dataset_bodies("task-a").items():
+    for name, body in dataset_bodies("task-a", first).items():
         params = {"name": name}
         pushed = await client.post("/v1/datasets", params=params, content=body, headers=NDJSON)
         assert pushed.status_code in (200, 201), pushed.text
         ids[name] = str(pushed.json()["id"])
     return {"graph_id": graph["name"], **ids}
+
+
+async def small_task_a(client: httpx.AsyncClient) -> dict[str, str]:
+    """Task A with a train, val and test split of 10 items each."""
+    return await task_a(client, first=10)
 
 
 def request(data: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -205,13 +214,56 @@ async def test_bad_requests_name_the_field_and_store_nothing(
     assert await jobs_stored(service) == 0
 
 
-async def test_a_budget_cap_ends_the_run_budget_exhausted(service: Service) -> None:
-    data = await task_a(service.client)
-    schedule = {"epochs": 3, "batch_size": 5}
-    run = await optimize(service, request(data, budget={"max_calls": 300}, schedule=schedule))
+def spent(roles: dict[str, dict[str, float]], what: str) -> float:
+    if what == "tokens":
+        return sum(usage["input_tokens"] + usage["output_tokens"] for usage in roles.values())
+    return sum(usage[what] for usage in roles.values())
+
+
+# Each cap is below what the run spends uncapped (10 epochs of 2 steps: 242 calls, about
+# 56,000 tokens, 0.06 at the endpoints' prices; 100 of the calls and 0.042 the critic's) and
+# pays for a baseline, three steps and the test split.
+@pytest.mark.parametrize(
+    ("budget", "cap", "what", "limit"),
+    [
+        ({"max_calls": 150}, "max_calls", "calls", 150),
+        ({"max_tokens": 45_000}, "max_tokens", "tokens", 45_000),
+        ({"max_cost": 0.03}, "max_cost", "cost", 0.03),
+        ({"roles": {"backward": {"max_calls": 50}}}, "backward.max_calls", "calls", 50),
+        ({"roles": {"task": {"max_tokens": 6_000}}}, "task.max_tokens", "tokens", 6_000),
+        ({"roles": {"backward": {"max_cost": 0.02}}}, "backward.max_cost", "cost", 0.02),
+    ],
+)
+async def test_each_cap_stops_the_run_at_the_cap_test_split_included(
+    service: Service, fake_llm: FakeLLM, budget: dict[str, Any], cap: str, what: str,
+    limit: float,
+) -> None:  # fmt: skip
+    data = await small_task_a(service.client)
+    schedule = {"epochs": 10, "batch_size": 5}
+    run = await optimize(service, request(data, budget=budget, schedule=schedule))
     assert (run["state"], run["stop_reason"]) == ("succeeded", "budget_exhausted")
-    trained = sum(usage["calls"] for usage in run["roles"].values()) - run["test"]["n"]
-    assert trained <= 300  # the test split is scored once, metered apart from the budget
+    assert run["error"].startswith(f"{cap}:")
+    assert run["test"]["n"] == 10  # tested, within what the budget kept for it
+    role = cap.split(".")[0] if "." in cap else None
+    roles = run["roles"] if role is None else {role: run["roles"][role]}
+    assert spent(roles, what) <= limit
+    if role is None and what == "calls":
+        assert len(fake_llm.log()) == spent(run["roles"], "calls") <= limit
+
+
+async def test_the_wall_cap_stops_a_step_in_flight_at_the_deadline(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    data = await small_task_a(service.client)
+    fake_llm.configure(rules=[{"match": "You improve one text parameter", "delay_ms": 6_000}])
+    body = request(data, budget={"max_wall_seconds": 1}, schedule={"epochs": 10, "batch_size": 5})
+    started = time.monotonic()
+    run = await optimize(service, body)
+    assert time.monotonic() - started < 1 + 3  # not the 6 s of the optimizer's call
+    assert (run["state"], run["stop_reason"]) == ("succeeded", "budget_exhausted")
+    assert run["error"].startswith("max_wall_s:")
+    assert run["test"]["n"] == 10
+    assert run["roles"]["optimizer"]["output_tokens"] == 0  # cut before it answered
 
 
 async def test_a_failing_critic_stalls_the_run_with_its_error(service: Service) -> None:

@@ -23,6 +23,7 @@ from app.engine.optimization import (
     metering,
 )
 from app.engine.optimization.prompts import RETRY_NOTE
+from app.engine.resources.manager import ResourceManager
 from app.engine.testing import ScriptedLLM, scripted_manager
 from tests.support.optimization import LINEAR, forward, tagging_critic
 
@@ -148,3 +149,53 @@ async def test_concurrent_calls_never_pass_the_cap() -> None:
     assert sum(isinstance(result, BudgetExhausted) for result in results) == 3
     assert len(model.calls) == 2
     assert meter.total.calls == 2
+
+
+async def asking_until_refused(resources: ResourceManager) -> None:
+    for i in range(10):
+        await ask("critic", "", f"q{i}", role=Role.BACKWARD, resources=resources)
+
+
+async def test_concurrent_calls_never_pass_the_tokens_cap() -> None:
+    # Before any call returned, each is reserved at its estimate (256 output tokens here).
+    model = ScriptedLLM(lambda request: sized("ok", 100, 50), latency_s=0.01)
+    resources = scripted_manager({"critic": model})
+    meter = Meter(Budget(max_tokens=700))
+
+    async def one(i: int) -> str:
+        reply = await ask("critic", "", f"q{i}", role=Role.BACKWARD, resources=resources)
+        return reply.text
+
+    with metering(meter):
+        results = await asyncio.gather(*(one(i) for i in range(5)), return_exceptions=True)
+
+    caps = [result.cap for result in results if isinstance(result, BudgetExhausted)]
+    assert caps
+    assert set(caps) == {"max_tokens"}
+    assert meter.total.tokens <= 700
+
+
+async def test_once_a_call_returned_its_size_is_reserved_for_the_next() -> None:
+    model = ScriptedLLM(lambda request: sized("ok", 100, 50))
+    resources = scripted_manager({"critic": model}, input_price_per_million=1000.0)
+    meter = Meter(Budget(roles={Role.BACKWARD: Limits(max_tokens=700, max_cost=1.0)}))
+
+    with metering(meter), pytest.raises(BudgetExhausted) as caught:
+        await asking_until_refused(resources)
+
+    assert caught.value.cap == "backward.max_tokens"
+    assert len(model.calls) == 4  # 600 tokens spent; a fifth call of 150 would pass 700
+    assert meter.total.tokens == 600
+
+
+async def test_calls_never_pass_the_cost_cap() -> None:
+    model = ScriptedLLM(lambda request: sized("ok", 100, 0))
+    resources = scripted_manager({"critic": model}, input_price_per_million=1000.0)
+    meter = Meter(Budget(max_cost=0.35))  # a call costs 0.1
+
+    with metering(meter), pytest.raises(BudgetExhausted) as caught:
+        await asking_until_refused(resources)
+
+    assert caught.value.cap == "max_cost"
+    assert len(model.calls) == 3
+    assert meter.total.cost <= 0.35

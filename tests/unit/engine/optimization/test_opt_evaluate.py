@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from app.engine.errors import ConfigError, PermanentLLMError
+from app.engine.llm import LLMResponse
 from app.engine.optimization import LLMJudge, VerifierLoss, verifier
 from app.engine.optimization.budget import Budget, BudgetExhausted, Limits, Meter
 from app.engine.optimization.calls import metering
@@ -66,6 +67,23 @@ async def test_no_forward_is_dispatched_past_the_calls_cap() -> None:
         await evaluate(Counter(), VAL, answer_loss(), resources=world.manager)
     assert len(world.task.calls) == 4
     assert meter.total.calls == 4
+
+
+@pytest.mark.parametrize(("cap", "name"), [(Budget(max_tokens=1_000), "max_tokens"),
+    (Budget(roles={Role.VALIDATION: Limits(max_cost=0.001)}), "validation.max_cost")])  # fmt: skip
+async def test_concurrent_forwards_never_pass_a_tokens_or_cost_cap(cap: Budget, name: str) -> None:
+    # Every forward starts before any returns: each is reserved at its estimate.
+    def large(request: Any) -> LLMResponse:
+        return LLMResponse(task_reply(request), 200, 100, "stop", "scripted")
+
+    world = World(task=ScriptedLLM(large, latency_s=0.01), price_per_million=1.0)
+    meter = Meter(cap)
+    with metering(meter), pytest.raises(BudgetExhausted) as caught:
+        await evaluate(Counter(), VAL, answer_loss(), resources=world.manager)
+    assert caught.value.cap == name
+    assert 0 < len(world.task.calls) < len(VAL)
+    assert meter.total.tokens <= 1_000
+    assert meter.total.cost <= 0.001
 
 
 async def test_a_judge_that_never_scores_fails_its_item_not_the_evaluation() -> None:

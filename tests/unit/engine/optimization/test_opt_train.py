@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections import Counter as Tally
 from typing import Any
 
@@ -186,16 +187,30 @@ async def test_the_tokens_cap_stops_once_reached() -> None:
     assert history.error is not None
     assert history.error.startswith("max_tokens")
     assert world.calls < uncapped.calls
+    spent = sum(u["input_tokens"] + u["output_tokens"] for u in history.usage.values())
+    assert spent <= int(tokens / 3)
 
 
-async def test_the_cost_cap_stops_once_reached() -> None:
-    world = World(price_per_million=1000.0)  # a thousandth per token
-    history = await fit(world, budget=Budget(max_cost=0.05))
+async def test_a_role_tokens_cap_is_never_passed_by_concurrent_calls() -> None:
+    world = World(critic=ScriptedLLM(critic_reply, latency_s=0.01))
+    history = await fit(world, budget=Budget(roles={Role.BACKWARD: Limits(max_tokens=600)}))
+    assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
+    assert history.error is not None
+    assert history.error.startswith("backward.max_tokens")
+    backward = history.usage["backward"]
+    assert 0 < backward["input_tokens"] + backward["output_tokens"] <= 600
+
+
+async def test_the_cost_cap_stops_at_the_cap() -> None:
+    uncapped = World(price_per_million=10.0)
+    cap = sum(u["cost"] for u in (await fit(uncapped)).usage.values()) / 3
+    world = World(price_per_million=10.0)
+    history = await fit(world, budget=Budget(max_cost=cap))
     assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
     assert history.error is not None
     assert history.error.startswith("max_cost")
-    spent = sum(u["cost"] for u in history.usage.values())
-    assert spent >= 0.05
+    assert world.calls < uncapped.calls
+    assert sum(u["cost"] for u in history.usage.values()) <= cap
 
 
 async def test_the_wall_cap_stops_by_the_injected_clock() -> None:
@@ -211,6 +226,27 @@ async def test_the_wall_cap_stops_by_the_injected_clock() -> None:
     assert history.error is not None
     assert history.error.startswith("max_wall_s")
     assert 15 <= now[0] < 15 + 10
+
+
+async def test_a_step_in_flight_is_stopped_at_the_wall_deadline() -> None:
+    slow = World(optimizer=ScriptedLLM(adding(RULE), latency_s=5.0))
+    module = Counter()
+    trainer = Trainer(
+        module, TRAIN, answer_loss(), SFAOptimizer(list(module.parameters())), valset=VAL,
+        budget=Budget(max_wall_s=0.5), resources=slow.manager,
+    )  # fmt: skip
+    started = time.monotonic()
+    while not trainer.done:
+        await trainer.step()
+    assert time.monotonic() - started < 0.5 + 1.0  # not the 5 s of the optimizer's call
+    history = trainer.history
+    assert history.stop_reason is StopReason.BUDGET_EXHAUSTED
+    assert history.error is not None
+    assert history.error.startswith("max_wall_s")
+    state = trainer.state
+    assert (state.step, state.cursor, history.steps) == (0, 0, [])  # no half step kept
+    assert state.values == {"instruction": SEED_PROMPT}
+    assert history.baseline == 0.5
 
 
 async def test_a_budget_stop_keeps_the_best_so_far() -> None:
