@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 import pytest
 
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
+from tests.support.db import truncate_all
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 StoreFactory = Callable[[Mapping[str, AliasLimits]], SharedRateStore]
@@ -51,13 +52,34 @@ def _memory_factory() -> StoreFactory:
     return make
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def make_store(request: pytest.FixtureRequest) -> AsyncIterator[StoreFactory]:
+async def _postgres_factory(url: str) -> AsyncIterator[StoreFactory]:
+    from app.db.session import create_engine, session_factory
+    from app.services.limiting.postgres_store import PostgresRateStore
+
+    engine = create_engine(url)
+    await truncate_all(engine)
+    sessions = session_factory(engine)
+    yield lambda limits: PostgresRateStore(sessions, limits)
+    await engine.dispose()
+
+
+@pytest.fixture(params=["memory", "redis", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store under test; for Postgres, the session database's URL (set up out of the loop)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return str(request.param)
+
+
+@pytest.fixture
+async def make_store(backend: str) -> AsyncIterator[StoreFactory]:
     """Builds a store of the backend under test from per-alias limits."""
-    if request.param == "memory":
+    if backend == "memory":
         yield _memory_factory()
         return
-    async for factory in _redis_factory():
+    factories = _redis_factory() if backend == "redis" else _postgres_factory(backend)
+    async for factory in factories:
         yield factory
 
 
