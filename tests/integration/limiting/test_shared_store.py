@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
 import socket
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
+from app.db.session import create_engine
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
 from tests.support.db import truncate_all
 
@@ -180,3 +185,61 @@ async def test_a_block_refuses_every_process_until_it_ends(make_store: StoreFact
     await asyncio.sleep(refused.retry_after_s + 0.02)
     assert (await second.acquire("m")).granted
     assert await second.blocked_for("m") == 0.0
+
+
+# A worker process: the same acquirers as above, started at one wall-clock instant.
+_WORKER = """
+import asyncio, json, sys, time
+from app.engine.resources.shared import AliasLimits
+
+async def main(backend, target, start_at):
+    limits = {"m": AliasLimits(rpm=600)}
+    if backend == "redis":
+        from redis.asyncio import Redis
+        from app.services.limiting.redis_store import RedisRateStore
+        client = Redis.from_url(REDIS_URL)
+        store = RedisRateStore(client, limits, prefix=target)
+    else:
+        from app.db.session import create_engine, session_factory
+        from app.services.limiting.postgres_store import PostgresRateStore
+        engine = create_engine(target)
+        store = PostgresRateStore(session_factory(engine), limits)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    runs = await asyncio.gather(*(hammer(store, 1.5) for _ in range(5)))
+    print(json.dumps([at for run in runs for at in run]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend", ["redis", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_four_processes_share_one_budget(backend: str) -> None:
+    """Four worker processes, five acquirers each, on rpm=600: one budget, timed by the store."""
+    if backend == "redis":
+        if not redis_is_up():
+            pytest.skip("Redis tests need a server on 127.0.0.1:6379")
+        target = f"test:{uuid.uuid4().hex[:12]}"
+    else:
+        target = backend
+        engine = create_engine(target)
+        await truncate_all(engine)
+        await engine.dispose()
+    source = inspect.getsource(_hammer).replace("_hammer", "hammer")
+    script = f"REDIS_URL = {REDIS_URL!r}\n{_WORKER}\n{source}\n"
+    kind = "redis" if backend == "redis" else "postgres"
+    script += f"asyncio.run(main({kind!r}, {target!r}, {time.time() + 3.0}))\n"
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "from __future__ import annotations\n" + script,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
+    outputs = [(await worker.communicate())[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0]
+    granted = [at for out in outputs for at in json.loads(out)]
+    assert _most_in_window(granted, 1.0) <= 20
+    assert len(granted) >= 20
