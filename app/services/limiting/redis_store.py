@@ -50,12 +50,14 @@ return {'1', '0', string.format('%.17g', now)}
 _REFUND = (
     _NOW
     + """
-local tat = tonumber(redis.call('HGET', KEYS[1], 'tk')) or 0
+local state = redis.call('HMGET', KEYS[1], 'rq', 'tk', 'bu')
+local tat = tonumber(state[2]) or 0
 local tokens, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tokens >= 0 then tat = math.max(tat - tokens * interval, now)
 else tat = math.max(tat, now) - tokens * interval end
 redis.call('HSET', KEYS[1], 'tk', string.format('%.17g', tat))
-redis.call('PEXPIRE', KEYS[1], math.ceil((tat - now) * 1000) + 60000)
+local last = math.max(tonumber(state[1]) or 0, tat, tonumber(state[3]) or 0)
+redis.call('PEXPIRE', KEYS[1], math.ceil((last - now) * 1000) + 60000)
 return 1
 """
 )
@@ -118,8 +120,9 @@ class RedisRateStore:
         limits = limits_for(self._limits, alias)
         args: list[Any] = [requests, tokens, *_rate_args(limits.requests)]
         args += [*_rate_args(limits.tokens), EPSILON_S]
-        granted, wait, now = await self._acquire(keys=[self._key(alias, "rate")], args=args)
-        return Admission(granted=granted == b"1", retry_after_s=float(wait), at_s=float(now))
+        flag, wait, now = await self._acquire(keys=[self._key(alias, "rate")], args=args)
+        granted = flag in (b"1", "1")  # bytes, or str with decode_responses=True
+        return Admission(granted=granted, retry_after_s=float(wait), at_s=float(now))
 
     async def refund(self, alias: str, tokens: int) -> None:
         rate = limits_for(self._limits, alias).tokens

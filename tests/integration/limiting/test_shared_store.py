@@ -187,6 +187,23 @@ async def test_a_block_refuses_every_process_until_it_ends(make_store: StoreFact
     assert await second.blocked_for("m") == 0.0
 
 
+async def test_redis_store_works_with_decoded_responses() -> None:
+    if not redis_is_up():
+        pytest.skip("Redis tests need a server on 127.0.0.1:6379")
+    from redis.asyncio import Redis
+
+    from app.services.limiting.redis_store import RedisRateStore
+
+    client = Redis.from_url(REDIS_URL, decode_responses=True)
+    prefix = f"test:{uuid.uuid4().hex[:12]}"
+    store = RedisRateStore(client, {"m": AliasLimits(rpm=60)}, prefix=prefix)
+    try:
+        assert [(await store.acquire("m")).granted for _ in range(2)] == [True, False]
+    finally:
+        await client.delete(*[key async for key in client.scan_iter(f"{prefix}:*")])
+        await client.aclose()
+
+
 # A worker process: the same acquirers as above, started at one wall-clock instant.
 _WORKER = """
 import asyncio, json, sys, time
