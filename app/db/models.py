@@ -1,6 +1,6 @@
 """The tables (DESIGN §6): tenants and keys, graphs, their immutable versions and the history
 of which one is active, jobs, their items (inputs stored once), node results (one row per job,
-item and node), job events, webhook attempts, and datasets with their items."""
+item and node), job events, webhook attempts, datasets with their items, and shared rate limits."""
 
 from __future__ import annotations
 
@@ -269,3 +269,28 @@ class DatasetItem(Base):
     item_id: Mapped[str | None] = mapped_column(String(200), default=None)
     input: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     expected: Mapped[Any | None] = mapped_column(JSONDoc)
+
+
+class RateLimit(Base):
+    """The shared rate budget of one endpoint alias (Postgres only): GCRA theoretical arrival
+    times for requests and tokens and the end of a provider-imposed block, in epoch seconds of
+    the database clock."""
+
+    __tablename__ = "rate_limits"
+
+    alias: Mapped[str] = mapped_column(String(200), primary_key=True)
+    requests_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    blocked_until: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class RateSlot(Base):
+    """One concurrency slot of an alias, leased by ``owner`` until ``expires_at`` (epoch seconds
+    of the database clock); free when ``owner`` is null or the lease has expired."""
+
+    __tablename__ = "rate_slots"
+
+    alias: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    expires_at: Mapped[float] = mapped_column(Float, default=0.0)

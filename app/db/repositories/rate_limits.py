@@ -1,0 +1,136 @@
+"""Shared rate limits in Postgres: GCRA per alias and leased concurrency slots.
+
+Every decision is one statement that locks the alias's row and reads ``clock_timestamp()``, so
+concurrent processes are serialized by the database and timed by its clock (never check, then
+write). The GCRA is the one of :func:`app.engine.resources.shared.gcra`. Postgres only.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.engine.resources.shared import EPSILON_S, Admission, Rate
+
+_CLOCK = "clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
+
+_ENSURE_ALIAS = text(
+    "INSERT INTO rate_limits (alias, requests_tat, tokens_tat, blocked_until)"
+    " VALUES (:alias, 0, 0, 0) ON CONFLICT DO NOTHING"
+)
+
+_ENSURE_SLOTS = text(
+    "INSERT INTO rate_slots (alias, slot, owner, expires_at)"
+    " SELECT :alias, g, NULL, 0 FROM generate_series(0, CAST(:limit AS integer) - 1) AS g"
+    " ON CONFLICT DO NOTHING"
+)
+
+# NOTE: the clock is read before the row lock is granted; a decision timed a little early is
+# only stricter (GCRA's bound holds for any time at or before the real one).
+_ACQUIRE = text(f"""
+WITH {_CLOCK},
+cur AS (
+    SELECT r.alias, c.now, r.blocked_until,
+           greatest(r.requests_tat, c.now) AS rq_base, greatest(r.tokens_tat, c.now) AS tk_base
+    FROM rate_limits r CROSS JOIN clock c WHERE r.alias = :alias FOR UPDATE OF r
+),
+decision AS (
+    SELECT cur.*, greatest(0.0, blocked_until - now,
+        rq_base + (least(CAST(:requests AS float8), :rq_cap) - :rq_cap) * :rq_iv - now,
+        tk_base + (least(CAST(:tokens AS float8), :tk_cap) - :tk_cap) * :tk_iv - now) AS wait
+    FROM cur
+)
+UPDATE rate_limits r SET
+    requests_tat = CASE WHEN d.wait <= :epsilon THEN d.rq_base + :requests * :rq_iv
+                        ELSE r.requests_tat END,
+    tokens_tat = CASE WHEN d.wait <= :epsilon THEN d.tk_base + :tokens * :tk_iv
+                      ELSE r.tokens_tat END
+FROM decision d WHERE r.alias = d.alias
+RETURNING d.wait, d.now
+""")
+
+_REFUND = text(f"""
+WITH {_CLOCK}
+UPDATE rate_limits SET tokens_tat = CASE
+    WHEN CAST(:tokens AS float8) >= 0 THEN greatest(tokens_tat - :tokens * :iv, clock.now)
+    ELSE greatest(tokens_tat, clock.now) - :tokens * :iv END
+FROM clock WHERE alias = :alias
+""")
+
+_BLOCK = text(f"""
+WITH {_CLOCK}
+UPDATE rate_limits SET blocked_until = greatest(blocked_until, clock.now + :seconds)
+FROM clock WHERE alias = :alias
+""")
+
+_BLOCKED_FOR = text(
+    "SELECT greatest(0.0, blocked_until - extract(epoch FROM clock_timestamp())::float8)"
+    " FROM rate_limits WHERE alias = :alias"
+)
+
+# A renewal finds the owner's own slot first; SKIP LOCKED lets concurrent takers spread out.
+_TAKE_SLOT = text(f"""
+WITH {_CLOCK},
+pick AS (
+    SELECT s.alias, s.slot FROM rate_slots s CROSS JOIN clock c
+    WHERE s.alias = :alias AND s.slot < :limit
+      AND (s.owner = :owner OR s.owner IS NULL OR s.expires_at <= c.now)
+    ORDER BY (s.owner IS NOT DISTINCT FROM :owner) DESC, s.slot
+    LIMIT 1 FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE rate_slots s SET owner = :owner, expires_at = clock.now + :ttl
+FROM pick CROSS JOIN clock WHERE s.alias = pick.alias AND s.slot = pick.slot
+RETURNING s.slot
+""")
+
+_RELEASE_SLOT = text(
+    "UPDATE rate_slots SET owner = NULL, expires_at = 0 WHERE alias = :alias AND owner = :owner"
+)
+
+
+async def ensure_alias(session: AsyncSession, alias: str, slots: int | None) -> None:
+    """Create the alias's state row and ``slots`` slot rows if missing (idempotent)."""
+    await session.execute(_ENSURE_ALIAS, {"alias": alias})
+    if slots:
+        await session.execute(_ENSURE_SLOTS, {"alias": alias, "limit": slots})
+
+
+async def acquire(
+    session: AsyncSession, alias: str, requests: int, tokens: int, rates: tuple[Rate, Rate]
+) -> Admission:
+    """Debit ``requests`` and ``tokens`` together if both budgets allow, else nothing."""
+    rq, tk = rates
+    params = {"alias": alias, "requests": requests, "tokens": tokens, "epsilon": EPSILON_S}
+    params |= {"rq_iv": rq.interval_s, "rq_cap": rq.capacity}
+    params |= {"tk_iv": tk.interval_s, "tk_cap": tk.capacity}
+    wait, now = (await session.execute(_ACQUIRE, params)).one()
+    granted = wait <= EPSILON_S
+    return Admission(granted=granted, retry_after_s=0.0 if granted else wait, at_s=now)
+
+
+async def refund(session: AsyncSession, alias: str, tokens: int, rate: Rate) -> None:
+    """Give back ``tokens`` (negative: charge them) on the alias's token budget."""
+    await session.execute(_REFUND, {"alias": alias, "tokens": tokens, "iv": rate.interval_s})
+
+
+async def block(session: AsyncSession, alias: str, seconds: float) -> None:
+    """Refuse the alias for ``seconds`` from now on the database clock (never shortens)."""
+    await session.execute(_BLOCK, {"alias": alias, "seconds": seconds})
+
+
+async def blocked_for(session: AsyncSession, alias: str) -> float:
+    """Seconds until the alias is no longer blocked."""
+    return float(await session.scalar(_BLOCKED_FOR, {"alias": alias}) or 0.0)
+
+
+async def take_slot(
+    session: AsyncSession, alias: str, owner: str, ttl_s: float, limit: int
+) -> bool:
+    """Lease (or renew) one of the alias's first ``limit`` slots to ``owner`` for ``ttl_s``."""
+    params = {"alias": alias, "owner": owner, "ttl": ttl_s, "limit": limit}
+    return (await session.execute(_TAKE_SLOT, params)).first() is not None
+
+
+async def release_slot(session: AsyncSession, alias: str, owner: str) -> None:
+    """Free every slot ``owner`` holds for the alias."""
+    await session.execute(_RELEASE_SLOT, {"alias": alias, "owner": owner})

@@ -1,0 +1,214 @@
+"""One rate budget per alias shared by every process: the store interface and GCRA (DESIGN §5).
+
+A :class:`SharedRateStore` keeps, per alias, one GCRA state per resource (requests and tokens:
+the theoretical arrival time, TAT), a ``blocked_until`` time and concurrency leases, all read
+against the store's own clock so that client clocks never matter. :meth:`~SharedRateStore.acquire`
+checks and debits requests and tokens together: a call refused for tokens spends no request
+budget, and a refused call spends nothing. :class:`InMemoryRateStore` is the single-process
+implementation; the service has Redis and Postgres ones.
+
+>>> import asyncio
+>>> from app.engine.clock import FakeClock
+>>> store = InMemoryRateStore({"fast": AliasLimits(rpm=60)}, clock=FakeClock())
+>>> async def twice():
+...     return [(await store.acquire("fast")).granted for _ in range(2)]
+>>> asyncio.run(twice())
+[True, False]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from app.engine.clock import Clock, MonotonicClock
+from app.engine.errors import ConfigError
+from app.engine.resources.config import ResourceConfig
+
+# NOTE: a wait this small is float noise (TATs are sums of many intervals).
+EPSILON_S = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The store's answer: granted or not, how long until it could be, and the store time."""
+
+    granted: bool
+    retry_after_s: float = 0.0
+    at_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A GCRA budget: ``interval_s`` per unit, at most ``capacity`` units at once.
+
+    >>> Rate.per_minute(600, burst_s=1.0)
+    Rate(interval_s=0.1, capacity=10.0)
+    """
+
+    interval_s: float
+    capacity: float
+
+    @classmethod
+    def per_minute(cls, per_minute: float, burst_s: float) -> Rate:
+        """``per_minute`` units, with about ``burst_s`` seconds' worth (at least 1) at once."""
+        return cls(interval_s=60.0 / per_minute, capacity=max(1.0, per_minute * burst_s / 60.0))
+
+
+UNLIMITED = Rate(interval_s=0.0, capacity=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class AliasLimits:
+    """What one alias may use across all processes; ``None`` = unlimited.
+
+    ``burst_s`` is how many seconds' worth of budget an idle alias may spend at once.
+    """
+
+    rpm: float | None = None
+    tpm: float | None = None
+    max_concurrent: int | None = None
+    burst_s: float = 1.0
+
+    @property
+    def requests(self) -> Rate:
+        """The request budget as a GCRA rate."""
+        return UNLIMITED if self.rpm is None else Rate.per_minute(self.rpm, self.burst_s)
+
+    @property
+    def tokens(self) -> Rate:
+        """The token budget as a GCRA rate."""
+        return UNLIMITED if self.tpm is None else Rate.per_minute(self.tpm, self.burst_s)
+
+
+def limits_of(config: ResourceConfig) -> dict[str, AliasLimits]:
+    """Each alias's shared limits from a resource configuration."""
+    return {
+        alias: AliasLimits(rpm=ep.rpm, tpm=ep.tpm, max_concurrent=ep.max_concurrent)
+        for alias, ep in config.endpoints.items()
+    }
+
+
+def gcra(tat: float, now: float, rate: Rate, cost: float) -> tuple[float, float]:
+    """The TAT after spending ``cost`` and the wait before that is allowed (0.0 = now).
+
+    A cost above the capacity waits for a full budget and then goes into debt, so it is never
+    refused forever. The Redis script and the Postgres statement compute the same thing.
+
+    >>> gcra(0.0, 10.0, Rate(interval_s=1.0, capacity=2.0), 1)
+    (11.0, 0.0)
+    >>> gcra(12.0, 10.0, Rate(interval_s=1.0, capacity=2.0), 1)
+    (13.0, 1.0)
+    """
+    base = max(tat, now)
+    wait = base + (min(cost, rate.capacity) - rate.capacity) * rate.interval_s - now
+    return base + cost * rate.interval_s, max(0.0, wait)
+
+
+def refunded(tat: float, now: float, rate: Rate, tokens: float) -> float:
+    """The TAT after giving back ``tokens`` (negative: charging more), never below ``now``."""
+    if tokens >= 0:
+        return max(tat - tokens * rate.interval_s, now)
+    return max(tat, now) - tokens * rate.interval_s
+
+
+class SharedRateStore(Protocol):
+    """Rate budgets and concurrency leases per alias, one for every process using the store.
+
+    Times are the store's clock. ``acquire`` debits nothing when it refuses. Leases expire
+    ``ttl_s`` after their last ``acquire_slot`` by the same owner (which renews them).
+    """
+
+    async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
+        """Take ``requests`` and ``tokens`` together, or nothing, with the wait until possible."""
+        ...
+
+    async def refund(self, alias: str, tokens: int) -> None:
+        """Give back ``tokens`` reserved but not used (negative: charge the excess)."""
+        ...
+
+    async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew ``owner``'s concurrency lease; False when every slot is held."""
+        ...
+
+    async def release_slot(self, alias: str, owner: str) -> None:
+        """Give ``owner``'s lease back (no error if it already expired)."""
+        ...
+
+    async def block(self, alias: str, seconds: float) -> None:
+        """Refuse every acquire for ``seconds`` from now (extends, never shortens)."""
+        ...
+
+    async def blocked_for(self, alias: str) -> float:
+        """Seconds until the alias is no longer blocked (0.0 = not blocked)."""
+        ...
+
+
+def limits_for(limits: Mapping[str, AliasLimits], alias: str) -> AliasLimits:
+    """The limits of a known alias (a store refuses to guess limits it was not given)."""
+    found = limits.get(alias)
+    if found is None:
+        raise ConfigError(f"no shared limits for endpoint alias {alias!r}")
+    return found
+
+
+@dataclass(slots=True)
+class _AliasState:
+    requests_tat: float = 0.0
+    tokens_tat: float = 0.0
+    blocked_until: float = 0.0
+    leases: dict[str, float] = field(default_factory=dict)
+
+
+class InMemoryRateStore:
+    """:class:`SharedRateStore` for one process (tests, the library), on a :class:`Clock`.
+
+    >>> import asyncio
+    >>> store = InMemoryRateStore({"m": AliasLimits(max_concurrent=1)})
+    >>> [asyncio.run(store.acquire_slot("m", owner, ttl_s=5)) for owner in ("a", "b")]
+    [True, False]
+    """
+
+    def __init__(self, limits: Mapping[str, AliasLimits], clock: Clock | None = None) -> None:
+        self._limits = dict(limits)
+        self._clock = clock or MonotonicClock()
+        self._states: dict[str, _AliasState] = {}
+
+    def _state(self, alias: str) -> tuple[AliasLimits, _AliasState]:
+        return limits_for(self._limits, alias), self._states.setdefault(alias, _AliasState())
+
+    async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
+        limits, state = self._state(alias)
+        now = self._clock.now()
+        requests_tat, requests_wait = gcra(state.requests_tat, now, limits.requests, requests)
+        tokens_tat, tokens_wait = gcra(state.tokens_tat, now, limits.tokens, tokens)
+        wait = max(state.blocked_until - now, requests_wait, tokens_wait)
+        if wait > EPSILON_S:
+            return Admission(granted=False, retry_after_s=wait, at_s=now)
+        state.requests_tat, state.tokens_tat = requests_tat, tokens_tat
+        return Admission(granted=True, at_s=now)
+
+    async def refund(self, alias: str, tokens: int) -> None:
+        limits, state = self._state(alias)
+        state.tokens_tat = refunded(state.tokens_tat, self._clock.now(), limits.tokens, tokens)
+
+    async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
+        limits, state = self._state(alias)
+        now = self._clock.now()
+        state.leases = {held: until for held, until in state.leases.items() if until > now}
+        cap = limits.max_concurrent
+        if owner not in state.leases and cap is not None and len(state.leases) >= cap:
+            return False
+        state.leases[owner] = now + ttl_s
+        return True
+
+    async def release_slot(self, alias: str, owner: str) -> None:
+        self._state(alias)[1].leases.pop(owner, None)
+
+    async def block(self, alias: str, seconds: float) -> None:
+        state = self._state(alias)[1]
+        state.blocked_until = max(state.blocked_until, self._clock.now() + seconds)
+
+    async def blocked_for(self, alias: str) -> float:
+        return max(0.0, self._state(alias)[1].blocked_until - self._clock.now())

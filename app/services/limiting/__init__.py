@@ -1,0 +1,1 @@
+"""Rate budgets and concurrency leases shared by every process: Redis and Postgres stores."""
