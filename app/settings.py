@@ -101,10 +101,11 @@ class Settings(BaseSettings):
     )
 
     runner_enabled: bool = True
-    runner_mode: Literal["process", "inline"] = Field(
+    runner_mode: Literal["process", "inline", "none"] = Field(
         default="process",
         description="process: jobs run in a child process, so HTTP answers stay fast at full "
-        "load; inline: on the HTTP process's event loop",
+        "load; inline: on the HTTP process's event loop; none: in `inf-engine worker` "
+        "processes on the same Postgres database (`serve --no-runner`)",
     )
     runner_niceness: int = Field(
         default=10,

@@ -1,6 +1,6 @@
-"""The ``inf-engine`` command: the server (``serve``, ``migrate``, ``keys``) and a client of it
-(``graphs``, ``datasets``, ``jobs``, ``evaluate``, ``runs``; ``--url``/``--api-key`` or
-``INF_URL``/``INF_API_KEY``)."""
+"""The ``inf-engine`` command: the server (``serve``, ``worker``, ``migrate``, ``keys``) and a
+client of it (``graphs``, ``datasets``, ``jobs``, ``evaluate``, ``runs``;
+``--url``/``--api-key`` or ``INF_URL``/``INF_API_KEY``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from app.cli import datasets, evaluations, graphs, jobs, optimizations, runs, se
 
 app = typer.Typer(help="inf-engine: run LLM pipeline graphs and batch jobs.", no_args_is_help=True)
 app.command()(server.serve)
+app.command()(server.worker)
 app.command()(server.migrate)
 app.add_typer(server.keys, name="keys")
 app.add_typer(graphs.app, name="graphs")

@@ -1,4 +1,4 @@
-"""The server's own commands: ``serve``, ``migrate`` and ``keys create|list|revoke``.
+"""The server's own commands: ``serve``, ``worker``, ``migrate`` and ``keys create|list|revoke``.
 
 The ``keys`` commands work on the database directly (``INF_DATABASE_URL``), not through a
 running server; a secret is printed once, by ``keys create``, and never again.
@@ -32,18 +32,56 @@ def serve(
             "--open", help="no API keys (loopback only): every request is tenant 'default'"
         ),
     ] = False,
+    no_runner: Annotated[
+        bool,
+        typer.Option(
+            "--no-runner",
+            help="the API only: jobs run in `inf-engine worker` processes (INF_RUNNER_MODE=none)",
+        ),
+    ] = False,
 ) -> None:
     """Start the HTTP service (settings from INF_* environment variables)."""
     from app.api.app import serve as serve_app
+    from app.services.runner.standalone import shared_database_refusal
 
     overrides: dict[str, Any] = {
         k: v for k, v in {"host": host, "port": port}.items() if v is not None
     }
     if open_access:
         overrides["auth_mode"] = "open"
+    if no_runner:
+        overrides["runner_mode"] = "none"
     settings = Settings(**overrides)
+    if settings.runner_mode == "none" and (refusal := shared_database_refusal(settings)):
+        fail(f"error: {refusal}")
     typer.echo(start_line(settings))
     serve_app(settings)
+
+
+def worker(
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="the database shared with the API (default: INF_DATABASE_URL)"),
+    ] = None,
+) -> None:
+    """Run jobs only, no HTTP: beside `serve --no-runner` processes on one Postgres database.
+
+    Stops on SIGTERM or SIGINT, after writing queued results and giving its leases back.
+    """
+    from app import logs
+    from app.loops import run_loop
+    from app.services.endpoints import redacted_url
+    from app.services.runner.standalone import run_worker, schema_refusal, shared_database_refusal
+
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    settings = Settings(**overrides)
+    refusal = shared_database_refusal(settings) or asyncio.run(schema_refusal(settings))
+    if refusal:
+        fail(f"error: {refusal}")
+    logs.configure(settings.log_level, settings.log_format)
+    database = redacted_url(settings.database_url)
+    ready = f"inf-engine worker running jobs (database {database})"
+    run_loop(run_worker(settings, on_ready=lambda: typer.echo(ready)))
 
 
 def start_line(settings: Settings) -> str:

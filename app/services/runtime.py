@@ -34,6 +34,7 @@ from app.services.runner.background import Background
 from app.services.runner.calls import watched_clients
 from app.services.runner.crashes import CrashRecorder
 from app.services.runner.process import RunnerProcess, settle_heap
+from app.services.runner.standalone import shared_database_refusal
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,15 +77,22 @@ class Runtime:
         """Raise ``Unavailable`` unless the database answers and the runner (if enabled) runs."""
         if not await ping(self.engine):
             raise Unavailable("the database does not answer")
-        if self.settings.runner_enabled and (self.runner is None or not self.runner.alive):
+        if self._runs_jobs and (self.runner is None or not self.runner.alive):
             raise Unavailable(f"the job runner is not running (it is {self.runner_health.state})")
+
+    @property
+    def _runs_jobs(self) -> bool:
+        """Whether this process is meant to hold a runner (not disabled, not external)."""
+        return self.settings.runner_enabled and self.settings.runner_mode != "none"
 
     @property
     def runner_health(self) -> RunnerHealth:
         """The runner's last known state, without waiting on it (for ``/healthz``)."""
-        if self.runner is None:
-            return RunnerHealth("disabled" if not self.settings.runner_enabled else "down")
-        return self.runner.health
+        if self.runner is not None:
+            return self.runner.health
+        if not self.settings.runner_enabled:
+            return RunnerHealth("disabled")
+        return RunnerHealth("external" if self.settings.runner_mode == "none" else "down")
 
     async def metrics_exposition(self) -> bytes:
         """``/metrics``: this process's families, the job counts of the database and, when the
@@ -116,6 +124,8 @@ class Runtime:
 
 async def start_runtime(settings: Settings) -> Runtime:
     """Migrate (if enabled), connect, load endpoints and set up authentication."""
+    if settings.runner_mode == "none" and (refusal := shared_database_refusal(settings)):
+        raise RuntimeError(refusal)
     if settings.auto_migrate:
         await asyncio.to_thread(migrate.upgrade, settings.database_url)
     engine = create_engine(settings.database_url)
@@ -141,9 +151,10 @@ async def start_runtime(settings: Settings) -> Runtime:
 
 
 async def _start_runner(runtime: Runtime) -> RunnerHandle | None:
-    """``process`` (the default): a child process; ``inline``: on this event loop."""
+    """``process`` (the default): a child process; ``inline``: on this event loop; ``none``:
+    no runner here, ``inf-engine worker`` processes run the jobs."""
     settings = runtime.settings
-    if not settings.runner_enabled:
+    if not settings.runner_enabled or settings.runner_mode == "none":
         return None
     runner: RunnerProcess | Background
     if settings.runner_mode == "inline":

@@ -77,8 +77,22 @@ def test_the_schema_check_rejects_a_broken_compose_file(
     assert compose_errors(broken) != []
 
 
-def test_the_stack_has_its_four_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"postgres", "inf-engine", "prometheus", "grafana"}
+def test_the_stack_has_its_five_services(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {"postgres", "inf-engine", "inf-engine-worker", "prometheus", "grafana"}
+
+
+def test_the_api_runs_no_jobs_and_the_worker_runs_them_on_the_same_database(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    api, worker = services["inf-engine"], services["inf-engine-worker"]
+    assert api["command"] == ["serve", "--no-runner"]
+    assert worker["command"] == ["worker"]
+    assert worker["image"] == api["image"]
+    for name in ("INF_DATABASE_URL", "INF_ENDPOINTS_FILE"):
+        assert worker["environment"][name] == api["environment"][name]
+    assert worker["volumes"] == api["volumes"]
+    assert worker["depends_on"]["inf-engine"]["condition"] == "service_healthy"
+    assert worker["healthcheck"]["disable"] is True
 
 
 def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:

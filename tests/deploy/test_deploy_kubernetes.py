@@ -44,13 +44,16 @@ def one(kind: str, name: str | None = None) -> dict[str, Any]:
     return found
 
 
-def pod_spec(kind: str) -> dict[str, Any]:
-    spec: dict[str, Any] = one(kind)["spec"]["template"]["spec"]
+API, WORKER = "inf-engine", "inf-engine-worker"  # the two Deployments
+
+
+def pod_spec(kind: str, name: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = one(kind, name)["spec"]["template"]["spec"]
     return spec
 
 
-def container(kind: str) -> dict[str, Any]:
-    (found,) = pod_spec(kind)["containers"]
+def container(kind: str, name: str | None = None) -> dict[str, Any]:
+    (found,) = pod_spec(kind, name)["containers"]
     return dict(found)
 
 
@@ -83,7 +86,7 @@ def test_manifest_matches_the_kubernetes_schema(doc: dict[str, Any], version: st
     ids=["wrong-type", "unknown-field", "missing-required"],
 )
 def test_the_schema_check_rejects_a_broken_deployment(break_it: Any) -> None:
-    broken = copy.deepcopy(one("Deployment"))
+    broken = copy.deepcopy(one("Deployment", API))
     break_it(broken)
     with pytest.raises(kubernetes_validate.ValidationError):
         validate(broken, KUBERNETES_VERSIONS[0])
@@ -100,39 +103,68 @@ def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
             assert doc["metadata"].get("namespace") == namespace, name
 
 
-def test_deployment_runs_several_replicas_that_never_migrate() -> None:
-    deployment = one("Deployment")
+@pytest.mark.parametrize(("name", "args"), [(API, ["serve", "--no-runner"]), (WORKER, ["worker"])])
+def test_api_and_workers_run_several_replicas_that_never_migrate(
+    name: str, args: list[str]
+) -> None:
+    deployment = one("Deployment", name)
     assert deployment["spec"]["replicas"] >= 2
-    env = {e["name"]: e for e in container("Deployment").get("env", [])}
+    env = {e["name"]: e for e in container("Deployment", name).get("env", [])}
     assert env["INF_AUTO_MIGRATE"]["value"] == "false"
-    assert container("Deployment")["args"] == ["serve"]
+    assert container("Deployment", name)["args"] == args
+
+
+def test_workers_share_the_api_image_settings_and_endpoints() -> None:
+    api, worker = container("Deployment", API), container("Deployment", WORKER)
+    assert worker["image"] == api["image"]
+    assert worker["envFrom"] == api["envFrom"]
+    assert worker["volumeMounts"] == api["volumeMounts"]
+    assert pod_spec("Deployment", WORKER)["volumes"] == pod_spec("Deployment", API)["volumes"]
+    assert "ports" not in worker, "a worker answers no HTTP"
+
+
+def test_the_service_selects_the_api_pods_only() -> None:
+    selector = one("Service")["spec"]["selector"].items()
+    assert selector <= one("Deployment", API)["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        not selector <= one("Deployment", WORKER)["spec"]["template"]["metadata"]["labels"].items()
+    )
+    for name in (API, WORKER):
+        deployment = one("Deployment", name)
+        selected = deployment["spec"]["selector"]["matchLabels"].items()
+        others = [d for d in documents("Deployment") if d is not deployment]
+        assert all(
+            not selected <= d["spec"]["template"]["metadata"]["labels"].items() for d in others
+        )
 
 
 def test_probes_ask_healthz_and_readyz_on_the_served_port() -> None:
-    main = container("Deployment")
+    main = container("Deployment", API)
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     assert ports == {"http": 8000}
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    annotations = one("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    annotations = one("Deployment", API)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true"
     assert int(annotations["prometheus.io/port"]) == ports["http"]
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job"])
-def test_pods_run_as_the_image_user_on_a_read_only_root(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "name"), [("Deployment", API), ("Deployment", WORKER), ("Job", None)]
+)
+def test_pods_run_as_the_image_user_on_a_read_only_root(kind: str, name: str | None) -> None:
     uid = image_uid(dockerfile_stages()[-1])
-    pod = pod_spec(kind)["securityContext"]
+    pod = pod_spec(kind, name)["securityContext"]
     assert pod["runAsNonRoot"] is True
     assert pod["runAsUser"] == uid
-    main = container(kind)
+    main = container(kind, name)
     assert main["securityContext"]["readOnlyRootFilesystem"] is True
     assert main["securityContext"]["allowPrivilegeEscalation"] is False
     assert main["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert main["resources"]["requests"]
     assert main["resources"]["limits"]["memory"]
-    volumes = {v["name"]: v for v in pod_spec(kind)["volumes"]}
+    volumes = {v["name"]: v for v in pod_spec(kind, name)["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in main["volumeMounts"]}
     assert "emptyDir" in volumes[mounts["/tmp"]]
 
@@ -140,7 +172,7 @@ def test_pods_run_as_the_image_user_on_a_read_only_root(kind: str) -> None:
 def test_migration_job_migrates_with_the_deployment_image() -> None:
     job = container("Job")
     assert job["args"] == ["migrate"]
-    assert job["image"] == container("Deployment")["image"]
+    assert job["image"] == container("Deployment", API)["image"]
     assert pod_spec("Job")["restartPolicy"] in {"Never", "OnFailure"}
 
 
@@ -148,7 +180,7 @@ def test_references_between_manifests_resolve() -> None:
     config_maps = {d["metadata"]["name"]: d for d in documents("ConfigMap")}
     secret = one("Secret")
     secret_keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
-    main = container("Deployment")
+    main = container("Deployment", API)
     for source in main["envFrom"]:
         if "configMapRef" in source:
             assert source["configMapRef"]["name"] in config_maps
@@ -160,9 +192,9 @@ def test_references_between_manifests_resolve() -> None:
         assert ref["key"] in secret_keys
     assert "INF_DATABASE_URL" in secret_keys
     service = one("Service")
-    pod_labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    pod_labels = one("Deployment", API)["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    assert one("Deployment")["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert one("Deployment", API)["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     port_names = {p["name"] for p in main["ports"]}
     assert {p["targetPort"] for p in service["spec"]["ports"]} <= port_names
 
@@ -170,12 +202,12 @@ def test_references_between_manifests_resolve() -> None:
 def endpoints_file_in_the_pod() -> tuple[str, str]:
     """The ConfigMap name and key that INF_ENDPOINTS_FILE names in the Deployment's pods."""
     settings = {}
-    for source in container("Deployment")["envFrom"]:
+    for source in container("Deployment", API)["envFrom"]:
         if "configMapRef" in source:
             settings.update(one("ConfigMap", source["configMapRef"]["name"])["data"])
     path = Path(settings["INF_ENDPOINTS_FILE"])
-    mounts = {m["mountPath"]: m["name"] for m in container("Deployment")["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod_spec("Deployment")["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in container("Deployment", API)["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec("Deployment", API)["volumes"]}
     volume = volumes[mounts[str(path.parent)]]
     return volume["configMap"]["name"], path.name
 

@@ -167,6 +167,40 @@ def start_server(
     return server
 
 
+WORKER_READY = "inf-engine worker running jobs"
+
+
+def launch_worker(name: str, env: Mapping[str, str], log_dir: Path) -> ServerProcess:
+    """Start ``python -m app worker`` without waiting (see ``wait_worker``). It answers no
+    HTTP: its ``url`` is empty and its client unused."""
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"],
+            cwd=REPO_ROOT,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    return ServerProcess(name, proc, "", log_path)
+
+
+def wait_worker(worker: ServerProcess) -> None:
+    """Wait until a launched worker reports its runner running."""
+    wait_for(lambda: _reported_ready(worker), READY_TIMEOUT_S, what=f"{worker.name} to start")
+
+
+def _reported_ready(worker: ServerProcess) -> bool | None:
+    if not worker.alive:
+        raise ServerFailed(
+            f"{worker.name} exited with {worker.proc.returncode}:\n{worker.log_tail()}"
+        )
+    if WORKER_READY not in worker.log_tail(100_000):
+        return None
+    _ = worker.pids
+    return True
+
+
 class Servers:
     """Every server a test starts; all of them are stopped when the ``with`` block ends."""
 
@@ -178,6 +212,14 @@ class Servers:
         server = start_server(name, env, self.log_dir)
         self.started.append(server)
         return server
+
+    def start_workers(self, envs: Mapping[str, Mapping[str, str]]) -> list[ServerProcess]:
+        """Launch ``python -m app worker`` processes (name -> env) at once, then wait for each."""
+        workers = [launch_worker(name, env, self.log_dir) for name, env in envs.items()]
+        self.started += workers
+        for worker in workers:
+            wait_worker(worker)
+        return workers
 
     def stop_all(self) -> None:
         """SIGKILL: the tests need no graceful shutdown, and it is quick and certain."""

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RUNNER_STATES = ("starting", "up", "stalled", "down", "restarting", "stopped", "disabled")
+RUNNER_STATES = (
+    "starting",
+    "up",
+    "stalled",
+    "down",
+    "restarting",
+    "stopped",
+    "disabled",
+    "external",
+)
 
 
 @dataclass(frozen=True)
@@ -14,7 +23,8 @@ class RunnerHealth:
     ``up``: running and answering; ``stalled``: alive, but its event loop answers no ping or
     scrape; ``down``: dead, waiting to be restarted; ``restarting``: a new runner is starting;
     ``starting``, ``stopped``: before start and after stop; ``disabled``: this process runs no
-    jobs. ``restarts`` counts runners started after one died.
+    jobs; ``external``: ``inf-engine worker`` processes run them (``runner_mode = none``).
+    ``restarts`` counts runners started after one died.
     """
 
     state: str
