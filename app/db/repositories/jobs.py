@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobEvent, JobItem
+from app.db.owner_locks import owner_key
 from app.db.session import rowcount
 from app.lifecycle import ACTIVE_JOB_STATUSES, EventKind, ItemStatus, JobStatus
 
@@ -404,6 +405,28 @@ async def release_lease(session: AsyncSession, owner: str, job_id: str) -> None:
 async def release_all(session: AsyncSession, owner: str) -> int:
     """Give back every job ``owner`` holds (at shutdown); returns how many."""
     return await _release(session, Job.lease_owner == owner)
+
+
+async def free_dead_owners(session: AsyncSession, owner: str, now: datetime) -> int:
+    """Postgres: lapse at once the live leases of other owners that hold no owner lock (their
+    process died: see :mod:`app.db.owner_locks`), so they are claimable now; returns how many.
+    The owner stays recorded, as with ``expire_leases``. Nothing on SQLite."""
+    if dialects.is_sqlite(session):
+        return 0
+    # Taken for this transaction only: it succeeds exactly when no live session holds the lock.
+    dead = func.pg_try_advisory_xact_lock(*owner_key(Job.lease_owner))
+    stmt = update(Job).where(_leased_elsewhere(owner, now), dead).values(lease_expires_at=None)
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+
+
+async def leased_elsewhere(session: AsyncSession, owner: str, now: datetime) -> bool:
+    """Whether another owner holds a live lease (its job may need taking over soon)."""
+    found = await session.scalar(select(Job.id).where(_leased_elsewhere(owner, now)).limit(1))
+    return found is not None
+
+
+def _leased_elsewhere(owner: str, now: datetime) -> ColumnElement[bool]:
+    return and_(Job.lease_owner.is_not(None), Job.lease_owner != owner, Job.lease_expires_at >= now)
 
 
 async def expire_leases(session: AsyncSession) -> int:
