@@ -323,8 +323,10 @@ async def delete_abandoned_uploads(
 # -- the runner: leases --------------------------------------------------------------------
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def _claimable(now: datetime, dead: Collection[str] = ()) -> ColumnElement[bool]:
     lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
+    if dead:  # their leases count as lapsed, whatever their expiry
+        lapsed = or_(lapsed, Job.lease_owner.in_(sorted(dead)))
     # A job cancelled while a runner held it, whose runner then died: someone must still close
     # the items that runner had taken and write the job's last event.
     orphaned = and_(Job.status == JobStatus.CANCELLED, Job.lease_owner.is_not(None), lapsed)
@@ -341,8 +343,10 @@ async def claim_jobs(
     now: datetime,
     running: Collection[str] = (),
     kinds: Collection[str] | None = None,
+    dead: Collection[str] = (),
 ) -> list[Job]:
-    """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
+    """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed
+    or whose owner is ``dead`` (see ``dead_owners``).
 
     Lowest ``priority`` first, then oldest. Claimed jobs become ``running`` (``started_at`` set
     once), except cancelled ones whose runner died, which stay ``cancelled`` (the new owner
@@ -353,7 +357,7 @@ async def claim_jobs(
     """
     if limit <= 0:
         return []
-    pick = select(Job.id).where(_claimable(now))
+    pick = select(Job.id).where(_claimable(now, dead))
     if running:
         pick = pick.where(Job.id.not_in(sorted(running)))
     if kinds is not None:
@@ -364,7 +368,7 @@ async def claim_jobs(
         return []
     stmt = (
         update(Job)
-        .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
+        .where(Job.id.in_(ids), _claimable(now, dead))  # re-checked: SQLite's select did not lock
         .values(
             status=case(
                 (Job.status == JobStatus.CANCELLED, Job.status),
@@ -407,16 +411,16 @@ async def release_all(session: AsyncSession, owner: str) -> int:
     return await _release(session, Job.lease_owner == owner)
 
 
-async def free_dead_owners(session: AsyncSession, owner: str, now: datetime) -> int:
-    """Postgres: lapse at once the live leases of other owners that hold no owner lock (their
-    process died: see :mod:`app.db.owner_locks`), so they are claimable now; returns how many.
-    The owner stays recorded, as with ``expire_leases``. Nothing on SQLite."""
+async def dead_owners(session: AsyncSession, owner: str, now: datetime) -> list[str]:
+    """Postgres: the other owners with live leases that hold no owner lock (their process
+    died: see :mod:`app.db.owner_locks`); pass them to ``claim_jobs`` to claim their jobs now.
+    Reads only, so a frozen owner's row locks never block it. Always empty on SQLite."""
     if dialects.is_sqlite(session):
-        return 0
+        return []
+    leased = select(Job.lease_owner).where(_leased_elsewhere(owner, now)).distinct().subquery()
     # Taken for this transaction only: it succeeds exactly when no live session holds the lock.
-    dead = func.pg_try_advisory_xact_lock(*owner_key(Job.lease_owner))
-    stmt = update(Job).where(_leased_elsewhere(owner, now), dead).values(lease_expires_at=None)
-    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+    free = func.pg_try_advisory_xact_lock(*owner_key(leased.c.lease_owner))
+    return [found for found in await session.scalars(select(leased.c.lease_owner).where(free))]
 
 
 async def leased_elsewhere(session: AsyncSession, owner: str, now: datetime) -> bool:

@@ -217,7 +217,7 @@ class RunDispatcher:
         if free <= 0 or self._stopping:
             return False
         async with self.context.sessions() as session:
-            await jobs_repo.free_dead_owners(session, self.owner, _now())
+            dead = await jobs_repo.dead_owners(session, self.owner, _now())
             claimed = await jobs_repo.claim_jobs(
                 session,
                 self.owner,
@@ -226,6 +226,7 @@ class RunDispatcher:
                 _now(),
                 running=self.active,
                 kinds=tuple(RUN_KINDS),
+                dead=dead,
             )
             others_leased = await jobs_repo.leased_elsewhere(session, self.owner, _now())
             await session.commit()
