@@ -16,9 +16,11 @@ SQLite serves one process: there the lock is nothing and every lease is expired 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import QueryableAttribute
 
@@ -52,6 +54,19 @@ class OwnerLock:
         await self._connection.execute(
             select(func.pg_advisory_lock(*owner_key(literal(self._owner))))
         )
+
+    async def keep(self) -> None:
+        """Take the lock again if its connection was lost (the database restarted): until then
+        other runners see this owner as dead and take its jobs over."""
+        if self._connection is None:
+            return
+        try:
+            await self._connection.execute(select(literal(1)))
+        except (SQLAlchemyError, OSError):
+            with contextlib.suppress(SQLAlchemyError, OSError):  # closing a dead connection
+                await self.release()
+            self._connection = self._engine = None
+            await self.acquire()
 
     async def release(self) -> None:
         """Close the connection, which drops the lock."""

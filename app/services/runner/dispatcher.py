@@ -216,6 +216,7 @@ class RunDispatcher:
         free = self.settings.runner_max_jobs - len(self._tasks)
         if free <= 0 or self._stopping:
             return False
+        await self.owner_lock.keep()
         async with self.context.sessions() as session:
             dead = await jobs_repo.dead_owners(session, self.owner, _now())
             claimed = await jobs_repo.claim_jobs(

@@ -7,10 +7,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Job
-from app.db.owner_locks import OwnerLock
+from app.db.owner_locks import OWNER_LOCK_CLASS, OwnerLock
 from app.db.repositories import jobs
 from app.db.session import session_factory
 from tests.support.db import seed_job, seed_version
@@ -263,3 +264,26 @@ async def test_a_dead_owners_live_lease_is_claimable_at_once(engine: AsyncEngine
     [taken] = await claim_as(sessions, "b", soon)
 
     assert (taken.id, taken.lease_owner) == (job.id, "b")
+
+
+@POSTGRES_ONLY
+async def test_an_owner_lock_lost_with_its_connection_is_taken_again(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    alive = OwnerLock(engine.url.render_as_string(hide_password=False), "a")
+    await alive.acquire()
+    async with sessions() as session:
+        await queued_jobs(session, [0])
+    await claim_as(sessions, "a", T0)
+    holder = text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :c"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    async with engine.connect() as connection:  # as a database restart would drop it
+        pid = (await connection.execute(holder, {"c": OWNER_LOCK_CLASS})).scalar_one()
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    await alive.keep()
+
+    async with sessions() as session:
+        assert await jobs.dead_owners(session, "b", T0) == []
+    await alive.release()
