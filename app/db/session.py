@@ -13,6 +13,7 @@ from sqlalchemy import CursorResult, Result, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.db import dialects
 
@@ -30,6 +31,12 @@ def create_engine(
     engine = _create_async_engine(url, **dialects.engine_options(url))
     dialects.install(engine, ping_after_idle_s)
     return engine
+
+
+def dedicated_engine(url: str) -> AsyncEngine:
+    """An engine without a pool whose statements autocommit: for one connection held for a
+    process's life (an advisory lock), apart from the pool, never idle in a transaction."""
+    return _create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

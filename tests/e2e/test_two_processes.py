@@ -1,8 +1,9 @@
 """Two service processes on one Postgres database share the jobs and take over each other's.
 
 Jobs are claimed with leases and ``SKIP LOCKED``: both processes run jobs, none runs twice,
-and when one process dies (SIGKILL) the other finishes its job once the lease has expired,
-calling again only the nodes whose results were not stored at the kill.
+and when one process dies (SIGKILL) the other finishes its job, taken over at its next claim
+(the dead runner's owner lock is gone: no wait for the lease), calling again only the nodes
+whose results were not stored at the kill.
 """
 
 from __future__ import annotations
@@ -170,8 +171,7 @@ def _dead_process_job_taken_over(
     )
     assert final["status"] == "completed", final
     assert final["counts"]["succeeded"] == BIG_JOB_ITEMS
-    # not before the lease lapsed (a slow heartbeat renews up to ~2 beats early), and promptly
-    assert LEASE_S - 2 * HEARTBEAT_S <= taken_over_s <= LEASE_S + POLL_S + 1.5
+    assert taken_over_s <= POLL_S + 1.5  # at the next claim, not when the lease lapses
     assert completed_s <= LEASE_S + 10
     assert len(stored) == len(set(stored)) == 3 * BIG_JOB_ITEMS
     assert set(stored) == all_calls("big", BIG_JOB_ITEMS)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobEvent, JobItem
+from app.db.owner_locks import owner_key
 from app.db.session import rowcount
 from app.lifecycle import ACTIVE_JOB_STATUSES, EventKind, ItemStatus, JobStatus
 
@@ -322,8 +323,10 @@ async def delete_abandoned_uploads(
 # -- the runner: leases --------------------------------------------------------------------
 
 
-def _claimable(now: datetime) -> ColumnElement[bool]:
+def _claimable(now: datetime, dead: Collection[str] = ()) -> ColumnElement[bool]:
     lapsed = or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now)
+    if dead:  # their leases count as lapsed, whatever their expiry
+        lapsed = or_(lapsed, Job.lease_owner.in_(sorted(dead)))
     # A job cancelled while a runner held it, whose runner then died: someone must still close
     # the items that runner had taken and write the job's last event.
     orphaned = and_(Job.status == JobStatus.CANCELLED, Job.lease_owner.is_not(None), lapsed)
@@ -340,8 +343,10 @@ async def claim_jobs(
     now: datetime,
     running: Collection[str] = (),
     kinds: Collection[str] | None = None,
+    dead: Collection[str] = (),
 ) -> list[Job]:
-    """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed.
+    """Lease up to ``limit`` jobs to ``owner``: queued ones, and running ones whose lease lapsed
+    or whose owner is ``dead`` (see ``dead_owners``).
 
     Lowest ``priority`` first, then oldest. Claimed jobs become ``running`` (``started_at`` set
     once), except cancelled ones whose runner died, which stay ``cancelled`` (the new owner
@@ -352,7 +357,7 @@ async def claim_jobs(
     """
     if limit <= 0:
         return []
-    pick = select(Job.id).where(_claimable(now))
+    pick = select(Job.id).where(_claimable(now, dead))
     if running:
         pick = pick.where(Job.id.not_in(sorted(running)))
     if kinds is not None:
@@ -363,7 +368,7 @@ async def claim_jobs(
         return []
     stmt = (
         update(Job)
-        .where(Job.id.in_(ids), _claimable(now))  # re-checked: SQLite's select did not lock
+        .where(Job.id.in_(ids), _claimable(now, dead))  # re-checked: SQLite's select did not lock
         .values(
             status=case(
                 (Job.status == JobStatus.CANCELLED, Job.status),
@@ -404,6 +409,28 @@ async def release_lease(session: AsyncSession, owner: str, job_id: str) -> None:
 async def release_all(session: AsyncSession, owner: str) -> int:
     """Give back every job ``owner`` holds (at shutdown); returns how many."""
     return await _release(session, Job.lease_owner == owner)
+
+
+async def dead_owners(session: AsyncSession, owner: str, now: datetime) -> list[str]:
+    """Postgres: the other owners with live leases that hold no owner lock (their process
+    died: see :mod:`app.db.owner_locks`); pass them to ``claim_jobs`` to claim their jobs now.
+    Reads only, so a frozen owner's row locks never block it. Always empty on SQLite."""
+    if dialects.is_sqlite(session):
+        return []
+    leased = select(Job.lease_owner).where(_leased_elsewhere(owner, now)).distinct().subquery()
+    # Taken for this transaction only: it succeeds exactly when no live session holds the lock.
+    free = func.pg_try_advisory_xact_lock(*owner_key(leased.c.lease_owner))
+    return [found for found in await session.scalars(select(leased.c.lease_owner).where(free))]
+
+
+async def leased_elsewhere(session: AsyncSession, owner: str, now: datetime) -> bool:
+    """Whether another owner holds a live lease (its job may need taking over soon)."""
+    found = await session.scalar(select(Job.id).where(_leased_elsewhere(owner, now)).limit(1))
+    return found is not None
+
+
+def _leased_elsewhere(owner: str, now: datetime) -> ColumnElement[bool]:
+    return and_(Job.lease_owner.is_not(None), Job.lease_owner != owner, Job.lease_expires_at >= now)
 
 
 async def expire_leases(session: AsyncSession) -> int:

@@ -6,8 +6,11 @@ through the durable-run core (:class:`~app.services.runner.core.DurableRun`).
 Several processes can share one Postgres database: claiming uses ``SKIP LOCKED`` so no job
 runs twice, each process renews the leases of its jobs every ``heartbeat_s`` (from a thread
 of its own, so a stalled event loop keeps them: see :mod:`app.services.runner.leases`), and a job
-whose lease expired (its process died) is claimed by another. A runner never claims a job it
-runs already, even if its lease lapsed: it renews it instead. SQLite serves one process, so
+whose lease expired is claimed by another. Each process also holds, for its life, an
+advisory lock keyed by its owner id (:mod:`app.db.owner_locks`): a job whose owner's lock is
+free (its process died) is taken over at the next claim, whatever its lease; while other
+owners hold leases, claims run at least every ``TAKEOVER_POLL_S``. A runner never claims a job
+it runs already, even if its lease lapsed: it renews it instead. SQLite serves one process, so
 there a starting runner takes over every unfinished job at once.
 
 ``run_until_idle()`` runs everything claimable to the end and returns: tests use it instead
@@ -29,6 +32,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Job
+from app.db.owner_locks import OwnerLock
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.lifecycle import JobStatus
@@ -46,6 +50,7 @@ from app.services.runner.writer import ResultWriter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+TAKEOVER_POLL_S = 2.0  # the longest wait between claims while other owners hold leases
 register(BatchKind())  # the first run kind; others register themselves the same way
 register(EvaluationKind())
 register(OptimizationKind())
@@ -107,6 +112,7 @@ class RunDispatcher:
             held=lambda: tuple(self.active),
             report=self._renewed,
         )
+        self.owner_lock = OwnerLock(settings.database_url, self.owner)
         self._stopping = False
         self._until_idle = False
 
@@ -114,6 +120,7 @@ class RunDispatcher:
 
     async def start(self) -> None:
         """Begin claiming and running jobs in the background."""
+        await self.owner_lock.acquire()  # before any claim: our jobs must never look ownerless
         await self._take_over_if_single_process()
         self.writer.start()
         self.leases.start()
@@ -157,6 +164,7 @@ class RunDispatcher:
         async with self.context.sessions() as session:
             await jobs_repo.release_all(session, self.owner)
             await session.commit()
+        await self.owner_lock.release()
 
     async def run_until_idle(self) -> None:
         """Claim and run jobs until nothing is claimable; every result is written on return.
@@ -164,6 +172,7 @@ class RunDispatcher:
         Leases are renewed meanwhile, so cancellations and lost leases are noticed as in
         normal operation.
         """
+        await self.owner_lock.acquire()
         self.writer.start()
         self.leases.start()
         self._until_idle = True
@@ -177,6 +186,7 @@ class RunDispatcher:
             self._until_idle = False
             await self.leases.stop()
             await self.writer.close()
+            await self.owner_lock.release()
 
     # -- claiming ----------------------------------------------------------------------
 
@@ -188,20 +198,27 @@ class RunDispatcher:
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
+            others_leased = False
             try:
-                await self._claim()
+                others_leased = await self._claim()
             except Exception:
                 log.exception("claiming jobs failed; retrying")
             self._wake.clear()
+            wait_s = self.settings.poll_s
+            if others_leased:  # one of them may die: notice it soon
+                wait_s = min(wait_s, TAKEOVER_POLL_S)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.poll_s):
+                async with asyncio.timeout(wait_s):
                     await self._wake.wait()
 
-    async def _claim(self) -> None:
+    async def _claim(self) -> bool:
+        """Claim what this runner has room for; returns whether other owners hold leases."""
         free = self.settings.runner_max_jobs - len(self._tasks)
         if free <= 0 or self._stopping:
-            return
+            return False
+        await self.owner_lock.keep()
         async with self.context.sessions() as session:
+            dead = await jobs_repo.dead_owners(session, self.owner, _now())
             claimed = await jobs_repo.claim_jobs(
                 session,
                 self.owner,
@@ -210,10 +227,13 @@ class RunDispatcher:
                 _now(),
                 running=self.active,
                 kinds=tuple(RUN_KINDS),
+                dead=dead,
             )
+            others_leased = await jobs_repo.leased_elsewhere(session, self.owner, _now())
             await session.commit()
         for job in claimed:
             self._launch(job)
+        return others_leased
 
     def _launch(self, job: Job) -> None:
         kind = kind_of(job.kind)

@@ -7,9 +7,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Job
+from app.db.owner_locks import OWNER_LOCK_CLASS, OwnerLock
 from app.db.repositories import jobs
 from app.db.session import session_factory
 from tests.support.db import seed_job, seed_version
@@ -227,3 +229,61 @@ async def test_a_restarted_single_process_runner_closes_a_job_cancelled_under_it
     claimed = await jobs.claim_jobs(session, "heir", LEASE_S, 10, T0)
 
     assert [(j.id, j.status, j.lease_owner) for j in claimed] == [(job.id, "cancelled", "heir")]
+
+
+async def claim_as(
+    sessions: async_sessionmaker[AsyncSession], owner: str, now: datetime
+) -> list[Job]:
+    """One claim as a runner makes it, dead owners first; it must not wait for row locks."""
+    async with asyncio.timeout(5), sessions() as session:
+        dead = await jobs.dead_owners(session, owner, now)
+        claimed = await jobs.claim_jobs(session, owner, LEASE_S, 10, now, dead=dead)
+        await session.commit()
+    return claimed
+
+
+@POSTGRES_ONLY
+async def test_a_dead_owners_live_lease_is_claimable_at_once(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    alive = OwnerLock(engine.url.render_as_string(hide_password=False), "a")
+    await alive.acquire()
+    async with sessions() as session:
+        [job] = await queued_jobs(session, [0])
+    assert len(await claim_as(sessions, "a", T0)) == 1
+    soon = T0 + timedelta(seconds=1)  # a's lease has 29 s left
+
+    async with sessions() as frozen:  # a, frozen mid-transaction, keeps the job's row locked
+        await jobs.renew_leases(frozen, "a", [job.id], LEASE_S, T0)
+        assert await claim_as(sessions, "b", soon) == []  # a lives
+        async with sessions() as session:
+            assert await jobs.leased_elsewhere(session, "b", soon)
+    await alive.release()  # as a killed process's connection closes
+    async with sessions() as session:
+        assert await jobs.dead_owners(session, "a", soon) == []  # never itself
+        assert await jobs.dead_owners(session, "b", soon) == ["a"]
+    [taken] = await claim_as(sessions, "b", soon)
+
+    assert (taken.id, taken.lease_owner) == (job.id, "b")
+
+
+@POSTGRES_ONLY
+async def test_an_owner_lock_lost_with_its_connection_is_taken_again(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    alive = OwnerLock(engine.url.render_as_string(hide_password=False), "a")
+    await alive.acquire()
+    async with sessions() as session:
+        await queued_jobs(session, [0])
+    await claim_as(sessions, "a", T0)
+    holder = text(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = :c"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    async with engine.connect() as connection:  # as a database restart would drop it
+        pid = (await connection.execute(holder, {"c": OWNER_LOCK_CLASS})).scalar_one()
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    await alive.keep()
+
+    async with sessions() as session:
+        assert await jobs.dead_owners(session, "b", T0) == []
+    await alive.release()

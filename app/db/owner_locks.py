@@ -1,0 +1,78 @@
+"""Each live runner's mark on Postgres: a session-level advisory lock keyed by its lease owner.
+
+A runner takes the lock of its owner id on a connection of its own (outside the pool) and
+holds it for its life. Postgres drops the lock the moment that connection closes, which a
+killed process's does at once, so another runner can tell a dead owner from a live one
+without waiting for its leases to lapse (see ``jobs.free_dead_owners``). A live process that
+is frozen (``SIGSTOP``) keeps its connection and its lock; its leases lapse as before.
+
+SQLite serves one process: there the lock is nothing and every lease is expired at start.
+
+    lock = OwnerLock(database_url, owner)
+    await lock.acquire()
+    ...
+    await lock.release()
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import QueryableAttribute
+
+from app.db.dialects import is_sqlite_url
+from app.db.session import dedicated_engine
+
+# The first key of every owner lock, so they stay apart from other advisory locks.
+OWNER_LOCK_CLASS = 0x1E5E
+
+
+def owner_key(owner: ColumnElement[Any] | QueryableAttribute[Any]) -> tuple[Any, Any]:
+    """The two keys of ``owner``'s advisory lock (computed by Postgres, for any column)."""
+    return literal(OWNER_LOCK_CLASS), func.hashtext(owner)
+
+
+class OwnerLock:
+    """Holds ``owner``'s advisory lock on a dedicated connection until ``release``."""
+
+    def __init__(self, database_url: str, owner: str) -> None:
+        self._url = database_url
+        self._owner = owner
+        self._engine: AsyncEngine | None = None
+        self._connection: AsyncConnection | None = None
+
+    async def acquire(self) -> None:
+        """Take the lock (once; again after ``release``). Nothing on SQLite."""
+        if is_sqlite_url(self._url) or self._connection is not None:
+            return
+        self._engine = dedicated_engine(self._url)
+        self._connection = await self._engine.connect()
+        await self._connection.execute(
+            select(func.pg_advisory_lock(*owner_key(literal(self._owner))))
+        )
+
+    async def keep(self) -> None:
+        """Take the lock again if its connection was lost (the database restarted): until then
+        other runners see this owner as dead and take its jobs over."""
+        if self._connection is None:
+            return
+        try:
+            await self._connection.execute(select(literal(1)))
+        except (SQLAlchemyError, OSError):
+            with contextlib.suppress(SQLAlchemyError, OSError):  # closing a dead connection
+                await self.release()
+            self._connection = self._engine = None
+            await self.acquire()
+
+    async def release(self) -> None:
+        """Close the connection, which drops the lock."""
+        connection, engine = self._connection, self._engine
+        self._connection = self._engine = None
+        if connection is not None:
+            await connection.close()
+        if engine is not None:
+            await engine.dispose()
