@@ -100,6 +100,21 @@ class Settings(BaseSettings):
         default=4096, gt=0, description="a classify pattern of an uploaded graph"
     )
 
+    limiter_backend: Literal["local", "postgres", "redis"] = Field(
+        default="local",
+        description="where endpoint limits are kept: local: per process (the HTTP process and "
+        "each runner or worker have their own); postgres: in the service's database; redis: in "
+        "the Redis at INF_REDIS_URL. postgres and redis make each alias's limits hold across "
+        "every process using that store",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", description="the Redis of INF_LIMITER_BACKEND=redis"
+    )
+    redis_prefix: str = Field(
+        default="inf-engine:limits",
+        description="the key prefix of the shared limits in Redis (one per deployment)",
+    )
+
     runner_enabled: bool = True
     runner_mode: Literal["process", "inline", "none"] = Field(
         default="process",

@@ -20,6 +20,7 @@ from app.engine.errors import LLMCallError
 from app.engine.llm import LLMClient, LLMRequest, LLMResponse
 from app.engine.resources.config import EndpointConfig, ResourceConfig
 from app.engine.resources.manager import ResourceManager
+from app.engine.resources.shared import SharedRateStore
 
 Reply = str | LLMCallError | LLMResponse
 Script = Callable[[LLMRequest], Reply]
@@ -54,10 +55,13 @@ class ScriptedLLM:
         return None
 
 
-def scripted_manager(clients: dict[str, ScriptedLLM], **endpoint: Any) -> ResourceManager:
+def scripted_manager(
+    clients: dict[str, ScriptedLLM], shared_store: SharedRateStore | None = None, **endpoint: Any
+) -> ResourceManager:
     """A resource manager whose aliases are served by the given scripted clients.
 
-    ``endpoint`` sets :class:`EndpointConfig` fields shared by every alias.
+    ``endpoint`` sets :class:`EndpointConfig` fields shared by every alias; ``shared_store``
+    admits every call through that store as well.
     """
     settings = {"provider": "simulated", "model": "scripted", **endpoint}
     config = ResourceConfig(endpoints={a: EndpointConfig(**settings) for a in clients})
@@ -65,4 +69,4 @@ def scripted_manager(clients: dict[str, ScriptedLLM], **endpoint: Any) -> Resour
     def factory(alias: str, _: EndpointConfig) -> LLMClient:
         return clients[alias]
 
-    return ResourceManager(config, client_factory=factory)
+    return ResourceManager(config, client_factory=factory, shared_store=shared_store)

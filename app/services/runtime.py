@@ -20,8 +20,10 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import tenants
 from app.db.session import create_engine, ping, read_session_factory, session_factory
 from app.engine import ResourceConfig, ResourceManager
+from app.engine.resources.shared import SharedRateStore
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable
+from app.services.limiting.backends import build_rate_store, close_rate_store
 from app.services.observability.events import EventHub
 from app.services.observability.health import RunnerHealth
 from app.services.observability.live_metrics import process_metrics
@@ -72,6 +74,7 @@ class Runtime:
     events: EventHub
     programs: ProgramCache = field(default_factory=ProgramCache)
     runner: RunnerHandle | None = None
+    rate_store: SharedRateStore | None = None
 
     async def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database answers and the runner (if enabled) runs."""
@@ -119,6 +122,7 @@ class Runtime:
         if self.runner is not None:
             await self.runner.stop()
         await self.resources.aclose()
+        await close_rate_store(self.rate_store)
         await self.engine.dispose()
 
 
@@ -132,7 +136,8 @@ async def start_runtime(settings: Settings) -> Runtime:
     sessions = session_factory(engine)
     endpoints = load_endpoints(settings)
     open_tenant = await _open_tenant(settings, sessions)
-    resources = ResourceManager(endpoints, client_factory=watched_clients())
+    store = build_rate_store(settings, sessions, endpoints)
+    resources = ResourceManager(endpoints, client_factory=watched_clients(), shared_store=store)
     reads = read_session_factory(engine)
     runtime = Runtime(
         settings=settings,
@@ -144,6 +149,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         auth=Authenticator(sessions, open_tenant, settings),
         metrics=process_metrics("api", resources, engine),
         events=EventHub(reads, settings),
+        rate_store=store,
     )
     runtime.runner = await _start_runner(runtime)
     settle_heap(settings.gc_young_threshold)

@@ -25,6 +25,7 @@ from app.engine.records import LLMUsage, NodeRecord
 
 if TYPE_CHECKING:
     from app.engine.execution.step import LLMStep
+    from app.engine.resources.gate import Permit
     from app.engine.resources.manager import Endpoint
 
 BACKOFF_BASE_S = 0.5
@@ -86,7 +87,23 @@ async def _attempt(
     endpoint: Endpoint, request: LLMRequest, timeout_s: float, priority: int, watch: DeadlineWatch
 ) -> tuple[LLMResponse, LLMUsage]:
     queued_at = endpoint.clock.now()
-    permit = await endpoint.gate.acquire(estimate_tokens(request), priority)
+    permit = await endpoint.acquire(estimate_tokens(request), priority)
+    if permit.shared is None:
+        return await _call(endpoint, permit, request, timeout_s, watch, queued_at)
+    try:
+        return await _call(endpoint, permit, request, timeout_s, watch, queued_at)
+    finally:
+        await asyncio.shield(endpoint.leave_shared(permit))
+
+
+async def _call(
+    endpoint: Endpoint,
+    permit: Permit,
+    request: LLMRequest,
+    timeout_s: float,
+    watch: DeadlineWatch,
+    queued_at: float,
+) -> tuple[LLMResponse, LLMUsage]:
     task = asyncio.current_task()
     assert task is not None
     deadline = watch.add(task, timeout_s)

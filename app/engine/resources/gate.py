@@ -28,6 +28,7 @@ from app.engine.clock import Clock, MonotonicClock
 from app.engine.errors import ConfigError
 from app.engine.llm import RateLimitInfo
 from app.engine.resources.limiter import RateState
+from app.engine.resources.sharing import SharedLease
 
 _MONOTONIC = MonotonicClock()
 
@@ -40,6 +41,7 @@ class Permit:
     epoch: int
     started_at: float
     released: bool = field(default=False, compare=False)
+    shared: SharedLease | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)

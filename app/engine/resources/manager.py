@@ -28,12 +28,21 @@ from app.engine.resources.gate import EndpointGate, Permit
 from app.engine.resources.limiter import RateState
 from app.engine.resources.metrics import EndpointMetrics
 from app.engine.resources.providers import default_client_factory
+from app.engine.resources.shared import SharedRateStore, limits_of
+from app.engine.resources.sharing import SharedAdmission
 
 
 class Endpoint:
     """Everything about one alias at run time: config, client, gate, rate state and metrics."""
 
-    def __init__(self, alias: str, config: EndpointConfig, client: LLMClient, clock: Clock) -> None:
+    def __init__(
+        self,
+        alias: str,
+        config: EndpointConfig,
+        client: LLMClient,
+        clock: Clock,
+        shared: SharedAdmission | None = None,
+    ) -> None:
         self.alias = alias
         self.config = config
         self.client = client
@@ -41,12 +50,33 @@ class Endpoint:
         self.rate = RateState(rpm=config.rpm, tpm=config.tpm, now=clock.now())
         self.gate = EndpointGate(max_concurrent=config.max_concurrent, rate=self.rate, clock=clock)
         self.metrics = EndpointMetrics()
+        self.shared = shared
+
+    async def acquire(self, tokens: int, priority: int = 0) -> Permit:
+        """A permit from the local gate and, with a shared store, from the store too."""
+        permit = await self.gate.acquire(tokens, priority)
+        if self.shared is None:
+            return permit
+        try:
+            permit.shared = await self.shared.enter(tokens)
+        except BaseException:
+            self.gate.release(permit)
+            raise
+        permit.started_at = self.clock.now()
+        return permit
+
+    async def leave_shared(self, permit: Permit) -> None:
+        """Hand the call's shared lease back, with its usage and any 429 pause."""
+        lease, permit.shared = permit.shared, None
+        if lease is not None and self.shared is not None:
+            await self.shared.leave(lease)
 
     def succeeded(self, permit: Permit, response: LLMResponse) -> LLMUsage:
         """Book a successful call: real token usage, rate recovery, metrics."""
-        now = self.gate.succeeded(
-            permit, response.input_tokens + response.output_tokens, response.rate_limit
-        )
+        tokens = response.input_tokens + response.output_tokens
+        if permit.shared is not None:
+            permit.shared.used_tokens = tokens
+        now = self.gate.succeeded(permit, tokens, response.rate_limit)
         latency = now - permit.started_at
         cost = self.config.cost(response.input_tokens, response.output_tokens)
         self.metrics.success(latency, response.input_tokens, response.output_tokens, cost)
@@ -64,6 +94,8 @@ class Endpoint:
         """Book a failed call; a 429 lowers the rate and pauses the endpoint."""
         if isinstance(error, RateLimitedError):
             self.gate.on_rate_limited(permit, error.retry_after, error.rate_limit)
+            if permit.shared is not None:
+                permit.shared.retry_after_s = error.retry_after
         self.gate.release(permit)
         self.metrics.failure(
             error_kind(error), error.status_code, self.clock.now() - permit.started_at
@@ -86,7 +118,11 @@ class Endpoint:
 
 
 class ResourceManager:
-    """Builds and owns the :class:`Endpoint` of each alias, lazily, for one event loop."""
+    """Builds and owns the :class:`Endpoint` of each alias, lazily, for one event loop.
+
+    With ``shared_store``, every call is also admitted by the store, so that each alias's
+    limits hold across all processes using it; without, they hold within this process.
+    """
 
     def __init__(
         self,
@@ -94,20 +130,30 @@ class ResourceManager:
         *,
         client_factory: ClientFactory | None = None,
         clock: Clock | None = None,
+        shared_store: SharedRateStore | None = None,
     ) -> None:
         self.config = config
         self._factory = client_factory or default_client_factory
         self._clock = clock or MonotonicClock()
         self._endpoints: dict[str, Endpoint] = {}
+        self._store = shared_store
+        self._limits = limits_of(config) if shared_store is not None else {}
 
     def endpoint(self, alias: str) -> Endpoint:
         """The runtime of ``alias`` (``ConfigError`` if it is not configured)."""
         found = self._endpoints.get(alias)
         if found is None:
             config = self.config.endpoint(alias)
-            found = Endpoint(alias, config, self._factory(alias, config), self._clock)
+            found = Endpoint(
+                alias, config, self._factory(alias, config), self._clock, self._admission(alias)
+            )
             self._endpoints[alias] = found
         return found
+
+    def _admission(self, alias: str) -> SharedAdmission | None:
+        if self._store is None:
+            return None
+        return SharedAdmission(self._store, alias, self._limits[alias])
 
     def endpoints(self) -> Iterable[Endpoint]:
         return list(self._endpoints.values())

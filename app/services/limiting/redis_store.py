@@ -113,6 +113,10 @@ class RedisRateStore:
         self._slot = redis.register_script(_SLOT)
         self._block = redis.register_script(_BLOCK)
 
+    async def aclose(self) -> None:
+        """Close the Redis connection pool."""
+        await self._redis.aclose()
+
     def _key(self, alias: str, part: str) -> str:
         return f"{self._prefix}:{{{alias}}}:{part}"
 

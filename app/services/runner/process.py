@@ -43,8 +43,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app import logs
 from app.db.session import create_engine, session_factory
 from app.engine import ResourceManager
+from app.engine.resources.shared import SharedRateStore
 from app.loops import run_loop
 from app.services.endpoints import load_endpoints
+from app.services.limiting.backends import build_rate_store, close_rate_store
 from app.services.observability.health import RunnerHealth
 from app.services.observability.live_metrics import process_metrics
 from app.services.observability.metrics import ServiceMetrics
@@ -71,16 +73,21 @@ class ProcessResources:
     resources: ResourceManager
     metrics: ServiceMetrics
     programs: ProgramCache = field(default_factory=ProgramCache)
+    rate_store: SharedRateStore | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> ProcessResources:
         engine = create_engine(settings.database_url)
-        resources = ResourceManager(load_endpoints(settings), client_factory=watched_clients())
+        sessions = session_factory(engine)
+        config = load_endpoints(settings)
+        store = build_rate_store(settings, sessions, config)
+        resources = ResourceManager(config, client_factory=watched_clients(), shared_store=store)
         metrics = process_metrics("runner", resources, engine)
-        return cls(settings, engine, session_factory(engine), resources, metrics)
+        return cls(settings, engine, sessions, resources, metrics, rate_store=store)
 
     async def close(self) -> None:
         await self.resources.aclose()
+        await close_rate_store(self.rate_store)
         await self.engine.dispose()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import socket
 import sys
 import time
 import uuid
@@ -16,17 +15,9 @@ import pytest
 from app.db.session import create_engine
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
 from tests.support.db import truncate_all
+from tests.support.redis import REDIS_URL, redis_is_up
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 StoreFactory = Callable[[Mapping[str, AliasLimits]], SharedRateStore]
-
-
-def redis_is_up() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
 
 
 async def _redis_factory() -> AsyncIterator[StoreFactory]:

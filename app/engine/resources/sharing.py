@@ -1,0 +1,100 @@
+"""Admission through a :class:`~app.engine.resources.shared.SharedRateStore` (DESIGN §5).
+
+When a :class:`~app.engine.resources.manager.ResourceManager` is given a store, each call of an
+endpoint, once its local gate let it go, also takes a concurrency lease from the store (renewed
+while the call runs) and its request and token budget; afterwards it gives the lease back, books
+the real token usage and shares a 429's ``Retry-After`` with every process using the store.
+
+>>> import asyncio
+>>> from app.engine.resources.shared import AliasLimits, InMemoryRateStore
+>>> store = InMemoryRateStore({"fast": AliasLimits(max_concurrent=1)})
+>>> admission = SharedAdmission(store, "fast", AliasLimits(max_concurrent=1))
+>>> async def once():
+...     lease = await admission.enter(tokens=10)
+...     await admission.leave(lease)
+...     return await store.acquire_slot("fast", "other", ttl_s=1)
+>>> asyncio.run(once())
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+
+from app.engine.resources.shared import AliasLimits, SharedRateStore
+
+# NOTE: the store notifies nobody (other processes release its slots) and a refused slot
+# carries no wait hint: a short poll keeps the wait close to the release.
+SLOT_POLL_S = 0.02
+LEASE_TTL_S = 30.0
+
+
+@dataclass(slots=True)
+class SharedLease:
+    """One call's share of the store: its slot owner id, its token estimate and its outcome."""
+
+    owner: str
+    tokens: int
+    renewer: asyncio.Task[None] | None = None
+    used_tokens: int | None = None
+    retry_after_s: float | None = None
+
+
+class SharedAdmission:
+    """The store side of one alias's admission: slot lease, budgets, refund and 429 pauses."""
+
+    def __init__(
+        self, store: SharedRateStore, alias: str, limits: AliasLimits, ttl_s: float = LEASE_TTL_S
+    ) -> None:
+        self.store = store
+        self.alias = alias
+        self._slots = limits.max_concurrent is not None
+        self._tokens = limits.tpm is not None
+        self._ttl_s = ttl_s
+
+    async def enter(self, tokens: int) -> SharedLease:
+        """Wait for a slot and for the budget of a call needing ``tokens``."""
+        lease = SharedLease(owner=uuid.uuid4().hex, tokens=tokens)
+        if self._slots:
+            await self._take_slot(lease.owner)
+            lease.renewer = asyncio.create_task(self._renew(lease.owner))
+        try:
+            await self._take_budget(tokens)
+        except BaseException:
+            await self._drop_slot(lease)
+            raise
+        return lease
+
+    async def leave(self, lease: SharedLease) -> None:
+        """Give the slot back, book the real usage and share a 429's pause."""
+        await self._drop_slot(lease)
+        if lease.used_tokens is not None and self._tokens and lease.used_tokens != lease.tokens:
+            await self.store.refund(self.alias, lease.tokens - lease.used_tokens)
+        if lease.retry_after_s is not None and lease.retry_after_s > 0.0:
+            await self.store.block(self.alias, lease.retry_after_s)
+
+    async def _take_slot(self, owner: str) -> None:
+        while not await self.store.acquire_slot(self.alias, owner, self._ttl_s):  # noqa: ASYNC110
+            await asyncio.sleep(SLOT_POLL_S)
+
+    async def _take_budget(self, tokens: int) -> None:
+        # NOTE: asked even without rpm/tpm: a shared 429 pause is only seen through acquire.
+        while not (admission := await self.store.acquire(self.alias, 1, tokens)).granted:  # noqa: ASYNC110
+            await asyncio.sleep(admission.retry_after_s)
+
+    async def _renew(self, owner: str) -> None:
+        while True:
+            await asyncio.sleep(self._ttl_s / 3)
+            await self.store.acquire_slot(self.alias, owner, self._ttl_s)
+
+    async def _drop_slot(self, lease: SharedLease) -> None:
+        if lease.renewer is None:
+            return
+        lease.renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await lease.renewer
+        lease.renewer = None
+        await self.store.release_slot(self.alias, lease.owner)
