@@ -27,7 +27,7 @@ from tests.support.processes import (
     upload_graph,
     wait_for,
 )
-from tests.support.redis import REDIS_URL, redis_is_up
+from tests.support.redis import REDIS_URL, require_redis
 
 pytestmark = pytest.mark.slow
 
@@ -88,8 +88,7 @@ async def parallel_runs(url: str, graph_id: str) -> list[int]:
 def test_with_redis_the_http_process_and_the_runner_share_the_cap(
     loaded: Any, tmp_path: Path
 ) -> None:
-    if not redis_is_up():
-        pytest.skip("needs Redis on 127.0.0.1:6379")
+    require_redis()
     prefix = f"test:{uuid.uuid4().hex[:12]}"
     peak = loaded(
         sqlite_url(tmp_path / "service.sqlite"),

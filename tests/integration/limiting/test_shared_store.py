@@ -15,14 +15,13 @@ import pytest
 from app.db.session import create_engine
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
 from tests.support.db import truncate_all
-from tests.support.redis import REDIS_URL, redis_is_up
+from tests.support.redis import REDIS_URL, require_redis
 
 StoreFactory = Callable[[Mapping[str, AliasLimits]], SharedRateStore]
 
 
 async def _redis_factory() -> AsyncIterator[StoreFactory]:
-    if not redis_is_up():
-        pytest.skip("Redis tests need a server on 127.0.0.1:6379")
+    require_redis()
     from redis.asyncio import Redis
 
     from app.services.limiting.redis_store import RedisRateStore
@@ -179,8 +178,7 @@ async def test_a_block_refuses_every_process_until_it_ends(make_store: StoreFact
 
 
 async def test_redis_store_works_with_decoded_responses() -> None:
-    if not redis_is_up():
-        pytest.skip("Redis tests need a server on 127.0.0.1:6379")
+    require_redis()
     from redis.asyncio import Redis
 
     from app.services.limiting.redis_store import RedisRateStore
@@ -225,8 +223,7 @@ async def main(backend, target, start_at):
 async def test_four_processes_share_one_budget(backend: str) -> None:
     """Four worker processes, five acquirers each, on rpm=600: one budget, timed by the store."""
     if backend == "redis":
-        if not redis_is_up():
-            pytest.skip("Redis tests need a server on 127.0.0.1:6379")
+        require_redis()
         target = f"test:{uuid.uuid4().hex[:12]}"
     else:
         target = backend
