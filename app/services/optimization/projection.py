@@ -29,8 +29,9 @@ what is left at the run's own observed rate, from these unit costs
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from app.engine import Graph
 from app.engine.optimization.roles import Role
@@ -110,6 +111,33 @@ class Projection:
         """The dry-run answer: steps, per-role and total calls and tokens."""
         roles = {role.value: cost.to_dict() for role, cost in self.roles.items()}
         return {"steps": self.steps, "roles": roles, "total": self.total.to_dict()}
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything, as a run's stored plan keeps it (see :meth:`from_json`)."""
+        parts = {name: _roles_json(getattr(self, name)) for name in _PARTS}
+        return {"steps": self.steps, "items": self.items, **parts}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Projection:
+        """The projection :meth:`to_json` stored.
+
+        >>> projection = Projection(2, {Role.TASK: Cost(4, 40, 8)}, items=4)
+        >>> Projection.from_json(projection.to_json()) == projection
+        True
+        """
+        parts = {name: _roles_of(data.get(name, {})) for name in _PARTS}
+        return cls(steps=int(data["steps"]), items=int(data.get("items", 0)), **parts)
+
+
+_PARTS = ("roles", "baseline", "per_step", "training", "gating", "test")
+
+
+def _roles_json(costs: Mapping[Role, Cost]) -> dict[str, list[int]]:
+    return {role.value: [c.calls, c.input_tokens, c.output_tokens] for role, c in costs.items()}
+
+
+def _roles_of(data: Mapping[str, list[int]]) -> dict[Role, Cost]:
+    return {Role(role): Cost(*(int(n) for n in counts)) for role, counts in data.items()}
 
 
 def project(spec: OptimizationSpec, graph: Graph, sizes: Sizes, input_chars: int = 0) -> Projection:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.engine.optimization.dataset import Example
 from app.services.optimization.checks import Sizes
 from app.services.optimization.data import dataset_items, examples_at
+from app.services.optimization.projection import Projection
 from app.services.optimization.spec import OptimizationSpec
 from app.services.optimization.split import split_indices
 
@@ -25,14 +26,16 @@ OPTIMIZATION = "optimization"
 
 @dataclass(frozen=True, slots=True)
 class OptimizationPlan:
-    """A checked request, the graph's id, the version (id and number) it trains from, and the
-    sizes of its data (``None`` in a plan stored before they were)."""
+    """A checked request, the graph's id, the version (id and number) it trains from, the
+    sizes of its data and its dry-run projection (each ``None`` in a plan stored before it
+    was kept)."""
 
     spec: OptimizationSpec
     graph_id: str
     version_id: str
     version: int
     sizes: Sizes | None = None
+    projection: Projection | None = None
 
     def to_json(self) -> dict[str, Any]:
         """What the job's ``spec`` column stores."""
@@ -42,13 +45,17 @@ class OptimizationPlan:
             "version_id": self.version_id,
             "version": self.version,
             "sizes": None if self.sizes is None else asdict(self.sizes),
+            "projection": None if self.projection is None else self.projection.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> OptimizationPlan:
         spec = OptimizationSpec.model_validate(data["request"])
         sizes = None if data.get("sizes") is None else Sizes(**data["sizes"])
-        return cls(spec, data["graph_id"], data["version_id"], int(data["version"]), sizes)
+        stored = data.get("projection")
+        projection = None if stored is None else Projection.from_json(stored)
+        version = int(data["version"])
+        return cls(spec, data["graph_id"], data["version_id"], version, sizes, projection)
 
 
 @dataclass(frozen=True, slots=True)

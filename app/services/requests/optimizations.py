@@ -79,7 +79,8 @@ async def _plan(
     issues = affordable(projection, spec.budget)
     if issues:
         raise invalid(issues)
-    return OptimizationPlan(spec, record.id, version.id, version.version, parts), projection
+    plan = OptimizationPlan(spec, record.id, version.id, version.version, parts, projection)
+    return plan, projection
 
 
 async def _dataset_sizes(
@@ -126,8 +127,11 @@ async def _view(session: AsyncSession, job: Job, live: bool = False) -> Optimiza
 
 
 async def _projection(session: AsyncSession, plan: OptimizationPlan) -> Projection | None:
-    """The run's dry-run projection, whose unit costs its live projection counts in calls
-    (tokens are not shown, so the items' input length is left out)."""
+    """The run's dry-run projection, whose unit costs its live projection counts in calls:
+    kept in the plan, or (a plan stored before it was) computed again without the items'
+    input length, since tokens are not shown."""
+    if plan.projection is not None:
+        return plan.projection
     version = await graphs_repo.get_version_by_id(session, plan.version_id)
     if version is None or plan.sizes is None:
         return None
