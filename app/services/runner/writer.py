@@ -8,7 +8,17 @@ whether the database keeps up.
 A batch the database refuses for its data (a value it cannot store, a row that breaks a
 constraint) is split in halves until the bad rows are alone; each is stored as a failure
 instead (or, for an event, left out) and everything else is written. A batch that fails for
-any other reason (the database unreachable, a lost connection, a lock) is retried whole.
+any other reason (the database unreachable, a lost connection, a lock) is put back and
+retried whole, with a backoff from 0.1 s doubling to 2 s (:mod:`app.services.runner.outages`).
+Every write is idempotent (node rows are upserted on (job, item, node), items move from
+``running`` once), so a batch that was committed but whose answer was lost is harmless to
+write again.
+
+While the database is away rows wait in memory: at most ``MAX_QUEUED_ROWS``. Past it
+``room()`` holds dispatch (no new item starts); the steps already in flight still finish and
+queue theirs, so the queue can pass the bound by the runner's window times its rows per
+item. Nothing queued is dropped; a process that dies meanwhile loses it, and its items are
+run again by whoever takes the job over.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow, NodeRow
 from app.lifecycle import EventKind, ItemStatus
-from app.services.runner import storable
+from app.services.errors import is_outage
+from app.services.runner import outages, storable
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000
@@ -87,6 +98,7 @@ class ResultWriter:
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0  # failed writes in a row: the retry waits longer each time
         # Failed nodes (``node: type: error``) of items whose row has not been queued yet.
         self._unstorable: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
         self.stats = WriterStats()
@@ -180,13 +192,23 @@ class ResultWriter:
             part = pending.pop()
             try:
                 written += await self._write_part(part, pending)
-            except Exception:
+            except Exception as exc:
                 rows = [row for rest in [part, *reversed(pending)] for row in rest]
-                log.exception("writing %d rows failed; retrying", len(rows))
                 self._put_back(rows)
-                await asyncio.sleep(min(5.0, self._interval * 10))
+                await self._failed(exc, len(rows))
                 return
         self._record(time.perf_counter() - started, written)
+
+    async def _failed(self, exc: Exception, rows: int) -> None:
+        """Log a failed write (one line when the database is down) and wait before the next."""
+        wait_s = outages.backoff(self._failures)
+        self._failures += 1
+        if is_outage(exc):
+            note = "writing %d rows: database unavailable (%s); %d rows kept, retrying in %.1fs"
+            log.warning(note, rows, outages.reason(exc), self.queued, wait_s)
+        else:
+            log.exception("writing %d rows failed; retrying in %.1fs", rows, wait_s)
+        await asyncio.sleep(wait_s)
 
     def _take(self) -> list[Row]:
         # Starts first: a batch split in halves writes its first half first (see _write_part).
@@ -249,6 +271,7 @@ class ResultWriter:
         return 1
 
     def _record(self, seconds: float, rows: int) -> None:
+        self._failures = 0
         stats = self.stats
         stats.batches += 1
         stats.rows += rows
