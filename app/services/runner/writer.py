@@ -14,7 +14,8 @@ Every write is idempotent (node rows are upserted on (job, item, node), items mo
 ``running`` once), so a batch that was committed but whose answer was lost is harmless to
 write again.
 
-While the database is away rows wait in memory: at most ``MAX_QUEUED_ROWS``. Past it
+While the database is away rows wait in memory: at most ``max_queued_rows``
+(``MAX_QUEUED_ROWS`` unless told). Past it
 ``room()`` holds dispatch (no new item starts); the steps already in flight still finish and
 queue theirs, so the queue can pass the bound by the runner's window times its rows per
 item. Nothing queued is dropped; a process that dies meanwhile loses it, and its items are
@@ -43,7 +44,7 @@ from app.services.errors import is_outage
 from app.services.runner import outages, storable
 
 log = logging.getLogger(__name__)
-MAX_QUEUED_ROWS = 50_000
+MAX_QUEUED_ROWS = 50_000  # then dispatch waits until the queue is down to half
 ITEM_SUCCEEDED = EventKind.ITEM_SUCCEEDED.value
 ITEMS_SUCCEEDED = EventKind.ITEMS_SUCCEEDED.value
 QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
@@ -83,8 +84,10 @@ class ResultWriter:
         flush_interval_s: float,
         flush_rows: int,
         on_batch: Callable[[float, int], None] | None = None,
+        max_queued_rows: int = MAX_QUEUED_ROWS,
     ) -> None:
         self._sessions = sessions
+        self._max_queued = max_queued_rows
         self._interval = flush_interval_s
         self._rows = flush_rows
         self._on_batch = on_batch
@@ -143,7 +146,7 @@ class ResultWriter:
         self.stats.max_queued = max(self.stats.max_queued, queued)
         if queued >= self._rows:
             self._wake.set()
-        if queued >= MAX_QUEUED_ROWS:
+        if queued >= self._max_queued:
             self._room.clear()
 
     async def room(self) -> None:
@@ -277,7 +280,7 @@ class ResultWriter:
         stats.rows += rows
         stats.write_seconds += seconds
         stats.last_batch_seconds = seconds
-        if self.queued < MAX_QUEUED_ROWS // 2:
+        if self.queued < self._max_queued // 2:
             self._room.set()
         if self._on_batch is not None:
             self._on_batch(seconds, rows)
