@@ -14,8 +14,9 @@ Every write is idempotent (node rows are upserted on (job, item, node), items mo
 ``running`` once), so a batch that was committed but whose answer was lost is harmless to
 write again.
 
-While the database is away rows wait in memory: at most ``max_queued_rows``
-(``MAX_QUEUED_ROWS`` unless told). Past it
+While the database is away rows wait in memory: at most ``max_queued_rows`` rows or
+``max_queued_bytes`` of outputs (``MAX_QUEUED_ROWS``, ``MAX_QUEUED_BYTES`` unless told). Past
+either
 ``room()`` holds dispatch (no new item starts); the steps already in flight still finish and
 queue theirs, so the queue can pass the bound by the runner's window times its rows per
 item. Nothing queued is dropped; a process that dies meanwhile loses it, and its items are
@@ -45,6 +46,7 @@ from app.services.runner import outages, storable
 
 log = logging.getLogger(__name__)
 MAX_QUEUED_ROWS = 50_000  # then dispatch waits until the queue is down to half
+MAX_QUEUED_BYTES = 256 * 1024 * 1024  # of outputs (node and item), counted the same way
 ITEM_SUCCEEDED = EventKind.ITEM_SUCCEEDED.value
 ITEMS_SUCCEEDED = EventKind.ITEMS_SUCCEEDED.value
 QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
@@ -85,9 +87,13 @@ class ResultWriter:
         flush_rows: int,
         on_batch: Callable[[float, int], None] | None = None,
         max_queued_rows: int = MAX_QUEUED_ROWS,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
     ) -> None:
         self._sessions = sessions
         self._max_queued = max_queued_rows
+        self._max_bytes = max_queued_bytes
+        self._bytes = 0  # outputs queued, the batch being written included
+        self._batch_bytes = 0  # of those, the batch being written
         self._interval = flush_interval_s
         self._rows = flush_rows
         self._on_batch = on_batch
@@ -120,6 +126,7 @@ class ResultWriter:
         failure = storable.check_node(row)
         if failure is not None:
             self._unstorable[row.job_id, row.item_index].append(failure)
+        self._bytes += storable.size(row.output)
         self._nodes.append(row)
         self._queued()
 
@@ -127,6 +134,7 @@ class ResultWriter:
         """Queue an item row. An item with a node that could not be stored, or an output that
         cannot be, is changed in place to ``failed``, so the caller reports what is stored."""
         storable.check_item(row, self._unstorable.pop((row.job_id, row.item_index), []))
+        self._bytes += storable.size(row.output)
         self._items.append(row)
         self._queued()
 
@@ -146,7 +154,7 @@ class ResultWriter:
         self.stats.max_queued = max(self.stats.max_queued, queued)
         if queued >= self._rows:
             self._wake.set()
-        if queued >= self._max_queued:
+        if queued >= self._max_queued or self._bytes >= self._max_bytes:
             self._room.clear()
 
     async def room(self) -> None:
@@ -217,9 +225,11 @@ class ResultWriter:
         # Starts first: a batch split in halves writes its first half first (see _write_part).
         rows: list[Row] = [*self._starts, *self._nodes, *self._items, *self._events]
         self._starts, self._nodes, self._items, self._events = [], [], [], []
+        self._batch_bytes = self._bytes
         return rows
 
     def _put_back(self, rows: list[Row]) -> None:
+        self._batch_bytes = 0  # their bytes were never taken off ``_bytes``
         starts, nodes, items, events = _by_kind(rows)
         self._starts[:0], self._nodes[:0] = starts, nodes
         self._items[:0], self._events[:0] = items, events
@@ -280,7 +290,9 @@ class ResultWriter:
         stats.rows += rows
         stats.write_seconds += seconds
         stats.last_batch_seconds = seconds
-        if self.queued < self._max_queued // 2:
+        self._bytes -= self._batch_bytes
+        self._batch_bytes = 0
+        if self.queued < self._max_queued // 2 and self._bytes < self._max_bytes // 2:
             self._room.set()
         if self._on_batch is not None:
             self._on_batch(seconds, rows)
