@@ -39,7 +39,7 @@ from tests.support.processes import (
 
 pytestmark = pytest.mark.slow
 
-ITEMS = 400
+ITEMS = 250
 OUTAGE_S = 20.0
 STOP_AT = 60  # succeeded items before the database is stopped
 LATENCY_MS = 150
@@ -72,13 +72,13 @@ def test_job_survives_a_database_restart(
     fake_llm.configure(latency_ms=LATENCY_MS, log=True)
     endpoints = endpoints_for(tmp_path / "e.yaml", fake_llm.base_url, "srv", MAX_CONCURRENT)
     server = running.start("srv", server_env(cluster.url, endpoints, **SETTINGS))
-    runner_pids = set(server.pids)
+    children = _children(server.pid)  # the runner child (and multiprocessing's tracker)
     graph_id = upload_graph(server.client, marked_graph("outage"))
     job_id = submit_job(server.client, graph_id, tagged_inputs(TAG, ITEMS))
     wait_for(lambda: _succeeded(server, job_id) >= STOP_AT or None, 30, what="items to succeed")
 
     cluster.stop()
-    seen = _watch_outage(server, job_id, fake_llm, OUTAGE_S)
+    seen = _watch_outage(server, (graph_id, job_id), fake_llm, OUTAGE_S)
     cluster.start()
 
     final = wait_for(lambda: _finished(server, job_id), 90, interval_s=0.2, what="the job")
@@ -88,10 +88,14 @@ def test_job_survives_a_database_restart(
     calls = calls_by_marker(fake_llm.log()).get("srv", [])
     print(f"\nduring the outage: {seen}; calls {len(calls)}, stored {len(stored)}")
 
-    assert seen["readyz"] == {503} and seen["healthz"] == {200}, seen
-    assert seen["job_read"] <= {503}, seen
+    assert seen["readyz"] == {503}, seen
+    assert seen["healthz"] == {200}, seen
+    assert seen["job_read"] == seen["submit"] == {503}, seen
     assert seen["calls_during"] > 0, "no model call was in flight when the database stopped"
-    assert server.alive and set(server.pids) == runner_pids, server.log_tail()
+    assert server.alive, server.log_tail()
+    assert _children(server.pid) == children, "the runner child was restarted"
+    health = server.client.get("/healthz").json()
+    assert (health["runner"], health["runner_restarts"]) == ("up", 0), health
     assert final["status"] == "completed", final
     assert final["counts"]["succeeded"] == ITEMS, final["counts"]
     assert final["usage"]["input_tokens"] == stored_tokens > 0
@@ -103,10 +107,11 @@ def test_job_survives_a_database_restart(
 
 
 def _watch_outage(
-    server: ServerProcess, job_id: str, llm: FakeLLM, seconds: float
+    server: ServerProcess, ids: tuple[str, str], llm: FakeLLM, seconds: float
 ) -> dict[str, Any]:
     """Probe the server while the database is down: the statuses seen, calls made meanwhile."""
-    seen: dict[str, Any] = {"readyz": set(), "healthz": set(), "job_read": set()}
+    graph_id, job_id = ids
+    seen: dict[str, Any] = {"readyz": set(), "healthz": set(), "job_read": set(), "submit": set()}
     calls_before = llm.stats()["requests"]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -115,11 +120,19 @@ def _watch_outage(
         seen["readyz"].add(ready.status_code)
         seen["healthz"].add(server.client.get("/healthz", timeout=10).status_code)
         read = server.client.get(f"/v1/jobs/{job_id}", timeout=10)
-        seen["job_read"].add(read.status_code)
-        assert read.status_code != 500, read.text
+        job = {"graph_id": graph_id, "inputs": tagged_inputs("refused", 1)}
+        submit = server.client.post("/v1/jobs", json=job, timeout=10)
+        for name, answer in (("job_read", read), ("submit", submit)):
+            assert answer.headers["content-type"].startswith(PROBLEM_JSON), answer.text
+            seen[name].add(answer.status_code)
         time.sleep(1.0)
     seen["calls_during"] = llm.stats()["requests"] - calls_before
     return seen
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (the runner child of a server)."""
+    return set(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
 
 
 def _succeeded(server: ServerProcess, job_id: str) -> int:
