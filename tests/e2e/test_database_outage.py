@@ -39,7 +39,7 @@ from tests.support.processes import (
 
 pytestmark = pytest.mark.slow
 
-ITEMS = 250
+ITEMS = 400  # more than a page (core.PAGE_SIZE, 256): a page is read while the database is down
 OUTAGE_S = 20.0
 STOP_AT = 60  # succeeded items before the database is stopped
 LATENCY_MS = 150
@@ -92,6 +92,8 @@ def test_job_survives_a_database_restart(
     assert seen["healthz"] == {200}, seen
     assert seen["job_read"] == seen["submit"] == {503}, seen
     assert seen["calls_during"] > 0, "no model call was in flight when the database stopped"
+    # the run needed the database meanwhile (its next page of items), and waited
+    assert f"job {job_id}: database unavailable" in server.log_tail(10**8)
     assert server.alive, server.log_tail()
     assert _children(server.pid) == children, "the runner child was restarted"
     health = server.client.get("/healthz").json()
