@@ -6,7 +6,9 @@ through its kind (:mod:`app.services.runner.kinds`); what an earlier process sto
 comes with it. Results, items and events go to the shared :class:`ResultWriter` (batched,
 events with increasing ids); a ``progress`` event is recorded every ``progress_s``; a cancel
 stops dispatch and cancels the steps in flight; a lost lease abandons the run to its next
-owner; the end goes through :func:`~app.services.runner.ending.end_run`.
+owner; the end goes through :func:`~app.services.runner.ending.end_run`. Its own database
+work (opening, the next page, the start and the end) waits out an outage
+(:mod:`app.services.runner.outages`); the steps in flight go on meanwhile.
 
     run = DurableRun(claimed_job, BatchKind(), deps)
     status = await run.run()  # "completed", "failed", "cancelled", or None if abandoned
