@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.db import migrate
 from tests.support.fake_llm import FakeLLM
@@ -90,6 +91,9 @@ def test_job_survives_a_database_restart(
 
     assert seen["readyz"] == {503}, seen
     assert seen["healthz"] == {200}, seen
+    # /metrics still answers, and shows the results the runner holds for the database
+    assert None not in seen["queued"], seen
+    assert max(seen["queued"]) > 0, seen
     assert seen["job_read"] == seen["submit"] == {503}, seen
     assert seen["calls_during"] > 0, "no model call was in flight when the database stopped"
     # the run needed the database meanwhile (its next page of items), and waited
@@ -114,6 +118,7 @@ def _watch_outage(
     """Probe the server while the database is down: the statuses seen, calls made meanwhile."""
     graph_id, job_id = ids
     seen: dict[str, Any] = {"readyz": set(), "healthz": set(), "job_read": set(), "submit": set()}
+    seen["queued"] = []  # the runner's result queue, as /metrics shows it
     calls_before = llm.stats()["requests"]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -121,6 +126,7 @@ def _watch_outage(
         assert ready.headers["content-type"].startswith(PROBLEM_JSON), ready.text
         seen["readyz"].add(ready.status_code)
         seen["healthz"].add(server.client.get("/healthz", timeout=10).status_code)
+        seen["queued"].append(_queued_rows(server.client.get("/metrics", timeout=10)))
         read = server.client.get(f"/v1/jobs/{job_id}", timeout=10)
         job = {"graph_id": graph_id, "inputs": tagged_inputs("refused", 1)}
         submit = server.client.post("/v1/jobs", json=job, timeout=10)
@@ -130,6 +136,17 @@ def _watch_outage(
         time.sleep(1.0)
     seen["calls_during"] = llm.stats()["requests"] - calls_before
     return seen
+
+
+def _queued_rows(metrics: httpx.Response) -> float | None:
+    """``inf_result_queue_rows`` of the runner process, or ``None`` if /metrics did not say."""
+    if metrics.status_code != 200:
+        return None
+    for family in text_string_to_metric_families(metrics.text):
+        for sample in family.samples:
+            if sample.name == "inf_result_queue_rows" and sample.labels["process"] == "runner":
+                return sample.value
+    return None
 
 
 def _children(pid: int) -> set[int]:
