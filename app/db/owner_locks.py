@@ -42,6 +42,7 @@ class OwnerLock:
     def __init__(self, database_url: str, owner: str) -> None:
         self._url = database_url
         self._owner = owner
+        self._wanted = False  # between acquire and release, whether the connection lives or not
         self._engine: AsyncEngine | None = None
         self._connection: AsyncConnection | None = None
 
@@ -49,30 +50,47 @@ class OwnerLock:
         """Take the lock (once; again after ``release``). Nothing on SQLite."""
         if is_sqlite_url(self._url) or self._connection is not None:
             return
-        self._engine = dedicated_engine(self._url)
-        self._connection = await self._engine.connect()
-        await self._connection.execute(
-            select(func.pg_advisory_lock(*owner_key(literal(self._owner))))
-        )
+        self._wanted = True
+        await self._connect()
 
     async def keep(self) -> None:
         """Take the lock again if its connection was lost (the database restarted): until then
-        other runners see this owner as dead and take its jobs over."""
-        if self._connection is None:
+        other runners see this owner as dead and take its jobs over. Raises while the database
+        is unreachable; the next call tries again."""
+        if not self._wanted:
             return
-        try:
-            await self._connection.execute(select(literal(1)))
-        except (SQLAlchemyError, OSError):
-            with contextlib.suppress(SQLAlchemyError, OSError):  # closing a dead connection
-                await self.release()
-            self._connection = self._engine = None
-            await self.acquire()
+        if self._connection is not None:
+            try:
+                await self._connection.execute(select(literal(1)))
+                return
+            except (SQLAlchemyError, OSError):
+                await self._drop()
+        await self._connect()
 
     async def release(self) -> None:
         """Close the connection, which drops the lock."""
+        self._wanted = False
+        await self._drop()
+
+    async def _connect(self) -> None:
+        engine = dedicated_engine(self._url)
+        connection: AsyncConnection | None = None
+        try:
+            connection = await engine.connect()
+            await connection.execute(
+                select(func.pg_advisory_lock(*owner_key(literal(self._owner))))
+            )
+        except BaseException:
+            self._engine, self._connection = engine, connection
+            await self._drop()
+            raise
+        self._engine, self._connection = engine, connection
+
+    async def _drop(self) -> None:
         connection, engine = self._connection, self._engine
         self._connection = self._engine = None
-        if connection is not None:
-            await connection.close()
+        with contextlib.suppress(SQLAlchemyError, OSError):  # closing a dead connection
+            if connection is not None:
+                await connection.close()
         if engine is not None:
             await engine.dispose()

@@ -94,7 +94,18 @@ OUTAGE_ERRORS: tuple[type[Exception], ...] = (sa_exc.DBAPIError, sa_exc.TimeoutE
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` means the database is down or unreachable, not that a request is wrong."""
     if isinstance(exc, sa_exc.DBAPIError):
-        return exc.connection_invalidated or isinstance(
-            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+            or _sqlstate(exc)[:2] in OUTAGE_SQLSTATE_CLASSES
         )
     return isinstance(exc, sa_exc.TimeoutError | OSError)
+
+
+# Connection exception; operator intervention (shutting down, starting up, admin shutdown).
+OUTAGE_SQLSTATE_CLASSES = ("08", "57")
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> str:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code if isinstance(code, str) else ""

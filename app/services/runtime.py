@@ -22,7 +22,7 @@ from app.db.session import create_engine, ping, read_session_factory, session_fa
 from app.engine import ResourceConfig, ResourceManager
 from app.engine.resources.shared import SharedRateStore
 from app.services.endpoints import load_endpoints
-from app.services.errors import Unavailable
+from app.services.errors import Unavailable, is_outage
 from app.services.limiting.backends import build_rate_store, close_rate_store
 from app.services.observability.events import EventHub
 from app.services.observability.health import RunnerHealth
@@ -102,18 +102,28 @@ class Runtime:
         runner is a process of its own, its families, merged into one exposition.
 
         A runner that does not answer in time is reported with ``inf_runner_up 0`` and its
-        families are left out (until it answers again), never served stale.
+        families are left out (until it answers again), never served stale. While the database
+        is down the job counts keep their last values and the rest is served as usual (the
+        runner's result queue shows what it holds for the database).
         """
-        async with self.reads() as session:
-            self.metrics.set_job_counts(await jobs_repo.count_by_status(session))
-            outcomes = await jobs_repo.count_by_outcome(session, OPTIMIZATION)
-            self.metrics.set_optimization_counts(optimization_states(outcomes))
+        try:
+            await self._read_job_counts()
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("/metrics: job counts not refreshed, database unavailable: %s", exc)
         runner = self.runner
         from_runner = None if runner is None else await runner.metrics_families()
         self.metrics.runner_up.set(0 if from_runner is None else 1)
         if not from_runner:
             return self.metrics.exposition().encode()
         return merge_families([self.metrics.families(), from_runner])
+
+    async def _read_job_counts(self) -> None:
+        async with self.reads() as session:
+            self.metrics.set_job_counts(await jobs_repo.count_by_status(session))
+            outcomes = await jobs_repo.count_by_outcome(session, OPTIMIZATION)
+            self.metrics.set_optimization_counts(optimization_states(outcomes))
 
     async def close(self) -> None:
         """Stop the event pollers and the runner (in-flight work is leased back), close clients

@@ -6,7 +6,9 @@ through its kind (:mod:`app.services.runner.kinds`); what an earlier process sto
 comes with it. Results, items and events go to the shared :class:`ResultWriter` (batched,
 events with increasing ids); a ``progress`` event is recorded every ``progress_s``; a cancel
 stops dispatch and cancels the steps in flight; a lost lease abandons the run to its next
-owner; the end goes through :func:`~app.services.runner.ending.end_run`.
+owner; the end goes through :func:`~app.services.runner.ending.end_run`. Its own database
+work (opening, the next page, the start and the end) waits out an outage
+(:mod:`app.services.runner.outages`); the steps in flight go on meanwhile.
 
     run = DurableRun(claimed_job, BatchKind(), deps)
     status = await run.run()  # "completed", "failed", "cancelled", or None if abandoned
@@ -16,18 +18,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 from app.db.models import Job, NodeResult
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import results
+from app.db.repositories.jobs import Ending
 from app.db.repositories.results import ItemRow
 from app.lifecycle import EventKind, ItemStatus, JobStatus
 from app.logs import job_context, set_item
+from app.services.errors import is_outage
 from app.services.progress import counts
 from app.services.runner.ending import end_run, runner_end
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, RunKind, Step
+from app.services.runner.outages import reason, retrying
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 256
@@ -57,7 +63,7 @@ class DurableRun:
         if self.cancelled:
             return await self._conclude()
         try:
-            kind_run = await self.kind.open(self.job, self.deps)
+            kind_run = await retrying(lambda: self.kind.open(self.job, self.deps), self._what)
         except CannotRun as exc:
             return await self._end(JobStatus.FAILED, str(exc))
         await self._started(kind_run.started)
@@ -72,7 +78,14 @@ class DurableRun:
 
     # -- events ------------------------------------------------------------------------
 
+    @property
+    def _what(self) -> str:
+        return f"job {self.job_id}"
+
     async def _started(self, data: dict[str, Any]) -> None:
+        await retrying(lambda: self._record_start(data), self._what)
+
+    async def _record_start(self, data: dict[str, Any]) -> None:
         """``job_started``, once per run: not again when another runner resumes it."""
         async with self.deps.sessions() as session:
             if await jobs_repo.first_start(session, self.job_id, self.deps.owner):
@@ -86,8 +99,11 @@ class DurableRun:
             await asyncio.sleep(self.deps.progress_s)
             try:
                 self.deps.writer.event(self.job_id, EventKind.PROGRESS, await self._counts())
-            except Exception:
-                log.exception("reading the progress of job %s failed", self.job_id)
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("reading the progress of job %s failed", self.job_id)
+                else:  # the next report follows; nothing is owed for this one
+                    log.warning("no progress for job %s: %s", self.job_id, reason(exc))
 
     async def _counts(self) -> dict[str, Any]:
         async with self.deps.sessions() as session:
@@ -99,7 +115,7 @@ class DurableRun:
     async def _dispatch_all(self, kind_run: KindRun) -> None:
         cursor = -1
         while not self._stopping:
-            page, stored = await self._next_page(cursor)
+            page, stored = await retrying(partial(self._next_page, cursor), self._what)
             if not page:
                 return
             cursor = page[-1][0]
@@ -193,16 +209,23 @@ class DurableRun:
         ``end_run`` (event, webhook, metrics) commit together, so they happen exactly once."""
         self.ending = True
         await self.deps.writer.flush()  # every item row lands before the job is final
+        ending = await retrying(lambda: self._record_end(status, error), self._what)
+        if ending is None:
+            log.warning("job %s is no longer held by this runner; not ending it", self.job_id)
+            return None
+        return ending.status
+
+    async def _record_end(self, status: JobStatus, error: str | None) -> Ending | None:
+        """Move the job to its final status with its end (one transaction); ``None`` if this
+        runner no longer holds it. Retried whole after an outage: it is conditional on the
+        lease and on the job not being final, so a retry never ends a job twice."""
         async with self.deps.sessions() as session:
             ending = await jobs_repo.end_job(session, self.job_id, self.deps.owner, status, error)
             if ending is not None:
                 end = runner_end(ending.status, error, ending.closed)
                 await end_run(session, self.deps.metrics, ending.job, end)
             await session.commit()
-        if ending is None:
-            log.warning("job %s is no longer held by this runner; not ending it", self.job_id)
-            return None
-        return ending.status
+        return ending
 
 
 class _Begin:

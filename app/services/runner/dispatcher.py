@@ -27,6 +27,7 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +37,7 @@ from app.db.owner_locks import OwnerLock
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.lifecycle import JobStatus
+from app.services.errors import is_outage
 from app.services.evaluations.kind import EvaluationKind
 from app.services.limits import output_limits
 from app.services.observability.health import RunnerHealth
@@ -46,11 +48,13 @@ from app.services.runner.batch import BatchKind
 from app.services.runner.core import DurableRun
 from app.services.runner.kinds import RUN_KINDS, RunDeps, kind_of, register
 from app.services.runner.leases import LeaseKeeper
+from app.services.runner.outages import backoff, reason, retrying
 from app.services.runner.writer import ResultWriter
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 TAKEOVER_POLL_S = 2.0  # the longest wait between claims while other owners hold leases
+RELEASE_TRIES = 5  # about 1.5 s of retries: past them, the lease lapses instead
 register(BatchKind())  # the first run kind; others register themselves the same way
 register(EvaluationKind())
 register(OptimizationKind())
@@ -197,16 +201,21 @@ class RunDispatcher:
                 await session.commit()
 
     async def _claim_loop(self) -> None:
+        failures = 0  # in a row: the wait grows while the database is down
         while not self._stopping:
             others_leased = False
             try:
                 others_leased = await self._claim()
-            except Exception:
-                log.exception("claiming jobs failed; retrying")
+                failures = 0
+            except Exception as exc:
+                _claim_failed(exc)
+                failures += 1
             self._wake.clear()
             wait_s = self.settings.poll_s
             if others_leased:  # one of them may die: notice it soon
                 wait_s = min(wait_s, TAKEOVER_POLL_S)
+            if failures:
+                wait_s = max(wait_s, backoff(failures - 1))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self._wake.wait()
@@ -250,6 +259,7 @@ class RunDispatcher:
             log.exception(
                 "job %s crashed in the runner; leaving it for another attempt", execution.job_id
             )
+            execution.abandon()  # its steps in flight must not outlive it
             return None
         finally:
             self.active.pop(execution.job_id, None)
@@ -258,6 +268,14 @@ class RunDispatcher:
             self._wake.set()
 
     async def _release(self, job_id: str) -> None:
+        """Give the job back (after a crash or an abandon); if the database stays away, leave
+        it: its lease lapses after ``lease_s`` as it would have."""
+        try:
+            await retrying(partial(self._release_once, job_id), f"job {job_id}", RELEASE_TRIES)
+        except Exception as exc:
+            log.warning("could not release job %s (%s); its lease will lapse", job_id, exc)
+
+    async def _release_once(self, job_id: str) -> None:
         async with self.context.sessions() as session:
             await jobs_repo.release_lease(session, self.owner, job_id)
             await session.commit()
@@ -279,6 +297,14 @@ class RunDispatcher:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _claim_failed(exc: Exception) -> None:
+    """One line while the database is down (the loop retries with backoff), else the trace."""
+    if is_outage(exc):
+        log.warning("claiming jobs: database unavailable (%s); retrying", reason(exc))
+    else:
+        log.exception("claiming jobs failed; retrying")
 
 
 def _batch_observer(metrics: ServiceMetrics) -> Callable[[float, int], None]:

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import jobs as jobs_repo
 from app.db.session import create_engine, session_factory
+from app.services.errors import is_outage
+from app.services.runner.outages import reason
 
 log = logging.getLogger(__name__)
 Report = Callable[[Sequence[str], dict[str, str]], None]
@@ -75,8 +77,8 @@ class LeaseKeeper:
                     if held:
                         statuses = await self._renew(sessions, held)
                         loop.call_soon_threadsafe(self._report, held, statuses)
-                except Exception:
-                    log.exception("renewing leases failed; retrying")
+                except Exception as exc:
+                    _renewal_failed(exc)
         finally:
             await engine.dispose()
 
@@ -88,3 +90,11 @@ class LeaseKeeper:
             statuses = await jobs_repo.renew_leases(session, self._owner, held, self._lease_s, now)
             await session.commit()
         return statuses
+
+
+def _renewal_failed(exc: Exception) -> None:
+    """One line while the database is down (the next heartbeat retries), else the trace."""
+    if is_outage(exc):
+        log.warning("renewing leases: database unavailable (%s); retrying", reason(exc))
+    else:
+        log.exception("renewing leases failed; retrying")

@@ -6,6 +6,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from app.services.errors import is_outage
+from app.services.runner.outages import reason
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +41,14 @@ class Periodic:
         while True:
             try:
                 await self.work()
-            except Exception:
-                log.exception("%s failed; trying again in %.0f s", self.name, self.interval_s)
+            except Exception as exc:
+                self._failed(exc)
             await asyncio.sleep(self.interval_s)
+
+    def _failed(self, exc: Exception) -> None:
+        """One line while the database is down, else the trace; the next run follows as usual."""
+        if is_outage(exc):
+            note = "%s: database unavailable (%s); trying again in %.0f s"
+            log.warning(note, self.name, reason(exc), self.interval_s)
+        else:
+            log.exception("%s failed; trying again in %.0f s", self.name, self.interval_s)

@@ -89,6 +89,22 @@ def fail_node(row: NodeRow, error: str, *, keep_usage: bool = True) -> None:
         row.duration_s = row.latency_s = row.queued_s = None
 
 
+def size(value: Any) -> int:
+    """About how many bytes ``value`` takes stored as JSON (for the writer's memory bound).
+
+    >>> size("abc"), size({"a": 1}), size(None)
+    (3, 7, 0)
+    """
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, _PLAIN):
+        return 0
+    try:
+        return len(_encoded(value))
+    except TypeError:  # not JSON: it will not be stored as it is anyway
+        return 0
+
+
 def check_node(row: NodeRow) -> str | None:
     """Make a node row storable in place; the failure (``node: type: error``) if it had to fail."""
     row.error = escaped(row.error)

@@ -8,7 +8,19 @@ whether the database keeps up.
 A batch the database refuses for its data (a value it cannot store, a row that breaks a
 constraint) is split in halves until the bad rows are alone; each is stored as a failure
 instead (or, for an event, left out) and everything else is written. A batch that fails for
-any other reason (the database unreachable, a lost connection, a lock) is retried whole.
+any other reason (the database unreachable, a lost connection, a lock) is put back and
+retried whole, with a backoff from 0.1 s doubling to 2 s (:mod:`app.services.runner.outages`).
+Every write is idempotent (node rows are upserted on (job, item, node), items move from
+``running`` once), so a batch that was committed but whose answer was lost is harmless to
+write again.
+
+While the database is away rows wait in memory: at most ``max_queued_rows`` rows or
+``max_queued_bytes`` of outputs (``MAX_QUEUED_ROWS``, ``MAX_QUEUED_BYTES`` unless told). Past
+either
+``room()`` holds dispatch (no new item starts); the steps already in flight still finish and
+queue theirs, so the queue can pass the bound by the runner's window times its rows per
+item. Nothing queued is dropped; a process that dies meanwhile loses it, and its items are
+run again by whoever takes the job over.
 """
 
 from __future__ import annotations
@@ -29,10 +41,12 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow, NodeRow
 from app.lifecycle import EventKind, ItemStatus
-from app.services.runner import storable
+from app.services.errors import is_outage
+from app.services.runner import outages, storable
 
 log = logging.getLogger(__name__)
-MAX_QUEUED_ROWS = 50_000
+MAX_QUEUED_ROWS = 50_000  # then dispatch waits until the queue is down to half
+MAX_QUEUED_BYTES = 256 * 1024 * 1024  # of outputs (node and item), counted the same way
 ITEM_SUCCEEDED = EventKind.ITEM_SUCCEEDED.value
 ITEMS_SUCCEEDED = EventKind.ITEMS_SUCCEEDED.value
 QueuedEvent = tuple[str, str, dict[str, Any]]  # (job id, kind, data)
@@ -72,8 +86,14 @@ class ResultWriter:
         flush_interval_s: float,
         flush_rows: int,
         on_batch: Callable[[float, int], None] | None = None,
+        max_queued_rows: int = MAX_QUEUED_ROWS,
+        max_queued_bytes: int = MAX_QUEUED_BYTES,
     ) -> None:
         self._sessions = sessions
+        self._max_queued = max_queued_rows
+        self._max_bytes = max_queued_bytes
+        self._bytes = 0  # outputs queued, the batch being written included
+        self._batch_bytes = 0  # of those, the batch being written
         self._interval = flush_interval_s
         self._rows = flush_rows
         self._on_batch = on_batch
@@ -87,6 +107,7 @@ class ResultWriter:
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
+        self._failures = 0  # failed writes in a row: the retry waits longer each time
         # Failed nodes (``node: type: error``) of items whose row has not been queued yet.
         self._unstorable: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
         self.stats = WriterStats()
@@ -105,6 +126,7 @@ class ResultWriter:
         failure = storable.check_node(row)
         if failure is not None:
             self._unstorable[row.job_id, row.item_index].append(failure)
+        self._bytes += storable.size(row.output)
         self._nodes.append(row)
         self._queued()
 
@@ -112,6 +134,7 @@ class ResultWriter:
         """Queue an item row. An item with a node that could not be stored, or an output that
         cannot be, is changed in place to ``failed``, so the caller reports what is stored."""
         storable.check_item(row, self._unstorable.pop((row.job_id, row.item_index), []))
+        self._bytes += storable.size(row.output)
         self._items.append(row)
         self._queued()
 
@@ -131,7 +154,7 @@ class ResultWriter:
         self.stats.max_queued = max(self.stats.max_queued, queued)
         if queued >= self._rows:
             self._wake.set()
-        if queued >= MAX_QUEUED_ROWS:
+        if queued >= self._max_queued or self._bytes >= self._max_bytes:
             self._room.clear()
 
     async def room(self) -> None:
@@ -180,21 +203,33 @@ class ResultWriter:
             part = pending.pop()
             try:
                 written += await self._write_part(part, pending)
-            except Exception:
+            except Exception as exc:
                 rows = [row for rest in [part, *reversed(pending)] for row in rest]
-                log.exception("writing %d rows failed; retrying", len(rows))
                 self._put_back(rows)
-                await asyncio.sleep(min(5.0, self._interval * 10))
+                await self._failed(exc, len(rows))
                 return
         self._record(time.perf_counter() - started, written)
+
+    async def _failed(self, exc: Exception, rows: int) -> None:
+        """Log a failed write (one line when the database is down) and wait before the next."""
+        wait_s = outages.backoff(self._failures)
+        self._failures += 1
+        if is_outage(exc):
+            note = "writing %d rows: database unavailable (%s); %d rows kept, retrying in %.1fs"
+            log.warning(note, rows, outages.reason(exc), self.queued, wait_s)
+        else:
+            log.exception("writing %d rows failed; retrying in %.1fs", rows, wait_s)
+        await asyncio.sleep(wait_s)
 
     def _take(self) -> list[Row]:
         # Starts first: a batch split in halves writes its first half first (see _write_part).
         rows: list[Row] = [*self._starts, *self._nodes, *self._items, *self._events]
         self._starts, self._nodes, self._items, self._events = [], [], [], []
+        self._batch_bytes = self._bytes
         return rows
 
     def _put_back(self, rows: list[Row]) -> None:
+        self._batch_bytes = 0  # their bytes were never taken off ``_bytes``
         starts, nodes, items, events = _by_kind(rows)
         self._starts[:0], self._nodes[:0] = starts, nodes
         self._items[:0], self._events[:0] = items, events
@@ -249,12 +284,15 @@ class ResultWriter:
         return 1
 
     def _record(self, seconds: float, rows: int) -> None:
+        self._failures = 0
         stats = self.stats
         stats.batches += 1
         stats.rows += rows
         stats.write_seconds += seconds
         stats.last_batch_seconds = seconds
-        if self.queued < MAX_QUEUED_ROWS // 2:
+        self._bytes -= self._batch_bytes
+        self._batch_bytes = 0
+        if self.queued < self._max_queued // 2 and self._bytes < self._max_bytes // 2:
             self._room.set()
         if self._on_batch is not None:
             self._on_batch(seconds, rows)

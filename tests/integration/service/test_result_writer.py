@@ -272,3 +272,88 @@ async def test_while_the_database_is_unreachable_rows_wait_and_none_is_lost(
     assert sorted(nodes) == list(range(ITEMS))
     assert all(n.status == "succeeded" for n in nodes.values())
     assert (job.running, job.succeeded, job.failed) == (0, ITEMS, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_past_its_bound_the_writer_holds_dispatch_and_drops_nothing(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """While the database is unreachable rows pile up to ``max_queued_rows``; past it ``room()``
+    waits (no new item may start) until a write succeeds, and every row is then stored once."""
+    url = make_url(db_url)
+    gate = Gate(url.host or "127.0.0.1", url.port or 5432)
+    port = await gate.start()
+    relayed = create_engine(url.set(host="127.0.0.1", port=port).render_as_string(False))
+    bound = 3 * 10  # ten items of three rows each (node, item, event)
+    writer = ResultWriter(
+        session_factory(relayed), flush_interval_s=0.01, flush_rows=10_000, max_queued_rows=bound
+    )
+    writer.start()
+    sessions = session_factory(engine)
+    try:
+        job_id = await running_job(sessions)
+        queue_item(writer, job_id, 0, "before")
+        await flushed(writer)
+        gate.shut()
+        for index in range(1, 10):  # 27 rows, under the bound: room for more
+            await asyncio.wait_for(writer.room(), 1.0)
+            queue_item(writer, job_id, index, f"out {index}")
+        for index in range(10, ITEMS):  # steps in flight still queue theirs past it
+            queue_item(writer, job_id, index, f"out {index}")
+        assert writer.queued == 3 * (ITEMS - 1)  # kept, none dropped
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(writer.room(), 1.0)  # held while the database is away
+        gate.is_open = True
+        await asyncio.wait_for(writer.room(), WRITE_TIMEOUT_S)
+        await flushed(writer)
+    finally:
+        await closed(writer)
+        await relayed.dispose()
+        await gate.stop()
+
+    nodes, items, job = await stored(sessions, job_id)
+    assert sorted(nodes) == sorted(items) == list(range(ITEMS))
+    assert (job.running, job.succeeded, job.failed) == (0, ITEMS, 0)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
+async def test_large_outputs_hold_dispatch_at_the_byte_bound(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    """Few rows but large outputs: ``max_queued_bytes`` holds dispatch before the row bound."""
+    url = make_url(db_url)
+    gate = Gate(url.host or "127.0.0.1", url.port or 5432)
+    port = await gate.start()
+    relayed = create_engine(url.set(host="127.0.0.1", port=port).render_as_string(False))
+    writer = ResultWriter(
+        session_factory(relayed), flush_interval_s=0.01, flush_rows=10_000, max_queued_bytes=50_000
+    )
+    writer.start()
+    sessions = session_factory(engine)
+    try:
+        job_id = await running_job(sessions)
+        queue_item(writer, job_id, 0, "before")
+        await flushed(writer)
+        gate.shut()
+        for index in range(1, 3):  # 2 items of 2 x 10 kB: 40 kB, under the bound
+            await asyncio.wait_for(writer.room(), 1.0)
+            queue_item(writer, job_id, index, "x" * 10_000)
+        queue_item(writer, job_id, 3, "x" * 10_000)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(writer.room(), 1.0)
+        gate.is_open = True
+        await asyncio.wait_for(writer.room(), WRITE_TIMEOUT_S)
+        await flushed(writer)
+    finally:
+        await closed(writer)
+        await relayed.dispose()
+        await gate.stop()
+
+    nodes, _, job = await stored(sessions, job_id)
+    assert sorted(nodes) == [0, 1, 2, 3]
+    assert nodes[3].output == "x" * 10_000
+    assert (job.running, job.succeeded) == (ITEMS - 4, 4)
