@@ -17,6 +17,7 @@ the local share, so new calls wait until this process is under its share.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -203,6 +204,16 @@ class FallbackRateStore:
             status.share,
         )
         await self._count_held_slots()
+        await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        """Let the store drop its connections (a ``reconnect`` method), so that once it answers
+        again no stale connection fails and sends the process back into fallback."""
+        reconnect = getattr(self.store, "reconnect", None)
+        if reconnect is None:
+            return
+        with contextlib.suppress(*self._errors):
+            await asyncio.wait_for(reconnect(), self._timeout_s)
 
     async def _count_held_slots(self) -> None:
         """Seed the local share with the slots this process's calls still hold in the store."""

@@ -133,6 +133,10 @@ class RedisRateStore:
         """Close the Redis connection pool."""
         await self._redis.aclose()
 
+    async def reconnect(self) -> None:
+        """Drop every pooled connection: after Redis restarts, each old one would fail once."""
+        await self._redis.connection_pool.disconnect()
+
     def _key(self, alias: str, part: str) -> str:
         return f"{self._prefix}:{{{alias}}}:{part}"
 
