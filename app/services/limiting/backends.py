@@ -36,11 +36,15 @@ def build_rate_store(
     if settings.limiter_backend == "redis":
         from redis import exceptions as redis_errors
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         from app.services.limiting.redis_store import RedisRateStore
 
-        timeout_s = settings.limiter_store_timeout_s
-        client = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout_s)
+        # NOTE: one immediate retry (a stale connection after a restart), no backoff: while
+        # Redis is down the fallback answers, so waiting inside the client only stalls calls.
+        timeout_s, retry = settings.limiter_store_timeout_s, Retry(NoBackoff(), 1)
+        client = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout_s, retry=retry)
         redis_store = RedisRateStore(client, limits, prefix=settings.redis_prefix)
         unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         return with_fallback(redis_store, limits, settings, unreachable)
