@@ -12,12 +12,13 @@ from tests.integration.limiting.test_shared_store import StoreFactory
 # The store contract's fixtures: every test here runs on memory, Redis and Postgres.
 backend, make_store = contract.backend, contract.make_store
 
-LIMITS = {"m": AliasLimits(rpm=60, tpm=6_000, max_concurrent=3, burst_s=10.0)}
+# NOTE: slow rates (a request earned back every 10 s) keep the figures steady on a busy machine.
+LIMITS = {"m": AliasLimits(rpm=6, tpm=600, max_concurrent=3, burst_s=100.0)}
 
 
 async def test_an_unused_alias_shows_its_whole_budget(make_store: StoreFactory) -> None:
     seen = await make_store(LIMITS).snapshot("m")
-    assert (seen.requests.limit_per_minute, seen.requests.capacity) == (60, 10.0)
+    assert (seen.requests.limit_per_minute, seen.requests.capacity) == (6, 10.0)
     assert (seen.requests.used, seen.requests.available) == (0.0, 10.0)
     assert seen.tokens.available == 1_000.0
     assert (seen.max_concurrent, seen.leases, seen.blocked_for_s) == (3, {}, 0.0)
@@ -32,9 +33,9 @@ async def test_spent_budget_pause_and_leases_show_by_process(make_store: StoreFa
     for owner in [*mine, "other-host-7:abc"]:
         assert await store.acquire_slot("m", owner, ttl_s=30)
     seen = await store.snapshot("m")
-    assert seen.requests.used == pytest.approx(2.0, abs=0.01)
-    assert seen.tokens.used == pytest.approx(400.0, abs=1.0)
-    assert seen.tokens.available == pytest.approx(600.0, abs=1.0)
+    assert seen.requests.used == pytest.approx(2.0, abs=0.1)
+    assert seen.tokens.used == pytest.approx(400.0, abs=10.0)
+    assert seen.tokens.available == pytest.approx(600.0, abs=10.0)
     assert 29.0 < seen.blocked_for_s <= 30.0
     assert seen.leases == {process_id(): 2, "other-host-7": 1}
     assert seen.slots_used == 3
