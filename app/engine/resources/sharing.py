@@ -4,6 +4,8 @@ When a :class:`~app.engine.resources.manager.ResourceManager` is given a store, 
 endpoint, once its local gate let it go, also takes a concurrency lease from the store (renewed
 while the call runs) and its request and token budget; afterwards it gives the lease back, books
 the real token usage and shares a 429's ``Retry-After`` with every process using the store.
+A lease's owner id names its process (``<host>-<pid>:<call>``, see
+:func:`~app.engine.resources.store_state.lease_owner`), so the store shows who holds the slots.
 
 >>> import asyncio
 >>> from app.engine.resources.shared import AliasLimits, InMemoryRateStore

@@ -169,25 +169,27 @@ class FallbackRateStore:
         self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]
     ) -> T:
         """``shared()`` when the store is (or may again be) reachable, else ``local()``."""
-        if not self._should_ask():
+        probe = self.status.active
+        if probe and not self._take_probe():
             return await local()
         try:
-            answer = await asyncio.wait_for(shared(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                answer = await shared()
         except self._errors as exc:
             await self._enter(exc)
             return await local()
         finally:
-            self._probing = False
+            if probe:
+                self._probing = False
         self._leave()
         return answer
 
-    def _should_ask(self) -> bool:
-        if not self.status.active:
-            return True
-        if self._probing or self._clock.now() < self._next_probe:
+    def _take_probe(self) -> bool:
+        """Whether this call may ask the store while in fallback (one at a time, bounded)."""
+        now = self._clock.now()
+        if self._probing or now < self._next_probe:
             return False
-        self._probing = True
-        self._next_probe = self._clock.now() + self._probe_s
+        self._probing, self._next_probe = True, now + self._probe_s
         return True
 
     async def _enter(self, error: BaseException) -> None:
@@ -213,7 +215,8 @@ class FallbackRateStore:
         if reconnect is None:
             return
         with contextlib.suppress(*self._errors):
-            await asyncio.wait_for(reconnect(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await reconnect()
 
     async def _count_held_slots(self) -> None:
         """Seed the local share with the slots this process's calls still hold in the store."""
