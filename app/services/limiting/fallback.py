@@ -202,7 +202,7 @@ class FallbackRateStore:
             "shared rate store unreachable (%s: %s): limiting locally to %g of each alias's "
             "budget until it answers",
             type(error).__name__,
-            error,
+            first_line(error),
             status.share,
         )
         await self._count_held_slots()
@@ -237,6 +237,16 @@ class FallbackRateStore:
             lasted,
             sum(status.decisions.values()),
         )
+
+
+def first_line(error: BaseException, limit: int = 200) -> str:
+    """The error's first line, shortened: database errors carry their whole statement.
+
+    >>> first_line(OSError("connection refused\\n[SQL: SELECT 1]"))
+    'connection refused'
+    """
+    text = (str(error).splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 async def _nothing() -> None:

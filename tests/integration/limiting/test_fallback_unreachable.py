@@ -3,7 +3,10 @@ each backend raises for an unreachable server are the ones its fallback expects.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import text
 
 from app.db.session import create_engine, session_factory
 from app.engine import ResourceConfig
@@ -39,3 +42,36 @@ async def test_a_store_that_refuses_connections_means_the_local_share(backend: s
     assert taken == [True, True, False]
     assert store.status.active
     assert seen.fallback
+
+
+@pytest.mark.postgres
+async def test_a_dropped_postgres_connection_falls_back_then_the_next_probe_resumes(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url)
+    settings = Settings(limiter_backend="postgres", limiter_probe_s=0.2)
+    store = build_rate_store(settings, session_factory(engine), CONFIG)
+    assert isinstance(store, FallbackRateStore)
+    try:
+        assert (await store.acquire("m")).granted
+        async with engine.connect() as connection:  # the pooled connection the store uses
+            pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        await _terminate(postgres_url, pid)
+        await store.acquire("m")
+        dropped = store.status.active
+        await asyncio.sleep(0.25)
+        await store.acquire("m")
+    finally:
+        await close_rate_store(store)
+        await engine.dispose()
+    assert dropped
+    assert not store.status.active
+    assert store.status.entered == 1
+
+
+async def _terminate(url: str, pid: int) -> None:
+    """Close a backend's connection from the server side, as a database restart does."""
+    other = create_engine(url)
+    async with other.connect() as connection:
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await other.dispose()
