@@ -13,9 +13,9 @@ each budget while the store does not answer::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.engine.resources.config import ResourceConfig
@@ -32,7 +32,7 @@ def build_rate_store(
     limits = limits_of(config)
     if settings.limiter_backend == "postgres":
         store = PostgresRateStore(sessions, limits)
-        return with_fallback(store, limits, settings, (OperationalError, InterfaceError))
+        return with_fallback(store, limits, settings, (DBAPIError,), postgres_outage)
     if settings.limiter_backend == "redis":
         from redis import exceptions as redis_errors
         from redis.asyncio import Redis
@@ -56,6 +56,7 @@ def with_fallback(
     limits: Mapping[str, AliasLimits],
     settings: Settings,
     unreachable: tuple[type[BaseException], ...],
+    outage: Callable[[BaseException], bool] | None = None,
 ) -> FallbackRateStore:
     """``store`` limiting to ``INF_LIMITER_FALLBACK_SHARE`` while it does not answer."""
     return FallbackRateStore(
@@ -65,7 +66,19 @@ def with_fallback(
         timeout_s=settings.limiter_store_timeout_s,
         probe_s=settings.limiter_probe_s,
         unreachable=unreachable,
+        outage=outage,
     )
+
+
+def postgres_outage(error: BaseException) -> bool:
+    """Whether a database error means the database is out of reach, not a faulty statement.
+
+    A connection the server closed shows as any of these (asyncpg's error depends on the
+    moment it noticed), or as a plain ``DBAPIError`` that SQLAlchemy marked a disconnect.
+    """
+    if isinstance(error, OperationalError | InterfaceError | InternalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 async def close_rate_store(store: SharedRateStore | None) -> None:

@@ -80,8 +80,9 @@ class FallbackRateStore:
     """:class:`~app.engine.resources.shared.SharedRateStore` over ``store``, on a local share
     of the budget while ``store`` does not answer within ``timeout_s``.
 
-    ``unreachable`` adds the store's own connection errors to ``OSError`` and ``TimeoutError``;
-    any other error is a bug and propagates.
+    ``unreachable`` adds the store's own connection errors to ``OSError`` and ``TimeoutError``,
+    and ``outage``, when given, tells which of those mean the store is out of reach; any other
+    error is a bug and propagates.
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class FallbackRateStore:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         probe_s: float = DEFAULT_PROBE_S,
         unreachable: tuple[type[BaseException], ...] = (),
+        outage: Callable[[BaseException], bool] | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.store = store
@@ -102,6 +104,7 @@ class FallbackRateStore:
         self._timeout_s = timeout_s
         self._probe_s = probe_s
         self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, *unreachable)
+        self._outage = outage
         self._next_probe = 0.0
         self._probing = False
         self._held: dict[str, dict[str, float]] = {}  # alias -> owner -> ttl of shared leases
@@ -176,6 +179,8 @@ class FallbackRateStore:
             async with asyncio.timeout(self._timeout_s):
                 answer = await shared()
         except self._errors as exc:
+            if not self._is_outage(exc):
+                raise
             await self._enter(exc)
             return await local()
         finally:
@@ -183,6 +188,11 @@ class FallbackRateStore:
                 self._probing = False
         self._leave()
         return answer
+
+    def _is_outage(self, error: BaseException) -> bool:
+        if self._outage is None or isinstance(error, OSError | TimeoutError):
+            return True
+        return self._outage(error)
 
     def _take_probe(self) -> bool:
         """Whether this call may ask the store while in fallback (one at a time, bounded)."""

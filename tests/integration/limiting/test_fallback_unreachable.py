@@ -13,6 +13,7 @@ from app.engine import ResourceConfig
 from app.services.limiting.backends import build_rate_store, close_rate_store
 from app.services.limiting.fallback import FallbackRateStore
 from app.settings import Settings
+from tests.support.db import truncate_all
 from tests.support.processes import free_port
 
 CONFIG = ResourceConfig.from_dict(
@@ -49,6 +50,7 @@ async def test_a_dropped_postgres_connection_falls_back_then_the_next_probe_resu
     postgres_url: str,
 ) -> None:
     engine = create_engine(postgres_url)
+    await truncate_all(engine)  # the session's database: other tests' rate rows are gone
     settings = Settings(limiter_backend="postgres", limiter_probe_s=0.2)
     store = build_rate_store(settings, session_factory(engine), CONFIG)
     assert isinstance(store, FallbackRateStore)

@@ -190,3 +190,34 @@ def test_the_share_rounds_down_but_keeps_one_slot() -> None:
     shared = local_share(limits, 0.29)
     assert (shared["a"].max_concurrent, shared["b"].max_concurrent) == (29, 1)
     assert local_share({"c": AliasLimits()}, 0.5)["c"] == AliasLimits()
+
+
+class StatementError(Exception):
+    """A store error that may or may not mean the store is out of reach."""
+
+    def __init__(self, lost: bool) -> None:
+        super().__init__("lost" if lost else "bad statement")
+        self.lost = lost
+
+
+async def test_only_errors_the_outage_check_accepts_mean_fallback(
+    outage: Outage, clock: FakeClock
+) -> None:
+    store = FallbackRateStore(
+        outage,
+        LIMITS,
+        unreachable=(StatementError,),
+        outage=lambda error: isinstance(error, StatementError) and error.lost,
+        clock=clock,
+    )
+
+    async def failing(lost: bool) -> None:
+        raise StatementError(lost)
+
+    outage.inner.acquire = lambda *_: failing(lost=False)  # type: ignore[method-assign]
+    with pytest.raises(StatementError):
+        await store.acquire("m")
+    assert not store.status.active
+    outage.inner.acquire = lambda *_: failing(lost=True)  # type: ignore[method-assign]
+    assert (await store.acquire("m")).granted
+    assert store.status.active
