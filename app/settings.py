@@ -114,6 +114,25 @@ class Settings(BaseSettings):
         default="inf-engine:limits",
         description="the key prefix of the shared limits in Redis (one per deployment)",
     )
+    limiter_fallback_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="while the limiter's store (postgres or redis) does not answer, each "
+        "process limits each alias to this share of its concurrency cap (at least 1) and of "
+        "its rpm and tpm. 0.5 keeps the default serve (HTTP process and runner) within the "
+        "limits; with N processes use 1/N",
+    )
+    limiter_store_timeout_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="a limiter store operation that takes longer counts as unreachable",
+    )
+    limiter_probe_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="while in fallback, the store is asked again at most this often",
+    )
 
     runner_enabled: bool = True
     runner_mode: Literal["process", "inline", "none"] = Field(

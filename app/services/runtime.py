@@ -26,6 +26,7 @@ from app.services.errors import Unavailable, is_outage
 from app.services.limiting.backends import build_rate_store, close_rate_store
 from app.services.observability.events import EventHub
 from app.services.observability.health import RunnerHealth
+from app.services.observability.limiter_metrics import SharedStateCollector
 from app.services.observability.live_metrics import process_metrics
 from app.services.observability.metrics import ServiceMetrics, merge_families
 from app.services.optimizations.plan import OPTIMIZATION
@@ -75,6 +76,7 @@ class Runtime:
     programs: ProgramCache = field(default_factory=ProgramCache)
     runner: RunnerHandle | None = None
     rate_store: SharedRateStore | None = None
+    shared_view: SharedStateCollector | None = None
 
     async def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database answers and the runner (if enabled) runs."""
@@ -112,6 +114,8 @@ class Runtime:
             if not is_outage(exc):
                 raise
             log.warning("/metrics: job counts not refreshed, database unavailable: %s", exc)
+        if self.shared_view is not None:
+            await self.shared_view.refresh()
         runner = self.runner
         from_runner = None if runner is None else await runner.metrics_families()
         self.metrics.runner_up.set(0 if from_runner is None else 1)
@@ -157,13 +161,23 @@ async def start_runtime(settings: Settings) -> Runtime:
         endpoints=endpoints,
         resources=resources,
         auth=Authenticator(sessions, open_tenant, settings),
-        metrics=process_metrics("api", resources, engine),
+        metrics=process_metrics("api", resources, engine, store),
         events=EventHub(reads, settings),
         rate_store=store,
     )
+    runtime.shared_view = _shared_view(runtime)
     runtime.runner = await _start_runner(runtime)
     settle_heap(settings.gc_young_threshold)
     return runtime
+
+
+def _shared_view(runtime: Runtime) -> SharedStateCollector | None:
+    """``inf_shared_*`` on ``/metrics``: the shared store's state of every alias."""
+    if runtime.rate_store is None:
+        return None
+    view = SharedStateCollector(runtime.rate_store, runtime.endpoints.endpoints)
+    runtime.metrics.add(view)
+    return view
 
 
 async def _start_runner(runtime: Runtime) -> RunnerHandle | None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from app.api.deps import RuntimeDep, TenantDep
 from app.services.endpoints import public_endpoint
+from app.services.limiting.view import shared_states
 
 router = APIRouter()
 
@@ -28,9 +29,15 @@ async def readyz(runtime: RuntimeDep) -> dict[str, str]:
 
 @router.get("/v1/endpoints", tags=["endpoints"])
 async def endpoints(runtime: RuntimeDep, _: TenantDep) -> dict[str, Any]:
-    """Configured aliases with their limits and live limiter state (never secrets)."""
+    """Configured aliases with their limits, this process's live limiter state and, with
+    ``INF_LIMITER_BACKEND=postgres|redis``, the shared limiter's state read from its store
+    (``shared``: budgets, pause and slots by holding process; ``null`` with ``local``)."""
     live = runtime.resources.snapshot()
+    configured = runtime.endpoints.endpoints
+    store = runtime.rate_store
+    shared = {} if store is None else await shared_states(store, configured)
     items = []
-    for alias, config in runtime.endpoints.endpoints.items():
-        items.append({"alias": alias, **public_endpoint(config), "state": live.get(alias)})
+    for alias, config in configured.items():
+        state = {"state": live.get(alias), "shared": shared.get(alias)}
+        items.append({"alias": alias, **public_endpoint(config), **state})
     return {"items": items}

@@ -7,6 +7,8 @@ write). The GCRA is the one of :func:`app.engine.resources.shared.gcra`. Postgre
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,6 +89,27 @@ _RELEASE_SLOT = text(
     "UPDATE rate_slots SET owner = NULL, expires_at = 0 WHERE alias = :alias AND owner = :owner"
 )
 
+_STATE = text(
+    "SELECT c.now, r.requests_tat, r.tokens_tat, r.blocked_until FROM"
+    " (SELECT extract(epoch FROM clock_timestamp())::float8 AS now) AS c"
+    " LEFT JOIN rate_limits r ON r.alias = :alias"
+)
+
+_LIVE_OWNERS = text(
+    "SELECT owner FROM rate_slots WHERE alias = :alias AND owner IS NOT NULL AND expires_at > :now"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """An alias's row as read, at database time ``now`` (zeros when it has none yet)."""
+
+    now: float
+    requests_tat: float
+    tokens_tat: float
+    blocked_until: float
+    owners: list[str]
+
 
 async def ensure_alias(session: AsyncSession, alias: str, slots: int | None) -> None:
     """Create the alias's state row and ``slots`` slot rows if missing (idempotent)."""
@@ -134,3 +157,12 @@ async def take_slot(
 async def release_slot(session: AsyncSession, alias: str, owner: str) -> None:
     """Free every slot ``owner`` holds for the alias."""
     await session.execute(_RELEASE_SLOT, {"alias": alias, "owner": owner})
+
+
+async def read_state(session: AsyncSession, alias: str) -> StoredState:
+    """The alias's GCRA times, block end and live lease owners, changing nothing."""
+    now, requests_tat, tokens_tat, blocked_until = (
+        await session.execute(_STATE, {"alias": alias})
+    ).one()
+    owners = (await session.scalars(_LIVE_OWNERS, {"alias": alias, "now": now})).all()
+    return StoredState(now, requests_tat or 0.0, tokens_tat or 0.0, blocked_until or 0.0, [*owners])

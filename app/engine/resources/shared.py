@@ -25,6 +25,7 @@ from typing import Protocol
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.errors import ConfigError
 from app.engine.resources.config import ResourceConfig
+from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
 # NOTE: a wait this small is float noise (TATs are sums of many intervals).
 EPSILON_S = 1e-9
@@ -144,6 +145,10 @@ class SharedRateStore(Protocol):
         """Seconds until the alias is no longer blocked (0.0 = not blocked)."""
         ...
 
+    async def snapshot(self, alias: str) -> StoreSnapshot:
+        """The alias's budgets, pause and leases by process, read without changing them."""
+        ...
+
 
 def limits_for(limits: Mapping[str, AliasLimits], alias: str) -> AliasLimits:
     """The limits of a known alias (a store refuses to guess limits it was not given)."""
@@ -212,3 +217,15 @@ class InMemoryRateStore:
 
     async def blocked_for(self, alias: str) -> float:
         return max(0.0, self._state(alias)[1].blocked_until - self._clock.now())
+
+    async def snapshot(self, alias: str) -> StoreSnapshot:
+        limits, state = self._state(alias)
+        now = self._clock.now()
+        live = [owner for owner, until in state.leases.items() if until > now]
+        return StoreSnapshot(
+            requests=budget_state(limits.requests, state.requests_tat, now, limits.rpm),
+            tokens=budget_state(limits.tokens, state.tokens_tat, now, limits.tpm),
+            max_concurrent=limits.max_concurrent,
+            blocked_for_s=max(0.0, state.blocked_until - now),
+            leases=leases_by_holder(live),
+        )

@@ -4,6 +4,8 @@ When a :class:`~app.engine.resources.manager.ResourceManager` is given a store, 
 endpoint, once its local gate let it go, also takes a concurrency lease from the store (renewed
 while the call runs) and its request and token budget; afterwards it gives the lease back, books
 the real token usage and shares a 429's ``Retry-After`` with every process using the store.
+A lease's owner id names its process (``<host>-<pid>:<call>``, see
+:func:`~app.engine.resources.store_state.lease_owner`), so the store shows who holds the slots.
 
 >>> import asyncio
 >>> from app.engine.resources.shared import AliasLimits, InMemoryRateStore
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from dataclasses import dataclass
 
 from app.engine.resources.shared import AliasLimits, SharedRateStore
+from app.engine.resources.store_state import lease_owner
 
 # NOTE: the store notifies nobody (other processes release its slots) and a refused slot
 # carries no wait hint: a short poll keeps the wait close to the release.
@@ -57,7 +59,7 @@ class SharedAdmission:
 
     async def enter(self, tokens: int) -> SharedLease:
         """Wait for a slot and for the budget of a call needing ``tokens``."""
-        lease = SharedLease(owner=uuid.uuid4().hex, tokens=tokens)
+        lease = SharedLease(owner=lease_owner(), tokens=tokens)
         if self._slots:
             await self._take_slot(lease.owner)
             lease.renewer = asyncio.create_task(self._renew(lease.owner))

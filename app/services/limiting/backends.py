@@ -1,7 +1,9 @@
 """The shared rate store chosen by ``INF_LIMITER_BACKEND``, for the HTTP process and the runner.
 
 ``local`` (the default) gives none: each process keeps its own limiter. ``postgres`` uses the
-service's database, ``redis`` the server at ``INF_REDIS_URL``::
+service's database, ``redis`` the server at ``INF_REDIS_URL``; either is wrapped in a
+:class:`~app.services.limiting.fallback.FallbackRateStore`, which limits to a local share of
+each budget while the store does not answer::
 
     store = build_rate_store(settings, sessions, load_endpoints(settings))
     resources = ResourceManager(config, shared_store=store)
@@ -11,10 +13,14 @@ service's database, ``redis`` the server at ``INF_REDIS_URL``::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.engine.resources.config import ResourceConfig
-from app.engine.resources.shared import SharedRateStore, limits_of
+from app.engine.resources.shared import AliasLimits, SharedRateStore, limits_of
+from app.services.limiting.fallback import FallbackRateStore
 from app.services.limiting.postgres_store import PostgresRateStore
 from app.settings import Settings
 
@@ -25,15 +31,54 @@ def build_rate_store(
     """The configured store for ``config``'s aliases (``None`` for ``local``)."""
     limits = limits_of(config)
     if settings.limiter_backend == "postgres":
-        return PostgresRateStore(sessions, limits)
+        store = PostgresRateStore(sessions, limits)
+        return with_fallback(store, limits, settings, (DBAPIError,), postgres_outage)
     if settings.limiter_backend == "redis":
+        from redis import exceptions as redis_errors
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         from app.services.limiting.redis_store import RedisRateStore
 
-        client = Redis.from_url(settings.redis_url)
-        return RedisRateStore(client, limits, prefix=settings.redis_prefix)
+        # NOTE: one immediate retry (a stale connection after a restart), no backoff: while
+        # Redis is down the fallback answers, so waiting inside the client only stalls calls.
+        timeout_s, retry = settings.limiter_store_timeout_s, Retry(NoBackoff(), 1)
+        client = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout_s, retry=retry)
+        redis_store = RedisRateStore(client, limits, prefix=settings.redis_prefix)
+        unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+        return with_fallback(redis_store, limits, settings, unreachable)
     return None
+
+
+def with_fallback(
+    store: SharedRateStore,
+    limits: Mapping[str, AliasLimits],
+    settings: Settings,
+    unreachable: tuple[type[BaseException], ...],
+    outage: Callable[[BaseException], bool] | None = None,
+) -> FallbackRateStore:
+    """``store`` limiting to ``INF_LIMITER_FALLBACK_SHARE`` while it does not answer."""
+    return FallbackRateStore(
+        store,
+        limits,
+        share=settings.limiter_fallback_share,
+        timeout_s=settings.limiter_store_timeout_s,
+        probe_s=settings.limiter_probe_s,
+        unreachable=unreachable,
+        outage=outage,
+    )
+
+
+def postgres_outage(error: BaseException) -> bool:
+    """Whether a database error means the database is out of reach, not a faulty statement.
+
+    A connection the server closed shows as any of these (asyncpg's error depends on the
+    moment it noticed), or as a plain ``DBAPIError`` that SQLAlchemy marked a disconnect.
+    """
+    if isinstance(error, OperationalError | InterfaceError | InternalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 async def close_rate_store(store: SharedRateStore | None) -> None:

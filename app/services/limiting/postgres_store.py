@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import rate_limits
 from app.engine.resources.shared import Admission, AliasLimits, limits_for
+from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
 
 class PostgresRateStore:
@@ -75,3 +76,16 @@ class PostgresRateStore:
             found = await rate_limits.blocked_for(session, alias)
             await session.commit()
         return found
+
+    async def snapshot(self, alias: str) -> StoreSnapshot:
+        limits = limits_for(self._limits, alias)
+        async with self._sessions() as session:
+            state = await rate_limits.read_state(session, alias)
+        now = state.now
+        return StoreSnapshot(
+            requests=budget_state(limits.requests, state.requests_tat, now, limits.rpm),
+            tokens=budget_state(limits.tokens, state.tokens_tat, now, limits.tpm),
+            max_concurrent=limits.max_concurrent,
+            blocked_for_s=max(0.0, state.blocked_until - now),
+            leases=leases_by_holder(state.owners),
+        )

@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.engine.resources.shared import EPSILON_S, Admission, AliasLimits, Rate, limits_for
+from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
 _NOW = """
 local clock = redis.call('TIME')
@@ -91,6 +92,20 @@ return string.format('%.17g', until_ - now)
 """
 )
 
+# KEYS[1] = state hash, KEYS[2] = lease set. Read only: {now, rq, tk, bu, live owners...}.
+_SNAPSHOT = (
+    _NOW
+    + """
+local state = redis.call('HMGET', KEYS[1], 'rq', 'tk', 'bu')
+local answer = {string.format('%.17g', now), state[1] or '0', state[2] or '0', state[3] or '0'}
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. string.format('%.17g', now), '+inf')
+for _, owner in ipairs(live) do
+  table.insert(answer, owner)
+end
+return answer
+"""
+)
+
 
 def _rate_args(rate: Rate) -> list[float]:
     return [rate.interval_s, rate.capacity]
@@ -112,10 +127,15 @@ class RedisRateStore:
         self._refund = redis.register_script(_REFUND)
         self._slot = redis.register_script(_SLOT)
         self._block = redis.register_script(_BLOCK)
+        self._snapshot = redis.register_script(_SNAPSHOT)
 
     async def aclose(self) -> None:
         """Close the Redis connection pool."""
         await self._redis.aclose()
+
+    async def reconnect(self) -> None:
+        """Drop every pooled connection: after Redis restarts, each old one would fail once."""
+        await self._redis.connection_pool.disconnect()
 
     def _key(self, alias: str, part: str) -> str:
         return f"{self._prefix}:{{{alias}}}:{part}"
@@ -148,3 +168,21 @@ class RedisRateStore:
     async def blocked_for(self, alias: str) -> float:
         limits_for(self._limits, alias)
         return max(0.0, float(await self._block(keys=[self._key(alias, "rate")], args=[0])))
+
+    async def snapshot(self, alias: str) -> StoreSnapshot:
+        limits = limits_for(self._limits, alias)
+        keys = [self._key(alias, "rate"), self._key(alias, "slots")]
+        now, rq, tk, bu, *owners = map(_text, await self._snapshot(keys=keys, args=[]))
+        at = float(now)
+        return StoreSnapshot(
+            requests=budget_state(limits.requests, float(rq), at, limits.rpm),
+            tokens=budget_state(limits.tokens, float(tk), at, limits.tpm),
+            max_concurrent=limits.max_concurrent,
+            blocked_for_s=max(0.0, float(bu) - at),
+            leases=leases_by_holder(owners),
+        )
+
+
+def _text(value: bytes | str) -> str:
+    """A reply as text, whether the client decodes responses or not."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.engine import ResourceManager
 from app.engine.resources.manager import Endpoint
+from app.engine.resources.shared import SharedRateStore
+from app.services.limiting.fallback import FallbackRateStore
+from app.services.observability.limiter_metrics import FallbackCollector
 from app.services.observability.metrics import ServiceMetrics, buckets
 
 HEALTHY, DEGRADED, PAUSED = 0, 1, 2
@@ -152,10 +155,16 @@ class PoolCollector:
 
 
 def process_metrics(
-    process: str, resources: ResourceManager, engine: AsyncEngine
+    process: str,
+    resources: ResourceManager,
+    engine: AsyncEngine,
+    store: SharedRateStore | None = None,
 ) -> ServiceMetrics:
-    """The metrics of one service process, its endpoints' and database pool's included."""
+    """The metrics of one service process, its endpoints', database pool's and shared
+    limiter's fallback included."""
     metrics = ServiceMetrics(process)
     metrics.add(EndpointCollector(resources, process))
     metrics.add(PoolCollector(engine, process))
+    if isinstance(store, FallbackRateStore):
+        metrics.add(FallbackCollector(store, process))
     return metrics

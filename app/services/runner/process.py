@@ -82,7 +82,7 @@ class ProcessResources:
         config = load_endpoints(settings)
         store = build_rate_store(settings, sessions, config)
         resources = ResourceManager(config, client_factory=watched_clients(), shared_store=store)
-        metrics = process_metrics("runner", resources, engine)
+        metrics = process_metrics("runner", resources, engine, store)
         return cls(settings, engine, sessions, resources, metrics, rate_store=store)
 
     async def close(self) -> None:
