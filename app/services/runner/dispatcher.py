@@ -36,6 +36,7 @@ from app.db.owner_locks import OwnerLock
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.lifecycle import JobStatus
+from app.services.batches.kind import OpenAIBatchKind
 from app.services.evaluations.kind import EvaluationKind
 from app.services.limits import output_limits
 from app.services.observability.health import RunnerHealth
@@ -54,6 +55,7 @@ TAKEOVER_POLL_S = 2.0  # the longest wait between claims while other owners hold
 register(BatchKind())  # the first run kind; others register themselves the same way
 register(EvaluationKind())
 register(OptimizationKind())
+register(OpenAIBatchKind())
 
 
 class DispatchContext(Protocol):
