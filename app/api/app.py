@@ -12,8 +12,10 @@ from app.api import errors
 from app.api.limits import BodyLimit, NoNulInURL
 from app.api.observe import RequestMetrics
 from app.api.routes import (
+    batches,
     datasets,
     evaluations,
+    files,
     graphs,
     health,
     jobs,
@@ -52,7 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)
     errors.install(app)
     # Routes match in this order: status polls, the most frequent request, are matched first.
-    modules = (jobs, graphs, datasets, evaluations, optimizations, runs, webhooks, metrics, health)
+    modules = (
+        jobs, graphs, datasets, evaluations, optimizations, runs, files, batches, webhooks,
+        metrics, health,
+    )  # fmt: skip
     for module in modules:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     # Every route with its methods, for the Allow header of a 405.
