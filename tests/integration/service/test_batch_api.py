@@ -1,0 +1,365 @@
+"""The OpenAI Batch API, driven by the official ``openai`` SDK, unmodified, against the real
+service on loopback; the lines' model calls go to the fake LLM server over HTTP.
+
+Files go up as multipart and come back byte for byte; a batch runs through the job runner to
+``completed`` with one output line per input line, each read by the SDK's own types; an
+unknown model fails its line into the error file, not the batch; cancel mid-batch leaves the
+lines that ended; a create the SDK retries after a 500 makes one batch; another tenant sees
+none of it; bad input is a 4xx problem the SDK raises as its typed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+from fastapi import FastAPI
+from openai.types import Batch
+from openai.types.chat import ChatCompletion
+from starlette.types import Message, Receive, Scope, Send
+
+from app.settings import Settings
+from tests.integration.service.conftest import new_key
+from tests.support.fake_llm import FakeLLM
+from tests.support.polling import until
+from tests.support.service import Service, serve
+
+CHAT = "/v1/chat/completions"
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path, fake_llm: FakeLLM) -> Settings:
+    """``fast`` on the fake server, ``gpt-4o-mini`` mapped to it; files under ``tmp_path``."""
+    alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    config = {
+        "endpoints": {"fast": {**alias, "model": "fast", "max_concurrent": 64}},
+        "models": {"gpt-4o-mini": "fast"},
+    }
+    path = tmp_path / "batch-endpoints.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return Settings.model_validate(
+        {**settings.model_dump(), "endpoints_file": path, "files_dir": tmp_path / "files",
+         "max_request_bytes": 5_000_000}
+    )  # fmt: skip
+
+
+OPENED: list[openai.AsyncOpenAI] = []
+
+
+@pytest.fixture(autouse=True)
+async def close_clients() -> AsyncIterator[None]:
+    yield
+    while OPENED:
+        await OPENED.pop().close()
+
+
+def sdk(service: Service, max_retries: int = 0, key: str | None = None) -> openai.AsyncOpenAI:
+    """The SDK as a user builds it: ``base_url`` ending in ``/v1`` and an API key."""
+    key = key or service.client.headers["Authorization"].removeprefix("Bearer ")
+    client = openai.AsyncOpenAI(
+        base_url=f"{service.url}/v1", api_key=key, max_retries=max_retries, timeout=60
+    )
+    OPENED.append(client)
+    return client
+
+
+def line(custom_id: str, text: str, model: str = "fast", **body: Any) -> dict[str, Any]:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
+    return {"custom_id": custom_id, "method": "POST", "url": CHAT,
+            "body": {"model": model, "messages": messages, **body}}  # fmt: skip
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(one).encode() + b"\n" for one in lines)
+
+
+async def upload(client: openai.AsyncOpenAI, body: bytes, purpose: str = "batch") -> str:
+    created = await client.files.create(file=("input.jsonl", body), purpose=purpose)  # type: ignore[arg-type]
+    return created.id
+
+
+async def run_until(service: Service, client: openai.AsyncOpenAI, batch_id: str) -> Batch:
+    """Run the runner and poll ``batches.retrieve`` until the batch is final."""
+    runner = asyncio.get_running_loop().create_task(service.run_jobs())
+    try:
+        for _ in range(600):
+            batch = await client.batches.retrieve(batch_id)
+            if batch.status in ("completed", "failed", "expired", "cancelled"):
+                return batch
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"batch {batch_id} did not end: {batch.status}")
+    finally:
+        await runner
+
+
+async def output_lines(client: openai.AsyncOpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    if file_id is None:
+        return []
+    content = await client.files.content(file_id)
+    return [json.loads(raw) for raw in content.text.splitlines()]
+
+
+async def test_a_2000_line_batch_completes_with_every_line_answered(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    client = sdk(service)
+    lines = [line(f"req-{i}", f"Say {i}.", model="gpt-4o-mini" if i % 2 else "fast")
+             for i in range(2_000)]  # fmt: skip
+    lines.append(line("unknown-model", "Hi.", model="no-such-model"))
+    file_id = await upload(client, jsonl(lines))
+    stored = await client.files.retrieve(file_id)
+    assert (stored.purpose, stored.bytes, stored.object) == ("batch", len(jsonl(lines)), "file")
+    assert (await client.files.content(file_id)).content == jsonl(lines)
+
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h", metadata={"run": "a"}
+    )
+    assert created.status == "validating"
+    batch = await run_until(service, client, created.id)
+
+    assert batch.status == "completed", batch
+    assert batch.request_counts is not None
+    assert (batch.request_counts.total, batch.request_counts.completed) == (2_001, 2_000)
+    assert batch.request_counts.failed == 1
+    assert batch.metadata == {"run": "a"}
+    assert batch.usage is not None
+    assert batch.usage.input_tokens > 0
+    assert batch.in_progress_at is not None
+    assert batch.completed_at is not None
+    outputs = await output_lines(client, batch.output_file_id)
+    assert [one["custom_id"] for one in outputs] == [f"req-{i}" for i in range(2_000)]
+    for one in outputs:
+        completion = ChatCompletion.model_validate(one["response"]["body"])
+        assert completion.choices[0].message.content
+        assert completion.usage is not None
+        assert completion.usage.total_tokens > 0
+        assert one["response"]["status_code"] == 200
+        assert one["error"] is None
+    errors = await output_lines(client, batch.error_file_id)
+    assert [one["custom_id"] for one in errors] == ["unknown-model"]
+    assert errors[0]["response"]["status_code"] == 404
+    assert "no-such-model" in errors[0]["response"]["body"]["error"]["message"]
+    assert fake_llm.stats()["requests"] >= 2_000
+
+
+async def test_batches_list_pages_with_after(service: Service) -> None:
+    client = sdk(service)
+    made = []
+    for n in range(3):
+        file_id = await upload(client, jsonl([line(f"only-{n}", "Hi.")]))
+        created = await client.batches.create(
+            input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+        )
+        made.append(created.id)
+    first = await client.batches.list(limit=2)
+    assert [b.id for b in first.data] == made[::-1][:2]
+    assert first.has_more
+    rest = await client.batches.list(limit=2, after=first.data[-1].id)
+    assert [b.id for b in rest.data] == made[:1]
+    assert not rest.has_more
+    every = [b.id async for b in client.batches.list(limit=1)]
+    assert every == made[::-1]
+
+
+async def test_cancel_mid_batch_keeps_what_ended(service: Service, fake_llm: FakeLLM) -> None:
+    fake_llm.configure(latency_ms=150)  # 64 lines at a time: about 1.5 s for all 640
+    client = sdk(service)
+    file_id = await upload(client, jsonl([line(f"c-{i}", f"Say {i}.") for i in range(640)]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+    )
+    runner = asyncio.get_running_loop().create_task(service.run_jobs())
+    try:
+
+        async def twenty_done() -> bool:
+            counts = (await client.batches.retrieve(created.id)).request_counts
+            return counts is not None and counts.completed >= 20
+
+        await until(twenty_done)
+        cancelling = await client.batches.cancel(created.id)
+        assert cancelling.status in ("cancelling", "cancelled")
+    finally:
+        await runner
+    batch = await client.batches.retrieve(created.id)
+    assert batch.status == "cancelled"
+    assert batch.cancelled_at is not None
+    counts = batch.request_counts
+    assert counts is not None
+    assert 20 <= counts.completed < 640
+    assert counts.total == 640
+    outputs = await output_lines(client, batch.output_file_id)
+    errors = await output_lines(client, batch.error_file_id)
+    assert len(outputs) == counts.completed
+    assert len(errors) == counts.failed
+    answered = [one["custom_id"] for one in outputs + errors]
+    assert len(set(answered)) == len(answered)
+
+
+class FailFirstCreate:
+    """ASGI middleware: the first ``POST /v1/batches`` runs, then its answer becomes a 500
+    (the batch was made; the client never learns it), as a proxy or a lost reply would."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+        self.failed = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hit = scope["type"] == "http" and scope["method"] == "POST"
+        if not (hit and scope["path"] == "/v1/batches" and not self.failed):
+            await self.app(scope, receive, send)
+            return
+        self.failed = True
+
+        async def swallow(message: Message) -> None:
+            return None
+
+        await self.app(scope, receive, swallow)
+        body = b'{"type": "urn:inf-engine:problem:internal", "status": 500}'
+        await send({"type": "http.response.start", "status": 500,
+                    "headers": [(b"content-type", b"application/problem+json")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+async def flaky_service(settings: Settings) -> AsyncIterator[Service]:
+    def wrap(app: FastAPI) -> None:
+        app.add_middleware(FailFirstCreate)
+
+    async with serve(settings, wrap=wrap) as running:
+        key = await new_key(running, "a")
+        running.client.headers["Authorization"] = f"Bearer {key}"
+        yield running
+
+
+async def test_a_create_the_sdk_retries_after_a_500_makes_one_batch(
+    flaky_service: Service,
+) -> None:
+    client = sdk(flaky_service, max_retries=2)
+    file_id = await upload(client, jsonl([line("once", "Hi.")]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+    )
+    listed = await client.batches.list()
+    assert [b.id for b in listed.data] == [created.id]
+
+
+async def test_an_idempotency_key_answers_the_first_batch(service: Service) -> None:
+    client = sdk(service)
+    file_id = await upload(client, jsonl([line("k", "Hi.")]))
+    options = {"extra_headers": {"Idempotency-Key": "k-1"}}
+    first = await client.batches.create(
+        input_file_id=file_id,
+        endpoint=CHAT,
+        completion_window="24h",
+        **options,  # type: ignore[arg-type]
+    )
+    again = await client.batches.create(
+        input_file_id=file_id,
+        endpoint=CHAT,
+        completion_window="24h",
+        **options,  # type: ignore[arg-type]
+    )
+    assert again.id == first.id
+    with pytest.raises(openai.ConflictError):
+        await client.batches.create(
+            input_file_id=file_id, endpoint=CHAT, completion_window="24h",
+            metadata={"other": "request"}, **options,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+
+async def test_another_tenant_sees_none_of_it(service: Service) -> None:
+    client = sdk(service)
+    file_id = await upload(client, jsonl([line("mine", "Hi."), line("x", "Hi.", model="nope")]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+    )
+    batch = await run_until(service, client, created.id)
+    assert batch.output_file_id
+    assert batch.error_file_id
+    other = sdk(service, key=await new_key(service, "b"))
+    for file in (file_id, batch.output_file_id, batch.error_file_id):
+        with pytest.raises(openai.NotFoundError):
+            await other.files.retrieve(file)
+        with pytest.raises(openai.NotFoundError):
+            await other.files.content(file)
+        with pytest.raises(openai.NotFoundError):
+            await other.files.delete(file)
+    with pytest.raises(openai.NotFoundError):
+        await other.batches.retrieve(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await other.batches.cancel(created.id)
+    with pytest.raises(openai.NotFoundError):
+        await other.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h")
+    assert (await other.batches.list()).data == []
+    assert (await other.files.list()).data == []
+
+
+BAD_LINES = [
+    (b"{not json\n", "(line)"),
+    (jsonl([{"method": "POST", "url": CHAT, "body": {}}]), "custom_id"),
+    (jsonl([{**line("a", "Hi."), "method": "GET"}]), "method"),
+    (jsonl([{**line("a", "Hi."), "url": "/v1/embeddings"}]), "url"),
+    (jsonl([line("same", "Hi."), line("same", "Ho.")]), "custom_id"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), BAD_LINES)
+async def test_a_bad_line_is_a_422_naming_its_line(
+    service: Service, body: bytes, field: str
+) -> None:
+    client = sdk(service)
+    file_id = await upload(client, body)
+    with pytest.raises(openai.UnprocessableEntityError) as raised:
+        await client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h")
+    problem = raised.value.body
+    assert isinstance(problem, dict)
+    assert problem["type"] == "urn:inf-engine:problem:invalid-input"
+    issue = problem["errors"][-1]
+    assert issue["field"] == field
+    assert issue["line"] == (2 if b"same" in body else 1)
+    assert (await client.batches.list()).data == []
+
+
+async def test_bad_requests_are_typed_sdk_errors(service: Service) -> None:
+    client = sdk(service)
+    with pytest.raises(openai.NotFoundError):
+        await client.batches.create(
+            input_file_id="file-nope", endpoint=CHAT, completion_window="24h"
+        )
+    other = await upload(client, jsonl([line("a", "Hi.")]), purpose="user_data")
+    with pytest.raises(openai.UnprocessableEntityError) as wrong_purpose:
+        await client.batches.create(input_file_id=other, endpoint=CHAT, completion_window="24h")
+    assert wrong_purpose.value.body["errors"][0]["field"] == "input_file_id"  # type: ignore[index]
+    batch_file = await upload(client, jsonl([line("a", "Hi.")]))
+    with pytest.raises(openai.UnprocessableEntityError) as endpoint:
+        await client.batches.create(
+            input_file_id=batch_file, endpoint="/v1/embeddings", completion_window="24h"
+        )
+    assert "/v1/embeddings" in endpoint.value.body["errors"][0]["message"]  # type: ignore[index]
+    with pytest.raises(openai.UnprocessableEntityError):
+        await client.files.create(file=("x.jsonl", b"{}\n"), purpose="nonsense")  # type: ignore[arg-type]
+
+
+async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
+    service: Service,
+) -> None:
+    client = sdk(service)
+    lines = [line("ok", "Hi.", max_tokens=20, temperature=0.2, stop=["\n\n"], seed=1),
+             line("tools", "Hi.", tools=[]), line("top_p", "Hi.", top_p=0.5)]  # fmt: skip
+    file_id = await upload(client, jsonl(lines))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+    )
+    batch = await run_until(service, client, created.id)
+    assert batch.request_counts is not None
+    assert batch.request_counts.completed == 1
+    errors = {one["custom_id"]: one for one in await output_lines(client, batch.error_file_id)}
+    assert "tools" in errors["tools"]["response"]["body"]["error"]["message"]
+    assert "top_p" in errors["top_p"]["response"]["body"]["error"]["message"]
+    assert errors["top_p"]["response"]["status_code"] == 400
