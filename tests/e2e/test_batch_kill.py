@@ -77,7 +77,8 @@ def test_a_killed_batch_completes_with_each_line_answered_once(
     after = _prompts(slow_llm.log(), "run2")
     assert final.status == "completed", final
     assert final.output_file_id is not None
-    assert final.request_counts is not None and final.request_counts.completed == LINES
+    assert final.request_counts is not None
+    assert final.request_counts.completed == LINES
     text = client.files.content(final.output_file_id).text
     answered = [json.loads(raw)["custom_id"] for raw in text.splitlines()]
     assert answered == [f"line-{i}" for i in range(LINES)]  # each once, in input order
