@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Run LLM pipeline graphs and batch jobs at scale.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    # An upload's multipart body is its file plus a little framing.
+    uploads = {"/v1/files": max(settings.max_request_bytes, settings.max_file_bytes + 65_536)}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, paths=uploads)
     app.add_middleware(NoNulInURL)
     app.add_middleware(RequestMetrics)
     errors.install(app)

@@ -363,3 +363,62 @@ async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
     assert "tools" in errors["tools"]["response"]["body"]["error"]["message"]
     assert "top_p" in errors["top_p"]["response"]["body"]["error"]["message"]
     assert errors["top_p"]["response"]["status_code"] == 400
+
+
+async def test_lines_not_done_when_the_window_closes_end_expired(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(latency_ms=400)  # 64 lines at a time: 640 lines need about 4 s
+    client = sdk(service)
+    file_id = await upload(client, jsonl([line(f"e-{i}", f"Say {i}.") for i in range(640)]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="1s"
+    )
+    batch = await run_until(service, client, created.id)
+    assert batch.status == "expired"
+    assert batch.expired_at is not None
+    counts = batch.request_counts
+    assert counts is not None
+    assert 0 < counts.completed < 640
+    assert counts.completed + counts.failed == 640
+    outputs = await output_lines(client, batch.output_file_id)
+    errors = await output_lines(client, batch.error_file_id)
+    assert len(outputs) == counts.completed
+    assert {one["error"]["code"] for one in errors} == {"batch_expired"}
+    assert sorted(one["custom_id"] for one in outputs + errors) == sorted(
+        f"e-{i}" for i in range(640)
+    )
+
+
+@pytest.fixture
+async def small_limits(settings: Settings) -> AsyncIterator[Service]:
+    """The service with a 100 kB request limit, 1 MB uploads and 10-line batch files."""
+    small = {"max_request_bytes": 100_000, "max_file_bytes": 1_000_000, "batch_max_lines": 10}
+    async with serve(Settings.model_validate({**settings.model_dump(), **small})) as running:
+        key = await new_key(running, "a")
+        running.client.headers["Authorization"] = f"Bearer {key}"
+        yield running
+
+
+async def test_upload_limits_are_the_file_limits(small_limits: Service) -> None:
+    client = sdk(small_limits)
+    big = b"x" * 500_000 + b"\n"  # over the request limit, under the file limit
+    assert (await client.files.retrieve(await upload(client, big, "user_data"))).bytes == len(big)
+    with pytest.raises(openai.APIStatusError) as too_big:
+        await upload(client, b"x" * 1_100_000, "user_data")
+    assert too_big.value.status_code == 413
+    with pytest.raises(openai.APIStatusError) as too_many:
+        await upload(client, jsonl([line(f"l-{i}", "Hi.") for i in range(11)]))
+    assert too_many.value.status_code == 413
+    assert "10 lines" in str(too_many.value.body)
+    assert [f.bytes for f in (await client.files.list()).data] == [len(big)]
+
+
+async def test_a_deleted_file_is_gone(service: Service) -> None:
+    client = sdk(service)
+    file_id = await upload(client, jsonl([line("a", "Hi.")]))
+    deleted = await client.files.delete(file_id)
+    assert (deleted.id, deleted.deleted) == (file_id, True)
+    with pytest.raises(openai.NotFoundError):
+        await client.files.content(file_id)
+    assert (await client.files.list()).data == []
