@@ -30,6 +30,7 @@ from app.services.batches.lines import check_line
 from app.services.commits import after_commit
 from app.services.errors import Conflict, InvalidInput, Issue, NotFound
 from app.services.requests import jobs
+from app.services.runner.webhooks import check_webhook_url
 
 if TYPE_CHECKING:
     from app.services.runtime import Runtime
@@ -55,6 +56,8 @@ class BatchCreate(BaseModel):
     endpoint: str = Field(min_length=1, max_length=64)
     completion_window: str = Field(min_length=1, max_length=16)
     metadata: dict[str, str] | None = Field(default=None, max_length=16)
+    # Not OpenAI's (its webhooks are set per project): sent with the SDK's ``extra_body``.
+    webhook_url: str | None = Field(default=None, max_length=2048)
 
 
 async def create(
@@ -67,13 +70,14 @@ async def create(
         return await find(session, tenant_id, earlier.id)
     window = _window(spec)
     _check(spec)
+    await check_webhook_url(spec.webhook_url, runtime.settings)
     source = await files.find_input(session, tenant_id, spec.input_file_id)
     batch_id, now = ids.batch_id(), utcnow()
     deadline = now + timedelta(seconds=window)
     job = Job(
         id=batch_id, tenant_id=tenant_id, graph_version_id=None, kind=OPENAI_BATCH,
         spec={"deadline": deadline.isoformat(), "endpoint": spec.endpoint},
-        status=JobStatus.QUEUED,
+        status=JobStatus.QUEUED, webhook_url=spec.webhook_url,
     )  # fmt: skip
     record = BatchRecord(
         id=batch_id, tenant_id=tenant_id, input_file_id=source.id, endpoint=spec.endpoint,

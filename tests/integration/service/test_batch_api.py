@@ -19,16 +19,19 @@ from typing import Any
 import openai
 import pytest
 import yaml
+from aiohttp import web
 from fastapi import FastAPI
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from starlette.types import Message, Receive, Scope, Send
 
+from app.services.runner.webhooks import WebhookDispatcher
 from app.settings import Settings
+from app.signing import DELIVERY_HEADER, HEADER, verify
 from tests.integration.service.conftest import new_key
 from tests.support.fake_llm import FakeLLM
 from tests.support.polling import until
-from tests.support.service import Service, serve
+from tests.support.service import Service, loopback_webhooks, serve
 
 CHAT = "/v1/chat/completions"
 
@@ -422,3 +425,62 @@ async def test_a_deleted_file_is_gone(service: Service) -> None:
     with pytest.raises(openai.NotFoundError):
         await client.files.content(file_id)
     assert (await client.files.list()).data == []
+
+
+@pytest.fixture
+async def hooks() -> AsyncIterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
+    """A webhook receiver on loopback: its URL and the calls it got."""
+    calls: list[tuple[bytes, dict[str, str]]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        calls.append((await request.read(), dict(request.headers)))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}/hook", calls
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def hooked_service(settings: Settings) -> AsyncIterator[Service]:
+    async with serve(loopback_webhooks(settings)) as running:
+        key = await new_key(running, "a")
+        running.client.headers["Authorization"] = f"Bearer {key}"
+        yield running
+
+
+async def test_an_ended_batch_sends_a_signed_openai_event(
+    hooked_service: Service, hooks: tuple[str, list[tuple[bytes, dict[str, str]]]]
+) -> None:
+    url, calls = hooks
+    client = sdk(hooked_service)
+    file_id = await upload(client, jsonl([line("a", "Hi."), line("b", "Hi.", model="nope")]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h",
+        extra_body={"webhook_url": url},
+    )  # fmt: skip
+    await hooked_service.run_jobs()
+    runtime = hooked_service.runtime
+    sender = WebhookDispatcher(runtime.sessions, runtime.settings, runtime.metrics)
+    try:
+        await sender.deliver_due()
+    finally:
+        await sender.stop()
+    assert len(calls) == 1
+    body, headers = calls[0]
+    event = json.loads(body)
+    assert (event["object"], event["type"], event["data"]) == (
+        "event", "batch.completed", {"id": created.id},
+    )  # fmt: skip
+    secret = (await hooked_service.client.get("/v1/webhooks/secret")).json()["secret"]
+    assert verify(secret, headers[DELIVERY_HEADER], body, headers[HEADER])
+    batch = await client.batches.retrieve(created.id)
+    assert batch.status == "completed"
+    assert batch.output_file_id is not None
+    assert batch.error_file_id is not None
