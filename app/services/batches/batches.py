@@ -9,6 +9,7 @@ key) never start a second batch.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -138,30 +139,40 @@ def _check(spec: BatchCreate) -> None:
 
 
 async def _store_lines(session: AsyncSession, batch_id: str, path: Any, endpoint: str) -> int:
-    """Check every line and store it as an item, a page per statement; one 422 naming each
-    bad line (up to 20) and nothing stored otherwise."""
+    """Check every line (parsed off the event loop) and store it as an item, a page per
+    statement; one 422 naming each bad line (up to 20) and nothing stored otherwise."""
     issues: list[Issue] = []
     seen: dict[str, int] = {}
     count = 0
     async for batch in storage.read_lines(path, PAGE):
-        page: list[dict[str, Any]] = []
-        for raw in batch:
-            count += 1
-            if not raw.strip():
-                issues.append(Issue("(line)", "empty line", line=count))
-                continue
-            line, problems = check_line(raw, endpoint)
-            issues += [Issue(field, message, line=count) for field, message in problems]
+        checked = await asyncio.to_thread(_checked, batch, endpoint, count + 1)
+        for at, (line, problems) in enumerate(checked, start=count + 1):
+            issues += problems
             if line is not None and not problems:
-                _unique(line["custom_id"], count, seen, issues)
-                page.append(line)
+                _unique(line["custom_id"], at, seen, issues)
+        count += len(batch)
         if len(issues) >= MAX_ISSUES:
             break
         if not issues:
+            page = [line for line, _ in checked if line is not None]
             await jobs_repo.add_items(session, batch_id, count - len(page), page)
     if issues or count == 0:
         raise _bad_lines(issues[:MAX_ISSUES])
     return count
+
+
+def _checked(
+    batch: list[bytes], endpoint: str, first: int
+) -> list[tuple[dict[str, Any] | None, list[Issue]]]:
+    """Each line's ``{custom_id, body}`` and its issues, lines numbered from ``first``."""
+    checked: list[tuple[dict[str, Any] | None, list[Issue]]] = []
+    for at, raw in enumerate(batch, start=first):
+        if not raw.strip():
+            checked.append((None, [Issue("(line)", "empty line", line=at)]))
+            continue
+        line, problems = check_line(raw, endpoint)
+        checked.append((line, [Issue(field, message, line=at) for field, message in problems]))
+    return checked
 
 
 def _unique(custom_id: str, at: int, seen: dict[str, int], issues: list[Issue]) -> None:

@@ -35,12 +35,19 @@ async def part_lines(session: AsyncSession, job_id: str, part: BatchPart) -> Asy
     after = -1
     while True:
         page = await repo.items_page(session, job_id, after, PAGE)
-        for index, status, output, raw in page:
-            if part_of(status) is part:
-                yield lines.encoded(_line(job_id, index, status, output, raw))
+        for encoded in _encoded(job_id, page, part):
+            yield encoded
         if len(page) < PAGE:
             return
         after = page[-1][0]
+
+
+def _encoded(job_id: str, page: list[tuple[int, str, Any, Any]], part: BatchPart) -> list[bytes]:
+    return [
+        lines.encoded(_line(job_id, index, status, output, raw))
+        for index, status, output, raw in page
+        if part_of(status) is part
+    ]
 
 
 def _line(job_id: str, index: int, status: str, output: Any, raw: Any) -> dict[str, Any]:
@@ -55,19 +62,20 @@ def _line(job_id: str, index: int, status: str, output: Any, raw: Any) -> dict[s
 async def output_chunks(
     sessions: async_sessionmaker[AsyncSession], stored: StoredFile
 ) -> AsyncIterator[bytes]:
-    """An output file's bytes, about 64 KiB of lines per chunk, read in one session."""
+    """An output file's bytes, a page of lines per chunk, each page read in a short session
+    of its own (no connection is held while the client reads)."""
     assert stored.batch_id is not None
     assert stored.batch_part is not None
-    part = BatchPart(stored.batch_part)
-    async with sessions() as session:
-        chunk = bytearray()
-        async for line in part_lines(session, stored.batch_id, part):
-            chunk += line
-            if len(chunk) >= 64 * 1024:
-                yield bytes(chunk)
-                chunk.clear()
+    part, after = BatchPart(stored.batch_part), -1
+    while True:
+        async with sessions() as session:
+            page = await repo.items_page(session, stored.batch_id, after, PAGE)
+        chunk = b"".join(_encoded(stored.batch_id, page, part))
         if chunk:
-            yield bytes(chunk)
+            yield chunk
+        if len(page) < PAGE:
+            return
+        after = page[-1][0]
 
 
 def ended(batch: BatchRecord, job: Job) -> bool:
