@@ -23,8 +23,10 @@ from aiohttp import web
 from fastapi import FastAPI
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
+from sqlalchemy import select
 from starlette.types import Message, Receive, Scope, Send
 
+from app.db.models import Job
 from app.services.runner.webhooks import WebhookDispatcher
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, verify
@@ -484,3 +486,65 @@ async def test_an_ended_batch_sends_a_signed_openai_event(
     assert batch.status == "completed"
     assert batch.output_file_id is not None
     assert batch.error_file_id is not None
+
+
+@pytest.fixture
+async def narrow_service(
+    settings: Settings, tmp_path: Path, fake_llm: FakeLLM
+) -> AsyncIterator[Service]:
+    """The service with ``fast`` limited to 3 calls at a time."""
+    alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    config = {"endpoints": {"fast": {**alias, "model": "fast", "max_concurrent": 3}}}
+    path = tmp_path / "narrow.yaml"
+    path.write_text(yaml.safe_dump(config))
+    narrow = Settings.model_validate({**settings.model_dump(), "endpoints_file": path})
+    async with serve(narrow) as running:
+        key = await new_key(running, "a")
+        running.client.headers["Authorization"] = f"Bearer {key}"
+        yield running
+
+
+async def test_a_batch_and_a_job_share_the_alias_limit(
+    narrow_service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(latency_ms=30)
+    client = sdk(narrow_service)
+    graph = {"name": "echo", "inputs": {"text": {"type": "string"}}, "outputs": {"a": "a"},
+             "nodes": [{"id": "a", "op": "llm", "alias": "fast", "system": "Echo.",
+                        "prompt": "{text}"}]}  # fmt: skip
+    assert (await narrow_service.client.post("/v1/graphs", json=graph)).status_code in (200, 201)
+    inputs = [{"text": f"job {i}"} for i in range(30)]
+    job = await narrow_service.client.post("/v1/jobs", json={"graph_id": "echo", "inputs": inputs})
+    assert job.status_code in (200, 201, 202), job.text
+    file_id = await upload(client, jsonl([line(f"b-{i}", f"batch {i}") for i in range(30)]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+    )
+    batch = await run_until(narrow_service, client, created.id)
+    assert batch.status == "completed"
+    async with narrow_service.runtime.sessions() as session:
+        rows = {row.kind: row for row in await session.scalars(select(Job))}
+    batch_run, job_run = rows["openai_batch"], rows["batch"]
+    assert batch_run.started_at is not None
+    assert job_run.finished_at is not None
+    # both ran at once (the batch started before the job ended), and together never had more
+    # than the alias's 3 calls in flight: the gate serves waiting calls in order, so the
+    # batch's lines queued behind the job's items
+    assert batch_run.started_at < job_run.finished_at
+    assert fake_llm.stats()["peak_in_flight"] <= 3
+    assert fake_llm.stats()["requests"] == 60
+
+
+async def test_a_queued_batch_cancels_at_once_with_no_files(service: Service) -> None:
+    client = sdk(service)
+    file_id = await upload(client, jsonl([line(f"q-{i}", "Hi.") for i in range(5)]))
+    created = await client.batches.create(
+        input_file_id=file_id, endpoint=CHAT, completion_window="24h"
+    )
+    cancelled = await client.batches.cancel(created.id)
+    assert cancelled.status == "cancelled"
+    assert (cancelled.output_file_id, cancelled.error_file_id) == (None, None)
+    assert cancelled.request_counts is not None
+    assert (cancelled.request_counts.completed, cancelled.request_counts.failed) == (0, 0)
+    await service.run_jobs()  # nothing left to run
+    assert (await client.batches.retrieve(created.id)).status == "cancelled"
