@@ -352,8 +352,9 @@ async def test_bad_requests_are_typed_sdk_errors(service: Service) -> None:
 
 
 async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
-    service: Service,
+    service: Service, fake_llm: FakeLLM
 ) -> None:
+    fake_llm.configure(log=True)
     client = sdk(service)
     lines = [line("ok", "Hi.", max_tokens=20, temperature=0.2, stop=["\n\n"], seed=1),
              line("tools", "Hi.", tools=[]), line("top_p", "Hi.", top_p=0.5)]  # fmt: skip
@@ -368,6 +369,9 @@ async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
     assert "tools" in errors["tools"]["response"]["body"]["error"]["message"]
     assert "top_p" in errors["top_p"]["response"]["body"]["error"]["message"]
     assert errors["top_p"]["response"]["status_code"] == 400
+    sent = fake_llm.log()
+    assert len(sent) == 1  # only the line that can be served was sent, with its options
+    assert (sent[0]["system"], sent[0]["prompt"], sent[0]["max_tokens"]) == ("Be brief.", "Hi.", 20)
 
 
 async def test_lines_not_done_when_the_window_closes_end_expired(
@@ -548,3 +552,13 @@ async def test_a_queued_batch_cancels_at_once_with_no_files(service: Service) ->
     assert (cancelled.request_counts.completed, cancelled.request_counts.failed) == (0, 0)
     await service.run_jobs()  # nothing left to run
     assert (await client.batches.retrieve(created.id)).status == "cancelled"
+
+
+async def test_files_list_pages_with_after(service: Service) -> None:
+    client = sdk(service)
+    made = [await upload(client, jsonl([line(f"f-{n}", "Hi.")])) for n in range(3)]
+    first = await client.files.list(limit=2)
+    assert [f.id for f in first.data] == made[::-1][:2]
+    assert first.has_more
+    every = [f.id async for f in client.files.list(limit=1)]
+    assert every == made[::-1]
