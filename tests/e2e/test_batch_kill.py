@@ -13,7 +13,13 @@ import openai
 import pytest
 
 from tests.support.fake_llm import FakeLLM
-from tests.support.processes import Servers, endpoints_for, server_env, wait_for
+from tests.support.processes import (
+    DatabaseProbe,
+    Servers,
+    endpoints_for,
+    server_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +56,7 @@ def start(running: Servers, marker: str, db_url: str, llm: FakeLLM, tmp_path: Pa
 def test_a_killed_batch_completes_with_each_line_answered_once(
     db_url: str, slow_llm: FakeLLM, running: Servers, tmp_path: Path
 ) -> None:
+    probe = DatabaseProbe(db_url)
     first = start(running, "run1", db_url, slow_llm, tmp_path)
     client = sdk(first.url)
     upload = client.files.create(file=("in.jsonl", io.BytesIO(batch_file())), purpose="batch")
@@ -65,6 +72,7 @@ def test_a_killed_batch_completes_with_each_line_answered_once(
     first.kill()
     wait_for(lambda: slow_llm.stats()["in_flight"] == 0 or None, 10, what="the fake to drain")
     before = _prompts(slow_llm.log(), "run1")
+    stored_at_kill = {f"item {index}" for index, _ in probe.node_results(batch.id)}
 
     second = start(running, "run2", db_url, slow_llm, tmp_path)
     client = sdk(second.url)
@@ -75,6 +83,8 @@ def test_a_killed_batch_completes_with_each_line_answered_once(
 
     final = wait_for(ended, timeout_s=60, interval_s=0.1, what="the batch to end")
     after = _prompts(slow_llm.log(), "run2")
+    stored = probe.node_results(batch.id)
+    probe.close()
     assert final.status == "completed", final
     assert final.output_file_id is not None
     assert final.request_counts is not None
@@ -85,6 +95,9 @@ def test_a_killed_batch_completes_with_each_line_answered_once(
     print(f"\nrequests before the kill {len(before)}, after the restart {len(after)}, "
           f"sent by both {len(before & after)}")  # fmt: skip
     assert before | after == {f"item {i}" for i in range(LINES)}
+    assert not stored_at_kill & after  # a call stored before the kill is never sent again
+    assert 0 < len(stored_at_kill) < LINES
+    assert sorted(index for index, _ in stored) == list(range(LINES))  # one call row per line
     assert len(before & after) <= 128 + 500  # in flight (the window) or not yet flushed
 
 
