@@ -148,3 +148,36 @@ def item_can_transition(current: ItemStatus, target: ItemStatus) -> bool:
 def end_event(status: JobStatus) -> EventKind:
     """The terminal event a job ending in ``status`` emits: ``job_completed`` for completed."""
     return END_EVENT[status]
+
+
+class BatchStatus(StrEnum):
+    """A Batch API batch's status, as OpenAI names it; derived from its job (see
+    ``app.services.batches.views``)."""
+
+    VALIDATING = "validating"  # checked and queued, not yet claimed by a runner
+    FAILED = "failed"
+    IN_PROGRESS = "in_progress"
+    FINALIZING = "finalizing"  # every line ended; the output and error files are being made
+    COMPLETED = "completed"
+    EXPIRED = "expired"  # the completion window closed before every line ended
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+
+
+class FilePurpose(StrEnum):
+    """What an OpenAI-style file is for: uploads name one; batch output files are made."""
+
+    BATCH = "batch"
+    BATCH_OUTPUT = "batch_output"
+    ASSISTANTS = "assistants"
+    FINE_TUNE = "fine-tune"
+    VISION = "vision"
+    USER_DATA = "user_data"
+    EVALS = "evals"
+
+
+class BatchPart(StrEnum):
+    """Which of a batch's two files an output file is."""
+
+    OUTPUT = "output"
+    ERRORS = "errors"

@@ -77,6 +77,21 @@ class Settings(BaseSettings):
         default=100_000, gt=0, description="lines of one dataset upload (each a JSONL line)"
     )
     max_graph_nodes: int = Field(default=10_000, gt=0)
+    files_dir: Path = Field(
+        default=Path("./data/files"), description="where uploaded files (POST /v1/files) are kept"
+    )
+    max_file_bytes: int = Field(
+        default=200 * 1024 * 1024, gt=0, description="one uploaded file (OpenAI's batch limit)"
+    )
+    batch_max_lines: int = Field(
+        default=50_000, gt=0, description="requests in one batch input file (OpenAI's limit)"
+    )
+    batch_max_bytes: int = Field(
+        default=200 * 1024 * 1024, gt=0, description="one batch input file (OpenAI's limit)"
+    )
+    batch_dedupe_window_s: float = Field(
+        default=600.0, ge=0, description="an identical batch create within it is the same batch"
+    )
     max_json_bytes: int = Field(
         default=5 * 1024 * 1024,
         gt=0,

@@ -12,8 +12,10 @@ from app.api import errors
 from app.api.limits import BodyLimit, NoNulInURL
 from app.api.observe import RequestMetrics
 from app.api.routes import (
+    batches,
     datasets,
     evaluations,
+    files,
     graphs,
     health,
     jobs,
@@ -47,12 +49,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Run LLM pipeline graphs and batch jobs at scale.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    # An upload's multipart body is its file plus a little framing.
+    uploads = {"/v1/files": max(settings.max_request_bytes, settings.max_file_bytes + 65_536)}
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, paths=uploads)
     app.add_middleware(NoNulInURL)
     app.add_middleware(RequestMetrics)
     errors.install(app)
     # Routes match in this order: status polls, the most frequent request, are matched first.
-    modules = (jobs, graphs, datasets, evaluations, optimizations, runs, webhooks, metrics, health)
+    modules = (
+        jobs, graphs, datasets, evaluations, optimizations, runs, files, batches, webhooks,
+        metrics, health,
+    )  # fmt: skip
     for module in modules:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
     # Every route with its methods, for the Allow header of a 405.

@@ -12,35 +12,39 @@ from app.services.errors import Issue, Malformed, PayloadTooLarge, ServiceError
 
 class BodyLimit:
     """ASGI middleware: a declared ``Content-Length`` over the limit is refused at once; a body
-    that streams past it fails its read with :class:`PayloadTooLarge` (mapped to 413)."""
+    that streams past it fails its read with :class:`PayloadTooLarge` (mapped to 413).
+    ``paths`` gives some exact paths a limit of their own (file uploads)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope["path"], self.max_bytes)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _refuse(send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _refuse(send, limit)
             return
-        await self.app(scope, self._counting(receive), send)
+        await self.app(scope, _counting(receive, limit), send)
 
-    def _counting(self, receive: Receive) -> Receive:
-        seen = 0
 
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                detail = f"the body is larger than {self.max_bytes} bytes"
-                raise PayloadTooLarge(detail, [Issue("(body)", detail)])
-            return message
+def _counting(receive: Receive, limit: int) -> Receive:
+    seen = 0
 
-        return counted
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            detail = f"the body is larger than {limit} bytes"
+            raise PayloadTooLarge(detail, [Issue("(body)", detail)])
+        return message
+
+    return counted
 
 
 class NoNulInURL:

@@ -1,6 +1,7 @@
 """The tables (DESIGN §6): tenants and keys, graphs, their immutable versions and the history
 of which one is active, jobs, their items (inputs stored once), node results (one row per job,
-item and node), job events, webhook attempts, datasets with their items, and shared rate limits."""
+item and node), job events, webhook attempts, datasets with their items, shared rate limits,
+and the OpenAI-compatible files and batches."""
 
 from __future__ import annotations
 
@@ -129,7 +130,10 @@ class Job(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    graph_version_id: Mapped[str] = mapped_column(ForeignKey("graph_versions.id"))
+    # Null only for a run of no graph (a Batch API batch: each line is its own model call).
+    graph_version_id: Mapped[str | None] = mapped_column(
+        ForeignKey("graph_versions.id"), default=None
+    )
     # Which run kind runs it (app.services.runner.kinds): "batch" is items through one graph.
     kind: Mapped[str] = mapped_column(String(32), default="batch")
     # What a kind other than "batch" needs to open a run (an evaluation's spec); None for batch.
@@ -294,3 +298,57 @@ class RateSlot(Base):
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner: Mapped[str | None] = mapped_column(String(200), default=None)
     expires_at: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class StoredFile(Base):
+    """An OpenAI-style file of a tenant: an upload kept on disk under ``INF_FILES_DIR``, or a
+    batch's output or error file, whose lines are the batch's stored items (``batch_id``)."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index(None, "tenant_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(512))
+    purpose: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Lines of an upload (counted as it is stored); the batch's file lines for an output file.
+    lines: Mapped[int] = mapped_column(Integer, default=0)
+    # An output (``output``) or error (``errors``) file of this batch; null for an upload.
+    batch_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    batch_part: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
+class BatchRecord(Base):
+    """A Batch API batch: the run (a job of kind ``openai_batch``, same id) and what the API
+    shows of it beyond the job's own state."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index(None, "tenant_id", "request_hash", "created_at"),
+        Index(None, "tenant_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    input_file_id: Mapped[str] = mapped_column(String(40))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    completion_window: Mapped[str] = mapped_column(String(16))
+    batch_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc, default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256), default=None)
+    # SHA-256 of the create request: an identical create within the window is the same batch.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp)
+    cancelling_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    # Set once the run ended and its output and error files exist.
+    finalized_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    output_file_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    error_file_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    expired_lines: Mapped[int] = mapped_column(Integer, default=0)
+    cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -7,7 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
 from app.api.app import create_app
 from app.services.runner.dispatcher import RunDispatcher
@@ -77,9 +78,14 @@ class _TestServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: Settings, api_key: str | None = None) -> AsyncIterator[Service]:
-    """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1 and an ephemeral port."""
+async def serve(
+    settings: Settings, api_key: str | None = None, wrap: Callable[[FastAPI], None] | None = None
+) -> AsyncIterator[Service]:
+    """Serve ``create_app(settings)`` with uvicorn on 127.0.0.1 and an ephemeral port
+    (``wrap`` may add middleware to the app first)."""
     app = create_app(settings)
+    if wrap is not None:
+        wrap(app)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = _TestServer(config)
     task = asyncio.get_running_loop().create_task(server.serve())

@@ -127,8 +127,9 @@ async def get_version(
     return await session.scalar(stmt)
 
 
-async def get_version_by_id(session: AsyncSession, version_id: str) -> GraphVersion | None:
-    return await session.get(GraphVersion, version_id)
+async def get_version_by_id(session: AsyncSession, version_id: str | None) -> GraphVersion | None:
+    """The version of this id; ``None`` also for a job of no graph (a Batch API batch)."""
+    return None if version_id is None else await session.get(GraphVersion, version_id)
 
 
 async def list_graphs(

@@ -56,6 +56,9 @@ class ResourceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    # A request's ``model`` name -> the alias that serves it (Batch API lines); a model not
+    # listed is served by the alias of that name, if any.
+    models: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any) -> ResourceConfig:

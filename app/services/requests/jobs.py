@@ -236,8 +236,9 @@ async def listing(
     """Batch job views newest first, and the cursor of the next page."""
     found = await repo.list_jobs(session, tenant_id, limit, cursor(before), status_filter, BATCH)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
-    graphs = await repo.graph_versions_of(session, {job.graph_version_id for job in found})
-    return [job_view(job, *graphs[job.graph_version_id]) for job in found], nxt
+    # Batch jobs always run a graph version (only a Batch API batch has none).
+    graphs = await repo.graph_versions_of(session, {str(job.graph_version_id) for job in found})
+    return [job_view(job, *graphs[str(job.graph_version_id)]) for job in found], nxt
 
 
 def cursor(before: str | None) -> tuple[datetime, str] | None:

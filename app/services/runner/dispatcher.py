@@ -37,6 +37,7 @@ from app.db.owner_locks import OwnerLock
 from app.db.repositories import jobs as jobs_repo
 from app.engine import ResourceManager
 from app.lifecycle import JobStatus
+from app.services.batches.kind import OpenAIBatchKind
 from app.services.errors import is_outage
 from app.services.evaluations.kind import EvaluationKind
 from app.services.limits import output_limits
@@ -58,6 +59,7 @@ RELEASE_TRIES = 5  # about 1.5 s of retries: past them, the lease lapses instead
 register(BatchKind())  # the first run kind; others register themselves the same way
 register(EvaluationKind())
 register(OptimizationKind())
+register(OpenAIBatchKind())
 
 
 class DispatchContext(Protocol):

@@ -32,6 +32,8 @@ from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import webhooks as repo
 from app.db.repositories.webhooks import Attempt
 from app.lifecycle import WebhookState
+from app.services.batches.events import batch_event
+from app.services.batches.kind import OPENAI_BATCH
 from app.services.job_views import job_view
 from app.services.observability.metrics import ServiceMetrics
 from app.services.runner.periodic import Periodic
@@ -106,6 +108,8 @@ class WebhookDispatcher:
         self.metrics.webhook_attempts.labels(_outcome_label(attempt.state)).inc()
 
     async def _message(self, job: Job) -> tuple[bytes, str]:
+        if job.kind == OPENAI_BATCH:
+            return await self._batch_message(job)
         async with self.sessions() as session:
             found = await jobs_repo.get_job_with_graph(session, job.tenant_id, job.id)
             secret = await repo.secret_of(session, job.tenant_id)
@@ -114,6 +118,14 @@ class WebhookDispatcher:
         summary = job_view(*found)
         payload = {"type": f"job.{summary.status}", "job": summary.as_json()}
         return json.dumps(payload, default=_iso).encode(), secret
+
+    async def _batch_message(self, job: Job) -> tuple[bytes, str]:
+        """A Batch API batch's event, in OpenAI's shape (``batch.completed`` ...)."""
+        async with self.sessions() as session:
+            event = await batch_event(session, job)
+            secret = await repo.secret_of(session, job.tenant_id)
+            await session.commit()
+        return json.dumps(event).encode(), secret
 
     async def _post(self, job: Job, body: bytes, secret: str) -> Answer:
         assert job.webhook_url is not None

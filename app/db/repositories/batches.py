@@ -1,0 +1,113 @@
+"""Batch API batches: the row beside each batch's job, found by id, key or request hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import BatchRecord, Job, JobItem
+from app.db.session import rowcount
+
+FRESH: dict[str, Any] = {"populate_existing": True}
+NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+
+
+async def add_batch(session: AsyncSession, job: Job, batch: BatchRecord) -> BatchRecord:
+    """Insert the batch's job (its id is the batch's) and the batch row."""
+    session.add(job)
+    await session.flush()
+    session.add(batch)
+    await session.flush()
+    return batch
+
+
+async def get_batch(
+    session: AsyncSession, tenant_id: str, batch_id: str
+) -> tuple[BatchRecord, Job] | None:
+    """The tenant's batch and its job; ``None`` for an unknown id or another tenant's."""
+    stmt = (
+        select(BatchRecord, Job)
+        .join(Job, Job.id == BatchRecord.id)
+        .where(BatchRecord.id == batch_id, BatchRecord.tenant_id == tenant_id)
+    )
+    row = (await session.execute(stmt.execution_options(**FRESH))).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def find_by_key(session: AsyncSession, tenant_id: str, key: str) -> BatchRecord | None:
+    """The tenant's batch created with ``Idempotency-Key: key``."""
+    stmt = select(BatchRecord).where(
+        BatchRecord.tenant_id == tenant_id, BatchRecord.idempotency_key == key
+    )
+    return await session.scalar(stmt)
+
+
+async def find_recent(
+    session: AsyncSession, tenant_id: str, request_hash: str, since: datetime
+) -> BatchRecord | None:
+    """The tenant's newest batch of this exact request created at or after ``since``."""
+    stmt = (
+        select(BatchRecord)
+        .where(
+            BatchRecord.tenant_id == tenant_id,
+            BatchRecord.request_hash == request_hash,
+            BatchRecord.created_at >= since,
+        )
+        .order_by(BatchRecord.created_at.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def list_batches(
+    session: AsyncSession, tenant_id: str, limit: int, after: str | None
+) -> list[tuple[BatchRecord, Job]]:
+    """The tenant's batches newest first, after the batch ``after`` (an id) when given."""
+    stmt = select(BatchRecord, Job).join(Job, Job.id == BatchRecord.id)
+    stmt = stmt.where(BatchRecord.tenant_id == tenant_id)
+    if after is not None:
+        last = await get_batch(session, tenant_id, after)
+        if last is not None:
+            at, last_id = last[0].created_at, last[0].id
+            older = (BatchRecord.created_at == at) & (BatchRecord.id < last_id)
+            stmt = stmt.where((BatchRecord.created_at < at) | older)
+    stmt = stmt.order_by(BatchRecord.created_at.desc(), BatchRecord.id.desc()).limit(limit)
+    rows = await session.execute(stmt.execution_options(**FRESH))
+    return [(row[0], row[1]) for row in rows]
+
+
+async def mark_cancelling(session: AsyncSession, batch_id: str, now: datetime) -> None:
+    stmt = (
+        update(BatchRecord)
+        .where(BatchRecord.id == batch_id, BatchRecord.cancelling_at.is_(None))
+        .values(cancelling_at=now)
+    )
+    await session.execute(stmt.execution_options(**NO_SYNC))
+
+
+async def finalize(session: AsyncSession, batch_id: str, values: dict[str, Any]) -> bool:
+    """Record the batch's files and counts once: False if another request did it first."""
+    stmt = (
+        update(BatchRecord)
+        .where(BatchRecord.id == batch_id, BatchRecord.finalized_at.is_(None))
+        .values(values)
+    )
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC))) > 0
+
+
+async def items_page(
+    session: AsyncSession, job_id: str, after_index: int, limit: int
+) -> list[tuple[int, str, Any, Any]]:
+    """``(index, status, output, input)`` of the job's items after ``after_index``, in
+    input order."""
+    stmt = (
+        select(JobItem.item_index, JobItem.status, JobItem.output, JobItem.input)
+        .where(JobItem.job_id == job_id, JobItem.item_index > after_index)
+        .order_by(JobItem.item_index)
+        .limit(limit)
+    )
+    rows = await session.execute(stmt)
+    return [(row[0], row[1], row[2], row[3]) for row in rows]

@@ -1,0 +1,1 @@
+"""The OpenAI-compatible Batch API: files, batches (a run kind), their lines and views."""

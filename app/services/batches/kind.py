@@ -1,0 +1,147 @@
+"""The ``openai_batch`` run kind: each step is one line of a Batch API batch, one model call
+through the engine under the runner's shared resource manager (the limits and rate limiters
+of jobs).
+
+A step maps the line's body (:mod:`app.services.batches.chat`), finds the alias serving its
+``model`` (the endpoints file's ``models`` table, else the alias of that name) and runs a
+one-node ``llm`` graph; the item's output is the line's output or error line. A line whose
+model is unknown or whose body cannot be served fails alone, with a 4xx answer. Past the
+batch's deadline a line ends ``batch_expired`` (one in flight is cut at the deadline). A call
+stored before a restart is restored, never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from app.db.models import Job
+from app.db.repositories.results import ItemRow
+from app.engine import ExecutionSettings, ResourceConfig
+from app.engine.execution.prepared import Execution
+from app.engine.execution.program import Program
+from app.engine.graph.model import Graph, InputSpec, LLMNode
+from app.lifecycle import ItemStatus
+from app.services.batches import ids, lines
+from app.services.batches.chat import ChatCall, Refused, chat_call
+from app.services.runner.calls import on_call
+from app.services.runner.kinds import KindRun, RunDeps, Step
+from app.services.runner.node_rows import restored_records
+from app.services.runner.sink import FailedNodeLog, NodeSink
+
+OPENAI_BATCH = "openai_batch"
+NODE = "call"
+EXPIRED = "batch_expired"
+
+
+class OpenAIBatchKind:
+    """Lines of a Batch API batch (``jobs.kind = "openai_batch"``)."""
+
+    name = OPENAI_BATCH
+
+    async def open(self, job: Job, deps: RunDeps) -> KindRun:
+        spec = job.spec or {}
+        deadline = datetime.fromisoformat(spec["deadline"])
+        return OpenAIBatchRun(job, deps, deadline)
+
+
+def alias_for(config: ResourceConfig, model: str) -> str | None:
+    """The alias serving ``model``: the ``models`` table's, else the alias of that name.
+
+    >>> config = ResourceConfig.from_dict({"endpoints": {"fast": {"provider": "simulated",
+    ...     "model": "sim"}}, "models": {"gpt-4o-mini": "fast"}})
+    >>> alias_for(config, "gpt-4o-mini"), alias_for(config, "fast"), alias_for(config, "x")
+    ('fast', 'fast', None)
+    """
+    alias = config.models.get(model, model)
+    return alias if alias in config.endpoints else None
+
+
+class OpenAIBatchRun:
+    """One batch, started or resumed: each step answers one line."""
+
+    def __init__(self, job: Job, deps: RunDeps, deadline: datetime) -> None:
+        self.job = job
+        self.deps = deps
+        self.deadline = deadline
+        self.started: dict[str, Any] = {"lines": job.item_count}
+        self._executions: dict[str, Execution] = {}  # one per call shape
+
+    async def step(self, step: Step) -> ItemRow:
+        custom_id, body = step.input["custom_id"], step.input["body"]
+        line_id = ids.request_id(self.job.id, step.index)
+        request_id = "req_" + line_id.removeprefix("batch_req_")
+        if self._left() <= 0:
+            return self._failed(step, lines.stopped(line_id, custom_id, EXPIRED, EXPIRED_TEXT))
+        try:
+            call = chat_call(body)
+        except Refused as exc:
+            error = lines.refused(line_id, custom_id, request_id, 400, "invalid_request", str(exc))
+            return self._failed(step, error)
+        alias = alias_for(self.deps.resources.config, call.model)
+        if alias is None:
+            message = f"the model {call.model!r} does not exist or is not served here"
+            error = lines.refused(line_id, custom_id, request_id, 404, "model_not_found", message)
+            return self._failed(step, error)
+        return await self._call(step, call, alias, (line_id, custom_id, request_id))
+
+    async def _call(
+        self, step: Step, call: ChatCall, alias: str, names: tuple[str, str, str]
+    ) -> ItemRow:
+        execution = self._execution(call, alias)
+        restored = restored_records(step.stored) if step.stored else None
+        on_call(step.begin)  # running once its model call has its slot
+        inputs = {"system": call.system, "prompt": call.prompt}
+        try:
+            async with asyncio.timeout(self._left()):
+                result = await execution.run(inputs, str(step.index), restored)
+        except TimeoutError:
+            return self._failed(step, lines.stopped(names[0], names[1], EXPIRED, EXPIRED_TEXT))
+        record = result.records[NODE]
+        if not result.ok:
+            message = f"{record.error_type}: {record.error}"
+            error = lines.refused(*names, 500, record.error_type or "server_error", message)
+            return self._failed(step, error)
+        line = lines.answered(*names, str(record.output), record.usage)
+        tokens_in, tokens_out, cost = result.usage_totals()
+        ok = ItemStatus.SUCCEEDED.value
+        return ItemRow(self.job.id, step.index, ok, line, None, tokens_in, tokens_out, cost)
+
+    def _left(self) -> float:
+        return self.deadline.timestamp() - time.time()
+
+    def _failed(self, step: Step, line: dict[str, Any]) -> ItemRow:
+        message = (line.get("error") or line["response"]["body"]["error"])["message"]
+        failed = ItemStatus.FAILED.value
+        return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0)
+
+    def _execution(self, call: ChatCall, alias: str) -> Execution:
+        node = LLMNode(
+            op="llm", id=NODE, alias=alias, system="{system}", prompt="{prompt}",
+            temperature=call.temperature, max_tokens=call.max_tokens,
+            stop=list(call.stop) if call.stop else None, seed=call.seed,
+            response_format=call.response_format,
+        )  # fmt: skip
+        key = json.dumps(node.model_dump(mode="json"), sort_keys=True)
+        found = self._executions.get(key)
+        if found is not None:
+            return found
+        graph = Graph(
+            name="openai-batch-line", inputs={"system": InputSpec(), "prompt": InputSpec()},
+            nodes=[node], outputs={NODE: NODE},
+        )  # fmt: skip
+        settings = ExecutionSettings(
+            resources=self.deps.resources,
+            observers=(NodeSink(self.job.id, self.deps.writer), self.deps.metrics.nodes,
+                       FailedNodeLog()),
+            priority=self.job.priority,
+            output_limits=self.deps.limits,
+        )  # fmt: skip
+        execution = self._executions[key] = Execution(Program(graph), settings)
+        return execution
+
+
+EXPIRED_TEXT = "the batch's completion window ended before this request ran"

@@ -1,0 +1,109 @@
+"""A batch's lines: the input line checked at create, and the output or error line of each.
+
+Input: ``{custom_id, method, url, body}``. Output and error lines: ``{id, custom_id,
+response: {status_code, request_id, body} | null, error: {code, message} | null}``; a line
+the model answered has a chat-completion ``body``; a line refused or failed has the error's
+``body`` (an error line), and a line the batch stopped (expired, cancelled) has ``error``.
+
+>>> check_line(b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {}}',
+...     "/v1/chat/completions")
+({'custom_id': 'a', 'body': {}}, [])
+>>> check_line(b'{"method": "GET"}', "/v1/chat/completions")[1][0]
+('custom_id', 'custom_id is required (a non-empty string)')
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from app.engine.records import LLMUsage
+
+MAX_CUSTOM_ID = 512
+FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+FINISH_ALIASES = {"max_tokens": "length", "end_turn": "stop", "stop_sequence": "stop"}
+
+
+def check_line(raw: bytes, endpoint: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    """The line's ``{custom_id, body}`` and its problems as ``(field, message)``."""
+    try:
+        line = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None, [("(line)", "not valid JSON")]
+    if not isinstance(line, dict):
+        return None, [("(line)", "not a JSON object")]
+    problems: list[tuple[str, str]] = []
+    custom_id = line.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID:
+        problems.append(("custom_id", "custom_id is required (a non-empty string)"))
+    if line.get("method") != "POST":
+        problems.append(("method", f"method must be 'POST' (got {line.get('method')!r})"))
+    if line.get("url") != endpoint:
+        problems.append(("url", f"url must be the batch's endpoint {endpoint!r}"))
+    if not isinstance(line.get("body"), dict):
+        problems.append(("body", "body must be a JSON object"))
+    return {"custom_id": custom_id, "body": line.get("body")}, problems
+
+
+def answered(
+    line_id: str, custom_id: str, request_id: str, text: str, usage: LLMUsage | None
+) -> dict[str, Any]:
+    """The output line of a line the model answered, ``body`` a chat completion."""
+    tokens_in = usage.input_tokens if usage else 0
+    tokens_out = usage.output_tokens if usage else 0
+    body = {
+        "id": f"chatcmpl-{request_id.removeprefix('batch_req_')}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": usage.model if usage else "",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": finish_reason(usage.finish_reason if usage else None),
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": tokens_in,
+            "completion_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+        },
+    }
+    return _line(line_id, custom_id, {"status_code": 200, "request_id": request_id, "body": body})
+
+
+def refused(
+    line_id: str, custom_id: str, request_id: str, status: int, code: str, message: str
+) -> dict[str, Any]:
+    """The error line of a request refused or failed: an OpenAI error ``body``."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    error = {"message": message, "type": kind, "param": None, "code": code}
+    response = {"status_code": status, "request_id": request_id, "body": {"error": error}}
+    return _line(line_id, custom_id, response)
+
+
+def stopped(line_id: str, custom_id: str, code: str, message: str) -> dict[str, Any]:
+    """The error line of a line the batch stopped before it ended (``batch_expired``)."""
+    return {**_line(line_id, custom_id, None), "error": {"code": code, "message": message}}
+
+
+def _line(line_id: str, custom_id: str, response: dict[str, Any] | None) -> dict[str, Any]:
+    return {"id": line_id, "custom_id": custom_id, "response": response, "error": None}
+
+
+def finish_reason(reason: str | None) -> str:
+    """A provider's finish reason as a chat completion's (``stop`` when unknown).
+
+    >>> finish_reason("max_tokens"), finish_reason(None)
+    ('length', 'stop')
+    """
+    if reason in FINISH_REASONS:
+        return reason
+    return FINISH_ALIASES.get(reason or "", "stop")
+
+
+def encoded(line: dict[str, Any]) -> bytes:
+    """One line of an output or error file."""
+    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

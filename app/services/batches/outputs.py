@@ -1,0 +1,124 @@
+"""A batch's output and error files: made once the run ended, their lines read from the
+batch's stored items in input order, so they are complete and ordered whatever happened to
+the runners (a line is stored once: a custom_id is never answered twice).
+
+Answered lines go to the output file, refused, failed and expired ones to the error file;
+lines a cancel stopped before they ran are in neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.db.base import utcnow
+from app.db.models import BatchRecord, Job, StoredFile
+from app.db.repositories import batches as repo
+from app.db.repositories import files as files_repo
+from app.lifecycle import BatchPart, FilePurpose, ItemStatus, JobStatus
+from app.services.batches import ids, lines
+
+PAGE = 500
+PARTS = {ItemStatus.SUCCEEDED: BatchPart.OUTPUT, ItemStatus.FAILED: BatchPart.ERRORS}
+
+
+def part_of(status: str) -> BatchPart | None:
+    """Which file an item of this status is a line of (``None``: neither)."""
+    return PARTS.get(ItemStatus(status))
+
+
+async def part_lines(session: AsyncSession, job_id: str, part: BatchPart) -> AsyncIterator[bytes]:
+    """The encoded lines of the batch's ``part`` file, in input order, a page at a time."""
+    after = -1
+    while True:
+        page = await repo.items_page(session, job_id, after, PAGE)
+        for encoded in _encoded(job_id, page, part):
+            yield encoded
+        if len(page) < PAGE:
+            return
+        after = page[-1][0]
+
+
+def _encoded(job_id: str, page: list[tuple[int, str, Any, Any]], part: BatchPart) -> list[bytes]:
+    return [
+        lines.encoded(_line(job_id, index, status, output, raw))
+        for index, status, output, raw in page
+        if part_of(status) is part
+    ]
+
+
+def _line(job_id: str, index: int, status: str, output: Any, raw: Any) -> dict[str, Any]:
+    if isinstance(output, dict) and "custom_id" in output:
+        return output
+    # NOTE: an item the writer could not store keeps only its error; say so in its line.
+    custom_id = raw.get("custom_id", "") if isinstance(raw, dict) else ""
+    line_id = ids.request_id(job_id, index)
+    return lines.stopped(line_id, custom_id, "server_error", f"the line {status} unstored")
+
+
+async def output_chunks(
+    sessions: async_sessionmaker[AsyncSession], stored: StoredFile
+) -> AsyncIterator[bytes]:
+    """An output file's bytes, a page of lines per chunk, each page read in a short session
+    of its own (no connection is held while the client reads)."""
+    assert stored.batch_id is not None
+    assert stored.batch_part is not None
+    part, after = BatchPart(stored.batch_part), -1
+    while True:
+        async with sessions() as session:
+            page = await repo.items_page(session, stored.batch_id, after, PAGE)
+        chunk = b"".join(_encoded(stored.batch_id, page, part))
+        if chunk:
+            yield chunk
+        if len(page) < PAGE:
+            return
+        after = page[-1][0]
+
+
+def ended(batch: BatchRecord, job: Job) -> bool:
+    """Whether the run is over and no runner still holds it (a cancel waits for it)."""
+    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
+        return False
+    return batch.finalized_at is None and job.lease_owner is None
+
+
+@dataclass(slots=True)
+class _Tally:
+    bytes: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
+    lines: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
+    expired: int = 0
+
+
+async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
+    """Make the ended batch's output and error files (once: False if done meanwhile)."""
+    tally = await _tally(session, job.id)
+    now = utcnow()
+    made = {part: ids.file_id() for part in BatchPart if tally.lines[part]}
+    values = {
+        "finalized_at": now, "expired_lines": tally.expired,
+        "output_file_id": made.get(BatchPart.OUTPUT), "error_file_id": made.get(BatchPart.ERRORS),
+    }  # fmt: skip
+    if not await repo.finalize(session, batch.id, values):
+        return False
+    for part, file_id in made.items():
+        stored = StoredFile(
+            id=file_id, tenant_id=batch.tenant_id, filename=f"{batch.id}_{part.value}.jsonl",
+            purpose=FilePurpose.BATCH_OUTPUT.value, bytes=tally.bytes[part],
+            lines=tally.lines[part], batch_id=batch.id, batch_part=part.value, created_at=now,
+        )  # fmt: skip
+        await files_repo.add_file(session, stored)
+    return True
+
+
+async def _tally(session: AsyncSession, job_id: str) -> _Tally:
+    tally = _Tally()
+    for part in BatchPart:
+        async for line in part_lines(session, job_id, part):
+            tally.bytes[part] += len(line)
+            tally.lines[part] += 1
+            if part is BatchPart.ERRORS and b'"code":"batch_expired"' in line:
+                tally.expired += 1
+    return tally
