@@ -66,7 +66,7 @@ OPS: dict[str, OpSpec] = {
     "llm": OpSpec(
         LLMNode,
         compilers.compile_llm,
-        templates=("system", "prompt"),
+        templates=("system", "prompt", "messages"),
         check=checks.check_alias,
         detail=_alias,
     ),
