@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     TypeAdapter,
     ValidationError,
     model_serializer,
@@ -118,20 +119,12 @@ class LLMNode(NodeBase):
     top_p: float | None = Field(default=None, ge=0, le=1)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    logprobs: bool | None = None
+    logprobs: StrictBool | None = None
     top_logprobs: int | None = Field(default=None, ge=0, le=20)
     n: int | None = Field(default=None, ge=1, le=128)
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _has_a_conversation(self) -> LLMNode:
-        if self.prompt is None and self.messages is None:
-            raise ValueError("an llm node needs a 'prompt' or 'messages'")
-        if self.tool_choice is not None and self.tools is None:
-            raise ValueError("'tool_choice' needs 'tools'")
-        return self
 
 
 class TemplateNode(NodeBase):

@@ -15,6 +15,15 @@ def no_issues(node: Node, context: CheckContext) -> Iterator[GraphIssue]:
     return iter(())
 
 
+def check_llm(node: LLMNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """A conversation to send, ``tool_choice`` only with ``tools``, and a known alias."""
+    if node.prompt is None and node.messages is None:
+        yield GraphIssue("prompt", "an llm node needs a 'prompt' or 'messages'", node.id)
+    if node.tool_choice is not None and node.tools is None:
+        yield GraphIssue("tool_choice", "'tool_choice' needs 'tools'", node.id)
+    yield from check_alias(node, context)
+
+
 def check_alias(node: LLMNode, context: CheckContext) -> Iterator[GraphIssue]:
     """The endpoint alias exists (when the configuration is known)."""
     aliases = context.aliases

@@ -67,7 +67,7 @@ OPS: dict[str, OpSpec] = {
         LLMNode,
         compilers.compile_llm,
         templates=("system", "prompt", "messages"),
-        check=checks.check_alias,
+        check=checks.check_llm,
         detail=_alias,
     ),
     "template": OpSpec(TemplateNode, compilers.compile_template, templates=("text",)),
