@@ -1,7 +1,8 @@
 """Find the client factory of a provider: entry points in group ``inf_engine.providers``.
 
 The engine knows providers only by name; ``app.llm`` (or a plugin) registers factories,
-which keeps the engine free of HTTP code.
+which keeps the engine free of HTTP code. Factories are loaded once per process, when a
+configuration naming them is bound (:func:`preload_providers`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import cast
 
 from app.engine.errors import ConfigError
 from app.engine.llm import ClientFactory, LLMClient
-from app.engine.resources.config import EndpointConfig
+from app.engine.resources.config import EndpointConfig, ResourceConfig
 
 GROUP = "inf_engine.providers"
 
@@ -31,3 +32,17 @@ def provider_factory(provider: str) -> ClientFactory:
 def default_client_factory(alias: str, endpoint: EndpointConfig) -> LLMClient:
     """Build the client of an alias from its provider's registered factory."""
     return provider_factory(endpoint.provider)(alias, endpoint)
+
+
+def preload_providers(config: ResourceConfig) -> None:
+    """Import the factory of every provider ``config`` names, now rather than on first call.
+
+    Called when a configuration is bound (:class:`ResourceManager`), so the first call of a
+    process does not pay for the provider's imports (aiohttp and friends) on the event loop.
+    A provider with no client installed is reported by its first call, as before.
+    """
+    for provider in sorted({endpoint.provider for endpoint in config.endpoints.values()}):
+        try:
+            provider_factory(provider)
+        except ConfigError:
+            continue
