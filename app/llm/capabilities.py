@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from app.engine.llm import LLMRequest
+from app.engine.resources.config import EndpointConfig
 from app.llm.errors import ProviderPermanentError
 
 Family = str  # "chat" or "reasoning"
@@ -46,6 +47,22 @@ class UnsupportedFieldError(ProviderPermanentError):
         kind = "reasoning models" if family == "reasoning" else "this provider"
         super().__init__(f"{where}: field {field!r} is not supported by {kind}")
         self.field = field
+
+
+def endpoint_refuses(endpoint: EndpointConfig) -> frozenset[str]:
+    """The fields the endpoint's provider refuses; ``n`` stands for ``n`` > 1.
+
+    Registered in entry point group ``inf_engine.provider_fields`` for upload checks.
+
+    >>> sorted(endpoint_refuses(EndpointConfig(provider="openai", model="gpt-4o")))
+    ['reasoning_effort']
+    """
+    if endpoint.provider == "anthropic":
+        return REFUSED[("anthropic", "chat")] | {"n"}
+    if endpoint.provider in ("openai", "azure"):
+        family = endpoint.model_family or model_family(endpoint.model)
+        return REFUSED.get(("openai", family), frozenset())
+    return frozenset()
 
 
 def model_family(model: str) -> Family:

@@ -7,6 +7,7 @@ configuration naming them is bound (:func:`preload_providers`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from functools import cache
 from importlib.metadata import entry_points
 from typing import cast
@@ -16,6 +17,8 @@ from app.engine.llm import ClientFactory, LLMClient
 from app.engine.resources.config import EndpointConfig, ResourceConfig
 
 GROUP = "inf_engine.providers"
+FIELDS_GROUP = "inf_engine.provider_fields"
+"""``provider -> (EndpointConfig) -> fields it refuses``; a provider not listed refuses none."""
 
 
 @cache
@@ -46,3 +49,28 @@ def preload_providers(config: ResourceConfig) -> None:
             provider_factory(provider)
         except ConfigError:
             continue
+
+
+@cache
+def _refusals_of(provider: str) -> Callable[[EndpointConfig], Collection[str]] | None:
+    found = entry_points(group=FIELDS_GROUP, name=provider)
+    if not found:
+        return None
+    return cast(Callable[[EndpointConfig], Collection[str]], next(iter(found)).load())
+
+
+def refused_fields(config: ResourceConfig) -> dict[str, frozenset[str]]:
+    """Alias -> the request fields its provider refuses (``n`` stands for ``n`` > 1).
+
+    Passed as ``aliases`` to ``load_graph``, it also makes an upload that sets such a field
+    fail, naming the field.
+
+    >>> sim = {"provider": "simulated", "model": "m"}
+    >>> refused_fields(ResourceConfig.from_dict({"endpoints": {"s": sim}}))
+    {'s': frozenset()}
+    """
+    found = {}
+    for alias, endpoint in config.endpoints.items():
+        refuses = _refusals_of(endpoint.provider)
+        found[alias] = frozenset(refuses(endpoint)) if refuses is not None else frozenset()
+    return found

@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
-from app.engine import GraphValidationError, graph_hash, load_graph, to_data
+from app.engine import GraphValidationError, ResourceConfig, graph_hash, load_graph, to_data
+from app.engine.resources.providers import refused_fields
 
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 
 
 def llm(**fields: Any) -> dict[str, Any]:
-    node = {"id": "n", "op": "llm", "alias": "fast", **fields}
+    node = {"id": "n", "op": "llm", "alias": "fast"} | fields
     return {"name": "g", "inputs": {"x": {}}, "nodes": [node], "outputs": {"o": "n"}}
 
 
@@ -141,3 +142,26 @@ def test_a_plain_node_dumps_only_what_it_sets() -> None:
 def test_bad_fields_are_named(fields: dict[str, Any], field: str, message: str) -> None:
     found = issues_of(llm(**fields))
     assert any(f.startswith(field) and message in m for _, f, m in found), found
+
+
+def test_fields_the_alias_provider_refuses_are_named() -> None:
+    config = ResourceConfig.from_dict(
+        {
+            "endpoints": {
+                "claude": {"provider": "anthropic", "model": "c"},
+                "o3": {"provider": "openai", "model": "o3-mini"},
+                "local": {"provider": "openai-compatible", "model": "m", "base_url": "http://h/v1"},
+            }
+        }
+    )
+    aliases = refused_fields(config)
+    fields = {"n": 2, "logprobs": True, "top_p": 0.5, "reasoning_effort": "low"}
+    for alias, refused in [
+        ("claude", {"n", "logprobs", "reasoning_effort"}),
+        ("o3", {"logprobs", "top_p"}),
+    ]:
+        with pytest.raises(GraphValidationError) as caught:
+            load_graph(llm(alias=alias, prompt="{x}", **fields), aliases=aliases)
+        assert {(i.node, i.field) for i in caught.value.issues} == {("n", f) for f in refused}
+    load_graph(llm(alias="local", prompt="{x}", **fields), aliases=aliases)
+    load_graph(llm(alias="claude", prompt="{x}", n=1), aliases=aliases)
