@@ -8,7 +8,7 @@ step with the method its compiler named, as ``torch.fx.Interpreter.run_node`` do
 >>> sorted(OPS) == sorted(LEGAL_OPS)
 True
 >>> OPS["llm"].templates
-('system', 'prompt')
+('system', 'prompt', 'messages')
 """
 
 from __future__ import annotations
