@@ -14,9 +14,39 @@ if TYPE_CHECKING:
     from app.engine.resources.config import EndpointConfig
 
 
+Message = dict[str, Any]
+"""A chat message in the chat completions shape: ``role``, ``content`` (text, or a list of
+``text`` and ``image_url`` parts), and ``tool_calls`` / ``tool_call_id`` for tool use."""
+
+OPTIONAL_FIELDS = (
+    "temperature",
+    "max_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "reasoning_effort",
+)
+"""The request fields a provider may refuse; each is unset when ``None`` or empty."""
+
+
 @dataclass(slots=True)
 class LLMRequest:
-    """One chat completion: a system and a user message plus sampling options."""
+    """One chat completion: the conversation plus sampling options.
+
+    The conversation is ``system`` (if any), then ``messages``, then ``prompt`` as a last user
+    message (if any); so a plain call sets ``system`` and ``prompt``, and a full chat (a Batch
+    API line's body) sets ``messages`` alone.
+
+    >>> [m["role"] for m in LLMRequest("m", "Be brief.", "hi").conversation()]
+    ['system', 'user']
+    """
 
     model: str
     system: str
@@ -26,6 +56,30 @@ class LLMRequest:
     stop: tuple[str, ...] | None = None
     seed: int | None = None
     response_format: str | dict[str, Any] = "text"
+    messages: tuple[Message, ...] = ()
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: str | dict[str, Any] | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    n: int | None = None
+    reasoning_effort: str | None = None
+
+    def conversation(self) -> list[Message]:
+        """Every message in order, system first and the prompt last."""
+        head: list[Message] = [{"role": "system", "content": self.system}] if self.system else []
+        tail: list[Message] = [{"role": "user", "content": self.prompt}] if self.prompt else []
+        return [*head, *self.messages, *tail]
+
+    def set_fields(self) -> list[str]:
+        """The optional fields this request sets, in :data:`OPTIONAL_FIELDS` order.
+
+        >>> LLMRequest("m", "", "hi", top_p=0.5, tools=()).set_fields()
+        ['top_p']
+        """
+        return [name for name in OPTIONAL_FIELDS if getattr(self, name) not in (None, (), [])]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +94,22 @@ class RateLimitInfo:
     reset_tokens_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One of several answers (``n`` > 1): its text, tool calls and finish reason."""
+
+    text: str
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    finish_reason: str | None = None
+
+
 @dataclass(slots=True)
 class LLMResponse:
-    """A completion: the text and the facts about the call."""
+    """A completion: the text (of the first choice) and the facts about the call.
+
+    ``tool_calls`` are the first choice's, in the chat completions shape (``id``, ``type``,
+    ``function: {name, arguments}``); ``choices`` holds every choice when ``n`` > 1 was asked.
+    """
 
     text: str
     input_tokens: int = 0
@@ -51,6 +118,8 @@ class LLMResponse:
     model: str = ""
     rate_limit: RateLimitInfo | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    choices: tuple[Choice, ...] = ()
 
 
 class LLMClient(Protocol):

@@ -1,4 +1,5 @@
-"""Provider clients the engine calls: OpenAI, OpenAI-compatible, Anthropic and simulated.
+"""Provider clients the engine calls: OpenAI, Azure OpenAI, OpenAI-compatible, Anthropic and
+simulated.
 
 Each implements :class:`app.engine.llm.LLMClient` over a pooled ``aiohttp`` session (one per
 base URL per event loop) and maps every failure to the engine's ``LLMCallError`` classes.
@@ -20,6 +21,7 @@ from app.llm.openai import OpenAIClient
 from app.llm.pool import SessionLease, SessionPool, close_all, default_pool
 from app.llm.providers import (
     anthropic_client,
+    azure_client,
     openai_client,
     openai_compatible_client,
     simulated_client,
@@ -40,6 +42,7 @@ __all__ = [
     "SessionPool",
     "SimulatedClient",
     "anthropic_client",
+    "azure_client",
     "close_all",
     "default_pool",
     "openai_client",

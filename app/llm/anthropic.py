@@ -1,15 +1,17 @@
 """Anthropic Messages API: POST ``{base_url}/v1/messages`` on the pooled session.
 
-Differences from the chat completions shape, handled here:
+Bodies are built from the chat completions shape in :mod:`app.llm.anthropic_body` (system
+prompt, images, tools, native JSON through a forced tool). Answers are read back into it:
 
-- ``max_tokens`` is required by the API: :data:`DEFAULT_MAX_TOKENS` when the request sets none.
-- There is no JSON mode. For ``response_format="json"`` (or a JSON schema) an instruction to
-  answer with one JSON object only (conforming to the schema, if given) is appended to the
-  system prompt, and a Markdown code fence around the answer is removed.
-- ``seed`` is not supported by the API and is not sent.
+- ``tool_use`` blocks become ``tool_calls``; the answer of the forced JSON tool becomes the
+  text (the JSON of its input). When JSON had to be asked for by instruction instead, a
+  Markdown code fence around the answer is removed.
+- ``seed`` is not supported by the API and is not sent. Fields the API does not have
+  (penalties, ``logprobs``, ``n`` > 1, ``reasoning_effort``) fail the call before it is sent
+  (:mod:`app.llm.capabilities`).
 - ``stop_reason`` is reported as ``finish_reason`` in the chat completions vocabulary
-  (``end_turn``/``stop_sequence`` → ``stop``, ``max_tokens`` → ``length``); the original value
-  is kept in ``LLMResponse.extra["stop_reason"]``.
+  (``end_turn``/``stop_sequence`` → ``stop``, ``max_tokens`` → ``length``, ``tool_use`` →
+  ``tool_calls``); the original value is kept in ``LLMResponse.extra["stop_reason"]``.
 
 >>> AnthropicClient("claude-sonnet-4-5", api_key="k").url
 URL('https://api.anthropic.com/v1/messages')
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -26,17 +29,38 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from app.engine.llm import LLMRequest, LLMResponse, RateLimitInfo
+from app.llm.anthropic_body import (
+    DEFAULT_MAX_TOKENS,
+    JSON_INSTRUCTION,
+    JSON_TOOL,
+    messages_body,
+    native_json_tool,
+    system_prompt,
+)
+from app.llm.capabilities import check_fields
 from app.llm.errors import check_status, decode_json_object, malformed, token_count
 from app.llm.headers import ANTHROPIC_RATE_HEADERS, rate_limit_info
 from app.llm.pool import SessionPool, default_pool
 
+__all__ = [
+    "ANTHROPIC_BASE_URL",
+    "DEFAULT_MAX_TOKENS",
+    "JSON_INSTRUCTION",
+    "AnthropicClient",
+    "messages_body",
+    "parse_message",
+    "strip_code_fence",
+    "system_prompt",
+]
+
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"
-DEFAULT_MAX_TOKENS = 1024
-JSON_INSTRUCTION = (
-    "Answer with a single JSON object and nothing else: no prose, no Markdown code fences."
-)
-STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
+STOP_REASONS = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+}
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 
@@ -51,6 +75,7 @@ class AnthropicClient:
         api_key: str,
         base_url: str = ANTHROPIC_BASE_URL,
         alias: str = "",
+        headers: Mapping[str, str] | None = None,
         pool: SessionPool | None = None,
     ) -> None:
         self.model = model
@@ -63,16 +88,21 @@ class AnthropicClient:
                 "anthropic-version": ANTHROPIC_VERSION,
             }
         )
+        self._headers.update(headers or {})
         self._where = f"anthropic endpoint {alias!r}" if alias else "anthropic"
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """One message; raises ``LLMCallError`` subclasses on failure."""
+        check_fields(request, "anthropic", "chat", self._where)
+        native = native_json_tool(request) is not None
         body = json.dumps(messages_body(request, self.model)).encode()
         result = await self._lease.post(self.url, body, self._headers, self._where)
         check_status(self._where, result.status, result.headers, result.body)
         rate = rate_limit_info(result.headers, (ANTHROPIC_RATE_HEADERS,))
-        response = parse_message(self._where, result.body, self.model, rate)
-        return _unfenced(response) if wants_json(request.response_format) else response
+        response = parse_message(self._where, result.body, self.model, rate, json_tool=native)
+        if request.response_format != "text" and not native:
+            return _unfenced(response)
+        return response
 
     async def aclose(self) -> None:
         """Release this client's share of the pooled session."""
@@ -89,48 +119,19 @@ def messages_url(base_url: str) -> URL:
     return URL(base + ("/messages" if base.endswith("/v1") else "/v1/messages"))
 
 
-def messages_body(request: LLMRequest, model: str) -> dict[str, Any]:
-    """The request body; ``max_tokens`` always set, JSON formats turned into an instruction.
-
-    >>> messages_body(LLMRequest(model="m", system="Be brief.", prompt="hi", stop=("X",)), "d")
-    ... # doctest: +NORMALIZE_WHITESPACE
-    {'model': 'm', 'max_tokens': 1024, 'messages': [{'role': 'user', 'content': 'hi'}],
-     'system': 'Be brief.', 'stop_sequences': ['X']}
-    """
-    body: dict[str, Any] = {
-        "model": request.model or model,
-        "max_tokens": request.max_tokens if request.max_tokens is not None else DEFAULT_MAX_TOKENS,
-        "messages": [{"role": "user", "content": request.prompt}],
-    }
-    system = system_prompt(request.system, request.response_format)
-    if system:
-        body["system"] = system
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.stop:
-        body["stop_sequences"] = list(request.stop)
-    return body
-
-
-def system_prompt(system: str, response_format: str | dict[str, Any]) -> str:
-    """The system prompt, with the JSON instruction appended when JSON is asked for.
-
-    >>> system_prompt("", "json") == JSON_INSTRUCTION
-    True
-    """
-    if not wants_json(response_format):
-        return system
-    instruction = JSON_INSTRUCTION
-    if isinstance(response_format, dict):
-        schema = response_format.get("schema", response_format)
-        instruction += " It must conform to this JSON schema: " + json.dumps(schema)
-    return f"{system}\n\n{instruction}" if system else instruction
-
-
 def parse_message(
-    where: str, body: bytes, model: str = "", rate_limit: RateLimitInfo | None = None
+    where: str,
+    body: bytes,
+    model: str = "",
+    rate_limit: RateLimitInfo | None = None,
+    *,
+    json_tool: bool = False,
 ) -> LLMResponse:
-    """Read a Messages API body: the text blocks joined, stop reason, token usage."""
+    """Read a Messages API body: text blocks joined, tool uses, stop reason, token usage.
+
+    With ``json_tool``, the input of the :data:`JSON_TOOL` use is the answer, as JSON text
+    (or, if the model answered in text instead, that text without a code fence).
+    """
     data = decode_json_object(where, body)
     content = data.get("content")
     if not isinstance(content, list):
@@ -138,21 +139,42 @@ def parse_message(
     texts = _texts(content)
     if texts is None:
         raise malformed(where, "a text block has no text", body)
+    calls = _tool_calls(content)
+    if json_tool:
+        texts, calls = _json_answer(texts, calls), []
     stop, answered_by, usage = data.get("stop_reason"), data.get("model"), data.get("usage")
+    finish = STOP_REASONS.get(stop, stop) if isinstance(stop, str) else None
     return LLMResponse(
         text="".join(texts),
         input_tokens=token_count(usage, "input_tokens"),
         output_tokens=token_count(usage, "output_tokens"),
-        finish_reason=STOP_REASONS.get(stop, stop) if isinstance(stop, str) else None,
+        finish_reason="stop" if json_tool and finish == "tool_calls" else finish,
         model=answered_by if isinstance(answered_by, str) else model,
         rate_limit=rate_limit,
         extra={"stop_reason": stop},
+        tool_calls=tuple(calls),
     )
 
 
-def wants_json(response_format: str | dict[str, Any]) -> bool:
-    """Whether a request asks for JSON (``"json"`` or a schema)."""
-    return response_format == "json" or isinstance(response_format, dict)
+def _tool_calls(content: list[Any]) -> list[dict[str, Any]]:
+    """``tool_use`` blocks as chat completions tool calls (arguments as JSON text)."""
+    return [
+        {
+            "id": block.get("id"),
+            "type": "function",
+            "function": {"name": block.get("name"), "arguments": json.dumps(block.get("input"))},
+        }
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "tool_use"
+    ]
+
+
+def _json_answer(texts: list[str], calls: list[dict[str, Any]]) -> list[str]:
+    for call in calls:
+        if call["function"]["name"] == JSON_TOOL:
+            return [call["function"]["arguments"]]
+    # NOTE: a proxy that ignores tool_choice answers in text; the engine still checks the JSON
+    return [strip_code_fence("".join(texts))]
 
 
 def _texts(content: list[Any]) -> list[str] | None:

@@ -1,7 +1,8 @@
 """OpenAI chat completions, also for OpenAI-compatible servers (vLLM, TGI, Ollama, llama.cpp).
 
-One POST to ``{base_url}/chat/completions`` per call, on the pooled session of its base URL.
-The hot path is plain dicts, ``json.dumps``/``json.loads`` and headers built once.
+One POST to ``{base_url}/chat/completions`` per call (or to an Azure deployment URL), on the
+pooled session of its base URL. Bodies are built in :mod:`app.llm.openai_body`. The hot path
+is plain dicts, ``json.dumps``/``json.loads`` and headers built once.
 
 >>> client = OpenAIClient("gpt-4o-mini", api_key="sk-test")
 >>> client.url
@@ -17,7 +18,8 @@ from typing import Any
 from multidict import CIMultiDict
 from yarl import URL
 
-from app.engine.llm import LLMRequest, LLMResponse, RateLimitInfo
+from app.engine.llm import Choice, LLMRequest, LLMResponse, RateLimitInfo
+from app.llm.capabilities import Family, check_fields
 from app.llm.errors import (
     ProviderPermanentError,
     check_status,
@@ -26,7 +28,23 @@ from app.llm.errors import (
     token_count,
 )
 from app.llm.headers import OPENAI_RATE_HEADERS, rate_limit_info
+from app.llm.openai_body import (  # re-exported: the body builders lived here first
+    DEFAULT_SHAPE,
+    BodyShape,
+    chat_body,
+    openai_response_format,
+)
 from app.llm.pool import SessionPool, default_pool
+
+__all__ = [
+    "DEFAULT_SHAPE",
+    "OPENAI_BASE_URL",
+    "BodyShape",
+    "OpenAIClient",
+    "chat_body",
+    "openai_response_format",
+    "parse_chat_completion",
+]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -34,9 +52,10 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 class OpenAIClient:
     """An :class:`~app.engine.llm.LLMClient` for the chat completions API.
 
-    ``max_tokens_field`` is the body key for ``LLMRequest.max_tokens``: ``"max_tokens"``
-    (what OpenAI-compatible servers read) or ``"max_completion_tokens"`` (what OpenAI's own
-    API expects; its reasoning models reject ``max_tokens``).
+    ``shape`` says how bodies are spelled (:class:`~app.llm.openai_body.BodyShape`); ``refuse``
+    is the ``(dialect, family)`` whose refused fields (:mod:`app.llm.capabilities`) fail a call
+    before it is sent. ``url`` replaces ``{base_url}/chat/completions`` (Azure's deployment
+    URL); ``headers`` are sent on every call, after the defaults (the endpoint's extra headers).
     """
 
     def __init__(
@@ -47,21 +66,26 @@ class OpenAIClient:
         api_key: str | None = None,
         alias: str = "",
         provider: str = "openai",
-        max_tokens_field: str = "max_tokens",
+        shape: BodyShape = DEFAULT_SHAPE,
+        refuse: tuple[str, Family] = ("openai-compatible", "chat"),
+        url: str | None = None,
+        headers: Mapping[str, str] | None = None,
         pool: SessionPool | None = None,
     ) -> None:
         self.model = model
         self._lease = (pool or default_pool()).lease(base_url)
-        self.url = URL(self._lease.base_url + "/chat/completions")
+        self.url = URL(url or self._lease.base_url + "/chat/completions")
         self._headers = CIMultiDict({"Content-Type": "application/json"})
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        self._max_tokens_field = max_tokens_field
+        self._headers.update(headers or {})
+        self._shape, self._refuse = shape, refuse
         self._where = f"{provider} endpoint {alias!r}" if alias else provider
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         """One chat completion; raises ``LLMCallError`` subclasses on failure."""
-        body = chat_body(request, self.model, self._max_tokens_field)
+        check_fields(request, *self._refuse, self._where)
+        body = chat_body(request, self.model, self._shape)
         result = await self._lease.post(
             self.url, json.dumps(body).encode(), self._headers, self._where
         )
@@ -74,73 +98,49 @@ class OpenAIClient:
         await self._lease.release()
 
 
-def chat_body(
-    request: LLMRequest, model: str, max_tokens_field: str = "max_tokens"
-) -> dict[str, Any]:
-    """The request body: model, messages, and only the options that are set.
-
-    >>> chat_body(LLMRequest(model="m", system="", prompt="hi", seed=1), "default")
-    {'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}], 'seed': 1}
-    """
-    messages = [{"role": "user", "content": request.prompt}]
-    if request.system:
-        messages.insert(0, {"role": "system", "content": request.system})
-    body: dict[str, Any] = {"model": request.model or model, "messages": messages}
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.max_tokens is not None:
-        body[max_tokens_field] = request.max_tokens
-    if request.stop:
-        body["stop"] = list(request.stop)
-    if request.seed is not None:
-        body["seed"] = request.seed
-    response_format = openai_response_format(request.response_format)
-    if response_format is not None:
-        body["response_format"] = response_format
-    return body
-
-
-def openai_response_format(fmt: str | dict[str, Any]) -> dict[str, Any] | None:
-    """The ``response_format`` field for a request's format; None for plain text.
-
-    >>> openai_response_format("json")
-    {'type': 'json_object'}
-    >>> openai_response_format({"type": "object"})["json_schema"]["name"]
-    'output'
-    """
-    if isinstance(fmt, str):
-        return {"type": "json_object"} if fmt == "json" else None
-    if fmt.get("type") in ("json_object", "json_schema"):
-        return fmt  # already an OpenAI response_format
-    if "schema" in fmt or "name" in fmt:
-        return {"type": "json_schema", "json_schema": fmt}
-    # strict mode would reject every schema that leaves a property optional
-    schema = {"name": "output", "schema": fmt, "strict": False}
-    return {"type": "json_schema", "json_schema": schema}
-
-
 def parse_chat_completion(
     where: str, body: bytes, model: str = "", rate_limit: RateLimitInfo | None = None
 ) -> LLMResponse:
-    """Read a chat completion body into an :class:`LLMResponse` (text of the first choice)."""
+    """Read a chat completion body into an :class:`LLMResponse`.
+
+    The first choice gives ``text``, ``tool_calls`` and ``finish_reason``; with several
+    choices every one is in ``choices``; the first choice's ``logprobs`` go to ``extra``.
+    """
     data = decode_json_object(where, body)
-    try:
-        choice = data["choices"][0]
-        message = choice["message"]
-        text = message["content"]
-    except (LookupError, TypeError):
-        raise malformed(where, "no choices[0].message.content", body) from None
-    if not isinstance(text, str):
-        raise _no_text(where, message, body)
-    finish, answered_by, usage = choice.get("finish_reason"), data.get("model"), data.get("usage")
+    raw = data.get("choices")
+    if not isinstance(raw, list) or not raw:
+        raise malformed(where, "no choices[0].message.content", body)
+    choices = tuple(_choice(where, c, body) for c in raw)
+    first, answered_by, usage = choices[0], data.get("model"), data.get("usage")
+    logprobs = raw[0].get("logprobs") if isinstance(raw[0], dict) else None
     return LLMResponse(
-        text=text,
+        text=first.text,
         input_tokens=token_count(usage, "prompt_tokens"),
         output_tokens=token_count(usage, "completion_tokens"),
-        finish_reason=finish if isinstance(finish, str) else None,
+        finish_reason=first.finish_reason,
         model=answered_by if isinstance(answered_by, str) else model,
         rate_limit=rate_limit,
+        extra={"logprobs": logprobs} if logprobs is not None else {},
+        tool_calls=first.tool_calls,
+        choices=choices if len(choices) > 1 else (),
     )
+
+
+def _choice(where: str, choice: Any, body: bytes) -> Choice:
+    try:
+        message = choice["message"]
+        text = message.get("content")
+    except (LookupError, TypeError, AttributeError):
+        raise malformed(where, "no choices[0].message.content", body) from None
+    tool_calls = message.get("tool_calls") or []
+    if not isinstance(tool_calls, list) or not all(isinstance(c, dict) for c in tool_calls):
+        raise malformed(where, "message.tool_calls is not a list of objects", body)
+    if text is None and tool_calls:
+        text = ""
+    if not isinstance(text, str):
+        raise _no_text(where, message, body)
+    finish = choice.get("finish_reason")
+    return Choice(text, tuple(tool_calls), finish if isinstance(finish, str) else None)
 
 
 def _no_text(where: str, message: Mapping[str, Any], body: bytes) -> Exception:

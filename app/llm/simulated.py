@@ -127,7 +127,9 @@ def reply_text(request: LLMRequest) -> str:
 
 def request_digest(request: LLMRequest) -> str:
     """A stable hex digest of everything the reply depends on."""
-    key = [request.model, request.system, request.prompt, request.response_format]
+    key: list[Any] = [request.model, request.system, request.prompt, request.response_format]
+    if request.messages:  # only then, so that the replies to plain requests stay as they were
+        key.append(list(request.messages))
     data = json.dumps(key, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 

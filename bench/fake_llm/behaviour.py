@@ -56,6 +56,7 @@ class Behaviour(BaseModel):
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     log: bool = True
+    capture: bool = False  # keep each request's JSON body, headers and query in the log
     max_in_flight: int | None = Field(default=None, ge=1)
     rules: tuple[Rule, ...] = ()
 

@@ -70,6 +70,9 @@ class OpenAIDialect(Dialect):
         fmt = body.get("response_format")
         if fmt is not None and not isinstance(fmt, dict):
             raise BadRequest("'response_format' must be an object")
+        forced = _forced_function(body)
+        if forced is not None:
+            fmt = _tool_format(body.get("tools"), forced, "function", "parameters")
         return ChatRequest(
             model=_model(body),
             system=system,
@@ -78,12 +81,21 @@ class OpenAIDialect(Dialect):
             max_tokens=_max_tokens(max_tokens, required=False),
             stop=_stops(body.get("stop")),
             response_format=fmt,
+            forced_tool=forced,
+            n=_choices(body.get("n")),
         )
 
     def success(self, req: ChatRequest, comp: Completion, ident: int, created: int) -> Any:
-        """An OpenAI `chat.completion` object."""
-        message = {"role": "assistant", "content": comp.text}
-        choice = {"index": 0, "message": message, "finish_reason": _finish(comp)}
+        """An OpenAI `chat.completion` object; a forced function is answered by a call of it."""
+        message: dict[str, Any] = {"role": "assistant", "content": comp.text}
+        finish = _finish(comp)
+        if req.forced_tool is not None:
+            call = {"name": req.forced_tool, "arguments": json.dumps(_tool_input(comp.text))}
+            message["content"], finish = None, "tool_calls"
+            message["tool_calls"] = [
+                {"id": f"call_{ident:016x}", "type": "function", "function": call}
+            ]
+        choices = [{"index": i, "message": message, "finish_reason": finish} for i in range(req.n)]
         usage = {
             "prompt_tokens": req.prompt_tokens,
             "completion_tokens": comp.tokens,
@@ -94,7 +106,7 @@ class OpenAIDialect(Dialect):
             "object": "chat.completion",
             "created": created,
             "model": req.model,
-            "choices": [choice],
+            "choices": choices,
             "usage": usage,
         }
 
@@ -144,6 +156,12 @@ class AnthropicDialect(Dialect):
         stops = body.get("stop_sequences")
         if stops is not None and not isinstance(stops, list):
             raise BadRequest("'stop_sequences' must be a list of strings")
+        choice = body.get("tool_choice")
+        forced = (
+            choice.get("name")
+            if isinstance(choice, dict) and choice.get("type") == "tool"
+            else None
+        )
         return ChatRequest(
             model=_model(body),
             system=system,
@@ -151,20 +169,26 @@ class AnthropicDialect(Dialect):
             prompt_tokens=estimate_tokens(chars + len(system)),
             max_tokens=_max_tokens(body.get("max_tokens"), required=True),
             stop=_stops(stops),
+            response_format=None if forced is None else _tool_format(body.get("tools"), forced),
+            forced_tool=forced,
         )
 
     def success(self, req: ChatRequest, comp: Completion, ident: int, created: int) -> Any:
-        """An Anthropic `message` object."""
+        """An Anthropic `message` object; a forced tool is answered by a `tool_use` of it."""
         if comp.truncated:
             reason = "max_tokens"
         else:
             reason = "end_turn" if comp.stop_sequence is None else "stop_sequence"
+        content: list[dict[str, Any]] = [{"type": "text", "text": comp.text}]
+        if req.forced_tool is not None:
+            use = {"type": "tool_use", "id": f"toolu_{ident:016x}", "name": req.forced_tool}
+            content, reason = [{**use, "input": _tool_input(comp.text)}], "tool_use"
         return {
             "id": f"msg_{ident:016x}",
             "type": "message",
             "role": "assistant",
             "model": req.model,
-            "content": [{"type": "text", "text": comp.text}],
+            "content": content,
             "stop_reason": reason,
             "stop_sequence": comp.stop_sequence,
             "usage": {"input_tokens": req.prompt_tokens, "output_tokens": comp.tokens},
@@ -189,6 +213,43 @@ class AnthropicDialect(Dialect):
 
 OPENAI = OpenAIDialect()
 ANTHROPIC = AnthropicDialect()
+
+
+def _forced_function(body: dict[str, Any]) -> str | None:
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        function = choice.get("function")
+        name = function.get("name") if isinstance(function, dict) else None
+        if not isinstance(name, str):
+            raise BadRequest("'tool_choice.function.name' must be a string")
+        return name
+    return None
+
+
+def _tool_format(tools: Any, name: str, nested: str = "", key: str = "input_schema") -> Any:
+    """A JSON-schema response format for the forced tool's input (a 400 if it is not there)."""
+    for tool in tools if isinstance(tools, list) else ():
+        spec = tool.get(nested) if nested and isinstance(tool, dict) else tool
+        if isinstance(spec, dict) and spec.get("name") == name:
+            schema = spec.get(key) or {"type": "object"}
+            return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+    raise BadRequest(f"tool_choice names {name!r}, which is not in 'tools'")
+
+
+def _tool_input(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"text": text}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _choices(value: Any) -> int:
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 128:
+        raise BadRequest("'n' must be an integer from 1 to 128")
+    return value
 
 
 def _finish(comp: Completion) -> str:

@@ -31,6 +31,8 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     response_format: dict[str, Any] | None = None
+    forced_tool: str | None = None  # the tool the request forces; the answer is a call of it
+    n: int = 1
 
     @property
     def match_text(self) -> str:

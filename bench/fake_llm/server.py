@@ -59,7 +59,19 @@ class FakeLLMServer:
         """`POST /v1/messages` (Anthropic)."""
         return await self._serve(request, ANTHROPIC)
 
-    async def _serve(self, request: web.Request, dialect: Dialect) -> web.StreamResponse:
+    async def azure_chat(self, request: web.Request) -> web.StreamResponse:
+        """`POST /openai/deployments/{deployment}/chat/completions?api-version=...` (Azure).
+
+        The deployment stands for the model (bodies name none); ``api-version`` is required.
+        """
+        if not request.query.get("api-version"):
+            message = "Missing required query parameter: api-version"
+            return _json(404, OPENAI.error(404, message))
+        return await self._serve(request, OPENAI, request.match_info["deployment"])
+
+    async def _serve(
+        self, request: web.Request, dialect: Dialect, deployment: str | None = None
+    ) -> web.StreamResponse:
         state = self.state
         now = _monotonic()
         state.requests += 1
@@ -69,7 +81,7 @@ class FakeLLMServer:
         entry = state.arrive(request.path, now)
         status = CLIENT_CLOSED  # kept if the handler is cancelled: the client went away
         try:
-            response = await self._answer(request, dialect, entry)
+            response = await self._answer(request, dialect, entry, deployment)
             status = response.status
             return response
         except Exception:
@@ -89,11 +101,20 @@ class FakeLLMServer:
         return _json(status, dialect.error(status, _OVERLOADED))
 
     async def _answer(
-        self, request: web.Request, dialect: Dialect, entry: LogEntry | None
+        self,
+        request: web.Request,
+        dialect: Dialect,
+        entry: LogEntry | None,
+        deployment: str | None = None,
     ) -> web.Response:
         state = self.state
         try:
-            req = dialect.parse(json.loads(await request.read()))
+            body = json.loads(await request.read())
+            if entry is not None and state.behaviour.capture:
+                entry.capture(body, request.headers, request.query)
+            if deployment is not None and isinstance(body, dict):
+                body = {**body, "model": body.get("model", deployment)}
+            req = dialect.parse(body)
         except ValueError as exc:
             return _json(400, dialect.error(400, str(exc)))
         if entry is not None:
@@ -234,6 +255,7 @@ def create_app(behaviour: Behaviour | None = None) -> web.Application:
         [
             web.post("/v1/chat/completions", server.chat_completions),
             web.post("/v1/messages", server.messages),
+            web.post("/openai/deployments/{deployment}/chat/completions", server.azure_chat),
             web.post("/_control/config", control.set_config),
             web.get("/_control/config", control.get_config),
             web.post("/_control/reset", control.reset),

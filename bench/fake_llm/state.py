@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from app.llm.simulation import noise
@@ -28,11 +29,14 @@ class LogEntry:
     """One request as seen by the server; appended on arrival, completed on answer."""
 
     __slots__ = (
+        "body",
+        "headers",
         "in_flight_at_arrival",
         "max_tokens",
         "model",
         "path",
         "prompt",
+        "query",
         "status",
         "system",
         "t_arrival",
@@ -49,6 +53,15 @@ class LogEntry:
         self.prompt: str | None = None
         self.max_tokens: int | None = None
         self.in_flight_at_arrival = in_flight
+        self.body: Any = None
+        self.headers: dict[str, str] | None = None
+        self.query: dict[str, str] | None = None
+
+    def capture(self, body: Any, headers: Mapping[str, str], query: Mapping[str, str]) -> None:
+        """Keep the request as sent: the decoded body, the headers (lowercase) and query."""
+        self.body = body
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.query = dict(query)
 
     def describe(self, req: ChatRequest) -> None:
         """Record the parsed request."""
@@ -70,6 +83,9 @@ _LOG_FIELDS = (
     "prompt",
     "max_tokens",
     "in_flight_at_arrival",
+    "body",
+    "headers",
+    "query",
 )
 
 

@@ -20,6 +20,7 @@ from app.api.schemas.graphs import (
     VersionEntry,
     VersionList,
 )
+from app.engine.resources.providers import refused_fields
 from app.engine.tools import registered_tools
 from app.services.limits import graph_limits
 from app.services.requests import activation, graphs
@@ -69,7 +70,7 @@ async def upload_graph(
     upload = graphs.GraphUpload(
         body,
         media_type(request),
-        aliases=tuple(runtime.endpoints.endpoints),
+        aliases=refused_fields(runtime.endpoints),
         tools=tuple(registered_tools()),
         max_nodes=settings.max_graph_nodes,
         max_depth=settings.max_document_depth,

@@ -45,7 +45,15 @@ def backoff_delay(
 
 def estimate_tokens(request: LLMRequest) -> int:
     """Tokens a call may use, reserved against the endpoint's tokens-per-minute budget."""
-    return (len(request.system) + len(request.prompt)) // 4 + (request.max_tokens or 256)
+    chars = len(request.system) + len(request.prompt) + sum(map(_chars, request.messages))
+    return chars // 4 + (request.max_tokens or 256) * (request.n or 1)
+
+
+def _chars(message: dict[str, Any]) -> int:
+    content = message.get("content")
+    if isinstance(content, str):
+        return len(content)
+    return sum(len(part.get("text", "")) for part in content or ())
 
 
 async def call_model(
@@ -130,13 +138,22 @@ async def _call(
 
 
 def _decode(response: LLMResponse, step: LLMStep) -> Any:
+    """The node's output: one choice's value, or the list of them when ``n`` > 1 was asked."""
+    if step.choices > 1 and response.choices:
+        return [_choice_value(c.text, c.tool_calls, step) for c in response.choices]
+    return _choice_value(response.text, response.tool_calls, step)
+
+
+def _choice_value(text: str, tool_calls: tuple[dict[str, Any], ...], step: LLMStep) -> Any:
+    if step.wants_message:
+        return {"content": text, "tool_calls": list(tool_calls)}
     if not step.wants_json:
-        return response.text
+        return text
     try:
-        return json.loads(response.text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedResponseError(
-            f"asked for JSON, got invalid JSON ({exc}): {response.text[:200]!r}"
+            f"asked for JSON, got invalid JSON ({exc}): {text[:200]!r}"
         ) from None
 
 

@@ -255,6 +255,8 @@ class GraphRun:
                 "system": request.system,
                 "prompt": request.prompt,
             }
+            if request.messages:
+                record.inputs["messages"] = list(request.messages)
         return await call_model(endpoint, step.llm, request, record, self.ctx, step.priority)
 
     async def _call_tool(self, step: Step) -> Any:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import copy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.values import Values, render
+from app.engine.graph.messages import text_slots
 from app.engine.graph.model import Guard, Node
 from app.engine.graph.patterns import Classifier
 from app.engine.graph.refs import Ref, Template
@@ -18,18 +20,21 @@ Inline = Callable[[Values, OutputLimits], Any]
 
 @dataclass(frozen=True, slots=True)
 class LLMStep:
-    """Static part of a model call; ``request()`` adds the rendered text."""
+    """Static part of a model call; ``request()`` adds the rendered text.
+
+    ``options`` are the request's other fields (sampling, tools) as :class:`LLMRequest`
+    keywords; ``messages`` is message data whose texts are the templates in ``templates``.
+    """
 
     alias: str
     system: Template
     prompt: Template
-    temperature: float | None
-    max_tokens: int | None
-    stop: tuple[str, ...] | None
-    seed: int | None
     response_format: str | dict[str, Any]
     timeout_s: float | None
     max_retries: int | None
+    messages: tuple[dict[str, Any], ...] = ()
+    templates: Mapping[str, Template] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
     def request(
         self, model: str, values: Values, limits: OutputLimits | None = None, node: str = ""
@@ -38,16 +43,37 @@ class LLMStep:
             model=model,
             system=render(self.system, values, limits, f"system of node {node!r}"),
             prompt=render(self.prompt, values, limits, f"prompt of node {node!r}"),
-            temperature=self.temperature,
-            max_tokens=self.max_tokens,
-            stop=self.stop,
-            seed=self.seed,
             response_format=self.response_format,
+            messages=self._messages(values, limits, node),
+            **self.options,
         )
+
+    def _messages(
+        self, values: Values, limits: OutputLimits | None, node: str
+    ) -> tuple[dict[str, Any], ...]:
+        if not self.messages:
+            return ()
+        messages = copy.deepcopy(self.messages)
+        for name, holder, key in text_slots(messages):
+            holder[key] = render(self.templates[name], values, limits, f"{name} of node {node!r}")
+        return messages
+
+    @property
+    def max_tokens(self) -> int | None:
+        return self.options.get("max_tokens")
 
     @property
     def wants_json(self) -> bool:
         return self.response_format != "text"
+
+    @property
+    def wants_message(self) -> bool:
+        """With tools, the output is the assistant message: ``content`` and ``tool_calls``."""
+        return bool(self.options.get("tools"))
+
+    @property
+    def choices(self) -> int:
+        return int(self.options.get("n") or 1)
 
 
 @dataclass(slots=True)

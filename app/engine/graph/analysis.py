@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from app.engine.graph.messages import message_texts
 from app.engine.graph.model import Graph, Node
 from app.engine.graph.refs import Ref, Template, parse_ref, parse_template
 from app.engine.ops.table import op_of
@@ -32,8 +34,12 @@ def reference_fields(node: Node) -> Iterator[tuple[str, str]]:
         yield "when.ref", node.when.ref
 
 
-def _texts(name: str, value: str | list[str] | dict[str, str]) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
+def _texts(name: str, value: Any) -> Iterator[tuple[str, str]]:
+    if value is None:
+        return
+    if name == "messages":
+        yield from message_texts(value)
+    elif isinstance(value, str):
         yield name, value
     elif isinstance(value, list):
         for index, text in enumerate(value):

@@ -23,7 +23,11 @@ NO_SIZE_LIMITS = GraphLimits(template_bytes=None, pattern_chars=None)
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
-    """What op checks compare a node with (``None``: that check is not made)."""
+    """What op checks compare a node with (``None``: that check is not made).
+
+    ``aliases`` may be a mapping of each alias to the request fields its provider refuses
+    (:func:`~app.engine.resources.providers.refused_fields`): ``llm`` nodes that set one fail.
+    """
 
     aliases: Collection[str] | None = None
     tools: Collection[str] | None = None

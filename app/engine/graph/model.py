@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     TypeAdapter,
     ValidationError,
     model_serializer,
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from app.engine.errors import BranchError, GraphIssue, GraphValidationError
+from app.engine.graph.messages import Message, ToolChoice, ToolDef
 from app.engine.graph.refs import shown
 
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
@@ -100,15 +102,27 @@ class NodeBase(_Strict):
 
 
 class LLMNode(NodeBase):
+    """A model call: ``system``, then ``messages``, then ``prompt`` (one of the last two needed)."""
+
     op: Literal["llm"]
     alias: str = Field(min_length=1, max_length=128)
     system: str = ""
-    prompt: str
+    prompt: str | None = None
+    messages: list[Message] | None = Field(default=None, min_length=1, max_length=1000)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
     stop: list[str] | None = Field(default=None, max_length=16)
     seed: int | None = None
     response_format: Literal["text", "json"] | dict[str, Any] = "text"
+    tools: list[ToolDef] | None = Field(default=None, min_length=1, max_length=128)
+    tool_choice: ToolChoice | None = None
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logprobs: StrictBool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    n: int | None = Field(default=None, ge=1, le=128)
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     timeout_s: float | None = Field(default=None, gt=0)
     max_retries: int | None = Field(default=None, ge=0, le=100)
 

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from app.engine.errors import GraphIssue
 from app.engine.graph.limits import CheckContext
 from app.engine.graph.model import ClassifyNode, GetNode, LLMNode, Node, ToolNode
 from app.engine.graph.patterns import PatternError, compile_pattern
 from app.engine.graph.refs import RefSyntaxError, parse_path
+from app.engine.llm import OPTIONAL_FIELDS
 
 
 def no_issues(node: Node, context: CheckContext) -> Iterator[GraphIssue]:
     return iter(())
+
+
+def check_llm(node: LLMNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """A conversation to send, ``tool_choice`` only with ``tools``, and a known alias."""
+    if node.prompt is None and node.messages is None:
+        yield GraphIssue("prompt", "an llm node needs a 'prompt' or 'messages'", node.id)
+    if node.tool_choice is not None and node.tools is None:
+        yield GraphIssue("tool_choice", "'tool_choice' needs 'tools'", node.id)
+    yield from check_alias(node, context)
+    yield from check_provider_fields(node, context)
+
+
+def check_provider_fields(node: LLMNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """Fields the alias's provider refuses, when ``aliases`` maps aliases to those fields."""
+    aliases = context.aliases
+    refused = aliases.get(node.alias) if isinstance(aliases, Mapping) else None
+    for name in OPTIONAL_FIELDS:
+        value = getattr(node, name, None) if refused and name in refused else None
+        if value is None or (name == "n" and value == 1):
+            continue
+        message = f"the provider of alias {node.alias!r} does not accept {name!r}"
+        yield GraphIssue(name, message, node.id)
 
 
 def check_alias(node: LLMNode, context: CheckContext) -> Iterator[GraphIssue]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from app.engine.errors import GraphIssue, GraphValidationError, NodeError
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.step import Inline, LLMStep, Step
 from app.engine.execution.values import Values, lookup, render
+from app.engine.graph.messages import message_data
 from app.engine.graph.model import (
     ClassifyNode,
     CoalesceNode,
@@ -23,10 +26,25 @@ from app.engine.graph.model import (
     ToolNode,
 )
 from app.engine.graph.patterns import Classifier, LabelPatternError
-from app.engine.graph.refs import Ref, parse_path
+from app.engine.graph.refs import Ref, parse_path, parse_template
 
 if TYPE_CHECKING:
     from app.engine.graph.analysis import ParsedNode
+
+
+_PLAIN_OPTIONS = (
+    "temperature",
+    "max_tokens",
+    "seed",
+    "tool_choice",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "logprobs",
+    "top_logprobs",
+    "n",
+    "reasoning_effort",
+)
 
 
 def compile_llm(step: Step, node: LLMNode, parsed: ParsedNode) -> None:
@@ -34,15 +52,30 @@ def compile_llm(step: Step, node: LLMNode, parsed: ParsedNode) -> None:
     step.llm = LLMStep(
         alias=node.alias,
         system=parsed.templates["system"],
-        prompt=parsed.templates["prompt"],
-        temperature=node.temperature,
-        max_tokens=node.max_tokens,
-        stop=tuple(node.stop) if node.stop else None,
-        seed=node.seed,
+        prompt=parsed.templates.get("prompt", _EMPTY),
         response_format=node.response_format,
         timeout_s=node.timeout_s,
         max_retries=node.max_retries,
+        messages=message_data(node.messages or ()),
+        templates={k: t for k, t in parsed.templates.items() if k.startswith("messages[")},
+        options=llm_options(node),
     )
+
+
+def llm_options(node: LLMNode) -> dict[str, Any]:
+    """The node's sampling and tool fields that are set, as ``LLMRequest`` keywords."""
+    options = {name: getattr(node, name) for name in _PLAIN_OPTIONS}
+    options = {k: v for k, v in options.items() if v is not None}
+    if isinstance(options.get("tool_choice"), BaseModel):
+        options["tool_choice"] = options["tool_choice"].model_dump(mode="json")
+    if node.stop:
+        options["stop"] = tuple(node.stop)
+    if node.tools:
+        options["tools"] = tuple(t.model_dump(mode="json", exclude_none=True) for t in node.tools)
+    return options
+
+
+_EMPTY = parse_template("")
 
 
 def compile_template(step: Step, node: TemplateNode, parsed: ParsedNode) -> None:

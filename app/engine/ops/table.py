@@ -8,7 +8,7 @@ step with the method its compiler named, as ``torch.fx.Interpreter.run_node`` do
 >>> sorted(OPS) == sorted(LEGAL_OPS)
 True
 >>> OPS["llm"].templates
-('system', 'prompt')
+('system', 'prompt', 'messages')
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ OPS: dict[str, OpSpec] = {
     "llm": OpSpec(
         LLMNode,
         compilers.compile_llm,
-        templates=("system", "prompt"),
-        check=checks.check_alias,
+        templates=("system", "prompt", "messages"),
+        check=checks.check_llm,
         detail=_alias,
     ),
     "template": OpSpec(TemplateNode, compilers.compile_template, templates=("text",)),

@@ -189,7 +189,7 @@ class _Walk:
         record = self.record.nodes[node.id]
         seen: dict[str, Any] = record.inputs or {}
         system = str(seen.get("system", getattr(node, "system", "")))
-        prompt = str(seen.get("prompt", getattr(node, "prompt", "")))
+        prompt = str(seen.get("prompt", getattr(node, "prompt", None) or ""))
         return critic_request(node.id, system, prompt, record.output, texts, targets)
 
     def target(self, name: str) -> Target:

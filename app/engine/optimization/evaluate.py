@@ -235,7 +235,7 @@ def _forward_estimate(
     item's input and every parameter value in them (upstream outputs are not counted)."""
     sent = json.dumps(example.input, ensure_ascii=False, default=str)
     values = "".join(param.value for param in graph.parameters.values())
-    each = [estimate(resources, n.alias, n.system + values, n.prompt + sent, n.max_tokens)
+    each = [estimate(resources, n.alias, n.system + values, (n.prompt or "") + sent, n.max_tokens)
             for n in nodes]  # fmt: skip
     total = sum(each, Estimate())
     return Estimate(math.ceil(total.tokens / max(1, len(nodes))), total.cost / max(1, len(nodes)))

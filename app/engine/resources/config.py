@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.engine.errors import ConfigError
 
-Provider = Literal["openai", "openai-compatible", "anthropic", "simulated"]
+Provider = Literal["openai", "azure", "openai-compatible", "anthropic", "simulated"]
+ModelFamily = Literal["chat", "reasoning"]
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 
 
 class EndpointConfig(BaseModel):
@@ -41,6 +44,25 @@ class EndpointConfig(BaseModel):
     input_price_per_million: float = Field(default=0.0, ge=0)
     output_price_per_million: float = Field(default=0.0, ge=0)
     simulated_latency_s: float = Field(default=0.0, ge=0, description="simulated provider only")
+    headers: dict[str, str] = Field(default_factory=dict, description="sent on every call")
+    headers_env: dict[str, str] = Field(
+        default_factory=dict, description="header name -> environment variable holding its value"
+    )
+    model_family: ModelFamily | None = Field(
+        default=None, description="openai/azure: 'reasoning' for o-series/GPT-5 (default: by name)"
+    )
+    deployment: str | None = Field(default=None, description="azure: deployment (default: model)")
+    api_version: str | None = Field(default=None, description="azure: the api-version parameter")
+
+    @field_validator("headers", "headers_env")
+    @classmethod
+    def _header_lines(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+            if any(c in value for c in "\r\n\0"):
+                raise ValueError(f"the value of header {name!r} holds a line break or NUL")
+        return headers
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """Price of a call in the currency of the price table."""

@@ -27,7 +27,7 @@ from app.engine.resources.config import EndpointConfig, ResourceConfig
 from app.engine.resources.gate import EndpointGate, Permit
 from app.engine.resources.limiter import RateState
 from app.engine.resources.metrics import EndpointMetrics
-from app.engine.resources.providers import default_client_factory
+from app.engine.resources.providers import default_client_factory, preload_providers
 from app.engine.resources.shared import SharedRateStore, limits_of
 from app.engine.resources.sharing import SharedAdmission
 
@@ -138,6 +138,7 @@ class ResourceManager:
         self._endpoints: dict[str, Endpoint] = {}
         self._store = shared_store
         self._limits = limits_of(config) if shared_store is not None else {}
+        preload_providers(config)
 
     def endpoint(self, alias: str) -> Endpoint:
         """The runtime of ``alias`` (``ConfigError`` if it is not configured)."""

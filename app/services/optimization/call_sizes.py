@@ -136,8 +136,8 @@ class CallSizes:
                 targets.append(Target(name, "input", text))
         return targets
 
-    def _rendered(self, text: str) -> int:
-        return _template_chars(parse_template(text), self._chars)
+    def _rendered(self, text: str | None) -> int:
+        return _template_chars(parse_template(text or ""), self._chars)
 
 
 def _value_chars(graph: Graph, input_chars: int) -> dict[str, int]:

@@ -20,6 +20,7 @@ from app.engine.llm import LLMRequest
 from app.engine.resources.config import EndpointConfig
 from app.llm import AnthropicClient, MissingAPIKeyError, SessionPool, anthropic_client
 from app.llm.anthropic import DEFAULT_MAX_TOKENS, JSON_INSTRUCTION
+from app.llm.anthropic_body import JSON_TOOL, JSON_TOOL_DESCRIPTION
 
 MODEL = "claude-fake"
 
@@ -119,11 +120,17 @@ async def test_max_tokens_and_stop_sequences(client: AnthropicClient) -> None:
     assert (stopped.finish_reason, stopped.extra["stop_reason"]) == ("stop", "stop_sequence")
 
 
-async def test_json_mode_instructs_and_unfences(canned: Any, pool: SessionPool) -> None:
-    server, url = await canned(200, message('```json\n{"ok": true}\n```'))
+def tool_answer(data: dict[str, Any], name: str = JSON_TOOL) -> dict[str, Any]:
+    use = {"type": "tool_use", "id": "toolu_1", "name": name, "input": data}
+    return {**message(""), "content": [use], "stop_reason": "tool_use"}
+
+
+async def test_json_mode_is_a_forced_tool(canned: Any, pool: SessionPool) -> None:
+    server, url = await canned(200, tool_answer({"ok": True}))
     client = AnthropicClient(MODEL, api_key="k", base_url=url, pool=pool)
     response = await client.complete(req(response_format="json", temperature=0.0))
     assert json.loads(response.text) == {"ok": True}
+    assert (response.finish_reason, response.tool_calls) == ("stop", ())
     start, headers, body = server.requests[0]
     assert start == "POST /v1/messages HTTP/1.1"
     assert headers["x-api-key"] == "k"
@@ -133,19 +140,51 @@ async def test_json_mode_instructs_and_unfences(canned: Any, pool: SessionPool) 
         "model": MODEL,
         "max_tokens": DEFAULT_MAX_TOKENS,
         "messages": [{"role": "user", "content": "Tell me about owls."}],
-        "system": "Be brief.\n\n" + JSON_INSTRUCTION,
+        "system": "Be brief.",
         "temperature": 0.0,
+        "tools": [
+            {
+                "name": JSON_TOOL,
+                "description": JSON_TOOL_DESCRIPTION,
+                "input_schema": {"type": "object"},
+            }
+        ],
+        "tool_choice": {"type": "tool", "name": JSON_TOOL},
     }
 
 
-async def test_schema_goes_into_the_system_prompt(canned: Any, pool: SessionPool) -> None:
-    server, url = await canned(200, message('{"n": 1}'))
+async def test_schema_is_the_tool_input_schema(canned: Any, pool: SessionPool) -> None:
+    server, url = await canned(200, tool_answer({"n": 1}))
     client = AnthropicClient(MODEL, api_key="k", base_url=url, pool=pool)
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    await client.complete(req(system="", response_format={"name": "x", "schema": schema}))
-    system = server.requests[0][2]["system"]
-    assert system.startswith(JSON_INSTRUCTION)
-    assert json.dumps(schema) in system
+    response = await client.complete(req(response_format={"name": "x", "schema": schema}))
+    assert json.loads(response.text) == {"n": 1}
+    sent = server.requests[0][2]
+    assert sent["tools"][0]["input_schema"] == schema
+    assert JSON_INSTRUCTION not in sent.get("system", "")
+
+
+async def test_text_answer_to_a_forced_tool_is_unfenced(canned: Any, pool: SessionPool) -> None:
+    _, url = await canned(200, message('```json\n{"ok": true}\n```'))
+    client = AnthropicClient(MODEL, api_key="k", base_url=url, pool=pool)
+    response = await client.complete(req(response_format="json"))
+    assert json.loads(response.text) == {"ok": True}
+
+
+async def test_json_with_own_tools_falls_back_to_the_instruction(
+    canned: Any, pool: SessionPool
+) -> None:
+    server, url = await canned(200, message('```json\n{"n": 1}\n```'))
+    client = AnthropicClient(MODEL, api_key="k", base_url=url, pool=pool)
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
+    tool = {"type": "function", "function": {"name": "look", "parameters": schema}}
+    response = await client.complete(req(system="", response_format=schema, tools=(tool,)))
+    assert json.loads(response.text) == {"n": 1}
+    sent = server.requests[0][2]
+    assert sent["system"].startswith(JSON_INSTRUCTION)
+    assert json.dumps(schema) in sent["system"]
+    assert [t["name"] for t in sent["tools"]] == ["look"]
+    assert "tool_choice" not in sent
 
 
 async def test_text_mode_keeps_fences(canned: Any, pool: SessionPool) -> None:

@@ -28,7 +28,7 @@ from app.llm import (
     openai_client,
     openai_compatible_client,
 )
-from app.llm.openai import chat_body, openai_response_format
+from app.llm.openai import BodyShape, chat_body, openai_response_format
 
 MODEL = "fake-model"
 
@@ -419,4 +419,5 @@ def test_body_leaves_out_unset_options() -> None:
         "messages": [{"role": "user", "content": "x"}],
         "response_format": {"type": "json_object"},
     }
-    assert "max_completion_tokens" in chat_body(req(max_tokens=1), "m", "max_completion_tokens")
+    shape = BodyShape(max_tokens_field="max_completion_tokens")
+    assert "max_completion_tokens" in chat_body(req(max_tokens=1), "m", shape)

@@ -158,3 +158,12 @@ async def test_factory_uses_endpoint_model_and_latency() -> None:
     reply = await client.complete(req(model="other"))
     assert reply.model == "sim-9"
     await client.aclose()
+
+
+def test_the_reply_depends_on_the_messages() -> None:
+    def reply(text: str) -> str:
+        messages = ({"role": "user", "content": text},)
+        return simulate(LLMRequest("m", "", "", messages=messages), "m").text
+
+    assert reply("owls") != reply("cats")
+    assert reply("owls") == reply("owls")

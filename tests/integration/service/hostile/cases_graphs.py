@@ -48,6 +48,13 @@ CYCLE = graph(
     outputs={"o": "a"},
 )
 
+CHAT_ROOT = {"role": "root", "content": "{text}"}
+USER_GHOST = {"role": "user", "content": [{"type": "text", "text": "{ghost}"}]}
+USER_POSITIONAL_IMAGE = {
+    "role": "user",
+    "content": [{"type": "image_url", "image_url": {"url": "{0}"}}],
+}
+
 CASES = [
     post("malformed JSON", 400, "(body)", content=b'{"name": "echo",', headers=JSON),
     post("invalid UTF-8", 400, "(body)", content=b'{"name": "\xc3\x28"}', headers=JSON),
@@ -94,6 +101,22 @@ CASES = [
     post("unknown field", 422, "colour", json_body=graph(colour="red")),
     post("wrong type of nodes", 422, "nodes", json_body=graph(nodes="answer")),
     post("max_tokens of 2^64", 422, "max_tokens", json_body=node(max_tokens=2**64)),
+    post("top_p as text", 422, "top_p", json_body=node(top_p="high")),
+    post("logprobs as text", 422, "logprobs", json_body=node(logprobs="yes")),
+    post("tool_choice without tools", 422, "tool_choice", json_body=node(tool_choice="auto")),
+    post("message role unknown", 422, "messages.0.role", json_body=node(messages=[CHAT_ROOT])),
+    post(
+        "message template unknown name",
+        422,
+        "messages[0].content[0].text",
+        json_body=node(messages=[USER_GHOST]),
+    ),
+    post(
+        "message image URL as a positional template",
+        422,
+        "messages[0].content[0].image_url.url",
+        json_body=node(messages=[USER_POSITIONAL_IMAGE]),
+    ),
     post(
         "oversized body",
         413,
