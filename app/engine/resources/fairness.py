@@ -4,9 +4,11 @@ Each waiting call has a priority (lower first) and a :class:`Flow` (whose call i
 priorities, the one whose oldest waiter has the smallest *aged key* is served next, where
 ``key = enqueued_at + priority * aging_s``: a lower priority wins until a call of a higher
 value has waited ``aging_s`` per unit of difference longer, so no priority starves. Within a
-priority, capacity is shared by start-time fair queuing (each grant costs one): first between
-tenants in proportion to their ``weight``, then equally between the tenant's jobs; a job's own
-calls are served in arrival order.
+priority, capacity is shared first between tenants in proportion to their ``weight``, then
+equally between the tenant's jobs: the next call is the one of the tenant, then the job, with
+the fewest calls in flight (per unit of weight), so a newcomer takes freed slots until it holds
+its share; ties go by start-time fair queuing (each grant costs one), which also keeps grants
+fair where calls are too short to overlap. A job's own calls are served in arrival order.
 
 >>> queue: FairQueue[str] = FairQueue(aging_s=10.0, alive=lambda item: True)
 >>> for i in range(3):
@@ -21,7 +23,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 AGING_S = 10.0  # seconds of extra wait that outweigh one unit of priority
@@ -78,6 +80,22 @@ class FairQueue(Generic[T]):
         self._levels: dict[int, _Level[T]] = {}
         self._entries = 0
         self._next: _Path | None = None
+        self._running: dict[tuple[str, str], int] = {}  # calls in flight by (tenant, job)
+        self._tenant_running: dict[str, int] = {}
+
+    def started(self, flow: Flow) -> None:
+        """A call of ``flow`` got its slot (popped, or admitted without waiting)."""
+        key = (flow.tenant, flow.job)
+        self._running[key] = self._running.get(key, 0) + 1
+        self._tenant_running[flow.tenant] = self._tenant_running.get(flow.tenant, 0) + 1
+        self._next = None
+
+    def finished(self, flow: Flow) -> None:
+        """A call of ``flow`` gave its slot back."""
+        key = (flow.tenant, flow.job)
+        _decrement(self._running, key)
+        _decrement(self._tenant_running, flow.tenant)
+        self._next = None
 
     def __len__(self) -> int:
         """Entries held, dead ones not yet dropped included."""
@@ -149,10 +167,18 @@ class FairQueue(Generic[T]):
                 best = (oldest, priority)
         if best is None:
             return None
-        level = self._levels[best[1]]
-        tenant_key = min(level.tenants, key=lambda key: level.tenants[key].vtime)
-        jobs = level.tenants[tenant_key].jobs
-        return best[1], tenant_key, min(jobs, key=lambda key: jobs[key].vtime)
+        tenants = self._levels[best[1]].tenants
+        running = self._tenant_running
+        tenant_key = min(
+            tenants,
+            key=lambda key: (running.get(key, 0) / tenants[key].weight, tenants[key].vtime),
+        )
+        jobs = tenants[tenant_key].jobs
+        job_running = self._running
+        job_key = min(
+            jobs, key=lambda key: (job_running.get((tenant_key, key), 0), jobs[key].vtime)
+        )
+        return best[1], tenant_key, job_key
 
     def _oldest(self, priority: int) -> float | None:
         """The aged key of the priority's oldest live waiter, dropping dead heads."""
@@ -180,3 +206,11 @@ class FairQueue(Generic[T]):
             del level.tenants[tenant_key]
         if not level.tenants:
             del self._levels[priority]
+
+
+def _decrement(counts: dict[Any, int], key: Any) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)

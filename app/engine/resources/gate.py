@@ -43,6 +43,7 @@ class Permit:
     started_at: float
     released: bool = field(default=False, compare=False)
     shared: SharedLease | None = field(default=None, compare=False)
+    flow: Flow = field(default=NO_FLOW, compare=False)
 
 
 @dataclass(slots=True)
@@ -62,6 +63,7 @@ class _Waiter:
     enqueued_at: float
     for_slot: bool
     for_rate: bool
+    flow: Flow
 
 
 class EndpointGate:
@@ -123,7 +125,7 @@ class EndpointGate:
         if not self._waiting and self._in_flight < self.max_concurrent:
             now = self._clock.now()
             if self.rate.delay(tokens, now) <= 0.0:
-                return self._grant(tokens, now)
+                return self._grant(tokens, now, flow)
         return await self._wait(tokens, priority, flow)
 
     def release(self, permit: Permit) -> None:
@@ -132,6 +134,7 @@ class EndpointGate:
             return
         permit.released = True
         self._in_flight -= 1
+        self._queue.finished(permit.flow)
         if self._waiting:
             self._dispatch()
 
@@ -171,17 +174,18 @@ class EndpointGate:
         )
         return state
 
-    def _grant(self, tokens: int, now: float) -> Permit:
+    def _grant(self, tokens: int, now: float, flow: Flow) -> Permit:
         self._in_flight += 1
         self.stats.acquired += 1
-        return Permit(tokens, self.rate.start(tokens, now), now)
+        self._queue.started(flow)
+        return Permit(tokens, self.rate.start(tokens, now), now, flow=flow)
 
     async def _wait(self, tokens: int, priority: int, flow: Flow) -> Permit:
         loop = asyncio.get_running_loop()
         full = self._in_flight >= self.max_concurrent
         # NOTE: queued while a slot was free means blocked by rate, directly or behind the head.
         now = self._clock.now()
-        waiter = _Waiter(tokens, loop.create_future(), now, full, not full)
+        waiter = _Waiter(tokens, loop.create_future(), now, full, not full, flow)
         self._queue.push(waiter, priority, flow, now)
         self._waiting += 1
         self._dispatch()
@@ -244,7 +248,7 @@ class EndpointGate:
 
     def _hand_over(self, waiter: _Waiter, now: float) -> None:
         self._waiting -= 1
-        waiter.future.set_result(self._grant(waiter.tokens, now))
+        waiter.future.set_result(self._grant(waiter.tokens, now, waiter.flow))
 
     def _mark_slot_wait(self) -> None:
         waiter = self._head()

@@ -3,9 +3,11 @@ that freed and went to the queue's head, as the gate does."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 
 from app.engine.resources.fairness import FairQueue, Flow
+
+SLOTS = 8  # calls in flight at once on the simulated endpoint
 
 
 def queue(aging_s: float = 10.0) -> FairQueue[str]:
@@ -28,6 +30,29 @@ def test_a_small_job_behind_a_huge_one_gets_half_the_slots_at_once() -> None:
     assert sorted(order[1::2], key=lambda s: int(s.split("-")[1])) == [
         f"small-{i}" for i in range(20)
     ]
+
+
+def test_a_newcomer_takes_freed_slots_until_it_holds_its_share() -> None:
+    q = queue()
+    flows = {"big": Flow("t", "big"), "small": Flow("t", "small")}
+    for i in range(1_000):
+        q.push(f"big-{i}", 0, flows["big"], now=0.0)
+    in_flight: deque[str] = deque()
+    for _ in range(SLOTS):  # the big job holds every slot
+        in_flight.append(q.pop().split("-")[0])
+        q.started(flows["big"])
+    for i in range(20):
+        q.push(f"small-{i}", 0, flows["small"], now=1.0)
+
+    served = []
+    for _ in range(SLOTS):  # the oldest call ends and its slot goes to the head
+        q.finished(flows[in_flight.popleft()])
+        served.append(q.pop().split("-")[0])
+        q.started(flows[served[-1]])
+        in_flight.append(served[-1])
+
+    assert served[: SLOTS // 2] == ["small"] * (SLOTS // 2)  # until it holds half
+    assert Counter(in_flight) == {"small": SLOTS // 2, "big": SLOTS // 2}  # and keeps it
 
 
 def test_tenants_share_first_then_their_jobs() -> None:
