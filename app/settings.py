@@ -165,7 +165,21 @@ class Settings(BaseSettings):
         "anyway, loses a few milliseconds",
     )
     runner_max_jobs: int = Field(default=8, gt=0, description="jobs one process runs at once")
-    runner_window: int = Field(default=1_024, gt=0, description="items in flight per process")
+    runner_window: int = Field(
+        default=1_024,
+        gt=0,
+        description="items in flight per process; a freed slot goes to the job holding fewest",
+    )
+    fair_aging_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="extra wait that outweighs one unit of job priority, so none starves",
+    )
+    tenant_weights: dict[str, float] = Field(
+        default_factory=dict,
+        description='shares of an endpoint between tenants, by name (JSON: {"big": 3}); '
+        "others weigh 1",
+    )
     runner_restart_backoff_s: float = Field(
         default=1.0, gt=0, description="wait before restarting a dead runner; doubles per death"
     )

@@ -58,6 +58,7 @@ from app.engine.records import (
     RunResult,
 )
 from app.engine.resources.config import EndpointConfig, ResourceConfig
+from app.engine.resources.fairness import Flow
 from app.engine.resources.manager import ResourceManager, close_shared_managers, shared_manager
 from app.engine.tracing.api import trace
 from app.engine.tracing.ops import branch, classify, match_branch, parse_json
@@ -75,6 +76,7 @@ __all__ = [
     "ExecutionSettings",
     "FakeClock",
     "FileCheckpointStore",
+    "Flow",
     "ForwardRecord",
     "Graph",
     "GraphIssue",

@@ -33,6 +33,11 @@ async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
     return (await session.scalars(stmt)).one()
 
 
+async def tenant_name(session: AsyncSession, tenant_id: str) -> str | None:
+    """The name of the tenant ``tenant_id`` (``None`` if there is none)."""
+    return await session.scalar(select(Tenant.name).where(Tenant.id == tenant_id))
+
+
 async def create_api_key(session: AsyncSession, tenant_id: str, name: str) -> tuple[ApiKey, str]:
     """A new key for the tenant and its secret (``ie_...``), which is not stored anywhere."""
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)

@@ -22,6 +22,7 @@ from app.engine.execution.context import RunContext
 from app.engine.execution.deadlines import DeadlineWatch, deadline_watch
 from app.engine.llm import LLMRequest, LLMResponse
 from app.engine.records import LLMUsage, NodeRecord
+from app.engine.resources.fairness import Flow
 
 if TYPE_CHECKING:
     from app.engine.execution.step import LLMStep
@@ -74,7 +75,7 @@ async def call_model(
         record.attempts += 1
         try:
             response, usage = await _attempt(
-                endpoint, request, timeout_s, priority + ctx.priority, watch
+                endpoint, request, timeout_s, (priority + ctx.priority, ctx.flow), watch
             )
             record.usage = usage
             return _decode(response, step)
@@ -92,10 +93,14 @@ async def call_model(
 
 
 async def _attempt(
-    endpoint: Endpoint, request: LLMRequest, timeout_s: float, priority: int, watch: DeadlineWatch
+    endpoint: Endpoint,
+    request: LLMRequest,
+    timeout_s: float,
+    order: tuple[int, Flow],
+    watch: DeadlineWatch,
 ) -> tuple[LLMResponse, LLMUsage]:
     queued_at = endpoint.clock.now()
-    permit = await endpoint.acquire(estimate_tokens(request), priority)
+    permit = await endpoint.acquire(estimate_tokens(request), *order)
     if permit.shared is None:
         return await _call(endpoint, permit, request, timeout_s, watch, queued_at)
     try:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.resources.fairness import NO_FLOW, Flow
 
 if TYPE_CHECKING:
     from app.engine.resources.manager import ResourceManager
@@ -27,6 +28,7 @@ class RunContext:
     max_retries: int | None = None
     timeout_s: float | None = None
     priority: int = 0
+    flow: Flow = NO_FLOW
     record: bool = False
     observers: tuple[Observer, ...] = ()
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)

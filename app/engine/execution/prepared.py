@@ -14,6 +14,7 @@ from app.engine.execution.scheduler import GraphRun
 from app.engine.execution.settings import ExecutionSettings
 from app.engine.records import ForwardRecord, NodeRecord, NodeStatus, RunResult
 from app.engine.resources.config import ResourceConfig
+from app.engine.resources.fairness import NO_FLOW
 from app.engine.resources.manager import ResourceManager, shared_manager
 from app.engine.tools import registered_tools
 
@@ -35,6 +36,7 @@ class Execution:
             max_retries=settings.max_retries,
             timeout_s=settings.timeout_s,
             priority=settings.priority or 0,
+            flow=settings.flow or NO_FLOW,
             record=bool(settings.record),
             observers=_observers(settings),
             tools=settings.tools if settings.tools is not None else registered_tools(),

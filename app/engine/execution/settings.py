@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.resources.fairness import Flow
 
 if TYPE_CHECKING:
     from app.engine.checkpoint import CheckpointStore
@@ -46,6 +47,7 @@ class ExecutionSettings:
         ordered: batch results in input order (``True``) or completion order.
         on_progress: ``callback(done, total)`` after each batch item (total ``None`` if unknown).
         priority: lower runs first when endpoints are contended.
+        flow: whose calls these are; waiting calls share an endpoint fairly between flows.
         observers: extra :class:`Observer` hooks.
         tools: functions callable from ``tool`` nodes, by name.
         output_limits: size limits on node and item outputs (default: :class:`OutputLimits`).
@@ -62,6 +64,7 @@ class ExecutionSettings:
     ordered: bool | None = None
     on_progress: ProgressCallback | None = None
     priority: int | None = None
+    flow: Flow | None = None
     observers: tuple[Observer, ...] | None = None
     tools: Mapping[str, Callable[..., Any]] | None = None
     output_limits: OutputLimits | None = None

@@ -1,9 +1,11 @@
 """The async side of rate limiting: one gate per endpoint alias, shared by the whole process.
 
 A gate hands out :class:`Permit` objects: a concurrency slot plus a start recorded in the
-endpoint's :class:`~app.engine.resources.limiter.RateState`. Waiters are served lowest priority
-value first, then in arrival order. Nothing polls: a waiter is woken by :meth:`EndpointGate.release`
-or by the single timer set for the moment the head waiter's rate budget is available.
+endpoint's :class:`~app.engine.resources.limiter.RateState`. Waiters are served in the order of a
+:class:`~app.engine.resources.fairness.FairQueue`: lowest priority value first (aged, so that none
+starves), then fair shares between tenants and between their jobs (:class:`Flow`). Nothing
+polls: a waiter is woken by :meth:`EndpointGate.release` or by the single timer set for the
+moment the head waiter's rate budget is available.
 
 >>> import asyncio
 >>> from app.engine.resources.limiter import RateState
@@ -20,13 +22,12 @@ or by the single timer set for the moment the head waiter's rate budget is avail
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 from dataclasses import dataclass, field
 
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.errors import ConfigError
 from app.engine.llm import RateLimitInfo
+from app.engine.resources.fairness import AGING_S, NO_FLOW, FairQueue, Flow
 from app.engine.resources.limiter import RateState
 from app.engine.resources.sharing import SharedLease
 
@@ -42,6 +43,7 @@ class Permit:
     started_at: float
     released: bool = field(default=False, compare=False)
     shared: SharedLease | None = field(default=None, compare=False)
+    flow: Flow = field(default=NO_FLOW, compare=False)
 
 
 @dataclass(slots=True)
@@ -61,6 +63,7 @@ class _Waiter:
     enqueued_at: float
     for_slot: bool
     for_rate: bool
+    flow: Flow
 
 
 class EndpointGate:
@@ -85,7 +88,14 @@ class EndpointGate:
     The gate is not thread-safe: use it from one event loop at a time.
     """
 
-    def __init__(self, *, max_concurrent: int, rate: RateState, clock: Clock = _MONOTONIC) -> None:
+    def __init__(
+        self,
+        *,
+        max_concurrent: int,
+        rate: RateState,
+        clock: Clock = _MONOTONIC,
+        aging_s: float = AGING_S,
+    ) -> None:
         if max_concurrent < 1:
             raise ConfigError(f"max_concurrent must be at least 1, got {max_concurrent}")
         self.max_concurrent = max_concurrent
@@ -94,8 +104,7 @@ class EndpointGate:
         self._clock = clock
         self._in_flight = 0
         self._waiting = 0
-        self._queue: list[tuple[int, int, _Waiter]] = []
-        self._seq = itertools.count()
+        self._queue: FairQueue[_Waiter] = FairQueue(aging_s=aging_s, alive=_waits)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
         self._timer_due = 0.0
@@ -110,13 +119,14 @@ class EndpointGate:
         """Callers blocked in :meth:`acquire`."""
         return self._waiting
 
-    async def acquire(self, tokens: int, priority: int = 0) -> Permit:
-        """Wait for a concurrency slot and rate budget for a call needing ``tokens``."""
+    async def acquire(self, tokens: int, priority: int = 0, flow: Flow = NO_FLOW) -> Permit:
+        """Wait for a concurrency slot and rate budget for a call needing ``tokens``, made for
+        ``flow`` (whose fair share it uses while calls wait)."""
         if not self._waiting and self._in_flight < self.max_concurrent:
             now = self._clock.now()
             if self.rate.delay(tokens, now) <= 0.0:
-                return self._grant(tokens, now)
-        return await self._wait(tokens, priority)
+                return self._grant(tokens, now, flow)
+        return await self._wait(tokens, priority, flow)
 
     def release(self, permit: Permit) -> None:
         """Give the slot back; releasing the same permit twice has no further effect."""
@@ -124,6 +134,7 @@ class EndpointGate:
             return
         permit.released = True
         self._in_flight -= 1
+        self._queue.finished(permit.flow)
         if self._waiting:
             self._dispatch()
 
@@ -163,17 +174,19 @@ class EndpointGate:
         )
         return state
 
-    def _grant(self, tokens: int, now: float) -> Permit:
+    def _grant(self, tokens: int, now: float, flow: Flow) -> Permit:
         self._in_flight += 1
         self.stats.acquired += 1
-        return Permit(tokens, self.rate.start(tokens, now), now)
+        self._queue.started(flow)
+        return Permit(tokens, self.rate.start(tokens, now), now, flow=flow)
 
-    async def _wait(self, tokens: int, priority: int) -> Permit:
+    async def _wait(self, tokens: int, priority: int, flow: Flow) -> Permit:
         loop = asyncio.get_running_loop()
         full = self._in_flight >= self.max_concurrent
         # NOTE: queued while a slot was free means blocked by rate, directly or behind the head.
-        waiter = _Waiter(tokens, loop.create_future(), self._clock.now(), full, not full)
-        heapq.heappush(self._queue, (priority, next(self._seq), waiter))
+        now = self._clock.now()
+        waiter = _Waiter(tokens, loop.create_future(), now, full, not full, flow)
+        self._queue.push(waiter, priority, flow, now)
         self._waiting += 1
         self._dispatch()
         if waiter.future.done():
@@ -206,8 +219,7 @@ class EndpointGate:
 
     def _compact(self) -> None:
         """Drop cancelled waiters buried in the queue so abandoned entries cannot pile up."""
-        self._queue = [entry for entry in self._queue if not entry[2].future.done()]
-        heapq.heapify(self._queue)
+        self._queue.compact()
 
     def _wake(self) -> None:
         if self._waiting:
@@ -226,20 +238,17 @@ class EndpointGate:
                 waiter.for_rate = True
                 self._arm_timer(waiter, now, wait)
                 return
-            heapq.heappop(self._queue)
+            self._queue.pop()
             self._hand_over(waiter, now)
         self._mark_slot_wait()
 
     def _head(self) -> _Waiter | None:
-        """The first live waiter, dropping cancelled ones."""
-        queue = self._queue
-        while queue and queue[0][2].future.done():
-            heapq.heappop(queue)
-        return queue[0][2] if queue else None
+        """The next live waiter to serve, dropping cancelled ones."""
+        return self._queue.head()
 
     def _hand_over(self, waiter: _Waiter, now: float) -> None:
         self._waiting -= 1
-        waiter.future.set_result(self._grant(waiter.tokens, now))
+        waiter.future.set_result(self._grant(waiter.tokens, now, waiter.flow))
 
     def _mark_slot_wait(self) -> None:
         waiter = self._head()
@@ -268,3 +277,7 @@ class EndpointGate:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+def _waits(waiter: _Waiter) -> bool:
+    return not waiter.future.done()

@@ -24,6 +24,7 @@ from app.engine.errors import LLMCallError, RateLimitedError, error_kind
 from app.engine.llm import ClientFactory, LLMClient, LLMResponse
 from app.engine.records import LLMUsage
 from app.engine.resources.config import EndpointConfig, ResourceConfig
+from app.engine.resources.fairness import AGING_S, NO_FLOW, Flow
 from app.engine.resources.gate import EndpointGate, Permit
 from app.engine.resources.limiter import RateState
 from app.engine.resources.metrics import EndpointMetrics
@@ -42,19 +43,22 @@ class Endpoint:
         client: LLMClient,
         clock: Clock,
         shared: SharedAdmission | None = None,
+        aging_s: float = AGING_S,
     ) -> None:
         self.alias = alias
         self.config = config
         self.client = client
         self.clock = clock
         self.rate = RateState(rpm=config.rpm, tpm=config.tpm, now=clock.now())
-        self.gate = EndpointGate(max_concurrent=config.max_concurrent, rate=self.rate, clock=clock)
+        self.gate = EndpointGate(
+            max_concurrent=config.max_concurrent, rate=self.rate, clock=clock, aging_s=aging_s
+        )
         self.metrics = EndpointMetrics()
         self.shared = shared
 
-    async def acquire(self, tokens: int, priority: int = 0) -> Permit:
+    async def acquire(self, tokens: int, priority: int = 0, flow: Flow = NO_FLOW) -> Permit:
         """A permit from the local gate and, with a shared store, from the store too."""
-        permit = await self.gate.acquire(tokens, priority)
+        permit = await self.gate.acquire(tokens, priority, flow)
         if self.shared is None:
             return permit
         try:
@@ -122,6 +126,8 @@ class ResourceManager:
 
     With ``shared_store``, every call is also admitted by the store, so that each alias's
     limits hold across all processes using it; without, they hold within this process.
+    ``aging_s`` is how much longer a call must wait to overtake one of a unit lower priority
+    value (:mod:`app.engine.resources.fairness`).
     """
 
     def __init__(
@@ -131,8 +137,10 @@ class ResourceManager:
         client_factory: ClientFactory | None = None,
         clock: Clock | None = None,
         shared_store: SharedRateStore | None = None,
+        aging_s: float = AGING_S,
     ) -> None:
         self.config = config
+        self.aging_s = aging_s
         self._factory = client_factory or default_client_factory
         self._clock = clock or MonotonicClock()
         self._endpoints: dict[str, Endpoint] = {}
@@ -145,9 +153,9 @@ class ResourceManager:
         found = self._endpoints.get(alias)
         if found is None:
             config = self.config.endpoint(alias)
-            found = Endpoint(
-                alias, config, self._factory(alias, config), self._clock, self._admission(alias)
-            )
+            client = self._factory(alias, config)
+            admission = self._admission(alias)
+            found = Endpoint(alias, config, client, self._clock, admission, self.aging_s)
             self._endpoints[alias] = found
         return found
 

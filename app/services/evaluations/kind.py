@@ -31,7 +31,7 @@ from app.lifecycle import ItemStatus
 from app.services.evaluations.layout import EvaluationPlan, example_of
 from app.services.optimization.losses import loss_of
 from app.services.runner.calls import on_call
-from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step
+from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
 
@@ -70,6 +70,7 @@ async def _execution(job: Job, version_id: str, deps: RunDeps) -> Execution:
         resources=deps.resources,
         observers=(NodeSink(job.id, deps.writer), deps.metrics.nodes, FailedNodeLog()),
         priority=job.priority,
+        flow=await flow_of(job, deps),
         output_limits=deps.limits,
         record=True,
     )

@@ -13,12 +13,12 @@ from typing import Any
 from app.db.models import Job
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories.results import ItemRow
-from app.engine import EngineError, ExecutionSettings, InputError, RunResult
+from app.engine import EngineError, ExecutionSettings, Flow, InputError, RunResult
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.prepared import Execution
 from app.lifecycle import ItemStatus
 from app.services.runner.calls import on_call
-from app.services.runner.kinds import BATCH, CannotRun, KindRun, RunDeps, Step
+from app.services.runner.kinds import BATCH, CannotRun, KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
 
@@ -32,14 +32,17 @@ class BatchKind:
         async with deps.sessions() as session:
             version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
         assert version is not None  # a job's version is immutable and never deleted
+        flow = await flow_of(job, deps)
         try:
-            execution = _prepare(job, version.id, version.definition, deps)
+            execution = _prepare(job, version.id, version.definition, deps, flow)
         except EngineError as exc:
             raise CannotRun(f"the graph cannot run: {exc}") from None
         return BatchRun(job.id, execution, {"graph_version": version.version})
 
 
-def _prepare(job: Job, version_id: str, definition: dict[str, Any], deps: RunDeps) -> Execution:
+def _prepare(
+    job: Job, version_id: str, definition: dict[str, Any], deps: RunDeps, flow: Flow
+) -> Execution:
     program = deps.programs.get(version_id, definition)
     for alias in program.plan.aliases:
         deps.resources.config.endpoint(alias)  # ConfigError if no longer configured
@@ -48,6 +51,7 @@ def _prepare(job: Job, version_id: str, definition: dict[str, Any], deps: RunDep
         resources=deps.resources,
         observers=(sink, deps.metrics.nodes, FailedNodeLog()),
         priority=job.priority,
+        flow=flow,
         output_limits=deps.limits,
     )
     return Execution(program, settings)

@@ -1,14 +1,15 @@
 """The durable-run core: one claimed run, step by step, to its one end.
 
 What every run kind shares lives here: the steps (the job's unfinished items) are read in
-index order with a cursor, taken into the runner's window, and each runs as a task of its own
-through its kind (:mod:`app.services.runner.kinds`); what an earlier process stored for a step
-comes with it. Results, items and events go to the shared :class:`ResultWriter` (batched,
-events with increasing ids); a ``progress`` event is recorded every ``progress_s``; a cancel
-stops dispatch and cancels the steps in flight; a lost lease abandons the run to its next
-owner; the end goes through :func:`~app.services.runner.ending.end_run`. Its own database
-work (opening, the next page, the start and the end) waits out an outage
-(:mod:`app.services.runner.outages`); the steps in flight go on meanwhile.
+index order with a cursor, taken into the runner's window (shared fairly between runs), and
+each runs as a task of its own through its kind (:mod:`app.services.runner.kinds`); what an
+earlier process stored for a step comes with it. Results, items and events go to the shared
+:class:`ResultWriter` (batched, events with increasing ids); a ``progress`` event is
+recorded every ``progress_s``; a cancel stops dispatch and cancels the steps in flight; a lost
+lease abandons the run to its next owner; the end goes through
+:func:`~app.services.runner.ending.end_run`. Its own database work (opening, the next page,
+the start and the end) waits out an outage (:mod:`app.services.runner.outages`); the steps in
+flight go on meanwhile.
 
     run = DurableRun(claimed_job, BatchKind(), deps)
     status = await run.run()  # "completed", "failed", "cancelled", or None if abandoned
@@ -138,9 +139,9 @@ class DurableRun:
 
     async def _take_slot(self) -> bool:
         await self.deps.writer.room()
-        await self.deps.window.acquire()
+        await self.deps.window.acquire(self.job_id)
         if self._stopping:
-            self.deps.window.release()
+            self.deps.window.release(self.job_id)
             return False
         return True
 
@@ -159,7 +160,7 @@ class DurableRun:
                 self._stepped(_cancelled_row(self.job_id, step.index))
             raise
         finally:
-            self.deps.window.release()
+            self.deps.window.release(self.job_id)
         begin()  # a step that ends without having begun (no model call) began now
         self._stepped(row)
 

@@ -50,6 +50,7 @@ from app.services.runner.core import DurableRun
 from app.services.runner.kinds import RUN_KINDS, RunDeps, kind_of, register
 from app.services.runner.leases import LeaseKeeper
 from app.services.runner.outages import backoff, reason, retrying
+from app.services.runner.window import FairWindow
 from app.services.runner.writer import ResultWriter
 from app.settings import Settings
 
@@ -101,11 +102,12 @@ class RunDispatcher:
             writer=self.writer,
             resources=context.resources,
             programs=context.programs,
-            window=asyncio.Semaphore(settings.runner_window),
+            window=FairWindow(settings.runner_window),
             metrics=metrics,
             owner=self.owner,
             progress_s=settings.progress_interval_s,
             limits=output_limits(settings),
+            tenant_weights=settings.tenant_weights,
         )
         self.active: dict[str, DurableRun] = {}
         self._tasks: dict[str, asyncio.Task[str | None]] = {}

@@ -22,18 +22,19 @@ raises :class:`CannotRun` (or its runner kept dying), ``cancelled`` when the use
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Job, NodeResult
+from app.db.repositories import tenants as tenants_repo
 from app.db.repositories.results import ItemRow
-from app.engine import OutputLimits, ResourceManager
+from app.engine import Flow, OutputLimits, ResourceManager
 from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
+from app.services.runner.window import FairWindow
 from app.services.runner.writer import ResultWriter
 
 
@@ -45,11 +46,22 @@ class RunDeps:
     writer: ResultWriter
     resources: ResourceManager
     programs: ProgramCache
-    window: asyncio.Semaphore  # steps in flight in this process, over every run
+    window: FairWindow  # steps in flight in this process, over every run
     metrics: ServiceMetrics
     owner: str  # the runner's lease owner id: only the lease holder may end a run
     progress_s: float = 2.0
     limits: OutputLimits | None = None
+    tenant_weights: Mapping[str, float] = field(default_factory=dict)  # by tenant name
+
+
+async def flow_of(job: Job, deps: RunDeps) -> Flow:
+    """The job's flow at its endpoints: its own fair share within its tenant's (weighted)."""
+    weight = 1.0
+    if deps.tenant_weights:
+        async with deps.sessions() as session:
+            name = await tenants_repo.tenant_name(session, job.tenant_id)
+        weight = deps.tenant_weights.get(name or "", 1.0)
+    return Flow(job.tenant_id, job.id, weight)
 
 
 @dataclass(frozen=True, slots=True)

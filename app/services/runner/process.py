@@ -81,7 +81,12 @@ class ProcessResources:
         sessions = session_factory(engine)
         config = load_endpoints(settings)
         store = build_rate_store(settings, sessions, config)
-        resources = ResourceManager(config, client_factory=watched_clients(), shared_store=store)
+        resources = ResourceManager(
+            config,
+            client_factory=watched_clients(),
+            shared_store=store,
+            aging_s=settings.fair_aging_s,
+        )
         metrics = process_metrics("runner", resources, engine, store)
         return cls(settings, engine, sessions, resources, metrics, rate_store=store)
 
