@@ -137,7 +137,12 @@ async def start_runtime(settings: Settings) -> Runtime:
     endpoints = load_endpoints(settings)
     open_tenant = await _open_tenant(settings, sessions)
     store = build_rate_store(settings, sessions, endpoints)
-    resources = ResourceManager(endpoints, client_factory=watched_clients(), shared_store=store)
+    resources = ResourceManager(
+        endpoints,
+        client_factory=watched_clients(),
+        shared_store=store,
+        shared_lease_s=settings.limiter_lease_s,
+    )
     reads = read_session_factory(engine)
     runtime = Runtime(
         settings=settings,

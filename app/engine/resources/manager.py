@@ -29,7 +29,7 @@ from app.engine.resources.limiter import RateState
 from app.engine.resources.metrics import EndpointMetrics
 from app.engine.resources.providers import default_client_factory
 from app.engine.resources.shared import SharedRateStore, limits_of
-from app.engine.resources.sharing import SharedAdmission
+from app.engine.resources.sharing import LEASE_TTL_S, SharedAdmission
 
 
 class Endpoint:
@@ -122,6 +122,7 @@ class ResourceManager:
 
     With ``shared_store``, every call is also admitted by the store, so that each alias's
     limits hold across all processes using it; without, they hold within this process.
+    ``shared_lease_s`` is how long a slot of a process that died mid-call stays taken.
     """
 
     def __init__(
@@ -131,6 +132,7 @@ class ResourceManager:
         client_factory: ClientFactory | None = None,
         clock: Clock | None = None,
         shared_store: SharedRateStore | None = None,
+        shared_lease_s: float = LEASE_TTL_S,
     ) -> None:
         self.config = config
         self._factory = client_factory or default_client_factory
@@ -138,6 +140,7 @@ class ResourceManager:
         self._endpoints: dict[str, Endpoint] = {}
         self._store = shared_store
         self._limits = limits_of(config) if shared_store is not None else {}
+        self._lease_s = shared_lease_s
 
     def endpoint(self, alias: str) -> Endpoint:
         """The runtime of ``alias`` (``ConfigError`` if it is not configured)."""
@@ -153,7 +156,7 @@ class ResourceManager:
     def _admission(self, alias: str) -> SharedAdmission | None:
         if self._store is None:
             return None
-        return SharedAdmission(self._store, alias, self._limits[alias])
+        return SharedAdmission(self._store, alias, self._limits[alias], ttl_s=self._lease_s)
 
     def endpoints(self) -> Iterable[Endpoint]:
         return list(self._endpoints.values())

@@ -81,7 +81,12 @@ class ProcessResources:
         sessions = session_factory(engine)
         config = load_endpoints(settings)
         store = build_rate_store(settings, sessions, config)
-        resources = ResourceManager(config, client_factory=watched_clients(), shared_store=store)
+        resources = ResourceManager(
+            config,
+            client_factory=watched_clients(),
+            shared_store=store,
+            shared_lease_s=settings.limiter_lease_s,
+        )
         metrics = process_metrics("runner", resources, engine)
         return cls(settings, engine, sessions, resources, metrics, rate_store=store)
 
