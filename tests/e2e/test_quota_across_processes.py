@@ -3,19 +3,23 @@
 Three ``inf-engine worker`` processes and one API process (``serve --no-runner``, serving
 parallel ``POST /v1/runs``) share one database and two aliases: ``rpm`` (600 requests a minute)
 and ``tpm`` (30 000 tokens a minute), 8 and 3 in flight at most. Demand is above all four for
-70 s, so the busiest 60-s window the server saw is the limiter's doing. Then a worker killed
-with SIGKILL mid-job: its concurrency slots stay taken until their lease lapses
+70 s, so the busiest 60-s window the server saw is the limiter's doing; in the same 70 s
+one ``serve`` on a database of its own keeps its job and parallel runs to 600 a minute. Then
+a worker killed with SIGKILL mid-job: its concurrency slots stay taken until their lease lapses
 (``INF_LIMITER_LEASE_S``), and then the other worker fills every slot.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.db import migrate
+from tests.support.db import create_database, drop_database, require_server
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     ServerProcess,
@@ -46,10 +50,11 @@ ALIASES = {
     "tpm": {"tpm": TPM, "max_concurrent": TPM_CAP},
 }
 # NOTE: a call holds its slot while it waits for the rate budget, and a starved host adds its
-# own time per call: fast answers keep the demand above 600 rpm, and a few slow first items
-# (SLOW_MS, rpm alias only) fill all 8 slots at once.
-LATENCY_MS, SLOW_MS, SLOW_ITEMS = 20, 2_000, 4
+# own time per call: fast answers keep the demand above 600 rpm, and the first job's first
+# SLOW_ITEMS (rpm alias only, answered after SLOW_MS) take all 8 slots at once.
+LATENCY_MS, SLOW_MS, SLOW_ITEMS = 20, 3_000, CAP
 SLOW_RULE = {"match": "rpm: Facts.\n[slow", "delay_ms": SLOW_MS}
+SOLO = {"solo": {"rpm": RPM, "max_concurrent": CAP}}
 SETTINGS = {
     "auto_migrate": "false",
     "limiter_backend": "postgres",
@@ -57,6 +62,17 @@ SETTINGS = {
     "poll_s": 0.2,
     "heartbeat_s": 0.5,
 }
+
+
+@pytest.fixture
+def serve_postgres() -> Iterator[str]:
+    """A second migrated database, for a ``serve`` whose limits nobody else shares."""
+    url = create_database(require_server())
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        drop_database(url)
 
 
 def start_service(
@@ -69,37 +85,80 @@ def start_service(
     **settings: Any,
 ) -> ServerProcess:
     """Starts ``workers`` and an API process without runner on ``aliases``; returns the API."""
+    return start_all(
+        running,
+        tmp_path,
+        workers,
+        aliases_env(database_url, fake_llm, tmp_path, aliases, **settings),
+    )["api"]
+
+
+def aliases_env(
+    database_url: str,
+    fake_llm: FakeLLM,
+    tmp_path: Path,
+    aliases: dict[str, dict[str, Any]],
+    **settings: Any,
+) -> Any:
+    """``env(marker, **extra)``: a process's settings with its endpoints file on ``aliases``."""
 
     def env(marker: str, **extra: Any) -> dict[str, str]:
         path = limited_endpoints(tmp_path / f"{marker}.yaml", fake_llm.base_url, marker, aliases)
         return server_env(database_url, path, **SETTINGS, **settings, **extra)
 
-    # NOTE: the workers start while the API does: process start-up is most of a test's time.
+    return env
+
+
+def start_all(
+    running: Servers,
+    tmp_path: Path,
+    workers: tuple[str, ...],
+    env: Any,
+    serves: dict[str, dict[str, str]] | None = None,
+) -> dict[str, ServerProcess]:
+    """Workers, an ``api`` without runner and ``serves`` (name -> env), by name."""
+    # NOTE: the workers start while the others do: process start-up is most of a test's time.
     launched = [launch_worker(marker, env(marker), tmp_path) for marker in workers]
     running.started += launched
-    api = running.start("api", env("api", runner_mode="none"))
+    started = {"api": running.start("api", env("api", runner_mode="none"))}
+    started |= {name: running.start(name, serve_env) for name, serve_env in (serves or {}).items()}
     for worker in launched:
         wait_worker(worker)
-    return api
+    return started
 
 
 def test_workers_and_an_api_never_pass_the_rpm_tpm_or_concurrency_limit(
-    fresh_postgres: str, fake_llm: FakeLLM, running: Servers, tmp_path: Path
+    fresh_postgres: str, serve_postgres: str, fake_llm: FakeLLM, running: Servers, tmp_path: Path
 ) -> None:
+    """Also, meanwhile, one ``serve`` (HTTP + runner child) on a database of its own: its job
+    and parallel runs keep its alias ``solo`` to 600 requests a minute as well."""
     fake_llm.configure(latency_ms=LATENCY_MS, rules=[SLOW_RULE], log=True)
-    api = start_service(running, fresh_postgres, fake_llm, tmp_path, WORKERS, ALIASES)
+    env = aliases_env(fresh_postgres, fake_llm, tmp_path, ALIASES)
+    solo_env = aliases_env(serve_postgres, fake_llm, tmp_path, SOLO)("serve")
+    started = start_all(running, tmp_path, WORKERS, env, {"serve": solo_env})
+    api, serve = started["api"], started["serve"]
     graph_id = upload_graph(api.client, one_call_per_alias("quota", {"rpm": None, "tpm": 64}))
-    inputs = {tag: documents(f"slow{tag}", SLOW_ITEMS) + documents(tag, ITEMS) for tag in WORKERS}
+    runs_graph = upload_graph(api.client, one_call_per_alias("quota-runs", {"rpm": None}))
+    solo_graph = upload_graph(serve.client, one_call_per_alias("solo", {"solo": None}))
+    inputs = {tag: documents(tag, ITEMS) for tag in WORKERS}
+    inputs[WORKERS[0]][:0] = documents("slow", SLOW_ITEMS)
     job_ids = [submit_job(api.client, graph_id, inputs[tag]) for tag in WORKERS]
+    solo_job = submit_job(serve.client, solo_graph, documents("solo", 2 * ITEMS))
     wait_for(lambda: fake_llm.stats()["requests"] or None, 30, what="the first call")
-    with parallel_runs(api.url, graph_id, PARALLEL_RUNS) as statuses:
+    with (
+        parallel_runs(api.url, runs_graph, PARALLEL_RUNS) as statuses,
+        parallel_runs(serve.url, solo_graph, PARALLEL_RUNS) as solo_statuses,
+    ):
         time.sleep(LOAD_S)
     cancel_jobs(api.client, job_ids)
+    cancel_jobs(serve.client, [solo_job])
     rpm, tpm = fake_llm.window(WINDOW_S, "-rpm"), fake_llm.window(WINDOW_S, "-tpm")
-    print(f"\nat the server: rpm alias {rpm}\ntpm alias {tpm}\nruns: {len(statuses)}")
+    solo = fake_llm.window(WINDOW_S, "serve-solo")
+    print(f"\nat the server: rpm alias {rpm}\ntpm alias {tpm}\nsolo alias {solo}")
+    print(f"runs: {len(statuses)} on the API, {len(solo_statuses)} on the serve")
 
     assert statuses, "the API served runs during the load"
-    assert set(statuses) == {200}, statuses
+    assert set(statuses) == set(solo_statuses) == {200}, (statuses, solo_statuses)
     callers, span = _callers_and_span(fake_llm.log(), "-rpm")
     assert callers == {*WORKERS, "api"}, "every process called"
     assert span > WINDOW_S + 5
@@ -107,6 +166,8 @@ def test_workers_and_an_api_never_pass_the_rpm_tpm_or_concurrency_limit(
     assert 0.9 * TPM <= tpm["max_tokens_in_window"] <= TPM
     assert rpm["peak_in_flight"] == CAP, "the cap was reached, never passed"
     assert tpm["peak_in_flight"] <= TPM_CAP
+    assert 0.95 * RPM <= solo["max_requests_in_window"] <= RPM
+    assert solo["peak_in_flight"] <= CAP
 
 
 def _callers_and_span(log: list[dict[str, Any]], suffix: str) -> tuple[set[str], float]:

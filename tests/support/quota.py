@@ -66,7 +66,8 @@ def cancel_jobs(client: httpx.Client, job_ids: list[str]) -> None:
 @contextmanager
 def parallel_runs(url: str, graph_id: str, parallel: int) -> Iterator[list[int]]:
     """Rounds of ``parallel`` concurrent ``POST /v1/runs`` while the block lasts (the round in
-    progress is finished afterwards); yields the list their statuses are appended to."""
+    progress is finished afterwards); yields the list their statuses are appended to (0: no
+    answer within the client's 60 s)."""
     statuses: list[int] = []
     stop = threading.Event()
     thread = threading.Thread(
@@ -90,6 +91,16 @@ async def _rounds(
                 {"graph_id": graph_id, "inputs": documents(f"run{round_}", parallel)[n]}
                 for n in range(parallel)
             ]
-            answers = await asyncio.gather(*(client.post("/v1/runs", json=b) for b in bodies))
-            statuses += [answer.status_code for answer in answers]
+            answers = await asyncio.gather(
+                *(client.post("/v1/runs", json=b) for b in bodies), return_exceptions=True
+            )
+            statuses += [_status(answer) for answer in answers]
             round_ += 1
+
+
+def _status(answer: httpx.Response | BaseException) -> int:
+    if isinstance(answer, httpx.TransportError):
+        return 0
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer.status_code
