@@ -12,7 +12,7 @@ a worker killed with SIGKILL mid-job: its concurrency slots stay taken until the
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,7 @@ def aliases_env(
     tmp_path: Path,
     aliases: dict[str, dict[str, Any]],
     **settings: Any,
-) -> Any:
+) -> Callable[..., dict[str, str]]:
     """``env(marker, **extra)``: a process's settings with its endpoints file on ``aliases``."""
 
     def env(marker: str, **extra: Any) -> dict[str, str]:
@@ -113,7 +113,7 @@ def start_all(
     running: Servers,
     tmp_path: Path,
     workers: tuple[str, ...],
-    env: Any,
+    env: Callable[..., dict[str, str]],
     serves: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, ServerProcess]:
     """Workers, an ``api`` without runner and ``serves`` (name -> env), by name."""
