@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         "the Redis at INF_REDIS_URL. postgres and redis make each alias's limits hold across "
         "every process using that store",
     )
+    limiter_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="a call's concurrency slot in the shared store (postgres, redis) is renewed "
+        "while it runs; a process killed mid-call leaves its slots taken for at most this long",
+    )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="the Redis of INF_LIMITER_BACKEND=redis"
     )

@@ -156,6 +156,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         client_factory=watched_clients(),
         shared_store=store,
         aging_s=settings.fair_aging_s,
+        shared_lease_s=settings.limiter_lease_s,
     )
     reads = read_session_factory(engine)
     runtime = Runtime(

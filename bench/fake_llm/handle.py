@@ -87,6 +87,13 @@ class FakeLLM:
         result: dict[str, Any] = self._call("GET", "/_stats")
         return result
 
+    def window(self, window_s: float = 60.0, model_suffix: str = "") -> dict[str, Any]:
+        """The busiest ``window_s`` window (requests and tokens served) and the peak in flight
+        of the logged requests whose model ends with ``model_suffix`` (needs ``log=True``)."""
+        params = {"window_s": window_s, "model_suffix": model_suffix}
+        result: dict[str, Any] = self._call("GET", "/_stats", params=params)["window"]
+        return result
+
     def log(self) -> list[dict[str, Any]]:
         """`GET /_log`: request log entries in arrival order."""
         result: list[dict[str, Any]] = self._call("GET", "/_log")

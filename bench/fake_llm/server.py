@@ -131,20 +131,25 @@ class FakeLLMServer:
             await asyncio.sleep(delay)
         if _hangs(rule, fault):
             await self._hang(request)
-        response = self._outcome(dialect, req, rule, fault)
+        response = self._outcome(dialect, req, rule, fault, entry)
         if window is not None:
             response.headers.update(window.headers(_monotonic()))
         return response
 
     def _outcome(
-        self, dialect: Dialect, req: ChatRequest, rule: Rule | None, fault: str | None
+        self,
+        dialect: Dialect,
+        req: ChatRequest,
+        rule: Rule | None,
+        fault: str | None,
+        entry: LogEntry | None,
     ) -> web.Response:
         if rule is not None:
             if rule.malformed:
                 return self._malformed(dialect, req)
             if rule.status is not None:
                 return _scripted_error(dialect, rule)
-            return self._success(dialect, req, rule.reply)
+            return self._success(dialect, req, rule.reply, entry)
         if fault == Fault.ERROR:
             return _json(500, dialect.error(500, _SERVER_ERROR))
         if fault == Fault.MALFORMED:
@@ -156,10 +161,14 @@ class FakeLLMServer:
             simulated = simulation_answer(req.model, req.system, req.prompt)
         except SimulatedOutage as exc:
             return _json(500, dialect.error(500, str(exc)))
-        return self._success(dialect, req, simulated)
+        return self._success(dialect, req, simulated, entry)
 
-    def _success(self, dialect: Dialect, req: ChatRequest, text: str | None) -> web.Response:
+    def _success(
+        self, dialect: Dialect, req: ChatRequest, text: str | None, entry: LogEntry | None
+    ) -> web.Response:
         comp = complete(default_reply(req) if text is None else text, req)
+        if entry is not None:
+            entry.tokens = req.prompt_tokens + comp.tokens
         body = dialect.success(req, comp, self.state.new_id(), int(time.time()))
         return _json(200, body)
 
@@ -232,9 +241,20 @@ class ControlAPI:
         self.state.reset()
         return _json(200, {"ok": True})
 
-    async def stats(self, _request: web.Request) -> web.Response:
-        """Request counters."""
-        return _json(200, self.state.stats())
+    async def stats(self, request: web.Request) -> web.Response:
+        """Request counters; with ``?window_s=60`` (and ``model_suffix``) also ``window``,
+        the busiest window and peak in flight of the logged requests."""
+        stats = self.state.stats()
+        if "window_s" in request.query:
+            try:
+                window_s = float(request.query["window_s"])
+            except ValueError:
+                return _json(400, {"error": "window_s must be a number"})
+            if not window_s > 0:
+                return _json(400, {"error": "window_s must be positive"})
+            suffix = request.query.get("model_suffix", "")
+            stats["window"] = self.state.busiest(window_s, suffix)
+        return _json(200, stats)
 
     async def log(self, _request: web.Request) -> web.Response:
         """The request log in arrival order."""

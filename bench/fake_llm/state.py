@@ -13,6 +13,7 @@ from app.llm.simulation import noise
 from .behaviour import Behaviour, Rule
 from .limits import RequestWindow
 from .replies import ChatRequest
+from .windows import window_summary
 
 __all__ = ["Fault", "LogEntry", "ServerState"]
 
@@ -41,6 +42,7 @@ class LogEntry:
         "system",
         "t_arrival",
         "t_done",
+        "tokens",
     )
 
     def __init__(self, t_arrival: float, path: str, in_flight: int) -> None:
@@ -52,6 +54,7 @@ class LogEntry:
         self.system: str | None = None
         self.prompt: str | None = None
         self.max_tokens: int | None = None
+        self.tokens: int | None = None  # prompt + completion served, once answered with usage
         self.in_flight_at_arrival = in_flight
         self.body: Any = None
         self.headers: dict[str, str] | None = None
@@ -82,6 +85,7 @@ _LOG_FIELDS = (
     "system",
     "prompt",
     "max_tokens",
+    "tokens",
     "in_flight_at_arrival",
     "body",
     "headers",
@@ -205,3 +209,9 @@ class ServerState:
             "peak_in_flight": self.peak_in_flight,
             "started": self.started,
         }
+
+    def busiest(self, window_s: float, model_suffix: str = "") -> dict[str, Any]:
+        """The busiest ``window_s`` window and peak in flight of logged requests whose model
+        ends with ``model_suffix`` (all by default); times are seconds since ``started``."""
+        entries = [e for e in self.log if (e.model or "").endswith(model_suffix)]
+        return window_summary(entries, window_s, time.monotonic() - self.started)

@@ -2,7 +2,9 @@
 concurrency cap through the shared rate store, as the fake server's peak in flight shows.
 
 With ``INF_LIMITER_BACKEND=local`` each process has its own limiter, so the same load goes
-over the cap: that control shows the measurement can tell the two apart.
+over the cap: that control shows the measurement can tell the two apart. The rate side (no
+60-s window above ``rpm`` for a job plus parallel runs in one ``serve``) needs 70 s of load:
+it runs alongside the multi-process one in tests/e2e/test_quota_across_processes.py.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from app.engine.resources.limiter import RateState
 from app.engine.resources.metrics import EndpointMetrics
 from app.engine.resources.providers import default_client_factory, preload_providers
 from app.engine.resources.shared import SharedRateStore, limits_of
-from app.engine.resources.sharing import SharedAdmission
+from app.engine.resources.sharing import LEASE_TTL_S, SharedAdmission
 
 
 class Endpoint:
@@ -128,6 +128,7 @@ class ResourceManager:
     limits hold across all processes using it; without, they hold within this process.
     ``aging_s`` is how much longer a call must wait to overtake one of a unit lower priority
     value (:mod:`app.engine.resources.fairness`).
+    ``shared_lease_s`` is how long a slot of a process that died mid-call stays taken.
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class ResourceManager:
         clock: Clock | None = None,
         shared_store: SharedRateStore | None = None,
         aging_s: float = AGING_S,
+        shared_lease_s: float = LEASE_TTL_S,
     ) -> None:
         self.config = config
         self.aging_s = aging_s
@@ -147,6 +149,7 @@ class ResourceManager:
         self._store = shared_store
         self._limits = limits_of(config) if shared_store is not None else {}
         preload_providers(config)
+        self._lease_s = shared_lease_s
 
     def endpoint(self, alias: str) -> Endpoint:
         """The runtime of ``alias`` (``ConfigError`` if it is not configured)."""
@@ -162,7 +165,7 @@ class ResourceManager:
     def _admission(self, alias: str) -> SharedAdmission | None:
         if self._store is None:
             return None
-        return SharedAdmission(self._store, alias, self._limits[alias])
+        return SharedAdmission(self._store, alias, self._limits[alias], ttl_s=self._lease_s)
 
     def endpoints(self) -> Iterable[Endpoint]:
         return list(self._endpoints.values())

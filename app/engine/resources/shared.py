@@ -29,6 +29,10 @@ from app.engine.resources.store_state import StoreSnapshot, budget_state, leases
 
 # NOTE: a wait this small is float noise (TATs are sums of many intervals).
 EPSILON_S = 1e-9
+# NOTE: a grant reaches the provider a little later, by a delay that varies (network, event
+# loops, a busy host); a minute of grants is paced as if this much longer, so that no minute
+# of arrivals holds more than the budget either.
+ARRIVAL_SPREAD_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +48,9 @@ class Admission:
 class Rate:
     """A GCRA budget: ``interval_s`` per unit, at most ``capacity`` units at once.
 
-    >>> Rate.per_minute(600, burst_s=1.0)
-    Rate(interval_s=0.1, capacity=10.0)
+    >>> rate = Rate.per_minute(600, burst_s=1.0)
+    >>> rate.capacity, round(60 / rate.interval_s, 1)  # the steady rate leaves room for the burst
+    (10.0, 586.1)
     """
 
     interval_s: float
@@ -53,8 +58,16 @@ class Rate:
 
     @classmethod
     def per_minute(cls, per_minute: float, burst_s: float) -> Rate:
-        """``per_minute`` units, with about ``burst_s`` seconds' worth (at least 1) at once."""
-        return cls(interval_s=60.0 / per_minute, capacity=max(1.0, per_minute * burst_s / 60.0))
+        """``per_minute`` units, with about ``burst_s`` seconds' worth (at least 1) at once,
+        and never more than ``per_minute`` in any 60 s (half-open) window, burst included.
+
+        GCRA grants fewer than ``capacity + window / interval_s`` in a window, so the steady
+        rate is what the minute leaves after the burst (``ARRIVAL_SPREAD_S`` more window for
+        the arrivals at the provider).
+        """
+        capacity = max(1.0, min(per_minute, per_minute * burst_s / 60.0))
+        interval_s = (60.0 + ARRIVAL_SPREAD_S) / (per_minute + 1.0 - capacity)
+        return cls(interval_s=interval_s, capacity=capacity)
 
 
 UNLIMITED = Rate(interval_s=0.0, capacity=0.0)

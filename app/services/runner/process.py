@@ -86,6 +86,7 @@ class ProcessResources:
             client_factory=watched_clients(),
             shared_store=store,
             aging_s=settings.fair_aging_s,
+            shared_lease_s=settings.limiter_lease_s,
         )
         metrics = process_metrics("runner", resources, engine, store)
         return cls(settings, engine, sessions, resources, metrics, rate_store=store)

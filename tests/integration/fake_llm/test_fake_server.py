@@ -363,6 +363,29 @@ async def test_peak_in_flight_matches_a_client_side_cap(
     assert fake_llm.stats()["peak_in_flight"] == 7
 
 
+async def test_window_counts_requests_tokens_and_peak_per_model(
+    fake_llm: FakeLLM, client: httpx.AsyncClient
+) -> None:
+    """Two bursts 0.3 s apart: a 0.25 s window holds one burst, a 1 s window both."""
+    fake_llm.configure(latency_ms=100)
+    burst = [chat(f"w{i}", model="a-rpm") for i in range(3)] + [chat("x", model="b-tpm")]
+    first = await asyncio.gather(*(client.post(OPENAI_PATH, json=body) for body in burst))
+    await asyncio.sleep(0.2)
+    second = await asyncio.gather(*(client.post(OPENAI_PATH, json=b) for b in burst[:2]))
+    usage = [r.json()["usage"]["total_tokens"] for r in first[:3] + second]
+
+    narrow = fake_llm.window(0.25, model_suffix="-rpm")
+    wide = fake_llm.window(1.0, model_suffix="-rpm")
+
+    assert (narrow["requests"], narrow["max_requests_in_window"]) == (5, 3)
+    assert (wide["max_requests_in_window"], wide["peak_in_flight"]) == (5, 3)
+    assert wide["tokens"] == wide["max_tokens_in_window"] == sum(usage)
+    assert narrow["max_tokens_in_window"] == sum(usage[:3])
+    assert fake_llm.window(1.0)["peak_in_flight"] == 4
+    with pytest.raises(FakeLLMError, match="400"):
+        fake_llm.window(0.0)
+
+
 async def test_max_in_flight_refuses_the_excess(
     fake_llm: FakeLLM, client: httpx.AsyncClient
 ) -> None:
