@@ -18,9 +18,10 @@ LIMITS = {"m": AliasLimits(rpm=6, tpm=600, max_concurrent=3, burst_s=100.0)}
 
 async def test_an_unused_alias_shows_its_whole_budget(make_store: StoreFactory) -> None:
     seen = await make_store(LIMITS).snapshot("m")
-    assert (seen.requests.limit_per_minute, seen.requests.capacity) == (6, 10.0)
-    assert (seen.requests.used, seen.requests.available) == (0.0, 10.0)
-    assert seen.tokens.available == 1_000.0
+    # The burst is at most a minute's budget (no 60-s window may hold more than rpm).
+    assert (seen.requests.limit_per_minute, seen.requests.capacity) == (6, 6.0)
+    assert (seen.requests.used, seen.requests.available) == (0.0, 6.0)
+    assert seen.tokens.available == 600.0
     assert (seen.max_concurrent, seen.leases, seen.blocked_for_s) == (3, {}, 0.0)
     assert (seen.learned_rpm, seen.learned_tpm, seen.fallback) == (None, None, False)
 
@@ -35,7 +36,7 @@ async def test_spent_budget_pause_and_leases_show_by_process(make_store: StoreFa
     seen = await store.snapshot("m")
     assert seen.requests.used == pytest.approx(2.0, abs=0.1)
     assert seen.tokens.used == pytest.approx(400.0, abs=10.0)
-    assert seen.tokens.available == pytest.approx(600.0, abs=10.0)
+    assert seen.tokens.available == pytest.approx(200.0, abs=10.0)
     assert 29.0 < seen.blocked_for_s <= 30.0
     assert seen.leases == {process_id(): 2, "other-host-7": 1}
     assert seen.slots_used == 3
