@@ -27,24 +27,14 @@ from app.engine.graph.model import (
 )
 from app.engine.graph.patterns import Classifier, LabelPatternError
 from app.engine.graph.refs import Ref, parse_path, parse_template
+from app.engine.llm import OPTIONAL_FIELDS
 
 if TYPE_CHECKING:
     from app.engine.graph.analysis import ParsedNode
 
 
-_PLAIN_OPTIONS = (
-    "temperature",
-    "max_tokens",
-    "seed",
-    "tool_choice",
-    "top_p",
-    "frequency_penalty",
-    "presence_penalty",
-    "logprobs",
-    "top_logprobs",
-    "n",
-    "reasoning_effort",
-)
+# NOTE: ``stop`` and ``tools`` are converted (lists to tuples, models to JSON) below.
+_PLAIN_OPTIONS = tuple(name for name in OPTIONAL_FIELDS if name not in ("stop", "tools"))
 
 
 def compile_llm(step: Step, node: LLMNode, parsed: ParsedNode) -> None:
