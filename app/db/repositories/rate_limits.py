@@ -10,9 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.engine.resources.shared import EPSILON_S, Admission, Rate
+
+# NOTE: every decision is one statement: it runs as well in a session's transaction as on a
+# connection in autocommit mode (the store's way: no BEGIN and COMMIT round trips).
+Executor = AsyncSession | AsyncConnection
 
 _CLOCK = "clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
 
@@ -111,7 +115,7 @@ class StoredState:
     owners: list[str]
 
 
-async def ensure_alias(session: AsyncSession, alias: str, slots: int | None) -> None:
+async def ensure_alias(session: Executor, alias: str, slots: int | None) -> None:
     """Create the alias's state row and ``slots`` slot rows if missing (idempotent)."""
     await session.execute(_ENSURE_ALIAS, {"alias": alias})
     if slots:
@@ -119,7 +123,7 @@ async def ensure_alias(session: AsyncSession, alias: str, slots: int | None) -> 
 
 
 async def acquire(
-    session: AsyncSession, alias: str, requests: int, tokens: int, rates: tuple[Rate, Rate]
+    session: Executor, alias: str, requests: int, tokens: int, rates: tuple[Rate, Rate]
 ) -> Admission:
     """Debit ``requests`` and ``tokens`` together if both budgets allow, else nothing."""
     rq, tk = rates
@@ -131,30 +135,28 @@ async def acquire(
     return Admission(granted=granted, retry_after_s=0.0 if granted else wait, at_s=now)
 
 
-async def refund(session: AsyncSession, alias: str, tokens: int, rate: Rate) -> None:
+async def refund(session: Executor, alias: str, tokens: int, rate: Rate) -> None:
     """Give back ``tokens`` (negative: charge them) on the alias's token budget."""
     await session.execute(_REFUND, {"alias": alias, "tokens": tokens, "iv": rate.interval_s})
 
 
-async def block(session: AsyncSession, alias: str, seconds: float) -> None:
+async def block(session: Executor, alias: str, seconds: float) -> None:
     """Refuse the alias for ``seconds`` from now on the database clock (never shortens)."""
     await session.execute(_BLOCK, {"alias": alias, "seconds": seconds})
 
 
-async def blocked_for(session: AsyncSession, alias: str) -> float:
+async def blocked_for(session: Executor, alias: str) -> float:
     """Seconds until the alias is no longer blocked."""
     return float(await session.scalar(_BLOCKED_FOR, {"alias": alias}) or 0.0)
 
 
-async def take_slot(
-    session: AsyncSession, alias: str, owner: str, ttl_s: float, limit: int
-) -> bool:
+async def take_slot(session: Executor, alias: str, owner: str, ttl_s: float, limit: int) -> bool:
     """Lease (or renew) one of the alias's first ``limit`` slots to ``owner`` for ``ttl_s``."""
     params = {"alias": alias, "owner": owner, "ttl": ttl_s, "limit": limit}
     return (await session.execute(_TAKE_SLOT, params)).first() is not None
 
 
-async def release_slot(session: AsyncSession, alias: str, owner: str) -> None:
+async def release_slot(session: Executor, alias: str, owner: str) -> None:
     """Free every slot ``owner`` holds for the alias."""
     await session.execute(_RELEASE_SLOT, {"alias": alias, "owner": owner})
 
