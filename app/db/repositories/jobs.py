@@ -384,6 +384,19 @@ async def claim_jobs(
     return sorted(jobs, key=lambda job: (job.priority, job.created_at, job.id))
 
 
+async def lock_jobs(session: AsyncSession, job_ids: Collection[str]) -> None:
+    """Take the row locks of these jobs in id order, before updating several of them.
+
+    NOTE: [lock order] A multi-row UPDATE locks rows in scan order, so two transactions that
+    update the same jobs (the result writer's counters, a lease renewal, event appends) could
+    each hold one row and wait for the other's; Postgres then aborts one after its
+    ``deadlock_timeout`` (a second of stalled results). Locking in one order first rules the
+    cycle out. SQLite: nothing to do (one writer).
+    """
+    ids = select(Job.id).where(Job.id.in_(sorted(set(job_ids))))
+    await dialects.lock_now(session, ids.order_by(Job.id))
+
+
 async def renew_leases(
     session: AsyncSession, owner: str, job_ids: Sequence[str], lease_s: float, now: datetime
 ) -> dict[str, str]:
@@ -391,6 +404,7 @@ async def renew_leases(
     another owner took over is absent; a ``cancelled`` status means stop)."""
     if not job_ids:
         return {}
+    await lock_jobs(session, job_ids)
     stmt = (
         update(Job)
         .where(Job.id.in_(job_ids), Job.lease_owner == owner)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
-from app.db.repositories.jobs import start_items
+from app.db.repositories.jobs import lock_jobs, start_items
 from app.lifecycle import TERMINAL_ITEM_STATUSES, ItemStatus
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
@@ -168,6 +168,7 @@ async def _finish_items(
 
 async def _count(session: AsyncSession, deltas: dict[str, _Delta]) -> None:
     """One UPDATE for every job touched: counters move by the items that started and ended."""
+    await lock_jobs(session, deltas)
     source = values(
         column("job_id", String),
         *[column(name, BigInteger) for name in _Delta.COUNTS],
