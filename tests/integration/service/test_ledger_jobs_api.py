@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import copy
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
 
+from app.db.base import utcnow
+from app.db.models import LedgerRecord
+from app.services.observability.metrics import ServiceMetrics
+from app.services.runner.retention import RetentionSweeper
+from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import Service
 
@@ -231,3 +238,22 @@ async def ledger_lookups(service: Service) -> dict[tuple[str, str], float]:
             if sample.name == "inf_ledger_lookups_total":
                 found[sample.labels["alias"], sample.labels["status"]] = sample.value
     return found
+
+
+async def test_retention_deletes_entries_older_than_the_ledger_retention(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    await upload(service.client, CHAIN)
+    await run_job(service, "ledger-chain", cache="read_write")
+    settings = Settings(retention_days=0, ledger_retention_days=30)
+    sweeper = RetentionSweeper(service.runtime.sessions, settings, ServiceMetrics("runner"))
+
+    await sweeper.sweep(now=utcnow() + timedelta(days=29))
+    assert await ledger_rows(service) == 20
+    await sweeper.sweep(now=utcnow() + timedelta(days=31))
+    assert await ledger_rows(service) == 0
+
+
+async def ledger_rows(service: Service) -> int:
+    async with service.runtime.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(LedgerRecord)) or 0)
