@@ -89,8 +89,17 @@ class LedgerCall:
     mode: CacheMode
 
     async def lookup(self) -> LLMResponse | None:
-        """The recorded answer, or ``None`` (strict replay raises instead)."""
-        entry = await self.ledger.store.get(self.key)
+        """The recorded answer, or ``None`` (strict replay raises instead). A store that
+        cannot answer counts as a miss: the model is called (under strict replay, the node
+        fails)."""
+        try:
+            entry = await self.ledger.store.get(self.key)
+        except Exception as exc:  # the store's own errors (a database, a disk) vary
+            log.warning("ledger: lookup for node %s failed: %s", self.node, exc)
+            if self.ledger.strict:
+                message = f"node {self.node!r}: strict replay, and the ledger did not answer: {exc}"
+                raise LedgerMissError(message, node=self.node) from None
+            return None
         if entry is not None:
             return response_of(entry)
         if self.ledger.strict:

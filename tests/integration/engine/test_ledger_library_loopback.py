@@ -17,6 +17,7 @@ from app.engine import (
     ResourceManager,
     run,
 )
+from app.engine.ledger import LedgerEntry
 from tests.support.engine import MakeManager
 from tests.support.fake_llm import FakeLLM
 
@@ -131,3 +132,29 @@ async def test_an_endpoints_cache_is_the_default_of_its_calls(
     assert recorded(tmp_path) == []
     await run(Summarize(), "doc", resources=manager, ledger=tmp_path, cache="read_write")
     assert len(recorded(tmp_path)) == 2
+
+
+class UnreachableStore:
+    """A ledger store whose storage is down: every operation raises."""
+
+    async def get(self, key: str) -> LedgerEntry | None:
+        raise OSError("storage unreachable")
+
+    async def put(self, entry: LedgerEntry) -> None:
+        raise OSError("storage unreachable")
+
+    async def recorded(self, node: str, limit: int = 200) -> list[LedgerEntry]:
+        raise OSError("storage unreachable")
+
+
+async def test_a_ledger_that_does_not_answer_is_a_miss_and_fails_strict_replay(
+    fake_llm: FakeLLM, endpoints: MakeManager
+) -> None:
+    manager = endpoints(fast={})
+    store = UnreachableStore()
+    out = await run(Summarize(), "doc", resources=manager, ledger=store)
+    assert out.startswith("reply[")
+    assert len(fake_llm.log()) == 2
+    with pytest.raises(ExecutionError, match="the ledger did not answer: storage unreachable"):
+        await run(Summarize(), "doc", resources=manager, ledger=store, replay="strict")
+    assert len(fake_llm.log()) == 2
