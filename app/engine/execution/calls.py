@@ -80,7 +80,7 @@ async def call_model(
             return _decode(replayed, step)
     value, response = await _called(endpoint, step, request, record, ctx, priority)
     if ledger is not None:
-        await ledger.keep(response)
+        ledger.keep(response)
     return value
 
 

@@ -63,6 +63,8 @@ class Execution:
         finally:
             if session is not None:
                 await session.store.flush()
+            if self.ctx.ledger is not None:
+                await self.ctx.ledger.flush()
 
     def finish(self, result: RunResult) -> Any:
         """The caller-facing value of a run: outputs, a ForwardRecord, or ExecutionError."""

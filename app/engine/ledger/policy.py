@@ -13,8 +13,9 @@ node could not decode) raises before anything is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -63,12 +64,18 @@ class Ledger:
     strict: bool = False
     sample: int = 0
     default: CacheMode = CacheMode.READ_WRITE
+    writes: set[asyncio.Task[None]] = field(default_factory=set, compare=False, repr=False)
 
     def mode(self, endpoint_cache: str | None) -> CacheMode:
         """The mode of a call to an endpoint whose configuration says ``endpoint_cache``."""
         if self.strict:
             return CacheMode.READ
         return self.cache or cache_mode(endpoint_cache) or self.default
+
+    async def flush(self) -> None:
+        """Wait until every answer handed to :meth:`LedgerCall.keep` so far is recorded."""
+        while self.writes:
+            await asyncio.shield(asyncio.gather(*self.writes))
 
     def call(self, request: LLMRequest, node: str, twin: int, mode: CacheMode) -> LedgerCall:
         """The ledger's part in one call of ``node``."""
@@ -106,12 +113,18 @@ class LedgerCall:
             raise await self._miss()
         return None
 
-    async def keep(self, response: LLMResponse) -> None:
-        """Record a successful answer (``read_write`` only); a failed write is logged, the
-        node keeps its answer."""
+    def keep(self, response: LLMResponse) -> None:
+        """Record a successful answer (``read_write`` only), in the background: the node
+        goes on at once, and the run waits for its recordings as it ends (``flush``)."""
         if self.mode is not CacheMode.READ_WRITE:
             return
         entry = entry_for(self.key, self.node, self.request, self.sample, response)
+        task = asyncio.get_running_loop().create_task(self._record(entry))
+        writes = self.ledger.writes
+        writes.add(task)
+        task.add_done_callback(writes.discard)
+
+    async def _record(self, entry: LedgerEntry) -> None:
         try:
             await self.ledger.store.put(entry)
         except Exception as exc:  # the answer is good; only its recording failed

@@ -58,7 +58,9 @@ class MemoryLedgerStore:
 
 
 class FileLedgerStore:
-    """One JSON file per key under ``directory/<node>/``, written atomically."""
+    """One JSON file per key, ``directory/<2 hex digits of the hash>/<key>.json``, written
+    atomically: a lookup opens one file. Finding a node's entries (strict replay's nearest
+    request, on a miss only) reads them all."""
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
@@ -73,21 +75,22 @@ class FileLedgerStore:
     async def recorded(self, node: str, limit: int = NEAREST_SCAN) -> list[LedgerEntry]:
         return await asyncio.to_thread(self._recorded, node, limit)
 
+    def _path(self, key: str) -> Path:
+        digest = key.rpartition(":")[2]
+        return self.directory / _safe(digest[:2]) / f"{_safe(key)}.json"
+
     def _get(self, key: str) -> LedgerEntry | None:
-        for path in self.directory.glob(f"*/{_file_name(key)}"):
-            return self._read(path)
-        return None
+        path = self._path(key)
+        return self._read(path) if path.exists() else None
 
     def _put(self, entry: LedgerEntry) -> None:
-        folder = self.directory / _safe(entry.node)
-        folder.mkdir(exist_ok=True)
-        path = folder / _file_name(entry.key)
-        if not path.exists() and self._get(entry.key) is None:
+        path = self._path(entry.key)
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
             _atomic_write(path, json.dumps(entry.to_dict(), ensure_ascii=False))
 
     def _recorded(self, node: str, limit: int) -> list[LedgerEntry]:
-        folder = self.directory / _safe(node)
-        entries = [self._read(path) for path in folder.glob("*.json")] if folder.is_dir() else []
+        entries = (self._read(path) for path in self.directory.glob("*/*.json"))
         found = [e for e in entries if e.node == node]
         return sorted(found, key=lambda e: e.created_at, reverse=True)[:limit]
 
@@ -96,10 +99,6 @@ class FileLedgerStore:
             return LedgerEntry.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"ledger file {path} is unreadable: {exc}") from None
-
-
-def _file_name(key: str) -> str:
-    return f"{_safe(key)}.json"
 
 
 def _safe(name: str) -> str:
