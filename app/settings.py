@@ -241,6 +241,14 @@ class Settings(BaseSettings):
         default=7.0, ge=0, description="finished jobs older than this are deleted; 0 keeps all"
     )
     retention_interval_s: float = Field(default=600.0, gt=0, description="how often to sweep")
+    ledger_cache: Literal["off", "read", "read_write"] = Field(
+        default="off",
+        description="response ledger mode of a job, run or optimization that sets no cache, "
+        "on an endpoint that sets none",
+    )
+    ledger_retention_days: float = Field(
+        default=30.0, ge=0, description="ledger entries older than this are deleted; 0 keeps all"
+    )
     gc_young_threshold: int = Field(
         default=20_000, ge=700, description="allocations between young garbage collections"
     )

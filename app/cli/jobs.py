@@ -48,6 +48,12 @@ def submit(
     webhook_url: Annotated[
         str | None, typer.Option(help="called with the job's status when it ends")
     ] = None,
+    cache: Annotated[
+        str | None, typer.Option(help="response ledger: off, read or read_write")
+    ] = None,
+    replay: Annotated[
+        str | None, typer.Option(help="strict: every call must be in the ledger")
+    ] = None,
     output: OutputOption = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="print the job id and return at once")
@@ -64,8 +70,9 @@ def submit(
     """
     with connect(url, api_key) as client:
         job = client.submit(
-            graph, inputs, version=version, priority=priority, webhook_url=webhook_url
-        )
+            graph, inputs, version=version, priority=priority, webhook_url=webhook_url,
+            cache=cache, replay=replay,
+        )  # fmt: skip
         if no_wait:
             typer.echo(job["id"])
             return

@@ -155,12 +155,18 @@ class Client:
         version: int | None = None,
         priority: int = 0,
         webhook_url: str | None = None,
+        cache: str | None = None,
+        replay: str | None = None,
     ) -> dict[str, Any]:
         """Queue a job: ``inputs`` as a list of dicts, or a JSONL file that is streamed up.
+        ``cache`` (``off``, ``read``, ``read_write``) and ``replay`` (``strict``) use the
+        response ledger (docs/ledger.md).
 
         ``client.submit("extract-and-compare", [{"doc1": "a", "doc2": "b"}])["id"]``
         """
-        fields = _params(graph_id=graph_id, version=version, webhook_url=webhook_url)
+        fields = _params(
+            graph_id=graph_id, version=version, webhook_url=webhook_url, cache=cache, replay=replay
+        )
         fields["priority"] = priority
         if isinstance(inputs, str | os.PathLike):
             return self._upload(fields, Path(inputs))
@@ -230,13 +236,21 @@ class Client:
     # -- runs ------------------------------------------------------------------------------
 
     def run(
-        self, graph_id: str, inputs: Mapping[str, Any], version: int | None = None
+        self,
+        graph_id: str,
+        inputs: Mapping[str, Any],
+        version: int | None = None,
+        *,
+        cache: str | None = None,
+        replay: str | None = None,
     ) -> dict[str, Any]:
-        """Run a stored graph on one input, synchronously; nothing is stored.
+        """Run a stored graph on one input, synchronously; nothing is stored but, with
+        ``cache="read_write"``, its calls in the response ledger.
 
         ``client.run("extract-and-compare", {"doc1": "a", "doc2": "b"})["outputs"]``
         """
-        body = {**_params(graph_id=graph_id, version=version), "inputs": dict(inputs)}
+        given = _params(graph_id=graph_id, version=version, cache=cache, replay=replay)
+        body = {**given, "inputs": dict(inputs)}
         return self._json("POST", "/v1/runs", json=body)
 
     # -- evaluations -----------------------------------------------------------------------

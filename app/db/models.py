@@ -1,7 +1,7 @@
 """The tables (DESIGN §6): tenants and keys, graphs, their immutable versions and the history
 of which one is active, jobs, their items (inputs stored once), node results (one row per job,
 item and node), job events, webhook attempts, datasets with their items, shared rate limits,
-and the OpenAI-compatible files and batches."""
+the OpenAI-compatible files and batches, and the response ledger."""
 
 from __future__ import annotations
 
@@ -158,6 +158,11 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     # How many runner processes died while holding the job (see app.services.runner.crashes).
     runner_crashes: Mapped[int] = mapped_column(Integer, default=0)
+    # The response ledger (app.engine.ledger): the job's cache mode and replay (None: unset),
+    # and how many model calls its items were answered from the ledger instead of made.
+    cache: Mapped[str | None] = mapped_column(String(16), default=None)
+    replay: Mapped[str | None] = mapped_column(String(16), default=None)
+    calls_saved: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
@@ -352,3 +357,23 @@ class BatchRecord(Base):
     error_file_id: Mapped[str | None] = mapped_column(String(40), default=None)
     expired_lines: Mapped[int] = mapped_column(Integer, default=0)
     cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerRecord(Base):
+    """One recorded model call of a tenant (the response ledger): the answer to the request
+    whose key is ``key``, as JSON. Only answers are kept, never errors."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index(None, "tenant_id", "node", "created_at"), Index(None, "created_at"))
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(256))
+    sample: Mapped[int] = mapped_column(Integer, default=0)
+    twin: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -52,6 +52,7 @@ class NodeRecord:
     retries: list[str] = field(default_factory=list)  # why each retried attempt failed
     inputs: dict[str, Any] | None = None
     restored: bool = False  # taken from a checkpoint, not executed in this run
+    replayed: bool = False  # its model call was answered from the response ledger
 
     @property
     def duration_s(self) -> float | None:
@@ -91,6 +92,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def calls_saved(self) -> int:
+        """Model calls this run answered from the response ledger."""
+        return sum(r.replayed and not r.restored for r in self.records.values())
 
     def usage_totals(self) -> tuple[int, int, float]:
         """(input tokens, output tokens, cost) over every model call of the run."""

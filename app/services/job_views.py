@@ -37,6 +37,8 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    cache: str | None = None
+    replay: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A plain dict (times stay ``datetime``: the encoder formats them)."""
@@ -80,6 +82,8 @@ def job_view(job: Job, graph_id: str | None, graph_version: int | None) -> JobVi
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        cache=job.cache,
+        replay=job.replay,
     )
 
 

@@ -57,6 +57,9 @@ class Behaviour(BaseModel):
     seed: int = 0
     log: bool = True
     capture: bool = False  # keep each request's JSON body, headers and query in the log
+    # A plain-text default reply ends with " #<arrival number>", so no two answers are alike
+    # (a test can then tell an answer replayed from a recording from a fresh one).
+    unique_replies: bool = False
     max_in_flight: int | None = Field(default=None, ge=1)
     rules: tuple[Rule, ...] = ()
 

@@ -166,7 +166,11 @@ class FakeLLMServer:
     def _success(
         self, dialect: Dialect, req: ChatRequest, text: str | None, entry: LogEntry | None
     ) -> web.Response:
-        comp = complete(default_reply(req) if text is None else text, req)
+        if text is None:
+            text = default_reply(req)
+            if self.state.behaviour.unique_replies and req.response_format is None:
+                text = f"{text} #{self.state.requests}"
+        comp = complete(text, req)
         if entry is not None:
             entry.tokens = req.prompt_tokens + comp.tokens
         body = dialect.success(req, comp, self.state.new_id(), int(time.time()))

@@ -26,6 +26,7 @@ from app.api.schemas.common import INT32_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue
+from app.services.ledger.options import LedgerOptions
 from app.services.observability import traces
 from app.services.requests import jobs
 from app.services.requests.documents import check_value
@@ -50,6 +51,8 @@ SUBMIT_BODY = {
                         "version": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
                         "priority": {"type": "integer", "minimum": -1_000, "maximum": 1_000},
                         "webhook_url": {"type": "string", "format": "uri"},
+                        "cache": {"type": "string", "enum": ["off", "read", "read_write"]},
+                        "replay": {"type": "string", "enum": ["strict"]},
                         "inputs": {"type": "string", "format": "binary", "description": "JSONL"},
                     },
                 }
@@ -69,7 +72,7 @@ async def submit_job(
         job_id = await _submit_upload(request, runtime, tenant)
     else:
         body = await read_model(request, runtime.settings, JobRequest, "job request")
-        spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
+        spec = _spec(body)
         job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
 
@@ -97,7 +100,12 @@ def _form_spec(form: FormData) -> JobSpec:
     fields.pop("inputs", None)
     check_value(fields)
     checked = validated(JobForm, fields, "job request")
-    return JobSpec(checked.graph_id, checked.version, checked.priority, _url(checked.webhook_url))
+    return _spec(checked)
+
+
+def _spec(body: JobRequest) -> JobSpec:
+    ledger = LedgerOptions(body.cache, body.replay)
+    return JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url), ledger)
 
 
 @router.get("", response_model=JobPage)

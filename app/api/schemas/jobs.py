@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
@@ -23,6 +23,12 @@ class JobRequest(BaseModel):
         default=0, ge=-1_000, le=1_000, strict=True, description="lower runs first"
     )
     webhook_url: AnyHttpUrl | None = None
+    cache: Literal["off", "read", "read_write"] | None = Field(
+        default=None, description="response ledger: off, read or read_write (docs/ledger.md)"
+    )
+    replay: Literal["strict"] | None = Field(
+        default=None, description="strict: every model call must be answered by the ledger"
+    )
 
 
 class JobForm(JobRequest):
@@ -61,6 +67,8 @@ class JobStatus(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    cache: str | None = Field(default=None, description="the job's response ledger mode")
+    replay: str | None = Field(default=None, description="strict replay, if asked")
 
 
 class JobPage(BaseModel):

@@ -58,6 +58,8 @@ async def create_job(
     status: JobStatus = JobStatus.QUEUED,
     kind: str = "batch",
     spec: dict[str, Any] | None = None,
+    cache: str | None = None,
+    replay: str | None = None,
 ) -> Job:
     """A new job without items (add them, then ``set_item_count``); ``kind`` names the run
     kind that will run it, ``spec`` what that kind needs to open it. An ``uploading`` job is
@@ -70,6 +72,8 @@ async def create_job(
         status=status,
         priority=priority,
         webhook_url=webhook_url,
+        cache=cache,
+        replay=replay,
     )
     session.add(job)
     await session.flush()

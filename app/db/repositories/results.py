@@ -68,6 +68,7 @@ class ItemRow:
     input_tokens: int
     output_tokens: int
     cost: float
+    calls_saved: int = 0  # model calls answered from the response ledger
 
 
 NODE_FIELDS = tuple(field.name for field in fields(NodeRow))
@@ -186,6 +187,7 @@ async def _count(session: AsyncSession, deltas: dict[str, _Delta]) -> None:
             cancelled=Job.cancelled + delta.c.cancelled,
             input_tokens=Job.input_tokens + delta.c.input_tokens,
             output_tokens=Job.output_tokens + delta.c.output_tokens,
+            calls_saved=Job.calls_saved + delta.c.calls_saved,
             cost=Job.cost + delta.c.cost,
         )
     )
@@ -202,6 +204,7 @@ class _Delta:
         *FINAL,
         "input_tokens",
         "output_tokens",
+        "calls_saved",
     )
 
     started: int = 0
@@ -211,6 +214,7 @@ class _Delta:
     cancelled: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    calls_saved: int = 0
     cost: float = 0.0
 
     def add(self, item: ItemRow) -> None:
@@ -218,6 +222,7 @@ class _Delta:
         setattr(self, item.status, getattr(self, item.status) + 1)
         self.input_tokens += item.input_tokens
         self.output_tokens += item.output_tokens
+        self.calls_saved += item.calls_saved
         self.cost += item.cost
 
     def row(self) -> tuple[Any, ...]:

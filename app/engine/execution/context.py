@@ -13,6 +13,7 @@ from app.engine.execution.observer import Observer
 from app.engine.resources.fairness import NO_FLOW, Flow
 
 if TYPE_CHECKING:
+    from app.engine.ledger.policy import Ledger
     from app.engine.resources.manager import ResourceManager
 
 _CLOCK = MonotonicClock()
@@ -35,3 +36,4 @@ class RunContext:
     limits: OutputLimits = _LIMITS
     clock: Clock = _CLOCK
     rng: random.Random = _RNG
+    ledger: Ledger | None = None

@@ -25,6 +25,7 @@ from app.lifecycle import EventKind, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.job_views import AttemptView, ItemView, JobView, attempt_view, item_view, job_view
+from app.services.ledger.options import NO_OPTIONS, LedgerOptions
 from app.services.requests import graphs
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.requests.kind_jobs import elsewhere
@@ -47,6 +48,7 @@ class JobSpec:
     version: int | None = None
     priority: int = 0
     webhook_url: str | None = None
+    ledger: LedgerOptions = NO_OPTIONS
 
 
 async def accept(
@@ -170,7 +172,14 @@ async def _create(
 ) -> tuple[Job, dict[str, InputSpec]]:
     stored = await graphs.get(session, tenant_id, spec.graph, spec.version)
     job = await repo.create_job(
-        session, tenant_id, stored.version.id, spec.priority, spec.webhook_url, status
+        session,
+        tenant_id,
+        stored.version.id,
+        spec.priority,
+        spec.webhook_url,
+        status,
+        cache=spec.ledger.cache,
+        replay=spec.ledger.replay,
     )
     return job, graph_inputs(stored.version.definition)
 

@@ -53,6 +53,7 @@ def _prepare(
         priority=job.priority,
         flow=flow,
         output_limits=deps.limits,
+        **deps.ledger(job),
     )
     return Execution(program, settings)
 
@@ -90,4 +91,7 @@ def item_row(job_id: str, index: int, result: RunResult) -> ItemRow:
         failed = [result.records[node] for node in result.failed]
         error = "; ".join(f"{r.node}: {r.error_type}: {r.error}" for r in failed)
     status = (ItemStatus.SUCCEEDED if result.ok else ItemStatus.FAILED).value
-    return ItemRow(job_id, index, status, result.outputs, error, tokens_in, tokens_out, cost)
+    return ItemRow(
+        job_id, index, status, result.outputs, error, tokens_in, tokens_out, cost,
+        result.calls_saved,
+    )  # fmt: skip

@@ -108,6 +108,7 @@ class RunDispatcher:
             progress_s=settings.progress_interval_s,
             limits=output_limits(settings),
             tenant_weights=settings.tenant_weights,
+            ledger_cache=settings.ledger_cache,
         )
         self.active: dict[str, DurableRun] = {}
         self._tasks: dict[str, asyncio.Task[str | None]] = {}

@@ -32,6 +32,7 @@ from app.db.models import Job, NodeResult
 from app.db.repositories import tenants as tenants_repo
 from app.db.repositories.results import ItemRow
 from app.engine import Flow, OutputLimits, ResourceManager
+from app.services.ledger.options import LedgerOptions
 from app.services.observability.metrics import ServiceMetrics
 from app.services.programs import ProgramCache
 from app.services.runner.window import FairWindow
@@ -52,6 +53,12 @@ class RunDeps:
     progress_s: float = 2.0
     limits: OutputLimits | None = None
     tenant_weights: Mapping[str, float] = field(default_factory=dict)  # by tenant name
+    ledger_cache: str = "off"  # the ledger mode where neither a run nor its endpoint says
+
+    def ledger(self, job: Job) -> dict[str, Any]:
+        """``ExecutionSettings`` keywords running ``job`` with its tenant's response ledger."""
+        options = LedgerOptions(job.cache, job.replay)  # type: ignore[arg-type]
+        return options.settings(self.sessions, job.tenant_id, self.ledger_cache)
 
 
 async def flow_of(job: Job, deps: RunDeps) -> Flow:
