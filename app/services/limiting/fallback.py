@@ -150,6 +150,17 @@ class FallbackRateStore:
             partial(self.store.blocked_for, alias), partial(self.local.blocked_for, alias)
         )
 
+    async def cut(self, alias: str, granted_at: float) -> None:
+        # NOTE: the grant time is the store's clock, or the local one if granted in fallback;
+        # each side decides with its own.
+        await self._either(
+            partial(self.store.cut, alias, granted_at), partial(self.local.cut, alias, granted_at)
+        )
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        await self.local.learn_limits(alias, rpm, tpm)
+        await self._either(partial(self.store.learn_limits, alias, rpm, tpm), _nothing)
+
     async def snapshot(self, alias: str) -> StoreSnapshot:
         return await self._either(
             partial(self.store.snapshot, alias), partial(self._local_view, alias)
