@@ -5,14 +5,16 @@ process admits calls at the same learned rate:
 
 - **From headers.** When the provider states its limits (``x-ratelimit-limit-requests`` /
   ``-tokens``, ``anthropic-ratelimit-*-limit``), those are the learned rates (:func:`stated`),
-  and a 429 does not guess lower: it only pauses the alias (``Retry-After``).
+  capped by the configured ones; a 429 does not guess lower (it only pauses the alias, by its
+  ``Retry-After``), nor does idle time decay them: they hold until the provider states others.
 - **From 429s** of a provider that does not state them: a 429 cuts the request rate to
   ``cut`` times the grants of the last minute, or of the rate in force if lower (:func:`cut`),
   once per epoch: a 429 of a call granted before the latest change cuts nothing. While busy,
   the rate probes upwards by ``probe_per_min`` of itself per minute, until the next 429.
-- **Idle decay.** Time the alias spends idle (its budget full and unused: past the request
-  TAT, and not paused by a 429) brings a learned rate back toward the configured one with
-  time constant ``decay_s``, so an old burst does not throttle the next job.
+- **Idle decay.** Time an alias with a rate learned from 429s spends idle (its budget full
+  and unused: past the request TAT, and not paused by a 429) brings the rate back toward the
+  configured one with time constant ``decay_s``, so an old burst does not throttle the next
+  job.
 
 Everything here is pure: times are the store's clock, passed in. The stores keep the fields
 (Redis hash fields, Postgres columns, memory) and compute the rate with :func:`learned_limits`.
@@ -125,10 +127,11 @@ def current(
     for the idle time, never above it; ``configured`` itself once decayed (almost) back."""
     if learned <= 0.0:
         return configured
+    if state.from_headers:
+        return learned if configured is None else min(learned, configured)
     idle = idle_now(state, now)
     busy_min = max(0.0, now - state.at - idle) / 60.0
-    probe = 0.0 if state.from_headers else policy.probe_per_min
-    rate = learned * (1.0 + probe * busy_min)
+    rate = learned * (1.0 + policy.probe_per_min * busy_min)
     if configured is None:
         growth = math.exp(idle / policy.decay_s)
         return None if growth >= _FORGET_GROWTH else rate * growth

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 from app.engine.resources.shared import AliasLimits, SharedRateStore
@@ -34,6 +35,9 @@ from app.engine.resources.store_state import lease_owner
 # carries no wait hint: a short poll keeps the wait close to the release.
 SLOT_POLL_S = 0.02
 LEASE_TTL_S = 30.0
+# NOTE: stated limits are written again this often even when unchanged (a read and no write
+# when the store has them), so a store that lost them (Redis expiry, a restart) gets them back.
+RESTATE_S = 30.0
 
 
 @dataclass(slots=True)
@@ -62,6 +66,7 @@ class SharedAdmission:
         self._tokens = limits.tpm is not None
         self._ttl_s = ttl_s
         self._stated: tuple[int | None, int | None] | None = None
+        self._stated_at = 0.0
 
     async def enter(self, tokens: int) -> SharedLease:
         """Wait for a slot and for the budget of a call needing ``tokens``."""
@@ -89,10 +94,14 @@ class SharedAdmission:
         await self._share_stated(lease.stated)
 
     async def _share_stated(self, stated: tuple[int | None, int | None] | None) -> None:
-        """Write the provider's stated limits when they differ from the last ones written."""
-        if stated is None or not any(stated) or stated == self._stated:
+        """Write the provider's stated limits when they differ from the last ones written, or
+        were written more than ``RESTATE_S`` ago (the store may have dropped them since)."""
+        if stated is None or not any(stated):
             return
-        self._stated = stated
+        now = time.monotonic()
+        if stated == self._stated and now < self._stated_at + RESTATE_S:
+            return
+        self._stated, self._stated_at = stated, now
         await self.store.learn_limits(self.alias, *stated)
 
     async def _take_slot(self, owner: str) -> None:
