@@ -78,6 +78,7 @@ def with_fallback(
         probe_s=settings.limiter_probe_s,
         unreachable=unreachable,
         outage=outage,
+        learning=learning_policy(settings),
     )
 
 

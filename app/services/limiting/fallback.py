@@ -28,6 +28,7 @@ from functools import partial
 from typing import TypeVar
 
 from app.engine.clock import Clock, MonotonicClock
+from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import (
     Admission,
     AliasLimits,
@@ -82,7 +83,8 @@ class FallbackRateStore:
 
     ``unreachable`` adds the store's own connection errors to ``OSError`` and ``TimeoutError``,
     and ``outage``, when given, tells which of those mean the store is out of reach; any other
-    error is a bug and propagates.
+    error is a bug and propagates. ``learning`` is how the local share learns rates; a rate
+    learned in fallback holds in this process only.
     """
 
     def __init__(
@@ -96,10 +98,11 @@ class FallbackRateStore:
         unreachable: tuple[type[BaseException], ...] = (),
         outage: Callable[[BaseException], bool] | None = None,
         clock: Clock | None = None,
+        learning: LearningPolicy | None = None,
     ) -> None:
         self.store = store
         self._clock = clock or MonotonicClock()
-        self.local = InMemoryRateStore(local_share(limits, share), self._clock)
+        self.local = InMemoryRateStore(local_share(limits, share), self._clock, learning)
         self.status = FallbackStatus(share=share)
         self._timeout_s = timeout_s
         self._probe_s = probe_s
