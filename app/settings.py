@@ -149,6 +149,26 @@ class Settings(BaseSettings):
         gt=0,
         description="a limiter store operation that takes longer counts as unreachable",
     )
+    limiter_learn_decay_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="time constant of the shared limiter's idle decay: time an alias spends "
+        "idle brings a learned rate back toward the configured one (about 99% of the way "
+        "after five times this, so 5 minutes by default)",
+    )
+    limiter_learn_cut: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="on a 429 of a provider that states no limits, the shared request rate is "
+        "cut to this share of the grants of the last minute (or of the rate in force, if lower)",
+    )
+    limiter_learn_probe: float = Field(
+        default=0.05,
+        ge=0,
+        description="while busy without 429s, a learned rate rises by this share of itself "
+        "per minute (not with limits stated in the provider's headers)",
+    )
     limiter_probe_s: float = Field(
         default=2.0,
         gt=0,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -282,8 +284,8 @@ class DatasetItem(Base):
 
 class RateLimit(Base):
     """The shared rate budget of one endpoint alias (Postgres only): GCRA theoretical arrival
-    times for requests and tokens and the end of a provider-imposed block, in epoch seconds of
-    the database clock."""
+    times for requests and tokens, the end of a provider-imposed block, and the learned rates
+    (``app.engine.resources.learning.Learned``), in epoch seconds of the database clock."""
 
     __tablename__ = "rate_limits"
 
@@ -291,6 +293,16 @@ class RateLimit(Base):
     requests_tat: Mapped[float] = mapped_column(Float, default=0.0)
     tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
     blocked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    learned_rpm: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    learned_tpm: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    learned_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    learned_from_headers: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    idle_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grants_start: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grants_cur: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grants_prev: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class RateSlot(Base):

@@ -5,7 +5,7 @@ Validated once per configuration change, never per request.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -51,6 +51,10 @@ class Behaviour(BaseModel):
     jitter_ms: float = Field(default=0.0, ge=0)
     rpm: float | None = Field(default=None, gt=0)
     rate_window_s: float = Field(default=60.0, gt=0)
+    # What the `rpm` cap tells clients: `full` sends x-ratelimit-* on every answer and
+    # Retry-After on its 429s; `retry_after` only Retry-After on its 429s (a cap that is not
+    # declared); `none` nothing at all.
+    rate_headers: Literal["full", "retry_after", "none"] = "full"
     error_rate: float = Field(default=0.0, ge=0, le=1)
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, Operationa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.engine.resources.config import ResourceConfig
+from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import AliasLimits, SharedRateStore, limits_of
 from app.services.limiting.fallback import FallbackRateStore
 from app.services.limiting.postgres_store import PostgresRateStore
@@ -29,9 +30,9 @@ def build_rate_store(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], config: ResourceConfig
 ) -> SharedRateStore | None:
     """The configured store for ``config``'s aliases (``None`` for ``local``)."""
-    limits = limits_of(config)
+    limits, policy = limits_of(config), learning_policy(settings)
     if settings.limiter_backend == "postgres":
-        store = PostgresRateStore(sessions, limits)
+        store = PostgresRateStore(sessions, limits, policy)
         return with_fallback(store, limits, settings, (DBAPIError,), postgres_outage)
     if settings.limiter_backend == "redis":
         from redis import exceptions as redis_errors
@@ -45,10 +46,20 @@ def build_rate_store(
         # Redis is down the fallback answers, so waiting inside the client only stalls calls.
         timeout_s, retry = settings.limiter_store_timeout_s, Retry(NoBackoff(), 1)
         client = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout_s, retry=retry)
-        redis_store = RedisRateStore(client, limits, prefix=settings.redis_prefix)
+        prefix = settings.redis_prefix
+        redis_store = RedisRateStore(client, limits, prefix=prefix, learning=policy)
         unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         return with_fallback(redis_store, limits, settings, unreachable)
     return None
+
+
+def learning_policy(settings: Settings) -> LearningPolicy:
+    """How the shared store learns rates (``INF_LIMITER_LEARN_*``)."""
+    return LearningPolicy(
+        cut=settings.limiter_learn_cut,
+        probe_per_min=settings.limiter_learn_probe,
+        decay_s=settings.limiter_learn_decay_s,
+    )
 
 
 def with_fallback(
@@ -67,6 +78,7 @@ def with_fallback(
         probe_s=settings.limiter_probe_s,
         unreachable=unreachable,
         outage=outage,
+        learning=learning_policy(settings),
     )
 
 

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.repositories import rate_limits
+from app.engine.resources import learning
+from app.engine.resources.learning import LearnedCache, LearningPolicy
 from app.engine.resources.shared import Admission, AliasLimits, limits_for
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
@@ -22,11 +24,19 @@ class PostgresRateStore:
     """:class:`~app.engine.resources.shared.SharedRateStore` on Postgres."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], limits: Mapping[str, AliasLimits]
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        limits: Mapping[str, AliasLimits],
+        learning: LearningPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         self._limits = dict(limits)
         self._ready: set[str] = set()
+        self.learning = learning or LearningPolicy()
+        self._learned = LearnedCache()
+
+    def _in_force(self, alias: str, limits: AliasLimits) -> AliasLimits:
+        return self._learned.limits(alias, limits, self.learning)
 
     async def _limits_of(self, session: AsyncSession, alias: str) -> AliasLimits:
         limits = limits_for(self._limits, alias)
@@ -37,15 +47,36 @@ class PostgresRateStore:
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
         async with self._sessions() as session:
-            limits = await self._limits_of(session, alias)
+            limits = self._in_force(alias, await self._limits_of(session, alias))
             rates = (limits.requests, limits.tokens)
-            admission = await rate_limits.acquire(session, alias, requests, tokens, rates)
+            admission, learned = await rate_limits.acquire(session, alias, requests, tokens, rates)
             await session.commit()
+        self._learned.put(alias, learned, admission.at_s)
         return admission
+
+    async def cut(self, alias: str, granted_at: float) -> None:
+        async with self._sessions() as session:
+            limits = await self._limits_of(session, alias)
+            state, now = await rate_limits.read_learned(session, alias)
+            found = learning.cut(state, limits, granted_at, now, self.learning)
+            if found is not None:
+                await rate_limits.write_learned(session, alias, found)
+            await session.commit()
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        async with self._sessions() as session:
+            limits = await self._limits_of(session, alias)
+            state, now = await rate_limits.read_learned(session, alias)
+            found = learning.stated(state, rpm, tpm, now)
+            if found is not None:
+                requests = learning.learned_limits(limits, found, now, self.learning).requests
+                floor = learning.repaced_tat(found, requests, now)
+                await rate_limits.write_learned(session, alias, found, floor)
+            await session.commit()
 
     async def refund(self, alias: str, tokens: int) -> None:
         async with self._sessions() as session:
-            limits = await self._limits_of(session, alias)
+            limits = self._in_force(alias, await self._limits_of(session, alias))
             await rate_limits.refund(session, alias, tokens, limits.tokens)
             await session.commit()
 
@@ -78,14 +109,18 @@ class PostgresRateStore:
         return found
 
     async def snapshot(self, alias: str) -> StoreSnapshot:
-        limits = limits_for(self._limits, alias)
+        configured = limits_for(self._limits, alias)
         async with self._sessions() as session:
             state = await rate_limits.read_state(session, alias)
-        now = state.now
+        now, policy = state.now, self.learning
+        limits = learning.learned_limits(configured, state.learned, now, policy)
+        learned_rpm, learned_tpm = learning.learned_rates(configured, state.learned, now, policy)
         return StoreSnapshot(
             requests=budget_state(limits.requests, state.requests_tat, now, limits.rpm),
             tokens=budget_state(limits.tokens, state.tokens_tat, now, limits.tpm),
             max_concurrent=limits.max_concurrent,
             blocked_for_s=max(0.0, state.blocked_until - now),
             leases=leases_by_holder(state.owners),
+            learned_rpm=learned_rpm,
+            learned_tpm=learned_tpm,
         )
