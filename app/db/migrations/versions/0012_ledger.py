@@ -1,8 +1,8 @@
 """The response ledger: ``ledger_entries`` (a tenant's recorded model calls, by request key)
 and, on ``jobs``, the job's ``cache`` mode, ``replay`` and ``calls_saved``.
 
-Revision ID: 0014
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0014"
-down_revision: str | Sequence[str] | None = "0010"
+revision: str = "0012"
+down_revision: str | Sequence[str] | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
