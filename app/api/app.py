@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,8 @@ from app.api.routes import (
     metrics,
     optimizations,
     runs,
+    ui_auth,
+    ui_jobs,
     webhooks,
 )
 from app.api.schemas.common import PROBLEM_RESPONSES
@@ -67,10 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     for module in modules:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
-    app.include_router(docs.router)
+    # The dashboard's session cookies and CSRF tokens are signed with this.
+    secret = settings.ui_session_secret
+    app.state.ui_secret = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+    for page in (docs, ui_auth, ui_jobs):
+        app.include_router(page.router)
     app.mount(assets.STATIC_URL, StaticFiles(directory=assets.STATIC_DIR), name="ui-static")
     # Every route with its methods, for the Allow header of a 405.
-    pages = (*modules, docs)
+    pages = (*modules, docs, ui_auth, ui_jobs)
     app.state.method_routes = [route for module in pages for route in module.router.routes]
     return app
 

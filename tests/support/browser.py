@@ -39,9 +39,15 @@ class Watch:
     host: str
     console_errors: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
+    error_pages: set[str] = field(default_factory=set)
+
+    def allow_error_page(self, url: str) -> None:
+        """``url`` is a page meant to answer 4xx: Chromium's note that it did is no error."""
+        self.error_pages.add(url)
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        expected = message.location.get("url") in self.error_pages
+        if message.type == "error" and not (expected and "Failed to load" in message.text):
             self.console_errors.append(f"{message.text} ({message.location})")
 
     def on_page_error(self, error: Exception) -> None:
