@@ -3,6 +3,7 @@ downloads) and an item. HTTP mapping only: the data comes from ``requests.dashbo
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Annotated
@@ -23,6 +24,7 @@ from app.services.runtime import Runtime
 
 router = APIRouter(prefix="/ui/jobs", include_in_schema=False, route_class=PageRoute)
 PAGE_SIZE = 25
+GRAPH_EVERY_S = 2.0  # the graph's counts (a grouped count) are redrawn at most this often
 ITEMS_SHOWN = 50
 LIVE_KINDS = frozenset(
     {EventKind.JOB_STARTED, EventKind.PROGRESS, EventKind.ITEMS_SUCCEEDED, EventKind.ITEM_FAILED}
@@ -93,8 +95,10 @@ async def job_live(
     user: UiUserDep,
     after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> EventSourceResponse:
-    """The progress section (SSE event ``section``), re-rendered on each of the job's events that moves it (from the
-    job's event stream); then ``done``, so the page closes the stream before it ends."""
+    """The progress section (SSE event ``section``), re-rendered on each of the job's events
+    that moves it (from the job's event stream), the graph's counts (``graph``) at most every
+    ``GRAPH_EVERY_S``; at the end both, then ``done``, so the page closes the stream before it
+    ends."""
     await jobs.find(session, user.tenant_id, job_id)
     sections = _live_sections(runtime, user, job_id, after)
     return EventSourceResponse(sections, ping=runtime.settings.sse_ping_s)
@@ -104,12 +108,23 @@ async def _live_sections(
     runtime: Runtime, user: UiUser, job_id: str, after: int
 ) -> AsyncIterator[ServerSentEvent]:
     stream = runtime.events.follow(job_id, after)
+    drawn = time.monotonic()
     async with aclosing(stream):
         async for batch in stream:
             if any(event.kind in LIVE_KINDS for event in batch):
                 yield await _section(runtime, user, job_id, batch[-1].id)
+                if time.monotonic() - drawn >= GRAPH_EVERY_S:
+                    drawn = time.monotonic()
+                    yield await _graph(runtime, user, job_id)
     yield await _section(runtime, user, job_id, None)
+    yield await _graph(runtime, user, job_id)
     yield ServerSentEvent(data="", event="done")
+
+
+async def _graph(runtime: Runtime, user: UiUser, job_id: str) -> ServerSentEvent:
+    async with runtime.reads() as session:
+        definition, counts = await dashboard.job_graph(session, user.tenant_id, job_id)
+    return ServerSentEvent(data=graph_svg(definition, counts), event="graph")
 
 
 async def _section(

@@ -111,3 +111,13 @@ async def job_page(
         items=await jobs.results_page(session, tenant_id, job_id, after, items),
         last_event_id=await events_repo.last_event_id(session, job_id),
     )
+
+
+async def job_graph(
+    session: AsyncSession, tenant_id: str, job_id: str
+) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """The job's graph definition and each node's state counts."""
+    job = await jobs.find(session, tenant_id, job_id)
+    version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
+    definition = version.definition if version is not None else {}
+    return definition, await repo.node_state_counts(session, job_id)

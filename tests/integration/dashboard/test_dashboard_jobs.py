@@ -97,6 +97,8 @@ async def test_progress_advances_live_on_the_jobs_and_job_pages(
     on_page = await watch_progress(page, "#job-progress", 2_000)
     await expect(page.locator('[data-field="status"]')).to_have_text("completed")
     await expect(page.locator('[data-count="succeeded"]')).to_have_text("2000")
+    answer = page.locator('svg.graph g.node[data-node="answer"]')
+    await expect(answer).to_have_attribute("data-succeeded", "2000")  # the graph follows too
 
     assert await still_same_document(page)  # the stream moved the bar, not a reload
     assert len([v for v in on_list if v > 0]) >= 2, on_list
