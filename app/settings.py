@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         default=None,
         description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
     )
+    ui_session_secret: SecretStr | None = Field(
+        default=None,
+        description="signs the dashboard's session cookies and CSRF tokens; unset: a random "
+        "one per process (sessions end on restart; set it when several API processes serve)",
+    )
+    ui_session_s: int = Field(
+        default=12 * 3600, ge=60, le=30 * 86400, description="how long a dashboard login lasts"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["auto", "json", "text"] = Field(
         default="auto",
