@@ -171,15 +171,19 @@ async def job_events(
 @router.get("/{job_id}/trace")
 async def job_trace(
     job_id: str,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
     tenant: TenantDep,
     after: Annotated[int, Query(ge=-1, le=INT32_MAX, description="items after this index")] = -1,
     items: Annotated[int, Query(ge=1, le=10_000, description="how many items")] = 1_000,
 ) -> dict[str, Any]:
     """The Chrome trace (open it in Perfetto) of a range of the job's items: a span per node,
-    a lane group per endpoint alias with a thread per concurrency slot, in-flight counters."""
+    a lane group per endpoint alias with a thread per concurrency slot (each call from its slot
+    to its answer; its wait for the slot is a ``queue`` slice of its own), in-flight counters."""
+    slots = {alias: e.max_concurrent for alias, e in runtime.endpoints.endpoints.items()}
     # No item index is above INT32_MAX: a range reaching past it ends there.
-    return await traces.job_trace(session, tenant, job_id, after, min(items, INT32_MAX - after))
+    count = min(items, INT32_MAX - after)
+    return await traces.job_trace(session, tenant, job_id, after, count, slots)
 
 
 @router.post("/{job_id}/cancel", response_model=JobStatus)
