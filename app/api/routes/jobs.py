@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -27,6 +28,7 @@ from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobSt
 from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue
 from app.services.observability import traces
+from app.services.observability.tracing import submitted_context
 from app.services.requests import jobs
 from app.services.requests.documents import check_value
 from app.services.requests.jobs import JobSpec
@@ -69,7 +71,13 @@ async def submit_job(
         job_id = await _submit_upload(request, runtime, tenant)
     else:
         body = await read_model(request, runtime.settings, JobRequest, "job request")
-        spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
+        spec = JobSpec(
+            body.graph_id,
+            body.version,
+            body.priority,
+            _url(body.webhook_url),
+            submitted_context(runtime.tracing, request.headers),
+        )
         job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
 
@@ -87,7 +95,8 @@ async def _submit_upload(request: Request, runtime: Runtime, tenant: str) -> str
                 "upload the inputs as a file field named 'inputs'",
                 [Issue("inputs", "missing file")],
             )
-        return await jobs.accept_jsonl(runtime, tenant, _form_spec(form), upload)
+        spec = replace(_form_spec(form), trace=submitted_context(runtime.tracing, request.headers))
+        return await jobs.accept_jsonl(runtime, tenant, spec, upload)
     finally:
         await form.close()
 

@@ -47,6 +47,7 @@ class JobSpec:
     version: int | None = None
     priority: int = 0
     webhook_url: str | None = None
+    trace: dict[str, str] | None = None  # the caller's W3C trace context (its traceparent)
 
 
 async def accept(
@@ -170,7 +171,13 @@ async def _create(
 ) -> tuple[Job, dict[str, InputSpec]]:
     stored = await graphs.get(session, tenant_id, spec.graph, spec.version)
     job = await repo.create_job(
-        session, tenant_id, stored.version.id, spec.priority, spec.webhook_url, status
+        session,
+        tenant_id,
+        stored.version.id,
+        spec.priority,
+        spec.webhook_url,
+        status,
+        spec={"trace": spec.trace} if spec.trace else None,
     )
     return job, graph_inputs(stored.version.definition)
 

@@ -53,6 +53,7 @@ def _prepare(
         priority=job.priority,
         flow=flow,
         output_limits=deps.limits,
+        spans=deps.tracing.spans if deps.tracing is not None else None,
     )
     return Execution(program, settings)
 

@@ -33,6 +33,7 @@ from app.db.repositories import tenants as tenants_repo
 from app.db.repositories.results import ItemRow
 from app.engine import Flow, OutputLimits, ResourceManager
 from app.services.observability.metrics import ServiceMetrics
+from app.services.observability.tracing import RunTracing
 from app.services.programs import ProgramCache
 from app.services.runner.window import FairWindow
 from app.services.runner.writer import ResultWriter
@@ -52,6 +53,7 @@ class RunDeps:
     progress_s: float = 2.0
     limits: OutputLimits | None = None
     tenant_weights: Mapping[str, float] = field(default_factory=dict)  # by tenant name
+    tracing: RunTracing | None = None  # OpenTelemetry spans, when the OTEL_* settings ask
 
 
 async def flow_of(job: Job, deps: RunDeps) -> Flow:
