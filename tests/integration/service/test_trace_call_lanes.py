@@ -6,6 +6,7 @@ queued from the start); the calls themselves are never more than 8 at once.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def _assert_no_overlap(calls: list[dict[str, Any]]) -> None:
         by_lane[event["tid"]].append((event["ts"], event["ts"] + event["dur"]))
     for intervals in by_lane.values():
         intervals.sort()
-        assert all(a[1] <= b[0] + 1.0 for a, b in zip(intervals, intervals[1:], strict=False))
+        assert all(a[1] <= b[0] + 1.0 for a, b in itertools.pairwise(intervals))
 
 
 async def _trace(service: Service) -> dict[str, Any]:
@@ -74,4 +75,3 @@ async def _trace(service: Service) -> dict[str, Any]:
     assert answer.status_code == 200, answer.text
     trace: dict[str, Any] = answer.json()
     return trace
-
