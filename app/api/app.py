@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -29,6 +30,13 @@ from app.api.server import uvicorn_options
 from app.services.runtime import start_runtime
 from app.settings import Settings
 
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """Requests FastAPI makes no span for: liveness and readiness probes, metrics scrapes."""
+    return scope.get("path") in UNTRACED_PATHS
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service; the lifespan builds the runtime (database, endpoints, runner) and closes it."""
@@ -48,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Run LLM pipeline graphs and batch jobs at scale.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans (a no-op until a tracer provider is set, which the
+        # OTEL_* settings do): every request but the probes and scrapes polled all day.
+        telemetry={"exclude": untraced},
     )
     # An upload's multipart body is its file plus a little framing.
     uploads = {"/v1/files": max(settings.max_request_bytes, settings.max_file_bytes + 65_536)}

@@ -194,6 +194,17 @@ async def test_every_provider_request_carries_its_attempts_traceparent(
     assert set(sent) == expected
 
 
+async def test_probes_and_scrapes_make_no_spans(
+    service: Service, spans: InMemorySpanExporter
+) -> None:
+    for path in ("/healthz", "/readyz", "/metrics", "/v1/graphs"):
+        await service.client.get(path)
+
+    names = {span.name for span in spans.get_finished_spans()}
+    assert "GET /v1/graphs" in names
+    assert not {"GET /healthz", "GET /readyz", "GET /metrics"} & names
+
+
 async def test_a_malformed_traceparent_is_ignored_not_refused(
     service: Service, spans: InMemorySpanExporter
 ) -> None:
