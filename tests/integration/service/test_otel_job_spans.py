@@ -15,6 +15,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from app.llm.propagation import set_injector
@@ -39,16 +40,41 @@ GRAPH = {
 _exporter = InMemorySpanExporter()
 
 
+class Switch(Sampler):
+    """Samples while ``on``: after this module, the provider (set once per process) makes
+    only non-recording spans, so later tests' requests cost next to nothing."""
+
+    def __init__(self) -> None:
+        self.on = False
+
+    def should_sample(
+        self, parent: Any, trace_id: int, name: str, kind: Any = None, attributes: Any = None,
+        links: Any = None, trace_state: Any = None,
+    ) -> SamplingResult:  # fmt: skip
+        decision = Decision.RECORD_AND_SAMPLE if self.on else Decision.DROP
+        return SamplingResult(decision, attributes if self.on else None, trace_state)
+
+    def get_description(self) -> str:
+        return "switch"
+
+
+_switch = Switch()
+
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[TracerProvider]:
-    """The process's tracer provider, exporting to memory (installed once per process)."""
+    """The process's tracer provider, exporting to memory, sampling during this module."""
     current = trace.get_tracer_provider()
     if not isinstance(current, TracerProvider):
-        current = TracerProvider()
+        current = TracerProvider(sampler=_switch)
         trace.set_tracer_provider(current)
     current.add_span_processor(SimpleSpanProcessor(_exporter))
-    yield current
-    set_injector(None)
+    _switch.on = True
+    try:
+        yield current
+    finally:
+        _switch.on = False
+        set_injector(None)
 
 
 @pytest.fixture
