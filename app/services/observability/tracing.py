@@ -92,6 +92,11 @@ def run_tracing(settings: Settings, resources: ResourceConfig) -> RunTracing | N
     return otel.tracing(settings, exporter, resources)
 
 
+def engine_spans(tracing: RunTracing | None) -> RunSpans | None:
+    """What ``ExecutionSettings(spans=...)`` takes: the backend's engine hooks, or ``None``."""
+    return tracing.spans if tracing is not None else None
+
+
 def job_scope(
     tracing: RunTracing | None, job_id: str, kind: str, spec: Any
 ) -> AbstractContextManager[JobScope]:

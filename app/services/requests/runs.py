@@ -10,6 +10,7 @@ from app.engine.execution.prepared import Execution
 from app.lifecycle import RunStatus
 from app.services.errors import InvalidInput, Issue
 from app.services.limits import output_limits
+from app.services.observability.tracing import engine_spans
 from app.services.requests import graphs
 from app.services.requests.views import node_view
 from app.services.runtime import Runtime
@@ -31,6 +32,7 @@ async def run_once(
         record=True,
         observers=observers,
         output_limits=output_limits(runtime.settings),
+        spans=engine_spans(runtime.tracing),
     )
     execution = Execution(program, settings)
     try:

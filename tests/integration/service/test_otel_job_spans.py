@@ -220,6 +220,26 @@ async def test_every_provider_request_carries_its_attempts_traceparent(
     assert set(sent) == expected
 
 
+async def test_a_synchronous_run_is_traced_under_its_request(
+    service: Service, fake_llm: FakeLLM, spans: InMemorySpanExporter
+) -> None:
+    fake_llm.configure(capture=True)
+    await service.client.post("/v1/graphs", json=GRAPH)
+    caller = {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    body = {"graph_id": GRAPH["name"], "inputs": {"doc": "one"}}
+    answer = await service.client.post("/v1/runs", json=body, headers=caller)
+    assert answer.status_code == 200, answer.text
+
+    found = in_trace(spans.get_finished_spans(), int(TRACE_ID, 16))
+    (request,) = [s for s in found if s.name == "POST /v1/runs"]
+    nodes = named(found, "node ")
+    assert sorted(s.attributes["inf.node.id"] for s in nodes) == ["facts", "judge", "summary"]
+    for node in nodes:
+        assert request.context.span_id in ancestors(node, found)
+    sent = {entry["headers"]["traceparent"] for entry in fake_llm.log()}
+    assert sent == {_traceparent(span) for span in named(found, "chat ")}
+
+
 async def test_probes_and_scrapes_make_no_spans(
     service: Service, spans: InMemorySpanExporter
 ) -> None:
