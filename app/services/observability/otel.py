@@ -166,8 +166,14 @@ class OtelSpans:
         self.providers = providers
 
     @contextmanager
-    def node(self, run: str, record: NodeRecord, op: str, alias: str | None) -> Iterator[Span]:
+    def node(self, run: str, record: NodeRecord, op: str, alias: str | None) -> Iterator[object]:
         token = _live.set(record.node)
+        if _sampled_out():
+            try:
+                yield None
+            finally:
+                _live.reset(token)
+            return
         attributes = _node_attributes(run, record.node, op, alias)
         try:
             with self.tracer.start_as_current_span(
@@ -179,7 +185,12 @@ class OtelSpans:
             _live.reset(token)
 
     @contextmanager
-    def attempt(self, node: str, alias: str, request: LLMRequest, attempt: int) -> Iterator[_Call]:
+    def attempt(
+        self, node: str, alias: str, request: LLMRequest, attempt: int
+    ) -> Iterator[_Call | _NoCall]:
+        if _sampled_out():
+            yield _NO_CALL
+            return
         attributes = {
             **_where(),
             **_request_attributes(request),
@@ -202,6 +213,8 @@ class OtelSpans:
     def node_finished(self, run: str, record: NodeRecord, op: str, alias: str | None) -> None:
         """A node that ran on the loop: its span, drawn from its record's times."""
         if record.restored or record.started_at is None or _live.get() == record.node:
+            return
+        if _sampled_out():
             return
         span = self.tracer.start_span(
             f"node {record.node}",
@@ -228,6 +241,22 @@ class _Call:
                 "inf.status": NodeStatus.SUCCEEDED.value,
             }
         )
+
+
+class _NoCall:
+    def answered(self, usage: LLMUsage) -> None:
+        return None
+
+
+_NO_CALL = _NoCall()
+
+
+def _sampled_out() -> bool:
+    """Whether the current span belongs to a trace the sampler left out: its nodes and calls
+    are then not spanned at all (as a parent-based sampler, the default, would decide), and
+    provider requests carry the item's unsampled context."""
+    context = trace.get_current_span().get_span_context()
+    return context.is_valid and not context.trace_flags.sampled
 
 
 def _failure(exc: BaseException) -> dict[str, Any]:
