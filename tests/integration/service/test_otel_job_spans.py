@@ -240,6 +240,23 @@ async def test_a_synchronous_run_is_traced_under_its_request(
     assert sent == {_traceparent(span) for span in named(found, "chat ")}
 
 
+async def test_a_sampled_out_job_records_nothing_and_still_propagates(
+    service: Service, fake_llm: FakeLLM, spans: InMemorySpanExporter
+) -> None:
+    fake_llm.configure(capture=True)
+    _switch.on = False  # the sampler keeps no trace
+    try:
+        await run_job(service)
+    finally:
+        _switch.on = True
+
+    assert spans.get_finished_spans() == ()
+    sent = [entry["headers"]["traceparent"] for entry in fake_llm.log()]
+    assert len(sent) == 2 * ITEMS
+    assert not any(int(header[-2:], 16) & 1 for header in sent)  # unsampled (item's context)
+    assert len({header.split("-")[1] for header in sent}) == 1  # one trace: the request's
+
+
 async def test_probes_and_scrapes_make_no_spans(
     service: Service, spans: InMemorySpanExporter
 ) -> None:
