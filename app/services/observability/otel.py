@@ -31,6 +31,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -104,7 +105,8 @@ class OtelTracing:
 
     @contextmanager
     def job(self, job_id: str, kind: str, carrier: Mapping[str, str] | None) -> Iterator[_JobScope]:
-        parent = TraceContextTextMapPropagator().extract(carrier) if carrier else None
+        # Without its submitter's context a job is a trace of its own, whatever runs it.
+        parent = TraceContextTextMapPropagator().extract(carrier) if carrier else Context()
         token = _job.set(job_id)
         attributes = {"inf.job.id": job_id, "inf.job.kind": kind}
         try:
