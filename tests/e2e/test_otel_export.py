@@ -21,7 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.support.db import sqlite_url
+from tests.support.db import migrated_sqlite
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     Servers,
@@ -104,7 +104,8 @@ def test_a_jobs_spans_reach_an_otlp_receiver_on_loopback(
 ) -> None:
     fake_llm.configure(latency_ms=10)
     endpoints = endpoints_for(tmp_path / "endpoints.yaml", fake_llm.base_url, "otel")
-    env = server_env(sqlite_url(tmp_path / "otel.sqlite"), endpoints)
+    database = migrated_sqlite(tmp_path / "otel.sqlite")  # here: the server only has to start
+    env = server_env(database, endpoints, auto_migrate="false")
     env.update(
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.url,
         OTEL_SERVICE_NAME=SERVICE,
