@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/inf-engine.sqlite"
@@ -265,6 +265,36 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="how long resolving a webhook host may take"
     )
 
+    # OpenTelemetry (the ``otel`` extra): the standard variables, without the INF_ prefix.
+    # Tracing is off unless OTEL_TRACES_EXPORTER names an exporter or an OTLP endpoint is set.
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otel_traces_exporter", "OTEL_TRACES_EXPORTER"),
+        description="otlp (OTLP/HTTP protobuf), console, or none; unset: otlp if an OTLP "
+        "endpoint is set, else no tracing",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otel_exporter_otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="the collector's base URL; traces go to <it>/v1/traces",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "otel_exporter_otlp_traces_endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ),
+        description="the full URL traces are posted to (wins over OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    otel_service_name: str = Field(
+        default="inf-engine",
+        validation_alias=AliasChoices("otel_service_name", "OTEL_SERVICE_NAME"),
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("otel_sdk_disabled", "OTEL_SDK_DISABLED"),
+        description="true: no tracing, whatever else is set",
+    )
+
     retention_days: float = Field(
         default=7.0, ge=0, description="finished jobs older than this are deleted; 0 keeps all"
     )
@@ -301,6 +331,24 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def otel_exporter(self) -> str | None:
+        """The trace exporter in force (``otlp`` or ``console``), or ``None``: no tracing."""
+        if self.otel_sdk_disabled or self.otel_traces_exporter == "none":
+            return None
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter
+        endpoint = self.otel_exporter_otlp_traces_endpoint or self.otel_exporter_otlp_endpoint
+        return "otlp" if endpoint else None
+
+    @property
+    def otel_traces_url(self) -> str | None:
+        """Where OTLP traces are posted (``None``: the exporter's default, local port 4318)."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        base = self.otel_exporter_otlp_endpoint
+        return f"{base.rstrip('/')}/v1/traces" if base else None
 
 
 class ClientSettings(BaseSettings):

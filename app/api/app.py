@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +37,13 @@ from app.dashboard import assets
 from app.services.runtime import start_runtime
 from app.settings import Settings
 
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """Requests FastAPI makes no span for: liveness and readiness probes, metrics scrapes."""
+    return scope.get("path") in UNTRACED_PATHS
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service; the lifespan builds the runtime (database, endpoints, runner) and closes it."""
@@ -57,6 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from the package's assets (routes/docs.py), never a CDN
         redoc_url=None,
+        # FastAPI's own OpenTelemetry spans (a no-op until a tracer provider is set, which the
+        # OTEL_* settings do): every request but the probes and scrapes polled all day.
+        telemetry={"exclude": untraced},
     )
     # An upload's multipart body is its file plus a little framing.
     uploads = {"/v1/files": max(settings.max_request_bytes, settings.max_file_bytes + 65_536)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -28,6 +29,7 @@ from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue
 from app.services.ledger.options import LedgerOptions
 from app.services.observability import traces
+from app.services.observability.tracing import submitted_context
 from app.services.requests import jobs
 from app.services.requests.documents import check_value
 from app.services.requests.jobs import JobSpec
@@ -72,7 +74,7 @@ async def submit_job(
         job_id = await _submit_upload(request, runtime, tenant)
     else:
         body = await read_model(request, runtime.settings, JobRequest, "job request")
-        spec = _spec(body)
+        spec = replace(_spec(body), trace=submitted_context(runtime.tracing, request.headers))
         job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
 
@@ -90,7 +92,8 @@ async def _submit_upload(request: Request, runtime: Runtime, tenant: str) -> str
                 "upload the inputs as a file field named 'inputs'",
                 [Issue("inputs", "missing file")],
             )
-        return await jobs.accept_jsonl(runtime, tenant, _form_spec(form), upload)
+        spec = replace(_form_spec(form), trace=submitted_context(runtime.tracing, request.headers))
+        return await jobs.accept_jsonl(runtime, tenant, spec, upload)
     finally:
         await form.close()
 
@@ -179,15 +182,19 @@ async def job_events(
 @router.get("/{job_id}/trace")
 async def job_trace(
     job_id: str,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
     tenant: TenantDep,
     after: Annotated[int, Query(ge=-1, le=INT32_MAX, description="items after this index")] = -1,
     items: Annotated[int, Query(ge=1, le=10_000, description="how many items")] = 1_000,
 ) -> dict[str, Any]:
     """The Chrome trace (open it in Perfetto) of a range of the job's items: a span per node,
-    a lane group per endpoint alias with a thread per concurrency slot, in-flight counters."""
+    a lane group per endpoint alias with a thread per concurrency slot (each call from its slot
+    to its answer; its wait for the slot is a ``queue`` slice of its own), in-flight counters."""
+    slots = {alias: e.max_concurrent for alias, e in runtime.endpoints.endpoints.items()}
     # No item index is above INT32_MAX: a range reaching past it ends there.
-    return await traces.job_trace(session, tenant, job_id, after, min(items, INT32_MAX - after))
+    count = min(items, INT32_MAX - after)
+    return await traces.job_trace(session, tenant, job_id, after, count, slots)
 
 
 @router.post("/{job_id}/cancel", response_model=JobStatus)

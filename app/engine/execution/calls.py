@@ -116,10 +116,14 @@ async def _called(
     failures = limited = 0
     while True:
         record.attempts += 1
+        order = (priority + ctx.priority, ctx.flow)
         try:
-            response, usage = await _attempt(
-                endpoint, request, timeout_s, (priority + ctx.priority, ctx.flow), watch
-            )
+            if ctx.spans is None:
+                response, usage = await _attempt(endpoint, request, timeout_s, order, watch)
+            else:
+                with ctx.spans.attempt(record.node, endpoint.alias, request, record.attempts) as s:
+                    response, usage = await _attempt(endpoint, request, timeout_s, order, watch)
+                    s.answered(usage)
             record.usage = usage
             return _decode(response, step), response
         except RateLimitedError:

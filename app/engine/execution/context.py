@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.execution.spans import RunSpans
 from app.engine.resources.fairness import NO_FLOW, Flow
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class RunContext:
     flow: Flow = NO_FLOW
     record: bool = False
     observers: tuple[Observer, ...] = ()
+    spans: RunSpans | None = None
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     limits: OutputLimits = _LIMITS
     clock: Clock = _CLOCK

@@ -40,6 +40,7 @@ class Execution:
             flow=settings.flow or NO_FLOW,
             record=bool(settings.record),
             observers=_observers(settings),
+            spans=settings.spans,
             tools=settings.tools if settings.tools is not None else registered_tools(),
             ledger=ledger_of(settings),
         )
@@ -99,8 +100,8 @@ def _manager(settings: ExecutionSettings) -> ResourceManager | None:
 
 
 def _observers(settings: ExecutionSettings) -> tuple[Observer, ...]:
-    observers = tuple(settings.observers or ())
-    return (*observers, settings.profiler) if settings.profiler is not None else observers
+    extra = (settings.profiler, settings.spans)
+    return (*(settings.observers or ()), *(o for o in extra if o is not None))
 
 
 def _checkpoint_store(settings: ExecutionSettings) -> CheckpointStore | None:

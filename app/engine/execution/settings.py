@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.execution.spans import RunSpans
 from app.engine.resources.fairness import Flow
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class ExecutionSettings:
         priority: lower runs first when endpoints are contended.
         flow: whose calls these are; waiting calls share an endpoint fairly between flows.
         observers: extra :class:`Observer` hooks.
+        spans: a :class:`RunSpans` tracing backend (spans per node and per call attempt).
         tools: functions callable from ``tool`` nodes, by name.
         output_limits: size limits on node and item outputs (default: :class:`OutputLimits`).
         ledger: a :class:`~app.engine.ledger.LedgerStore` or a directory: model calls are
@@ -75,6 +77,7 @@ class ExecutionSettings:
     priority: int | None = None
     flow: Flow | None = None
     observers: tuple[Observer, ...] | None = None
+    spans: RunSpans | None = None
     tools: Mapping[str, Callable[..., Any]] | None = None
     output_limits: OutputLimits | None = None
     ledger: LedgerStore | str | Path | None = None

@@ -27,6 +27,7 @@ from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.lifecycle import ItemStatus
 from app.services.batches import ids, lines
 from app.services.batches.chat import ChatCall, Refused, chat_call
+from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import KindRun, RunDeps, Step
 from app.services.runner.node_rows import restored_records
@@ -139,6 +140,7 @@ class OpenAIBatchRun:
                        FailedNodeLog()),
             priority=self.job.priority,
             output_limits=self.deps.limits,
+            spans=engine_spans(self.deps.tracing),
         )  # fmt: skip
         execution = self._executions[key] = Execution(Program(graph), settings)
         return execution

@@ -49,6 +49,7 @@ class JobSpec:
     priority: int = 0
     webhook_url: str | None = None
     ledger: LedgerOptions = NO_OPTIONS
+    trace: dict[str, str] | None = None  # the caller's W3C trace context (its traceparent)
 
 
 async def accept(
@@ -180,6 +181,7 @@ async def _create(
         status,
         cache=spec.ledger.cache,
         replay=spec.ledger.replay,
+        spec={"trace": spec.trace} if spec.trace else None,
     )
     return job, graph_inputs(stored.version.definition)
 

@@ -11,6 +11,7 @@ from app.lifecycle import RunStatus
 from app.services.errors import InvalidInput, Issue
 from app.services.ledger.options import NO_OPTIONS, LedgerOptions
 from app.services.limits import output_limits
+from app.services.observability.tracing import engine_spans
 from app.services.requests import graphs
 from app.services.requests.views import node_view
 from app.services.runtime import Runtime
@@ -38,6 +39,7 @@ async def run_once(
         observers=observers,
         output_limits=output_limits(runtime.settings),
         **ledger.settings(runtime.sessions, tenant_id, runtime.settings.ledger_cache),
+        spans=engine_spans(runtime.tracing),
     )
     execution = Execution(program, settings)
     try:

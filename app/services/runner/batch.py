@@ -17,6 +17,7 @@ from app.engine import EngineError, ExecutionSettings, Flow, InputError, RunResu
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.prepared import Execution
 from app.lifecycle import ItemStatus
+from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import BATCH, CannotRun, KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
@@ -54,6 +55,7 @@ def _prepare(
         flow=flow,
         output_limits=deps.limits,
         **deps.ledger(job),
+        spans=engine_spans(deps.tracing),
     )
     return Execution(program, settings)
 

@@ -34,6 +34,7 @@ from app.db.repositories.results import ItemRow
 from app.engine import Flow, OutputLimits, ResourceManager
 from app.services.ledger.options import LedgerOptions
 from app.services.observability.metrics import ServiceMetrics
+from app.services.observability.tracing import RunTracing
 from app.services.programs import ProgramCache
 from app.services.runner.window import FairWindow
 from app.services.runner.writer import ResultWriter
@@ -54,6 +55,7 @@ class RunDeps:
     limits: OutputLimits | None = None
     tenant_weights: Mapping[str, float] = field(default_factory=dict)  # by tenant name
     ledger_cache: str = "off"  # the ledger mode where neither a run nor its endpoint says
+    tracing: RunTracing | None = None  # OpenTelemetry spans, when the OTEL_* settings ask
 
     def ledger(self, job: Job) -> dict[str, Any]:
         """``ExecutionSettings`` keywords running ``job`` with its tenant's response ledger."""
