@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     auth_failures_total_per_minute: float = Field(
         default=600.0, gt=0, description="wrong API keys all addresses together may send a minute"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65_535,
+        description="inf-engine worker only: serve GET /metrics (its runner's families) on "
+        "this port, on INF_HOST; unset: the worker answers no HTTP",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
