@@ -1,6 +1,6 @@
 """Batches (``/v1/batches``): a create checked line by line and stored as a run of the
-``openai_batch`` kind, its reads (which make its output files once it ended), listing and
-cancel.
+``openai_batch`` kind, its reads, listing and cancel (its output files are made as its run
+ends: :meth:`~app.services.batches.kind.OpenAIBatchKind.finish`).
 
 A create is deduplicated: the same ``Idempotency-Key``, or an identical request within
 ``batch_dedupe_window_s``, answers the batch made first, so the SDK's own retries (it sends no
@@ -25,7 +25,7 @@ from app.db.repositories import batches as repo
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.lifecycle import EventKind, JobStatus
-from app.services.batches import files, ids, outputs, storage
+from app.services.batches import files, ids, storage
 from app.services.batches.kind import OPENAI_BATCH
 from app.services.batches.lines import check_line
 from app.services.commits import after_commit
@@ -200,12 +200,8 @@ async def find(session: AsyncSession, tenant_id: str, batch_id: str) -> tuple[Ba
 
 
 async def retrieve(session: AsyncSession, tenant_id: str, batch_id: str) -> tuple[BatchRecord, Job]:
-    """The batch, its output files made first if its run has ended."""
-    batch, job = await find(session, tenant_id, batch_id)
-    if outputs.ended(batch, job):
-        await outputs.finalize(session, batch, job)
-        batch, job = await find(session, tenant_id, batch_id)
-    return batch, job
+    """The batch (with its output and error files once its run has ended)."""
+    return await find(session, tenant_id, batch_id)
 
 
 async def listing(
@@ -213,10 +209,7 @@ async def listing(
 ) -> tuple[list[tuple[BatchRecord, Job]], bool]:
     """A page of the tenant's batches, newest first, and whether more follow."""
     found = await repo.list_batches(session, tenant_id, limit + 1, after)
-    page = found[:limit]
-    if any(outputs.ended(batch, job) for batch, job in page):
-        page = [await retrieve(session, tenant_id, batch.id) for batch, _ in page]
-    return page, len(found) > limit
+    return found[:limit], len(found) > limit
 
 
 async def cancel(

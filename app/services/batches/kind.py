@@ -7,7 +7,9 @@ A step maps the line's body (:mod:`app.services.batches.chat`), finds the alias 
 one-node ``llm`` graph; the item's output is the line's output or error line. A line whose
 model is unknown or whose body cannot be served fails alone, with a 4xx answer. Past the
 batch's deadline a line ends ``batch_expired`` (one in flight is cut at the deadline). A call
-stored before a restart is restored, never sent again.
+stored before a restart is restored, never sent again. As the run ends (whoever ends it),
+:meth:`OpenAIBatchKind.finish` builds its output and error files in the ending transaction,
+so a batch is ``completed`` with its files without anyone reading it first.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.db.models import Job
+from app.db.repositories import batches as batches_repo
 from app.db.repositories.results import ItemRow
 from app.engine import ExecutionSettings, ResourceConfig
 from app.engine.execution.prepared import Execution
 from app.engine.execution.program import Program
 from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.lifecycle import ItemStatus
-from app.services.batches import ids, lines
+from app.services.batches import ids, lines, outputs
 from app.services.batches.chat import ChatCall, Refused, chat_call
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import KindRun, RunDeps, Step
@@ -46,6 +51,12 @@ class OpenAIBatchKind:
         spec = job.spec or {}
         deadline = datetime.fromisoformat(spec["deadline"])
         return OpenAIBatchRun(job, deps, deadline)
+
+    async def finish(self, session: AsyncSession, job: Job) -> None:
+        """The end-of-run hook: the batch's output and error files, made once."""
+        found = await batches_repo.get_batch(session, job.tenant_id, job.id)
+        if found is not None:
+            await outputs.finalize(session, found[0], job)
 
 
 def alias_for(config: ResourceConfig, model: str) -> str | None:

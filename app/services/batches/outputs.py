@@ -1,6 +1,7 @@
-"""A batch's output and error files: made once the run ended, their lines read from the
-batch's stored items in input order, so they are complete and ordered whatever happened to
-the runners (a line is stored once: a custom_id is never answered twice).
+"""A batch's output and error files: made as the run ends (the kind's end-of-run hook),
+their lines read from the batch's stored items in input order, so they are complete and
+ordered whatever happened to the runners (a line is stored once: a custom_id is never
+answered twice).
 
 Answered lines go to the output file, refused, failed and expired ones to the error file;
 lines a cancel stopped before they ran are in neither.
@@ -18,7 +19,7 @@ from app.db.base import utcnow
 from app.db.models import BatchRecord, Job, StoredFile
 from app.db.repositories import batches as repo
 from app.db.repositories import files as files_repo
-from app.lifecycle import BatchPart, FilePurpose, ItemStatus, JobStatus
+from app.lifecycle import BatchPart, FilePurpose, ItemStatus
 from app.services.batches import ids, lines
 
 PAGE = 500
@@ -76,13 +77,6 @@ async def output_chunks(
         if len(page) < PAGE:
             return
         after = page[-1][0]
-
-
-def ended(batch: BatchRecord, job: Job) -> bool:
-    """Whether the run is over and no runner still holds it (a cancel waits for it)."""
-    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
-        return False
-    return batch.finalized_at is None and job.lease_owner is None
 
 
 @dataclass(slots=True)
