@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +40,7 @@ KNOWN = (
     *SUPPORTED, "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations",
     "/v1/images/generations", "/v1/images/edits", "/v1/videos",
 )  # fmt: skip
-WINDOW = re.compile(r"([1-9][0-9]{0,5})(s|m|h)")
-UNITS = {"s": 1, "m": 60, "h": 3600}
-MAX_WINDOW_S = 24 * 3600
+WINDOWS = {"24h": 24 * 3600.0}  # the completion windows OpenAI documents
 PAGE = 1_000
 MAX_ISSUES = 20
 
@@ -69,7 +66,7 @@ async def create(
     earlier = await _earlier(runtime, session, tenant_id, digest, key)
     if earlier is not None:
         return await find(session, tenant_id, earlier.id)
-    window = _window(spec)
+    window = _window(spec, runtime.settings.batch_deadline_cap_s)
     _check(spec)
     await check_webhook_url(spec.webhook_url, runtime.settings)
     source = await files.find_input(session, tenant_id, spec.input_file_id)
@@ -115,15 +112,16 @@ async def _earlier(
     return await repo.find_recent(session, tenant_id, digest, since)
 
 
-def _window(spec: BatchCreate) -> int:
-    matched = WINDOW.fullmatch(spec.completion_window)
-    seconds = int(matched[1]) * UNITS[matched[2]] if matched else 0
-    if not 0 < seconds <= MAX_WINDOW_S:
-        message = "completion_window must be '24h' (or a shorter '<n>h', '<n>m', '<n>s')"
+def _window(spec: BatchCreate, cap_s: float | None) -> float:
+    """The seconds from create to deadline: the completion window (OpenAI's only one,
+    ``24h``), capped by ``batch_deadline_cap_s`` when that is set."""
+    seconds = WINDOWS.get(spec.completion_window)
+    if seconds is None:
+        message = f"completion_window must be one of {', '.join(WINDOWS)}"
         raise InvalidInput(
             "the completion window is invalid", [Issue("completion_window", message)]
         )
-    return seconds
+    return seconds if cap_s is None else min(seconds, cap_s)
 
 
 def _check(spec: BatchCreate) -> None:
