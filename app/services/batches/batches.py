@@ -4,7 +4,9 @@ ends: :meth:`~app.services.batches.kind.OpenAIBatchKind.finish`).
 
 A create is deduplicated: the same ``Idempotency-Key``, or an identical request within
 ``batch_dedupe_window_s``, answers the batch made first, so the SDK's own retries (it sends no
-key) never start a second batch.
+key) never start a second batch. The database decides between creates at once: the key, and
+the request hash of a keyless batch within its window (``dedupe_hash``), are unique per tenant,
+and the create that loses answers the batch that won.
 """
 
 from __future__ import annotations
@@ -80,9 +82,11 @@ async def create(
     record = BatchRecord(
         id=batch_id, tenant_id=tenant_id, input_file_id=source.id, endpoint=spec.endpoint,
         completion_window=spec.completion_window, batch_metadata=spec.metadata,
-        idempotency_key=key, request_hash=digest, created_at=now, expires_at=deadline,
+        idempotency_key=key, request_hash=digest, dedupe_hash=_held(runtime, digest, key),
+        created_at=now, expires_at=deadline,
     )  # fmt: skip
-    await repo.add_batch(session, job, record)
+    if not await repo.add_batch(session, job, record):
+        return await _winner(runtime, session, tenant_id, digest, key)
     path = storage.file_path(runtime.settings.files_dir, tenant_id, source.id)
     count = await _store_lines(session, batch_id, path, spec.endpoint)
     await jobs_repo.set_item_count(session, batch_id, count)
@@ -94,6 +98,11 @@ async def create(
     return await find(session, tenant_id, batch_id)
 
 
+def _held(runtime: Runtime, digest: str, key: str | None) -> str | None:
+    """The hash a new batch holds: none with a key (the key dedupes) or without a window."""
+    return None if key or not runtime.settings.batch_dedupe_window_s else digest
+
+
 def _digest(spec: BatchCreate) -> str:
     text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -102,14 +111,31 @@ def _digest(spec: BatchCreate) -> str:
 async def _earlier(
     runtime: Runtime, session: AsyncSession, tenant_id: str, digest: str, key: str | None
 ) -> BatchRecord | None:
+    """The batch this create repeats: the key's, or the one holding its hash within the
+    window (a holder past the window lets the hash go, to this create)."""
     if key is not None:
         found = await repo.find_by_key(session, tenant_id, key)
         if found is not None and found.request_hash != digest:
             message = "this key was used for a different batch request"
             raise Conflict(message, [Issue("Idempotency-Key", message)])
         return found
+    holder = await repo.find_by_hash(session, tenant_id, digest)
     since = utcnow() - timedelta(seconds=runtime.settings.batch_dedupe_window_s)
-    return await repo.find_recent(session, tenant_id, digest, since)
+    if holder is None or holder.created_at >= since:
+        return holder
+    await repo.release_hash(session, holder.id, digest)
+    return None
+
+
+async def _winner(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, digest: str, key: str | None
+) -> tuple[BatchRecord, Job]:
+    """The batch an identical create made meanwhile (it won the insert)."""
+    won = await _earlier(runtime, session, tenant_id, digest, key)
+    if won is None:  # it was deleted at once: the SDK retries a 409
+        message = "an identical create ran at the same time; send it again"
+        raise Conflict(message, [Issue("input_file_id", message)])
+    return await find(session, tenant_id, won.id)
 
 
 def _window(spec: BatchCreate, cap_s: float | None) -> float:
