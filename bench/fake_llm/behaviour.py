@@ -58,6 +58,8 @@ class Behaviour(BaseModel):
     log: bool = True
     capture: bool = False  # keep each request's JSON body, headers and query in the log
     max_in_flight: int | None = Field(default=None, ge=1)
+    # Prompt tokens each answer reports as read from a prompt cache (at most the prompt's).
+    cached_tokens: int = Field(default=0, ge=0)
     rules: tuple[Rule, ...] = ()
 
     @model_validator(mode="after")

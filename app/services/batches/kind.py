@@ -39,7 +39,6 @@ from app.services.runner.sink import FailedNodeLog, NodeSink
 
 OPENAI_BATCH = "openai_batch"
 NODE = "call"
-EXPIRED = "batch_expired"
 
 
 class OpenAIBatchKind:
@@ -86,7 +85,7 @@ class OpenAIBatchRun:
         line_id = ids.request_id(self.job.id, step.index)
         request_id = "req_" + line_id.removeprefix("batch_req_")
         if self._left() <= 0:
-            return self._failed(step, lines.stopped(line_id, custom_id, EXPIRED, EXPIRED_TEXT))
+            return self._expired(step, line_id, custom_id)
         try:
             call = chat_call(body)
         except Refused as exc:
@@ -110,7 +109,7 @@ class OpenAIBatchRun:
             async with asyncio.timeout(self._left()):
                 result = await execution.run(inputs, str(step.index), restored)
         except TimeoutError:
-            return self._failed(step, lines.stopped(names[0], names[1], EXPIRED, EXPIRED_TEXT))
+            return self._expired(step, names[0], names[1])
         record = result.records[NODE]
         if not result.ok:
             message = f"{record.error_type}: {record.error}"
@@ -123,6 +122,9 @@ class OpenAIBatchRun:
 
     def _left(self) -> float:
         return self.deadline.timestamp() - time.time()
+
+    def _expired(self, step: Step, line_id: str, custom_id: str) -> ItemRow:
+        return self._failed(step, lines.stopped(line_id, custom_id, lines.EXPIRED, EXPIRED_TEXT))
 
     def _failed(self, step: Step, line: dict[str, Any]) -> ItemRow:
         message = (line.get("error") or line["response"]["body"]["error"])["message"]

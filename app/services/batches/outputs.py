@@ -31,18 +31,6 @@ def part_of(status: str) -> BatchPart | None:
     return PARTS.get(ItemStatus(status))
 
 
-async def part_lines(session: AsyncSession, job_id: str, part: BatchPart) -> AsyncIterator[bytes]:
-    """The encoded lines of the batch's ``part`` file, in input order, a page at a time."""
-    after = -1
-    while True:
-        page = await repo.items_page(session, job_id, after, PAGE)
-        for encoded in _encoded(job_id, page, part):
-            yield encoded
-        if len(page) < PAGE:
-            return
-        after = page[-1][0]
-
-
 def _encoded(job_id: str, page: list[tuple[int, str, Any, Any]], part: BatchPart) -> list[bytes]:
     return [
         lines.encoded(_line(job_id, index, status, output, raw))
@@ -84,6 +72,15 @@ class _Tally:
     bytes: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
     lines: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
     expired: int = 0
+    cached_tokens: int = 0
+
+    def add(self, part: BatchPart, line: dict[str, Any]) -> None:
+        self.bytes[part] += len(lines.encoded(line))
+        self.lines[part] += 1
+        if part is BatchPart.OUTPUT:
+            self.cached_tokens += lines.cached_tokens(line)
+        elif (line.get("error") or {}).get("code") == lines.EXPIRED:
+            self.expired += 1
 
 
 async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
@@ -92,7 +89,7 @@ async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
     now = utcnow()
     made = {part: ids.file_id() for part in BatchPart if tally.lines[part]}
     values = {
-        "finalized_at": now, "expired_lines": tally.expired,
+        "finalized_at": now, "expired_lines": tally.expired, "cached_tokens": tally.cached_tokens,
         "output_file_id": made.get(BatchPart.OUTPUT), "error_file_id": made.get(BatchPart.ERRORS),
     }  # fmt: skip
     if not await repo.finalize(session, batch.id, values):
@@ -108,11 +105,15 @@ async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
 
 
 async def _tally(session: AsyncSession, job_id: str) -> _Tally:
-    tally = _Tally()
-    for part in BatchPart:
-        async for line in part_lines(session, job_id, part):
-            tally.bytes[part] += len(line)
-            tally.lines[part] += 1
-            if part is BatchPart.ERRORS and b'"code":"batch_expired"' in line:
-                tally.expired += 1
-    return tally
+    """Both files' sizes and lines, expired lines and cached tokens: one pass, a page at a
+    time."""
+    tally, after = _Tally(), -1
+    while True:
+        page = await repo.items_page(session, job_id, after, PAGE)
+        for index, status, output, raw in page:
+            part = part_of(status)
+            if part is not None:
+                tally.add(part, _line(job_id, index, status, output, raw))
+        if len(page) < PAGE:
+            return tally
+        after = page[-1][0]
