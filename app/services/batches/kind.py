@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Job
 from app.db.repositories import batches as batches_repo
 from app.db.repositories.results import ItemRow
-from app.engine import ExecutionSettings, ResourceConfig
+from app.engine import ExecutionSettings, Flow, ResourceConfig
 from app.engine.execution.prepared import Execution
 from app.engine.execution.program import Program
 from app.engine.graph.model import Graph, InputSpec, LLMNode
@@ -33,7 +33,7 @@ from app.lifecycle import ItemStatus
 from app.services.batches import ids, lines, outputs
 from app.services.batches.chat import ChatCall, Refused, chat_call
 from app.services.runner.calls import on_call
-from app.services.runner.kinds import KindRun, RunDeps, Step
+from app.services.runner.kinds import KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
 
@@ -49,7 +49,7 @@ class OpenAIBatchKind:
     async def open(self, job: Job, deps: RunDeps) -> KindRun:
         spec = job.spec or {}
         deadline = datetime.fromisoformat(spec["deadline"])
-        return OpenAIBatchRun(job, deps, deadline)
+        return OpenAIBatchRun(job, deps, deadline, await flow_of(job, deps))
 
     async def finish(self, session: AsyncSession, job: Job) -> None:
         """The end-of-run hook: the batch's output and error files, made once."""
@@ -73,12 +73,16 @@ def alias_for(config: ResourceConfig, model: str) -> str | None:
 class OpenAIBatchRun:
     """One batch, started or resumed: each step answers one line."""
 
-    def __init__(self, job: Job, deps: RunDeps, deadline: datetime) -> None:
+    def __init__(self, job: Job, deps: RunDeps, deadline: datetime, flow: Flow) -> None:
         self.job = job
+        self.flow = flow  # shares the endpoints fairly with jobs, as a job's items do
         self.deps = deps
         self.deadline = deadline
         self.started: dict[str, Any] = {"lines": job.item_count}
         self._executions: dict[str, Execution] = {}  # one per call shape
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._cut: set[asyncio.Task[Any]] = set()  # the calls the deadline cancelled
+        self._timer: asyncio.TimerHandle | None = None
 
     async def step(self, step: Step) -> ItemRow:
         custom_id, body = step.input["custom_id"], step.input["body"]
@@ -105,11 +109,15 @@ class OpenAIBatchRun:
         restored = restored_records(step.stored) if step.stored else None
         on_call(step.begin)  # running once its model call has its slot
         inputs = {"system": call.system, "prompt": call.prompt}
+        task = self._watch()
         try:
-            async with asyncio.timeout(self._left()):
-                result = await execution.run(inputs, str(step.index), restored)
-        except TimeoutError:
-            return self._expired(step, names[0], names[1])
+            result = await execution.run(inputs, str(step.index), restored)
+        except asyncio.CancelledError:
+            if task in self._cut and task.uncancel() == 0:  # the deadline's cancel alone
+                return self._expired(step, names[0], names[1])
+            raise
+        finally:
+            self._in_flight.discard(task)
         record = result.records[NODE]
         if not result.ok:
             message = f"{record.error_type}: {record.error}"
@@ -123,6 +131,22 @@ class OpenAIBatchRun:
     def _left(self) -> float:
         return self.deadline.timestamp() - time.time()
 
+    def _watch(self) -> asyncio.Task[Any]:
+        """The step's task, cancelled at the deadline: one timer for the run, not one per
+        call (as ``asyncio.timeout`` would be)."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, self._left()), self._cut_all)
+        self._in_flight.add(task)
+        return task
+
+    def _cut_all(self) -> None:
+        for task in self._in_flight:
+            self._cut.add(task)
+            task.cancel()
+
     def _expired(self, step: Step, line_id: str, custom_id: str) -> ItemRow:
         return self._failed(step, lines.stopped(line_id, custom_id, lines.EXPIRED, EXPIRED_TEXT))
 
@@ -132,16 +156,18 @@ class OpenAIBatchRun:
         return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0)
 
     def _execution(self, call: ChatCall, alias: str) -> Execution:
+        options = (alias, call.temperature, call.max_tokens, call.stop, call.seed)
+        key = json.dumps([*options, call.response_format], sort_keys=True)
+        found = self._executions.get(key)
+        return found if found is not None else self._prepare(key, call, alias)
+
+    def _prepare(self, key: str, call: ChatCall, alias: str) -> Execution:
         node = LLMNode(
             op="llm", id=NODE, alias=alias, system="{system}", prompt="{prompt}",
             temperature=call.temperature, max_tokens=call.max_tokens,
             stop=list(call.stop) if call.stop else None, seed=call.seed,
             response_format=call.response_format,
         )  # fmt: skip
-        key = json.dumps(node.model_dump(mode="json"), sort_keys=True)
-        found = self._executions.get(key)
-        if found is not None:
-            return found
         graph = Graph(
             name="openai-batch-line", inputs={"system": InputSpec(), "prompt": InputSpec()},
             nodes=[node], outputs={NODE: NODE},
@@ -151,6 +177,7 @@ class OpenAIBatchRun:
             observers=(NodeSink(self.job.id, self.deps.writer), self.deps.metrics.nodes,
                        FailedNodeLog()),
             priority=self.job.priority,
+            flow=self.flow,
             output_limits=self.deps.limits,
         )  # fmt: skip
         execution = self._executions[key] = Execution(Program(graph), settings)

@@ -18,6 +18,8 @@ import json
 import time
 from typing import Any
 
+import orjson
+
 from app.engine.records import LLMUsage
 
 MAX_CUSTOM_ID = 512
@@ -121,5 +123,9 @@ def cached_tokens(line: dict[str, Any]) -> int:
 
 
 def encoded(line: dict[str, Any]) -> bytes:
-    """One line of an output or error file."""
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One line of an output or error file (compact JSON, UTF-8 unescaped).
+
+    >>> encoded({"a": "x", "b": [1, None]}).rstrip()
+    b'{"a":"x","b":[1,null]}'
+    """
+    return orjson.dumps(line) + b"\n"
