@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     batch_dedupe_window_s: float = Field(
         default=600.0, ge=0, description="an identical batch create within it is the same batch"
     )
+    batch_deadline_cap_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="caps a batch's deadline at this many seconds after its create, whatever "
+        "its completion_window (unset: the window itself); for tests and operators who want "
+        "batches cut short",
+    )
     max_json_bytes: int = Field(
         default=5 * 1024 * 1024,
         gt=0,

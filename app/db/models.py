@@ -345,7 +345,7 @@ class BatchRecord(Base):
     __tablename__ = "batches"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
-        Index(None, "tenant_id", "request_hash", "created_at"),
+        UniqueConstraint("tenant_id", "dedupe_hash"),
         Index(None, "tenant_id", "created_at", "id"),
     )
 
@@ -360,6 +360,9 @@ class BatchRecord(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(256), default=None)
     # SHA-256 of the create request: an identical create within the window is the same batch.
     request_hash: Mapped[str] = mapped_column(String(64))
+    # The request hash while this batch is the one an identical keyless create answers (within
+    # the dedupe window); unique per tenant, so two identical creates at once make one batch.
+    dedupe_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
     cancelling_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)

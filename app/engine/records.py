@@ -33,6 +33,7 @@ class LLMUsage:
     finish_reason: str | None
     cost: float
     queued_s: float = 0.0  # waiting for a concurrency slot or rate budget
+    cached_tokens: int = 0  # of input_tokens, those the provider read from its prompt cache
 
 
 @dataclass(slots=True)

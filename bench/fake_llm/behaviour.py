@@ -65,6 +65,8 @@ class Behaviour(BaseModel):
     # (a test can then tell an answer replayed from a recording from a fresh one).
     unique_replies: bool = False
     max_in_flight: int | None = Field(default=None, ge=1)
+    # Prompt tokens each answer reports as read from a prompt cache (at most the prompt's).
+    cached_tokens: int = Field(default=0, ge=0)
     rules: tuple[Rule, ...] = ()
 
     @model_validator(mode="after")

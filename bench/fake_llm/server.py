@@ -184,6 +184,9 @@ class FakeLLMServer:
         if entry is not None:
             entry.tokens = req.prompt_tokens + comp.tokens
         body = dialect.success(req, comp, self.state.new_id(), int(time.time()))
+        cached = min(self.state.behaviour.cached_tokens, req.prompt_tokens)
+        if cached:
+            dialect.cached(body, cached)
         return _json(200, body)
 
     def _malformed(self, dialect: Dialect, req: ChatRequest) -> web.Response:

@@ -97,6 +97,7 @@ class Endpoint:
             latency_s=latency,
             finish_reason=response.finish_reason,
             cost=cost,
+            cached_tokens=response.cached_tokens,
         )
 
     def failed(self, permit: Permit, error: LLMCallError) -> None:

@@ -18,13 +18,17 @@ rows, through ``deps.writer``) comes back to it on resume as ``Step.stored``.
 
 A run ends ``completed`` once every step ended (succeeded or failed), ``failed`` when ``open``
 raises :class:`CannotRun` (or its runner kept dying), ``cancelled`` when the user cancelled it.
+
+A kind with work of its own at the end (a Batch API batch builds its output files) also has
+``finish(session, job)`` (:class:`FinishesRun`): ``end_run`` calls it in the transaction that
+ends the run, whoever ends it, once no runner holds it any more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -115,6 +119,16 @@ class RunKind(Protocol):
 
     async def open(self, job: Job, deps: RunDeps) -> KindRun:
         """Start or resume the claimed run ``job``; raise :class:`CannotRun` to fail it."""
+        ...
+
+
+@runtime_checkable
+class FinishesRun(Protocol):
+    """A run kind with an end-of-run hook (see the module docstring)."""
+
+    async def finish(self, session: AsyncSession, job: Job) -> None:
+        """Do the kind's last work for the ended run ``job`` (its final row), in ``session``:
+        the transaction that records the end, so both last or neither does."""
         ...
 
 
