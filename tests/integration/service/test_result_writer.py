@@ -359,35 +359,39 @@ async def test_large_outputs_hold_dispatch_at_the_byte_bound(
     assert (job.running, job.succeeded) == (ITEMS - 4, 4)
 
 
-@pytest.mark.timeout(120)
 async def test_a_flush_waits_for_the_rows_queued_before_it_not_for_an_empty_queue(
-    engine: AsyncEngine, writer: ResultWriter
+    engine: AsyncEngine,
 ) -> None:
-    """Another job queues rows without a pause, so the queue is never empty; a flush still
-    returns once the rows queued before it are committed (before, it waited for the queue to
-    empty, which a busy job in the same process could put off for as long as it ran)."""
+    """Another job queues a row whenever a batch commits, so the queue is never empty; a flush
+    still returns once the rows queued before it are committed (before, it waited for the
+    queue to empty, which a busy job in the same process could put off for as long as it ran)."""
     sessions = session_factory(engine)
     busy_id, job_id = await running_job(sessions), await running_job(sessions)
-    written_before = writer.stats.batches
+    keep_busy = True
 
-    async def keep_busy() -> None:
-        while True:
-            for _ in range(20):
-                writer.event(busy_id, "progress", {"n": 1})
-            await asyncio.sleep(0)
+    def requeue(_seconds: float, _rows: int) -> None:
+        if keep_busy:
+            busy.event(busy_id, "progress", {"n": 1})
 
-    producer = asyncio.get_running_loop().create_task(keep_busy())
+    busy = ResultWriter(
+        sessions,
+        flush_interval_s=0.01,
+        flush_rows=10_000,
+        on_batch=requeue,
+    )
+    busy.start()
     try:
-        await asyncio.sleep(0.1)
+        busy.event(busy_id, "progress", {"n": 1})
         for index in range(ITEMS):
-            queue_item(writer, job_id, index, f"out {index}")
+            queue_item(busy, job_id, index, f"out {index}")
         async with asyncio.timeout(10):
-            await writer.flush()
-        assert writer.queued > 0  # the busy job's rows were still waiting
+            await busy.flush()
         _, items, job = await stored(sessions, job_id)
+        batches = busy.stats.batches
+        await asyncio.sleep(0.2)
+        assert busy.stats.batches > batches  # the busy job kept the writer writing all along
     finally:
-        producer.cancel()
-        await asyncio.gather(producer, return_exceptions=True)
-    assert writer.stats.batches > written_before
+        keep_busy = False
+        await closed(busy)
     assert sorted(items) == list(range(ITEMS))
     assert (job.running, job.succeeded) == (0, ITEMS)
