@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Job
@@ -110,26 +111,44 @@ async def _store_batch(
     lines: list[int],
 ) -> int:
     if batch:
-        async with sessions() as session:
-            await _check_unique(session, job_id, count, batch, lines)
-            await repo.add_rows(session, job_id, count, batch)
-            await session.commit()
+        _refuse_repeat(batch, count, lines, {})
+        try:
+            async with sessions() as session:
+                await repo.add_rows(session, job_id, count, batch)
+                await session.commit()
+        except IntegrityError:
+            await _name_stored_repeat(sessions, job_id, count, batch, lines)
+            raise
         count += len(batch)
         batch.clear()
         lines.clear()
     return count
 
 
-async def _check_unique(
-    session: AsyncSession, job_id: str, count: int, batch: list[NewItem], lines: list[int]
+def _refuse_repeat(
+    batch: list[NewItem], count: int, lines: list[int], earlier: dict[str, int]
 ) -> None:
     """Refuse the first row of ``batch`` (items ``count, count + 1, ...``) whose custom_id a
-    row before it has, in the batch or stored already (so memory holds one batch's ids)."""
-    custom_ids = {item.custom_id for item in batch if item.custom_id is not None}
-    earlier = await identities.taken(session, job_id, custom_ids)
+    row before it in the batch has, or one of ``earlier`` (custom_id -> index)."""
     repeat = rows.first_repeat(batch, count, earlier)
     if repeat is not None:
         rows.duplicate(*repeat, line=lines[repeat[0] - count])
+
+
+async def _name_stored_repeat(
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: str,
+    count: int,
+    batch: list[NewItem],
+    lines: list[int],
+) -> None:
+    """The batch broke the job's unique custom_id index: refuse the row that repeats one of
+    an earlier batch. Only this path asks the database, so memory holds one batch's ids and
+    an upload without repeats pays no lookup."""
+    custom_ids = {item.custom_id for item in batch if item.custom_id is not None}
+    async with sessions() as session:
+        earlier = await identities.taken(session, job_id, custom_ids)
+    _refuse_repeat(batch, count, lines, earlier)
 
 
 async def _publish(sessions: async_sessionmaker[AsyncSession], job_id: str, count: int) -> None:
@@ -208,7 +227,7 @@ def _checked(specs: dict[str, InputSpec], value: Any, where: Issue, row: str) ->
         raise InvalidInput(_where(where, problem), [Issue(where.field, problem, line=where.line)])
     item = rows.identified(specs, value, row, where.line)
     try:
-        return replace(item, input=check_inputs(specs, item.input))
+        return NewItem(check_inputs(specs, item.input), item.custom_id, item.metadata)
     except InputError as exc:
         raise InvalidInput(
             _where(where, str(exc)), [Issue(where.field, str(exc), line=where.line)]

@@ -34,6 +34,8 @@ def identified(
 ) -> NewItem:
     """The row split into the graph's inputs (unchecked) and its checked identity; problems
     raise ``InvalidInput`` naming ``where.custom_id`` or ``where.metadata.<key>``."""
+    if CUSTOM_ID not in row and METADATA not in row:
+        return NewItem(row)
     own = [name for name in (CUSTOM_ID, METADATA) if name in row and name not in specs]
     if not own:
         return NewItem(row)
