@@ -111,4 +111,5 @@ CASES = [
     lookup("custom_id empty", 422, "custom_id", "custom_id="),
     lookup("custom_id of 513 characters", 422, "custom_id", "custom_id=" + "x" * 513),
     lookup("of an unknown job", 404, "nope", "custom_id=a", job="nope"),
+    lookup("NUL in custom_id", 400, "query", "custom_id=a%00b"),
 ]
