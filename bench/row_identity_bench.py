@@ -2,11 +2,11 @@
 ``custom_id`` and ``metadata`` each, timed from the first byte sent to the 202.
 
 A third upload, "padded", is plain rows as long as the identified ones, so the second ratio
-leaves out what any longer line costs to read. The identified upload does more work per batch of a thousand lines: it splits the identity
-from the inputs, checks it, and asks the database which of the batch's ids are stored already
-(one indexed query), and each row writes two more columns and an index entry. The ratios
-are the price of that. The service runs in this process (no runner: only
-the upload is measured), on SQLite, or Postgres with ``--postgres-url``.
+leaves out what any longer line costs to read. An identified row is split into its inputs and
+its identity, which is checked, and it writes two more columns and an entry in the unique
+``(job_id, custom_id)`` index (which is also how a repeat across insert batches is found).
+The ratios are the price of that. The service runs in this process (no runner: only the
+upload is measured), on SQLite, or Postgres with ``--postgres-url``.
 
     .venv/bin/python -m bench.row_identity_bench --items 50000 --repeats 3
 """
@@ -77,7 +77,7 @@ async def upload_s(client: httpx.AsyncClient, body: bytes) -> float:
 async def measure(settings: Settings, items: int, repeats: int) -> dict[str, list[float]]:
     server = _Server(uvicorn.Config(create_app(settings), port=0, log_level="warning"))
     task = asyncio.get_running_loop().create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn signals its start with a flag only
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     bodies = {kind: jsonl(items, kind) for kind in KINDS}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -76,9 +76,9 @@ async def create_job(
     return job
 
 
-@dataclass(frozen=True, slots=True)
-class NewItem:
-    """An input to store as an item, with the identity its submitter gave it (if any)."""
+class NewItem(NamedTuple):
+    """An input to store as an item, with the identity its submitter gave it (if any); a
+    named tuple, since an upload makes one per row."""
 
     input: Any
     custom_id: str | None = None

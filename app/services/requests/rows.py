@@ -5,9 +5,8 @@ most 16 string values, keys of 1 to 64 characters and values of at most 512, as 
 ``metadata``). Both are kept with the item and answered with its result; the graph never
 sees them. A graph that declares an input of either name keeps it as that input.
 
->>> row = identified({"text": InputSpec()}, {"text": "a", "custom_id": "r1"}, "inputs[0]")
->>> row.input, row.custom_id, row.metadata
-({'text': 'a'}, 'r1', None)
+>>> identified({"text": InputSpec()}, {"text": "a", "custom_id": "r1"}, "inputs[0]")
+NewItem(input={'text': 'a'}, custom_id='r1', metadata=None)
 >>> first_repeat([NewItem({}, "a"), NewItem({}, "b"), NewItem({}, "a")], 0, {})
 (2, 'a', 0)
 """
