@@ -32,6 +32,7 @@ Timestamp = UTCDateTime()
 # Spelled in this order, as in the migration that made the index.
 OPEN_ITEMS = text(f"status IN ('{ItemStatus.PENDING}', '{ItemStatus.RUNNING}')")
 WEBHOOK_PENDING = text("webhook_state = 'pending'")
+WITH_CUSTOM_ID = text("custom_id IS NOT NULL")
 
 
 class Tenant(Base):
@@ -175,13 +176,25 @@ class JobItem(Base):
 
     __tablename__ = "job_items"
     # Only unfinished items, in input order: what the runner pages through and cancel touches.
+    # And the rows that carry a custom_id: unique per job, and how a result is looked up by it.
     __table_args__ = (
         Index(None, "job_id", "item_index", postgresql_where=OPEN_ITEMS, sqlite_where=OPEN_ITEMS),
+        Index(
+            None,
+            "job_id",
+            "custom_id",
+            unique=True,
+            postgresql_where=WITH_CUSTOM_ID,
+            sqlite_where=WITH_CUSTOM_ID,
+        ),
     )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     input: Mapped[Any] = mapped_column(JSONDoc)
+    # The row's identity as its submitter gave it (null when not given), carried into results.
+    custom_id: Mapped[str | None] = mapped_column(String(512), default=None)
+    item_metadata: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, default=None)
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING)
     output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -47,12 +47,15 @@ class JobView:
 
 @dataclass(frozen=True, slots=True)
 class ItemView:
-    """One item's outcome: its status, output and error."""
+    """One item's outcome: its status, output and error, and the identity (``custom_id``,
+    ``metadata``) it was submitted with."""
 
     index: int
     status: str
     output: Any
     error: str | None
+    custom_id: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +92,9 @@ def job_view(job: Job, graph_id: str | None, graph_version: int | None) -> JobVi
 
 def item_view(item: JobItem) -> ItemView:
     """The outcome of one stored item."""
-    return ItemView(item.item_index, item.status, item.output, item.error)
+    return ItemView(
+        item.item_index, item.status, item.output, item.error, item.custom_id, item.item_metadata
+    )
 
 
 def attempt_view(attempt: WebhookAttempt) -> AttemptView:

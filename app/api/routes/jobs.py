@@ -143,13 +143,30 @@ async def job_results(
     ] = -1,
     limit: PageLimit = 100,
     format: Annotated[str, Query(pattern="^(json|jsonl)$")] = "json",
+    custom_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=512, description="only the item with this custom_id"),
+    ] = None,
 ) -> Any:
-    """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed."""
+    """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed.
+    With ``custom_id``, only the item submitted with it (none when no item has it)."""
+    if custom_id is not None:
+        return await _result_by_custom_id(session, tenant, job_id, custom_id, format)
     if format == "jsonl":
         await jobs.find(session, tenant, job_id)
         lines = jobs.results_jsonl(runtime.reads, job_id, runtime.settings.max_page_size)
         return StreamingResponse(lines, media_type="application/x-ndjson")
     return ResultPage.model_validate(await jobs.results_page(session, tenant, job_id, after, limit))
+
+
+async def _result_by_custom_id(
+    session: ShortReadSessionDep, tenant: str, job_id: str, custom_id: str, format: str
+) -> Any:
+    found = await jobs.result_by_custom_id(session, tenant, job_id, custom_id)
+    if format == "jsonl":
+        lines = b"".join(jobs.jsonl_line(item) for item in found.items)
+        return Response(lines, media_type="application/x-ndjson")
+    return ResultPage.model_validate(found)
 
 
 @router.get("/{job_id}/items/{index}", response_model=ItemDetail)

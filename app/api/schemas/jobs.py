@@ -18,7 +18,13 @@ class JobRequest(BaseModel):
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
     version: RequestedVersion = None
-    inputs: list[Any] = Field(min_length=1)
+    inputs: list[Any] = Field(
+        min_length=1,
+        description=(
+            "one object per item: the graph's inputs, and optionally the row's `custom_id` "
+            "(unique in the job) and `metadata` (up to 16 string values), kept with its result"
+        ),
+    )
     priority: int = Field(
         default=0, ge=-1_000, le=1_000, strict=True, description="lower runs first"
     )
@@ -83,6 +89,10 @@ class ResultItem(BaseModel):
     status: str
     output: Any = None
     error: str | None = None
+    custom_id: str | None = Field(default=None, description="the row's custom_id, if it had one")
+    metadata: dict[str, str] | None = Field(
+        default=None, description="the row's metadata, if it had any"
+    )
 
 
 class ResultPage(BaseModel):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -80,18 +80,37 @@ async def create_job(
     return job
 
 
+class NewItem(NamedTuple):
+    """An input to store as an item, with the identity its submitter gave it (if any); a
+    named tuple, since an upload makes one per row."""
+
+    input: Any
+    custom_id: str | None = None
+    metadata: dict[str, str] | None = None
+
+
 async def add_items(
     session: AsyncSession, job_id: str, start_index: int, inputs: Sequence[Any]
 ) -> None:
     """Store inputs as items ``start_index, start_index + 1, ...`` (one multi-row INSERT)."""
+    await add_rows(session, job_id, start_index, [NewItem(value) for value in inputs])
+
+
+async def add_rows(
+    session: AsyncSession, job_id: str, start_index: int, items: Sequence[NewItem]
+) -> None:
+    """Store items ``start_index, start_index + 1, ...`` with their identities (one multi-row
+    INSERT; the identity columns are written only when a row of the batch has one)."""
+    identified = any(item.custom_id is not None or item.metadata for item in items)
     rows = [
         {
             "job_id": job_id,
             "item_index": start_index + offset,
-            "input": value,
+            "input": item.input,
             "status": ItemStatus.PENDING,
+            **({"custom_id": item.custom_id, "item_metadata": item.metadata} if identified else {}),
         }
-        for offset, value in enumerate(inputs)
+        for offset, item in enumerate(items)
     ]
     if rows:
         await session.execute(insert(JobItem), rows)
