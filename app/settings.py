@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/inf-engine.sqlite"
@@ -40,9 +40,24 @@ class Settings(BaseSettings):
     auth_failures_total_per_minute: float = Field(
         default=600.0, gt=0, description="wrong API keys all addresses together may send a minute"
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65_535,
+        description="inf-engine worker only: serve GET /metrics (its runner's families) on "
+        "this port, on INF_HOST; unset: the worker answers no HTTP",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="set: GET /metrics requires 'Authorization: Bearer <token>'; unset: open",
+    )
+    ui_session_secret: SecretStr | None = Field(
+        default=None,
+        description="signs the dashboard's session cookies and CSRF tokens; unset: a random "
+        "one per process (sessions end on restart; set it when several API processes serve)",
+    )
+    ui_session_s: int = Field(
+        default=12 * 3600, ge=60, le=30 * 86400, description="how long a dashboard login lasts"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["auto", "json", "text"] = Field(
@@ -91,6 +106,13 @@ class Settings(BaseSettings):
     )
     batch_dedupe_window_s: float = Field(
         default=600.0, ge=0, description="an identical batch create within it is the same batch"
+    )
+    batch_deadline_cap_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="caps a batch's deadline at this many seconds after its create, whatever "
+        "its completion_window (unset: the window itself); for tests and operators who want "
+        "batches cut short",
     )
     max_json_bytes: int = Field(
         default=5 * 1024 * 1024,
@@ -163,6 +185,26 @@ class Settings(BaseSettings):
         default=1.0,
         gt=0,
         description="a limiter store operation that takes longer counts as unreachable",
+    )
+    limiter_learn_decay_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="time constant of the shared limiter's idle decay: time an alias spends "
+        "idle brings a learned rate back toward the configured one (about 99% of the way "
+        "after five times this, so 5 minutes by default)",
+    )
+    limiter_learn_cut: float = Field(
+        default=0.9,
+        gt=0,
+        lt=1,
+        description="on a 429 of a provider that states no limits, the shared request rate is "
+        "cut to this share of the grants of the last minute (or of the rate in force, if lower)",
+    )
+    limiter_learn_probe: float = Field(
+        default=0.05,
+        ge=0,
+        description="while busy without 429s, a learned rate rises by this share of itself "
+        "per minute (not with limits stated in the provider's headers)",
     )
     limiter_probe_s: float = Field(
         default=2.0,
@@ -252,10 +294,48 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="how long resolving a webhook host may take"
     )
 
+    # OpenTelemetry (the ``otel`` extra): the standard variables, without the INF_ prefix.
+    # Tracing is off unless OTEL_TRACES_EXPORTER names an exporter or an OTLP endpoint is set.
+    otel_traces_exporter: Literal["otlp", "console", "none"] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otel_traces_exporter", "OTEL_TRACES_EXPORTER"),
+        description="otlp (OTLP/HTTP protobuf), console, or none; unset: otlp if an OTLP "
+        "endpoint is set, else no tracing",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otel_exporter_otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="the collector's base URL; traces go to <it>/v1/traces",
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "otel_exporter_otlp_traces_endpoint", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ),
+        description="the full URL traces are posted to (wins over OTEL_EXPORTER_OTLP_ENDPOINT)",
+    )
+    otel_service_name: str = Field(
+        default="inf-engine",
+        validation_alias=AliasChoices("otel_service_name", "OTEL_SERVICE_NAME"),
+    )
+    otel_sdk_disabled: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("otel_sdk_disabled", "OTEL_SDK_DISABLED"),
+        description="true: no tracing, whatever else is set",
+    )
+
     retention_days: float = Field(
         default=7.0, ge=0, description="finished jobs older than this are deleted; 0 keeps all"
     )
     retention_interval_s: float = Field(default=600.0, gt=0, description="how often to sweep")
+    ledger_cache: Literal["off", "read", "read_write"] = Field(
+        default="off",
+        description="response ledger mode of a job, run or optimization that sets no cache, "
+        "on an endpoint that sets none",
+    )
+    ledger_retention_days: float = Field(
+        default=30.0, ge=0, description="ledger entries older than this are deleted; 0 keeps all"
+    )
     gc_young_threshold: int = Field(
         default=20_000, ge=700, description="allocations between young garbage collections"
     )
@@ -280,6 +360,24 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def otel_exporter(self) -> str | None:
+        """The trace exporter in force (``otlp`` or ``console``), or ``None``: no tracing."""
+        if self.otel_sdk_disabled or self.otel_traces_exporter == "none":
+            return None
+        if self.otel_traces_exporter is not None:
+            return self.otel_traces_exporter
+        endpoint = self.otel_exporter_otlp_traces_endpoint or self.otel_exporter_otlp_endpoint
+        return "otlp" if endpoint else None
+
+    @property
+    def otel_traces_url(self) -> str | None:
+        """Where OTLP traces are posted (``None``: the exporter's default, local port 4318)."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        base = self.otel_exporter_otlp_endpoint
+        return f"{base.rstrip('/')}/v1/traces" if base else None
 
 
 class ClientSettings(BaseSettings):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app import logs
 from app.api import errors
@@ -14,6 +17,7 @@ from app.api.observe import RequestMetrics
 from app.api.routes import (
     batches,
     datasets,
+    docs,
     evaluations,
     files,
     graphs,
@@ -22,12 +26,23 @@ from app.api.routes import (
     metrics,
     optimizations,
     runs,
+    ui_auth,
+    ui_graphs,
+    ui_jobs,
     webhooks,
 )
 from app.api.schemas.common import PROBLEM_RESPONSES
 from app.api.server import uvicorn_options
+from app.dashboard import assets
 from app.services.runtime import start_runtime
 from app.settings import Settings
+
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def untraced(scope: MutableMapping[str, Any]) -> bool:
+    """Requests FastAPI makes no span for: liveness and readiness probes, metrics scrapes."""
+    return scope.get("path") in UNTRACED_PATHS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,6 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Run LLM pipeline graphs and batch jobs at scale.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package's assets (routes/docs.py), never a CDN
+        redoc_url=None,
+        # FastAPI's own OpenTelemetry spans (a no-op until a tracer provider is set, which the
+        # OTEL_* settings do): every request but the probes and scrapes polled all day.
+        telemetry={"exclude": untraced},
     )
     # An upload's multipart body is its file plus a little framing.
     uploads = {"/v1/files": max(settings.max_request_bytes, settings.max_file_bytes + 65_536)}
@@ -62,8 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     for module in modules:
         app.include_router(module.router, responses=PROBLEM_RESPONSES)
+    # The dashboard's session cookies and CSRF tokens are signed with this.
+    secret = settings.ui_session_secret
+    app.state.ui_secret = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+    for page in (docs, ui_auth, ui_jobs, ui_graphs):
+        app.include_router(page.router)
+    app.mount(assets.STATIC_URL, StaticFiles(directory=assets.STATIC_DIR), name="ui-static")
     # Every route with its methods, for the Allow header of a 405.
-    app.state.method_routes = [route for module in modules for route in module.router.routes]
+    pages = (*modules, docs, ui_auth, ui_jobs, ui_graphs)
+    app.state.method_routes = [route for module in pages for route in module.router.routes]
     return app
 
 

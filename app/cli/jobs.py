@@ -48,6 +48,12 @@ def submit(
     webhook_url: Annotated[
         str | None, typer.Option(help="called with the job's status when it ends")
     ] = None,
+    cache: Annotated[
+        str | None, typer.Option(help="response ledger: off, read or read_write")
+    ] = None,
+    replay: Annotated[
+        str | None, typer.Option(help="strict: every call must be in the ledger")
+    ] = None,
     output: OutputOption = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="print the job id and return at once")
@@ -64,8 +70,9 @@ def submit(
     """
     with connect(url, api_key) as client:
         job = client.submit(
-            graph, inputs, version=version, priority=priority, webhook_url=webhook_url
-        )
+            graph, inputs, version=version, priority=priority, webhook_url=webhook_url,
+            cache=cache, replay=replay,
+        )  # fmt: skip
         if no_wait:
             typer.echo(job["id"])
             return
@@ -103,14 +110,14 @@ def _interruptible(job_id: str) -> Iterator[None]:
         fail(f"\nstopped following; job {job_id} goes on (inf-engine jobs status {job_id})", 130)
 
 
-def _write_results(client: Client, job_id: str, output: Path) -> int:
+def _write_results(client: Client, job_id: str, output: Path, custom_id: str | None = None) -> int:
     with output.open("w", encoding="utf-8") as handle:
-        return _copy_results(client, job_id, handle)
+        return _copy_results(client, job_id, handle, custom_id)
 
 
-def _copy_results(client: Client, job_id: str, out: TextIO) -> int:
+def _copy_results(client: Client, job_id: str, out: TextIO, custom_id: str | None = None) -> int:
     count = 0
-    for item in client.results(job_id):
+    for item in client.results(job_id, custom_id):
         out.write(json.dumps(item, ensure_ascii=False) + "\n")
         count += 1
     return count
@@ -216,16 +223,26 @@ def graph_names(client: Client, jobs: Iterable[dict[str, Any]]) -> dict[str, str
     return names
 
 
+CustomIdOption = Annotated[
+    str | None, typer.Option("--custom-id", help="only the item submitted with this custom_id")
+]
+
+
 @app.command("results")
 def results(
-    job_id: JobId, output: OutputOption = None, url: UrlOption = None, api_key: ApiKeyOption = None
+    job_id: JobId,
+    output: OutputOption = None,
+    custom_id: CustomIdOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
 ) -> None:
-    """Every item's result in input order, one JSON object per line (stdout by default)."""
+    """Every item's result in input order, one JSON object per line (stdout by default), with
+    its custom_id and metadata; ``--custom-id`` picks one item."""
     with connect(url, api_key) as client:
         if output is None:
-            _copy_results(client, job_id, sys.stdout)
+            _copy_results(client, job_id, sys.stdout, custom_id)
             return
-        count = _write_results(client, job_id, output)
+        count = _write_results(client, job_id, output, custom_id)
     typer.echo(f"{count} results written to {output}")
 
 

@@ -81,7 +81,13 @@ def worker(
     logs.configure(settings.log_level, settings.log_format)
     database = redacted_url(settings.database_url)
     ready = f"inf-engine worker running jobs (database {database})"
-    run_loop(run_worker(settings, on_ready=lambda: typer.echo(ready)))
+    serving = None
+    if settings.metrics_port is not None:
+        from app.api.worker_metrics import serving as metrics_serving
+
+        serving = metrics_serving(settings)
+        ready += f"; metrics on http://{settings.host}:{settings.metrics_port}/metrics"
+    run_loop(run_worker(settings, on_ready=lambda: typer.echo(ready), serving=serving))
 
 
 def start_line(settings: Settings) -> str:

@@ -155,12 +155,22 @@ class Client:
         version: int | None = None,
         priority: int = 0,
         webhook_url: str | None = None,
+        cache: str | None = None,
+        replay: str | None = None,
     ) -> dict[str, Any]:
         """Queue a job: ``inputs`` as a list of dicts, or a JSONL file that is streamed up.
+        ``cache`` (``off``, ``read``, ``read_write``) and ``replay`` (``strict``) use the
+        response ledger (docs/ledger.md).
+
+        A row may carry ``custom_id`` (unique in the job) and ``metadata`` (string values)
+        beside the graph's inputs; its result carries them back.
 
         ``client.submit("extract-and-compare", [{"doc1": "a", "doc2": "b"}])["id"]``
+        ``client.submit("echo", [{"text": "hi", "custom_id": "q1", "metadata": {"src": "a"}}])``
         """
-        fields = _params(graph_id=graph_id, version=version, webhook_url=webhook_url)
+        fields = _params(
+            graph_id=graph_id, version=version, webhook_url=webhook_url, cache=cache, replay=replay
+        )
         fields["priority"] = priority
         if isinstance(inputs, str | os.PathLike):
             return self._upload(fields, Path(inputs))
@@ -192,18 +202,28 @@ class Client:
         """Cancel a job; finished results stay readable. ``client.cancel(job_id)["status"]``"""
         return self._json("POST", f"/v1/jobs/{job_id}/cancel")
 
-    def results(self, job_id: str) -> Iterator[dict[str, Any]]:
-        """Every item (``index``, ``status``, ``output``, ``error``) in input order, read line by
-        line from the JSONL stream. ``for item in client.results(job_id): print(item["output"])``
+    def results(self, job_id: str, custom_id: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every item (``index``, ``status``, ``output``, ``error``, ``custom_id``, ``metadata``)
+        in input order, read line by line from the JSONL stream; with ``custom_id``, only the
+        item submitted with it. ``for item in client.results(job_id): print(item["output"])``
         """
         path = f"/v1/jobs/{job_id}/results"
-        params = {"format": "jsonl"}
+        params = _params(format="jsonl", custom_id=custom_id)
         timeout = stream_timeout(self._http.timeout)
         with self._http.stream("GET", path, params=params, timeout=timeout) as response:
             check(response)
             for line in response.iter_lines():
                 if line.strip():
                     yield json.loads(line)
+
+    def result(self, job_id: str, custom_id: str) -> dict[str, Any] | None:
+        """The result of the item submitted with ``custom_id``; ``None`` if no item has it.
+
+        ``client.result(job_id, "q1")["output"]``
+        """
+        page = self._json("GET", f"/v1/jobs/{job_id}/results", params={"custom_id": custom_id})
+        items: list[dict[str, Any]] = page["items"]
+        return items[0] if items else None
 
     def item(self, job_id: str, index: int) -> dict[str, Any]:
         """One item with its input and every node's record. ``client.item(job_id, 0)["nodes"]``"""
@@ -230,13 +250,21 @@ class Client:
     # -- runs ------------------------------------------------------------------------------
 
     def run(
-        self, graph_id: str, inputs: Mapping[str, Any], version: int | None = None
+        self,
+        graph_id: str,
+        inputs: Mapping[str, Any],
+        version: int | None = None,
+        *,
+        cache: str | None = None,
+        replay: str | None = None,
     ) -> dict[str, Any]:
-        """Run a stored graph on one input, synchronously; nothing is stored.
+        """Run a stored graph on one input, synchronously; nothing is stored but, with
+        ``cache="read_write"``, its calls in the response ledger.
 
         ``client.run("extract-and-compare", {"doc1": "a", "doc2": "b"})["outputs"]``
         """
-        body = {**_params(graph_id=graph_id, version=version), "inputs": dict(inputs)}
+        given = _params(graph_id=graph_id, version=version, cache=cache, replay=replay)
+        body = {**given, "inputs": dict(inputs)}
         return self._json("POST", "/v1/runs", json=body)
 
     # -- evaluations -----------------------------------------------------------------------

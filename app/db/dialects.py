@@ -152,9 +152,10 @@ def upsert_from(
 
 
 def insert_ignore(
-    session: AsyncSession, table: Any, values: Mapping[str, Any], keys: Sequence[str]
+    session: AsyncSession, table: Any, values: Mapping[str, Any], keys: Sequence[str] | None
 ) -> Insert:
-    """``INSERT ... ON CONFLICT (keys) DO NOTHING``: create a row unless it already exists."""
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``: create a row unless it already exists
+    (``keys`` None: unless it conflicts with a row on any unique constraint)."""
     return _insert(session, table).values(dict(values)).on_conflict_do_nothing(index_elements=keys)
 
 

@@ -1,7 +1,7 @@
 """The tables (DESIGN §6): tenants and keys, graphs, their immutable versions and the history
 of which one is active, jobs, their items (inputs stored once), node results (one row per job,
 item and node), job events, webhook attempts, datasets with their items, shared rate limits,
-and the OpenAI-compatible files and batches."""
+the OpenAI-compatible files and batches, and the response ledger."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -30,6 +32,7 @@ Timestamp = UTCDateTime()
 # Spelled in this order, as in the migration that made the index.
 OPEN_ITEMS = text(f"status IN ('{ItemStatus.PENDING}', '{ItemStatus.RUNNING}')")
 WEBHOOK_PENDING = text("webhook_state = 'pending'")
+WITH_CUSTOM_ID = text("custom_id IS NOT NULL")
 
 
 class Tenant(Base):
@@ -158,6 +161,11 @@ class Job(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     # How many runner processes died while holding the job (see app.services.runner.crashes).
     runner_crashes: Mapped[int] = mapped_column(Integer, default=0)
+    # The response ledger (app.engine.ledger): the job's cache mode and replay (None: unset),
+    # and how many model calls its items were answered from the ledger instead of made.
+    cache: Mapped[str | None] = mapped_column(String(16), default=None)
+    replay: Mapped[str | None] = mapped_column(String(16), default=None)
+    calls_saved: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
@@ -168,13 +176,25 @@ class JobItem(Base):
 
     __tablename__ = "job_items"
     # Only unfinished items, in input order: what the runner pages through and cancel touches.
+    # And the rows that carry a custom_id: unique per job, and how a result is looked up by it.
     __table_args__ = (
         Index(None, "job_id", "item_index", postgresql_where=OPEN_ITEMS, sqlite_where=OPEN_ITEMS),
+        Index(
+            None,
+            "job_id",
+            "custom_id",
+            unique=True,
+            postgresql_where=WITH_CUSTOM_ID,
+            sqlite_where=WITH_CUSTOM_ID,
+        ),
     )
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     input: Mapped[Any] = mapped_column(JSONDoc)
+    # The row's identity as its submitter gave it (null when not given), carried into results.
+    custom_id: Mapped[str | None] = mapped_column(String(512), default=None)
+    item_metadata: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, default=None)
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING)
     output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -277,8 +297,8 @@ class DatasetItem(Base):
 
 class RateLimit(Base):
     """The shared rate budget of one endpoint alias (Postgres only): GCRA theoretical arrival
-    times for requests and tokens and the end of a provider-imposed block, in epoch seconds of
-    the database clock."""
+    times for requests and tokens, the end of a provider-imposed block, and the learned rates
+    (``app.engine.resources.learning.Learned``), in epoch seconds of the database clock."""
 
     __tablename__ = "rate_limits"
 
@@ -286,6 +306,16 @@ class RateLimit(Base):
     requests_tat: Mapped[float] = mapped_column(Float, default=0.0)
     tokens_tat: Mapped[float] = mapped_column(Float, default=0.0)
     blocked_until: Mapped[float] = mapped_column(Float, default=0.0)
+    learned_rpm: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    learned_tpm: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    learned_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    learned_from_headers: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    idle_s: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grants_start: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grants_cur: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    grants_prev: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class RateSlot(Base):
@@ -328,7 +358,7 @@ class BatchRecord(Base):
     __tablename__ = "batches"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key"),
-        Index(None, "tenant_id", "request_hash", "created_at"),
+        UniqueConstraint("tenant_id", "dedupe_hash"),
         Index(None, "tenant_id", "created_at", "id"),
     )
 
@@ -343,6 +373,9 @@ class BatchRecord(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(256), default=None)
     # SHA-256 of the create request: an identical create within the window is the same batch.
     request_hash: Mapped[str] = mapped_column(String(64))
+    # The request hash while this batch is the one an identical keyless create answers (within
+    # the dedupe window); unique per tenant, so two identical creates at once make one batch.
+    dedupe_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(Timestamp)
     cancelling_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
@@ -352,3 +385,23 @@ class BatchRecord(Base):
     error_file_id: Mapped[str | None] = mapped_column(String(40), default=None)
     expired_lines: Mapped[int] = mapped_column(Integer, default=0)
     cached_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class LedgerRecord(Base):
+    """One recorded model call of a tenant (the response ledger): the answer to the request
+    whose key is ``key``, as JSON. Only answers are kept, never errors."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (Index(None, "tenant_id", "node", "created_at"), Index(None, "created_at"))
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    node: Mapped[str] = mapped_column(String(128))
+    model: Mapped[str] = mapped_column(String(256))
+    sample: Mapped[int] = mapped_column(Integer, default=0)
+    twin: Mapped[int] = mapped_column(Integer, default=0)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    response: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

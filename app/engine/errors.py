@@ -9,6 +9,7 @@ EngineError
 ├── NodeError                one node failed (raised inside a run, collected by it)
 │   ├── OutputLimitError     an output (or an item's outputs) went over a size limit
 │   ├── BranchError          a branch cannot decide: a non-boolean condition, no case matched
+│   ├── LedgerMissError      strict replay: the request is not in the ledger
 │   └── LLMCallError         a model call failed; the subclass says how to react
 │       ├── RateLimitedError     429: wait ``retry_after`` seconds, lower the rate, retry
 │       ├── TransientLLMError    5xx, timeout, connection error: back off and retry
@@ -81,6 +82,16 @@ class OutputLimitError(NodeError):
 class BranchError(NodeError):
     """No arm can be chosen: a condition that is not a boolean, or a value that matches no
     case where there is no default. Raised by eager ``branch``/``match_branch`` too."""
+
+
+class LedgerMissError(NodeError):
+    """Strict replay met a request the ledger does not hold; names the node and the field
+    that differs from the nearest recorded request. Never retried."""
+
+    def __init__(self, message: str, *, node: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.field = field
 
 
 class LLMCallError(NodeError):

@@ -117,6 +117,7 @@ class LLMResponse:
     finish_reason: str | None = None
     model: str = ""
     rate_limit: RateLimitInfo | None = None
+    cached_tokens: int = 0  # input tokens the provider read from its prompt cache
     extra: dict[str, Any] = field(default_factory=dict)
     tool_calls: tuple[dict[str, Any], ...] = ()
     choices: tuple[Choice, ...] = ()

@@ -33,6 +33,7 @@ class LLMUsage:
     finish_reason: str | None
     cost: float
     queued_s: float = 0.0  # waiting for a concurrency slot or rate budget
+    cached_tokens: int = 0  # of input_tokens, those the provider read from its prompt cache
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class NodeRecord:
     retries: list[str] = field(default_factory=list)  # why each retried attempt failed
     inputs: dict[str, Any] | None = None
     restored: bool = False  # taken from a checkpoint, not executed in this run
+    replayed: bool = False  # its model call was answered from the response ledger
 
     @property
     def duration_s(self) -> float | None:
@@ -91,6 +93,11 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    @property
+    def calls_saved(self) -> int:
+        """Model calls this run answered from the response ledger."""
+        return sum(r.replayed and not r.restored for r in self.records.values())
 
     def usage_totals(self) -> tuple[int, int, float]:
         """(input tokens, output tokens, cost) over every model call of the run."""

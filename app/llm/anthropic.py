@@ -65,6 +65,10 @@ STOP_REASONS = {
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
 
 
+# Anthropic reports the prompt cache's reads and writes apart from ``input_tokens``.
+INPUT_KEYS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+
+
 class AnthropicClient:
     """An :class:`~app.engine.llm.LLMClient` for Anthropic's Messages API."""
 
@@ -130,7 +134,9 @@ def parse_message(
     """Read a Messages API body: text blocks joined, tool uses, stop reason, token usage.
 
     With ``json_tool``, the input of the :data:`JSON_TOOL` use is the answer, as JSON text
-    (or, if the model answered in text instead, that text without a code fence).
+    (or, if the model answered in text instead, that text without a code fence). Input
+    tokens count the prompt cache's reads and writes too (Anthropic reports them apart);
+    ``cached_tokens`` is the reads.
     """
     data = decode_json_object(where, body)
     content = data.get("content")
@@ -146,8 +152,9 @@ def parse_message(
     finish = STOP_REASONS.get(stop, stop) if isinstance(stop, str) else None
     return LLMResponse(
         text="".join(texts),
-        input_tokens=token_count(usage, "input_tokens"),
+        input_tokens=sum(token_count(usage, key) for key in INPUT_KEYS),
         output_tokens=token_count(usage, "output_tokens"),
+        cached_tokens=token_count(usage, "cache_read_input_tokens"),
         finish_reason="stop" if json_tool and finish == "tool_calls" else finish,
         model=answered_by if isinstance(answered_by, str) else model,
         rate_limit=rate_limit,

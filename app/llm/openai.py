@@ -117,6 +117,7 @@ def parse_chat_completion(
         text=first.text,
         input_tokens=token_count(usage, "prompt_tokens"),
         output_tokens=token_count(usage, "completion_tokens"),
+        cached_tokens=token_count(_details(usage), "cached_tokens"),
         finish_reason=first.finish_reason,
         model=answered_by if isinstance(answered_by, str) else model,
         rate_limit=rate_limit,
@@ -124,6 +125,11 @@ def parse_chat_completion(
         tool_calls=first.tool_calls,
         choices=choices if len(choices) > 1 else (),
     )
+
+
+def _details(usage: Any) -> Any:
+    """``usage.prompt_tokens_details`` (where OpenAI reports ``cached_tokens``), if any."""
+    return usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
 
 
 def _choice(where: str, choice: Any, body: bytes) -> Choice:

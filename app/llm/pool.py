@@ -34,6 +34,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from app.llm.errors import transport_error
+from app.llm.propagation import inject
 
 USER_AGENT = "inf-engine"
 
@@ -146,6 +147,7 @@ class SessionLease:
         self, url: URL, data: bytes, headers: CIMultiDict[str], where: str
     ) -> HTTPResult:
         """POST ``data`` and read the whole answer; transport failures become ``LLMCallError``."""
+        headers = inject(headers)  # the trace context, when tracing is on
         try:
             async with self.session().post(url, data=data, headers=headers) as response:
                 return HTTPResult(response.status, response.headers, await response.read())

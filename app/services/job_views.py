@@ -37,6 +37,8 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    cache: str | None = None
+    replay: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A plain dict (times stay ``datetime``: the encoder formats them)."""
@@ -45,12 +47,15 @@ class JobView:
 
 @dataclass(frozen=True, slots=True)
 class ItemView:
-    """One item's outcome: its status, output and error."""
+    """One item's outcome: its status, output and error, and the identity (``custom_id``,
+    ``metadata``) it was submitted with."""
 
     index: int
     status: str
     output: Any
     error: str | None
+    custom_id: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +85,16 @@ def job_view(job: Job, graph_id: str | None, graph_version: int | None) -> JobVi
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        cache=job.cache,
+        replay=job.replay,
     )
 
 
 def item_view(item: JobItem) -> ItemView:
     """The outcome of one stored item."""
-    return ItemView(item.item_index, item.status, item.output, item.error)
+    return ItemView(
+        item.item_index, item.status, item.output, item.error, item.custom_id, item.item_metadata
+    )
 
 
 def attempt_view(attempt: WebhookAttempt) -> AttemptView:

@@ -37,6 +37,7 @@ def counts(job: Job) -> dict[str, Any]:
             "input_tokens": job.input_tokens,
             "output_tokens": job.output_tokens,
             "cost": job.cost,
+            "calls_saved": job.calls_saved,  # answered from the response ledger
         },
     }
 

@@ -29,6 +29,7 @@ from app.services.observability.health import RunnerHealth
 from app.services.observability.limiter_metrics import SharedStateCollector
 from app.services.observability.live_metrics import process_metrics
 from app.services.observability.metrics import ServiceMetrics, merge_families
+from app.services.observability.tracing import RunTracing, run_tracing
 from app.services.optimizations.plan import OPTIMIZATION
 from app.services.optimizations.view import states as optimization_states
 from app.services.programs import ProgramCache
@@ -77,6 +78,7 @@ class Runtime:
     runner: RunnerHandle | None = None
     rate_store: SharedRateStore | None = None
     shared_view: SharedStateCollector | None = None
+    tracing: RunTracing | None = None  # OpenTelemetry, when the OTEL_* settings ask
 
     async def check_ready(self) -> None:
         """Raise ``Unavailable`` unless the database answers and the runner (if enabled) runs."""
@@ -138,6 +140,8 @@ class Runtime:
         await self.resources.aclose()
         await close_rate_store(self.rate_store)
         await self.engine.dispose()
+        if self.tracing is not None:
+            await self.tracing.flush()
 
 
 async def start_runtime(settings: Settings) -> Runtime:
@@ -171,6 +175,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         metrics=process_metrics("api", resources, engine, store),
         events=EventHub(reads, settings),
         rate_store=store,
+        tracing=run_tracing(settings, endpoints),  # FastAPI's request spans go to it too
     )
     runtime.shared_view = _shared_view(runtime)
     runtime.runner = await _start_runner(runtime)

@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-log", dest="log", action="store_false", help="keep no request log")
+    p.add_argument("--unique-replies", action="store_true", help="number every text reply")
     p.add_argument("--cpu", type=int, default=None, help="pin the process to this core")
     return p
 

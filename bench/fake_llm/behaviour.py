@@ -5,7 +5,7 @@ Validated once per configuration change, never per request.
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -51,13 +51,22 @@ class Behaviour(BaseModel):
     jitter_ms: float = Field(default=0.0, ge=0)
     rpm: float | None = Field(default=None, gt=0)
     rate_window_s: float = Field(default=60.0, gt=0)
+    # What the `rpm` cap tells clients: `full` sends x-ratelimit-* on every answer and
+    # Retry-After on its 429s; `retry_after` only Retry-After on its 429s (a cap that is not
+    # declared); `none` nothing at all.
+    rate_headers: Literal["full", "retry_after", "none"] = "full"
     error_rate: float = Field(default=0.0, ge=0, le=1)
     timeout_rate: float = Field(default=0.0, ge=0, le=1)
     malformed_rate: float = Field(default=0.0, ge=0, le=1)
     seed: int = 0
     log: bool = True
     capture: bool = False  # keep each request's JSON body, headers and query in the log
+    # A plain-text default reply ends with " #<arrival number>", so no two answers are alike
+    # (a test can then tell an answer replayed from a recording from a fresh one).
+    unique_replies: bool = False
     max_in_flight: int | None = Field(default=None, ge=1)
+    # Prompt tokens each answer reports as read from a prompt cache (at most the prompt's).
+    cached_tokens: int = Field(default=0, ge=0)
     rules: tuple[Rule, ...] = ()
 
     @model_validator(mode="after")

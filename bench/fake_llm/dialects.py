@@ -42,6 +42,10 @@ class Dialect(ABC):
     def malformed(self, req: ChatRequest, ident: int, invalid_json: bool) -> bytes:
         """A 200 body a client cannot use: invalid JSON, or JSON missing the reply."""
 
+    @abstractmethod
+    def cached(self, body: Any, tokens: int) -> None:
+        """Report ``tokens`` of the prompt as read from a prompt cache in a 200 ``body``."""
+
     def error_type(self, status: int) -> str:
         """The provider's error type name for an HTTP status."""
         default = self.server_error_type if status >= 500 else "invalid_request_error"
@@ -109,6 +113,10 @@ class OpenAIDialect(Dialect):
             "choices": choices,
             "usage": usage,
         }
+
+    def cached(self, body: Any, tokens: int) -> None:
+        """OpenAI's ``usage.prompt_tokens_details.cached_tokens`` (part of prompt_tokens)."""
+        body["usage"]["prompt_tokens_details"] = {"cached_tokens": tokens}
 
     def error(self, status: int, message: str) -> Any:
         """OpenAI error object."""
@@ -193,6 +201,11 @@ class AnthropicDialect(Dialect):
             "stop_sequence": comp.stop_sequence,
             "usage": {"input_tokens": req.prompt_tokens, "output_tokens": comp.tokens},
         }
+
+    def cached(self, body: Any, tokens: int) -> None:
+        """Anthropic's ``usage.cache_read_input_tokens`` (apart from input_tokens)."""
+        body["usage"]["input_tokens"] -= tokens
+        body["usage"]["cache_read_input_tokens"] = tokens
 
     def error(self, status: int, message: str) -> Any:
         """Anthropic error object."""

@@ -23,7 +23,7 @@ from app.llm.simulation import answer as simulation_answer
 
 from .behaviour import Behaviour, BehaviourError, Rule, parse_behaviour
 from .dialects import ANTHROPIC, OPENAI, Dialect
-from .limits import retry_after_headers
+from .limits import RequestWindow, retry_after_headers
 from .replies import ChatRequest, complete, default_reply
 from .state import Fault, LogEntry, ServerState
 
@@ -121,7 +121,7 @@ class FakeLLMServer:
             entry.describe(req)
         window = state.window
         if window is not None and not window.admit(_monotonic()):
-            return _json(429, dialect.rate_limited(), window.rejection_headers(_monotonic()))
+            return _json(429, dialect.rate_limited(), self._rejection_headers(window))
         rule = state.take_rule(req.match_text) if state.rules else None
         delay = state.delay_s(rule)
         if rule is None:
@@ -132,9 +132,19 @@ class FakeLLMServer:
         if _hangs(rule, fault):
             await self._hang(request)
         response = self._outcome(dialect, req, rule, fault, entry)
-        if window is not None:
+        if window is not None and state.behaviour.rate_headers == "full":
             response.headers.update(window.headers(_monotonic()))
         return response
+
+    def _rejection_headers(self, window: RequestWindow) -> dict[str, str] | None:
+        """A capped request's headers, as much as ``rate_headers`` says the cap tells."""
+        told = self.state.behaviour.rate_headers
+        if told == "none":
+            return None
+        headers = window.rejection_headers(_monotonic())
+        if told == "retry_after":
+            return {k: v for k, v in headers.items() if k.startswith("retry-after")}
+        return headers
 
     def _outcome(
         self,
@@ -166,10 +176,17 @@ class FakeLLMServer:
     def _success(
         self, dialect: Dialect, req: ChatRequest, text: str | None, entry: LogEntry | None
     ) -> web.Response:
-        comp = complete(default_reply(req) if text is None else text, req)
+        if text is None:
+            text = default_reply(req)
+            if self.state.behaviour.unique_replies and req.response_format is None:
+                text = f"{text} #{self.state.requests}"
+        comp = complete(text, req)
         if entry is not None:
             entry.tokens = req.prompt_tokens + comp.tokens
         body = dialect.success(req, comp, self.state.new_id(), int(time.time()))
+        cached = min(self.state.behaviour.cached_tokens, req.prompt_tokens)
+        if cached:
+            dialect.cached(body, cached)
         return _json(200, body)
 
     def _malformed(self, dialect: Dialect, req: ChatRequest) -> web.Response:

@@ -120,7 +120,8 @@ def test_workers_share_the_api_image_settings_and_endpoints() -> None:
     assert worker["envFrom"] == api["envFrom"]
     assert worker["volumeMounts"] == api["volumeMounts"]
     assert pod_spec("Deployment", WORKER)["volumes"] == pod_spec("Deployment", API)["volumes"]
-    assert "ports" not in worker, "a worker answers no HTTP"
+    ports = [port["name"] for port in worker["ports"]]
+    assert ports == ["metrics"], "a worker answers no HTTP but its metrics"
 
 
 def test_the_service_selects_the_api_pods_only() -> None:
@@ -224,3 +225,14 @@ def test_the_secret_example_holds_placeholders_only() -> None:
     assert secret["stringData"], "the example shows which keys the Secret needs"
     for key, value in secret["stringData"].items():
         assert "CHANGE-ME" in value, key
+
+
+def test_workers_expose_their_metrics_port_to_prometheus() -> None:
+    worker = container("Deployment", WORKER)
+    env = {var["name"]: var.get("value") for var in worker["env"]}
+    (port,) = worker["ports"]
+    annotations = one("Deployment", WORKER)["spec"]["template"]["metadata"]["annotations"]
+    assert (port["name"], str(port["containerPort"])) == ("metrics", env["INF_METRICS_PORT"])
+    assert env["INF_HOST"] == "0.0.0.0"
+    assert annotations["prometheus.io/port"] == env["INF_METRICS_PORT"]
+    assert annotations["prometheus.io/path"] == "/metrics"

@@ -7,8 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.deps import RuntimeDep, TenantDep
-from app.services.endpoints import public_endpoint
-from app.services.limiting.view import shared_states
+from app.services.endpoint_views import endpoint_items
 
 router = APIRouter()
 
@@ -32,12 +31,4 @@ async def endpoints(runtime: RuntimeDep, _: TenantDep) -> dict[str, Any]:
     """Configured aliases with their limits, this process's live limiter state and, with
     ``INF_LIMITER_BACKEND=postgres|redis``, the shared limiter's state read from its store
     (``shared``: budgets, pause and slots by holding process; ``null`` with ``local``)."""
-    live = runtime.resources.snapshot()
-    configured = runtime.endpoints.endpoints
-    store = runtime.rate_store
-    shared = {} if store is None else await shared_states(store, configured)
-    items = []
-    for alias, config in configured.items():
-        state = {"state": live.get(alias), "shared": shared.get(alias)}
-        items.append({"alias": alias, **public_endpoint(config), **state})
-    return {"items": items}
+    return {"items": await endpoint_items(runtime)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -26,7 +27,9 @@ from app.api.schemas.common import INT32_MAX
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue
+from app.services.ledger.options import LedgerOptions
 from app.services.observability import traces
+from app.services.observability.tracing import submitted_context
 from app.services.requests import jobs
 from app.services.requests.documents import check_value
 from app.services.requests.jobs import JobSpec
@@ -50,6 +53,8 @@ SUBMIT_BODY = {
                         "version": {"type": "integer", "minimum": 1, "maximum": INT32_MAX},
                         "priority": {"type": "integer", "minimum": -1_000, "maximum": 1_000},
                         "webhook_url": {"type": "string", "format": "uri"},
+                        "cache": {"type": "string", "enum": ["off", "read", "read_write"]},
+                        "replay": {"type": "string", "enum": ["strict"]},
                         "inputs": {"type": "string", "format": "binary", "description": "JSONL"},
                     },
                 }
@@ -69,7 +74,7 @@ async def submit_job(
         job_id = await _submit_upload(request, runtime, tenant)
     else:
         body = await read_model(request, runtime.settings, JobRequest, "job request")
-        spec = JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url))
+        spec = replace(_spec(body), trace=submitted_context(runtime.tracing, request.headers))
         job_id = (await jobs.accept(runtime, session, tenant, spec, body.inputs)).id
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
 
@@ -87,7 +92,8 @@ async def _submit_upload(request: Request, runtime: Runtime, tenant: str) -> str
                 "upload the inputs as a file field named 'inputs'",
                 [Issue("inputs", "missing file")],
             )
-        return await jobs.accept_jsonl(runtime, tenant, _form_spec(form), upload)
+        spec = replace(_form_spec(form), trace=submitted_context(runtime.tracing, request.headers))
+        return await jobs.accept_jsonl(runtime, tenant, spec, upload)
     finally:
         await form.close()
 
@@ -97,7 +103,12 @@ def _form_spec(form: FormData) -> JobSpec:
     fields.pop("inputs", None)
     check_value(fields)
     checked = validated(JobForm, fields, "job request")
-    return JobSpec(checked.graph_id, checked.version, checked.priority, _url(checked.webhook_url))
+    return _spec(checked)
+
+
+def _spec(body: JobRequest) -> JobSpec:
+    ledger = LedgerOptions(body.cache, body.replay)
+    return JobSpec(body.graph_id, body.version, body.priority, _url(body.webhook_url), ledger)
 
 
 @router.get("", response_model=JobPage)
@@ -132,13 +143,30 @@ async def job_results(
     ] = -1,
     limit: PageLimit = 100,
     format: Annotated[str, Query(pattern="^(json|jsonl)$")] = "json",
+    custom_id: Annotated[
+        str | None,
+        Query(min_length=1, max_length=512, description="only the item with this custom_id"),
+    ] = None,
 ) -> Any:
-    """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed."""
+    """Results in input order: pages of JSON, or (``format=jsonl``) every item streamed.
+    With ``custom_id``, only the item submitted with it (none when no item has it)."""
+    if custom_id is not None:
+        return await _result_by_custom_id(session, tenant, job_id, custom_id, format)
     if format == "jsonl":
         await jobs.find(session, tenant, job_id)
         lines = jobs.results_jsonl(runtime.reads, job_id, runtime.settings.max_page_size)
         return StreamingResponse(lines, media_type="application/x-ndjson")
     return ResultPage.model_validate(await jobs.results_page(session, tenant, job_id, after, limit))
+
+
+async def _result_by_custom_id(
+    session: ShortReadSessionDep, tenant: str, job_id: str, custom_id: str, format: str
+) -> Any:
+    found = await jobs.result_by_custom_id(session, tenant, job_id, custom_id)
+    if format == "jsonl":
+        lines = b"".join(jobs.jsonl_line(item) for item in found.items)
+        return Response(lines, media_type="application/x-ndjson")
+    return ResultPage.model_validate(found)
 
 
 @router.get("/{job_id}/items/{index}", response_model=ItemDetail)
@@ -171,15 +199,19 @@ async def job_events(
 @router.get("/{job_id}/trace")
 async def job_trace(
     job_id: str,
+    runtime: RuntimeDep,
     session: ReadSessionDep,
     tenant: TenantDep,
     after: Annotated[int, Query(ge=-1, le=INT32_MAX, description="items after this index")] = -1,
     items: Annotated[int, Query(ge=1, le=10_000, description="how many items")] = 1_000,
 ) -> dict[str, Any]:
     """The Chrome trace (open it in Perfetto) of a range of the job's items: a span per node,
-    a lane group per endpoint alias with a thread per concurrency slot, in-flight counters."""
+    a lane group per endpoint alias with a thread per concurrency slot (each call from its slot
+    to its answer; its wait for the slot is a ``queue`` slice of its own), in-flight counters."""
+    slots = {alias: e.max_concurrent for alias, e in runtime.endpoints.endpoints.items()}
     # No item index is above INT32_MAX: a range reaching past it ends there.
-    return await traces.job_trace(session, tenant, job_id, after, min(items, INT32_MAX - after))
+    count = min(items, INT32_MAX - after)
+    return await traces.job_trace(session, tenant, job_id, after, count, slots)
 
 
 @router.post("/{job_id}/cancel", response_model=JobStatus)

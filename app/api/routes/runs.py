@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from app.api.bodies import json_body, read_model
 from app.api.deps import RuntimeDep, TenantDep
 from app.api.schemas.runs import RunRequest, RunResponse
+from app.services.ledger.options import LedgerOptions
 from app.services.requests import runs
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -20,5 +21,6 @@ async def run_graph(request: Request, runtime: RuntimeDep, tenant: TenantDep) ->
     """
     # The body is read only once the caller is authenticated (TenantDep).
     body = await read_model(request, runtime.settings, RunRequest, "run request")
-    answer = await runs.run_once(runtime, tenant, body.graph_id, body.version, body.inputs)
+    ledger = LedgerOptions(body.cache, body.replay)
+    answer = await runs.run_once(runtime, tenant, body.graph_id, body.version, body.inputs, ledger)
     return RunResponse(**answer)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
@@ -18,11 +18,23 @@ class JobRequest(BaseModel):
 
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
     version: RequestedVersion = None
-    inputs: list[Any] = Field(min_length=1)
+    inputs: list[Any] = Field(
+        min_length=1,
+        description=(
+            "one object per item: the graph's inputs, and optionally the row's `custom_id` "
+            "(unique in the job) and `metadata` (up to 16 string values), kept with its result"
+        ),
+    )
     priority: int = Field(
         default=0, ge=-1_000, le=1_000, strict=True, description="lower runs first"
     )
     webhook_url: AnyHttpUrl | None = None
+    cache: Literal["off", "read", "read_write"] | None = Field(
+        default=None, description="response ledger: off, read or read_write (docs/ledger.md)"
+    )
+    replay: Literal["strict"] | None = Field(
+        default=None, description="strict: every model call must be answered by the ledger"
+    )
 
 
 class JobForm(JobRequest):
@@ -61,6 +73,8 @@ class JobStatus(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    cache: str | None = Field(default=None, description="the job's response ledger mode")
+    replay: str | None = Field(default=None, description="strict replay, if asked")
 
 
 class JobPage(BaseModel):
@@ -75,6 +89,10 @@ class ResultItem(BaseModel):
     status: str
     output: Any = None
     error: str | None = None
+    custom_id: str | None = Field(default=None, description="the row's custom_id, if it had one")
+    metadata: dict[str, str] | None = Field(
+        default=None, description="the row's metadata, if it had any"
+    )
 
 
 class ResultPage(BaseModel):

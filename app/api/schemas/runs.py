@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,12 @@ class RunRequest(BaseModel):
     graph_id: str = Field(min_length=1, max_length=200, description="graph id or name")
     version: RequestedVersion = None
     inputs: dict[str, Any]
+    cache: Literal["off", "read", "read_write"] | None = Field(
+        default=None, description="response ledger: off, read or read_write (docs/ledger.md)"
+    )
+    replay: Literal["strict"] | None = Field(
+        default=None, description="strict: every model call must be answered by the ledger"
+    )
 
 
 class RunResponse(BaseModel):

@@ -1,13 +1,19 @@
-"""Batch API batches: the row beside each batch's job, found by id, key or request hash."""
+"""Batch API batches: the row beside each batch's job, found by id, key or request hash.
+
+A batch is inserted unless it conflicts with one of the tenant's on ``idempotency_key`` or
+``dedupe_hash`` (both unique per tenant): the database decides which of two identical creates
+at once makes the batch, and the other finds it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import dialects
 from app.db.models import BatchRecord, Job, JobItem
 from app.db.session import rowcount
 
@@ -15,13 +21,23 @@ FRESH: dict[str, Any] = {"populate_existing": True}
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
 
-async def add_batch(session: AsyncSession, job: Job, batch: BatchRecord) -> BatchRecord:
-    """Insert the batch's job (its id is the batch's) and the batch row."""
+async def add_batch(session: AsyncSession, job: Job, batch: BatchRecord) -> bool:
+    """Insert the batch's job (its id is the batch's) and the batch row; False, and neither,
+    when the tenant has a batch of the same ``idempotency_key`` or ``dedupe_hash`` (on
+    Postgres, one being created meanwhile is waited for)."""
     session.add(job)
     await session.flush()
-    session.add(batch)
-    await session.flush()
-    return batch
+    values = {
+        column.key: value
+        for column in BatchRecord.__table__.columns
+        if (value := getattr(batch, column.key)) is not None
+    }
+    stmt = dialects.insert_ignore(session, BatchRecord, values, None).returning(BatchRecord.id)
+    if await session.scalar(stmt) is not None:
+        return True
+    await session.execute(delete(Job).where(Job.id == job.id).execution_options(**NO_SYNC))
+    session.expunge(job)
+    return False
 
 
 async def get_batch(
@@ -45,21 +61,24 @@ async def find_by_key(session: AsyncSession, tenant_id: str, key: str) -> BatchR
     return await session.scalar(stmt)
 
 
-async def find_recent(
-    session: AsyncSession, tenant_id: str, request_hash: str, since: datetime
+async def find_by_hash(
+    session: AsyncSession, tenant_id: str, request_hash: str
 ) -> BatchRecord | None:
-    """The tenant's newest batch of this exact request created at or after ``since``."""
-    stmt = (
-        select(BatchRecord)
-        .where(
-            BatchRecord.tenant_id == tenant_id,
-            BatchRecord.request_hash == request_hash,
-            BatchRecord.created_at >= since,
-        )
-        .order_by(BatchRecord.created_at.desc())
-        .limit(1)
+    """The tenant's batch holding ``dedupe_hash = request_hash``, if any."""
+    stmt = select(BatchRecord).where(
+        BatchRecord.tenant_id == tenant_id, BatchRecord.dedupe_hash == request_hash
     )
-    return await session.scalar(stmt)
+    return await session.scalar(stmt.execution_options(**FRESH))
+
+
+async def release_hash(session: AsyncSession, batch_id: str, request_hash: str) -> None:
+    """The batch stops holding its hash (its dedupe window passed): a new one may take it."""
+    stmt = (
+        update(BatchRecord)
+        .where(BatchRecord.id == batch_id, BatchRecord.dedupe_hash == request_hash)
+        .values(dedupe_hash=None)
+    )
+    await session.execute(stmt.execution_options(**NO_SYNC))
 
 
 async def list_batches(

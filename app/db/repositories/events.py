@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import dialects
 from app.db.base import utcnow
-from app.db.models import Job, JobEvent
+from app.db.models import JobEvent
+from app.db.repositories.jobs import lock_jobs
 
 
 async def append_events(
@@ -25,8 +25,7 @@ async def append_events(
     """
     if not events:
         return
-    jobs = select(Job.id).where(Job.id.in_(sorted({job_id for job_id, _, _ in events})))
-    await dialects.lock_now(session, jobs.order_by(Job.id))
+    await lock_jobs(session, {job_id for job_id, _, _ in events})
     now = utcnow()
     rows = [
         {"job_id": job_id, "kind": kind, "data": data, "created_at": now}

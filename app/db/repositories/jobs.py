@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -58,6 +58,8 @@ async def create_job(
     status: JobStatus = JobStatus.QUEUED,
     kind: str = "batch",
     spec: dict[str, Any] | None = None,
+    cache: str | None = None,
+    replay: str | None = None,
 ) -> Job:
     """A new job without items (add them, then ``set_item_count``); ``kind`` names the run
     kind that will run it, ``spec`` what that kind needs to open it. An ``uploading`` job is
@@ -70,24 +72,45 @@ async def create_job(
         status=status,
         priority=priority,
         webhook_url=webhook_url,
+        cache=cache,
+        replay=replay,
     )
     session.add(job)
     await session.flush()
     return job
 
 
+class NewItem(NamedTuple):
+    """An input to store as an item, with the identity its submitter gave it (if any); a
+    named tuple, since an upload makes one per row."""
+
+    input: Any
+    custom_id: str | None = None
+    metadata: dict[str, str] | None = None
+
+
 async def add_items(
     session: AsyncSession, job_id: str, start_index: int, inputs: Sequence[Any]
 ) -> None:
     """Store inputs as items ``start_index, start_index + 1, ...`` (one multi-row INSERT)."""
+    await add_rows(session, job_id, start_index, [NewItem(value) for value in inputs])
+
+
+async def add_rows(
+    session: AsyncSession, job_id: str, start_index: int, items: Sequence[NewItem]
+) -> None:
+    """Store items ``start_index, start_index + 1, ...`` with their identities (one multi-row
+    INSERT; the identity columns are written only when a row of the batch has one)."""
+    identified = any(item.custom_id is not None or item.metadata for item in items)
     rows = [
         {
             "job_id": job_id,
             "item_index": start_index + offset,
-            "input": value,
+            "input": item.input,
             "status": ItemStatus.PENDING,
+            **({"custom_id": item.custom_id, "item_metadata": item.metadata} if identified else {}),
         }
-        for offset, value in enumerate(inputs)
+        for offset, item in enumerate(items)
     ]
     if rows:
         await session.execute(insert(JobItem), rows)
@@ -384,6 +407,19 @@ async def claim_jobs(
     return sorted(jobs, key=lambda job: (job.priority, job.created_at, job.id))
 
 
+async def lock_jobs(session: AsyncSession, job_ids: Collection[str]) -> None:
+    """Take the row locks of these jobs in id order, before updating several of them.
+
+    NOTE: [lock order] A multi-row UPDATE locks rows in scan order, so two transactions that
+    update the same jobs (the result writer's counters, a lease renewal, event appends) could
+    each hold one row and wait for the other's; Postgres then aborts one after its
+    ``deadlock_timeout`` (a second of stalled results). Locking in one order first rules the
+    cycle out. SQLite: nothing to do (one writer).
+    """
+    ids = select(Job.id).where(Job.id.in_(sorted(set(job_ids))))
+    await dialects.lock_now(session, ids.order_by(Job.id))
+
+
 async def renew_leases(
     session: AsyncSession, owner: str, job_ids: Sequence[str], lease_s: float, now: datetime
 ) -> dict[str, str]:
@@ -391,6 +427,7 @@ async def renew_leases(
     another owner took over is absent; a ``cancelled`` status means stop)."""
     if not job_ids:
         return {}
+    await lock_jobs(session, job_ids)
     stmt = (
         update(Job)
         .where(Job.id.in_(job_ids), Job.lease_owner == owner)

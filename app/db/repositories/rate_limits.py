@@ -2,16 +2,21 @@
 
 Every decision is one statement that locks the alias's row and reads ``clock_timestamp()``, so
 concurrent processes are serialized by the database and timed by its clock (never check, then
-write). The GCRA is the one of :func:`app.engine.resources.shared.gcra`. Postgres only.
+write). The GCRA is the one of :func:`app.engine.resources.shared.gcra`; a grant also counts in
+the learned state (:func:`app.engine.resources.learning.granted`), whose rare changes (a cut, the
+provider's stated limits) are a locked read and a write in one transaction. Postgres only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.engine.resources.learning import NOTHING, Learned
 from app.engine.resources.shared import EPSILON_S, Admission, Rate
 
 # NOTE: every decision is one statement: it runs as well in a session's transaction as on a
@@ -33,10 +38,21 @@ _ENSURE_SLOTS = text(
 
 # NOTE: the clock is read before the row lock is granted; a decision timed a little early is
 # only stricter (GCRA's bound holds for any time at or before the real one).
+_LEARNED = (
+    "learned_rpm, learned_tpm, learned_at, learned_from_headers, idle_s, requests_tat,"
+    " blocked_until, grants_start, grants_cur, grants_prev"
+)
+_R_LEARNED = ", ".join("r." + column.strip() for column in _LEARNED.split(","))
+_GRANTED = "d.wait <= :epsilon"
+_AGE = "(d.now - d.grants_start)"
+_SINCE = "greatest(d.rq_old, d.blocked_until, d.learned_at)"
+
+# NOTE: a grant also counts in the learned state (see app.engine.resources.learning.granted).
 _ACQUIRE = text(f"""
 WITH {_CLOCK},
 cur AS (
-    SELECT r.alias, c.now, r.blocked_until,
+    SELECT r.alias, c.now, r.blocked_until, r.learned_at, r.idle_s, r.requests_tat AS rq_old,
+           r.grants_start, r.grants_cur, r.grants_prev,
            greatest(r.requests_tat, c.now) AS rq_base, greatest(r.tokens_tat, c.now) AS tk_base
     FROM rate_limits r CROSS JOIN clock c WHERE r.alias = :alias FOR UPDATE OF r
 ),
@@ -47,13 +63,33 @@ decision AS (
     FROM cur
 )
 UPDATE rate_limits r SET
-    requests_tat = CASE WHEN d.wait <= :epsilon THEN d.rq_base + :requests * :rq_iv
+    requests_tat = CASE WHEN {_GRANTED} THEN d.rq_base + :requests * :rq_iv
                         ELSE r.requests_tat END,
-    tokens_tat = CASE WHEN d.wait <= :epsilon THEN d.tk_base + :tokens * :tk_iv
-                      ELSE r.tokens_tat END
+    tokens_tat = CASE WHEN {_GRANTED} THEN d.tk_base + :tokens * :tk_iv
+                      ELSE r.tokens_tat END,
+    idle_s = CASE WHEN {_GRANTED} AND {_SINCE} > 0
+                  THEN d.idle_s + greatest(0.0, d.now - {_SINCE}) ELSE r.idle_s END,
+    grants_start = CASE WHEN NOT {_GRANTED} THEN r.grants_start
+                        WHEN {_AGE} >= 120 THEN d.now
+                        WHEN {_AGE} >= 60 THEN d.grants_start + 60 ELSE d.grants_start END,
+    grants_prev = CASE WHEN NOT {_GRANTED} THEN r.grants_prev WHEN {_AGE} >= 120 THEN 0
+                       WHEN {_AGE} >= 60 THEN d.grants_cur ELSE d.grants_prev END,
+    grants_cur = CASE WHEN NOT {_GRANTED} THEN r.grants_cur WHEN {_AGE} >= 60 THEN 1
+                      ELSE d.grants_cur + 1 END
 FROM decision d WHERE r.alias = d.alias
-RETURNING d.wait, d.now
+RETURNING d.wait, d.now, {_R_LEARNED}
 """)
+
+_READ_LEARNED = text(
+    f"SELECT extract(epoch FROM clock_timestamp())::float8, {_LEARNED}"
+    " FROM rate_limits WHERE alias = :alias FOR UPDATE"
+)
+
+_WRITE_LEARNED = text(
+    "UPDATE rate_limits SET learned_rpm = :rpm, learned_tpm = :tpm, learned_at = :at,"
+    " learned_from_headers = :headers, idle_s = :idle,"
+    " requests_tat = greatest(requests_tat, :tat_floor) WHERE alias = :alias"
+)
 
 _REFUND = text(f"""
 WITH {_CLOCK}
@@ -94,7 +130,7 @@ _RELEASE_SLOT = text(
 )
 
 _STATE = text(
-    "SELECT c.now, r.requests_tat, r.tokens_tat, r.blocked_until FROM"
+    f"SELECT c.now, r.requests_tat, r.tokens_tat, r.blocked_until, {_R_LEARNED} FROM"
     " (SELECT extract(epoch FROM clock_timestamp())::float8 AS now) AS c"
     " LEFT JOIN rate_limits r ON r.alias = :alias"
 )
@@ -113,6 +149,7 @@ class StoredState:
     tokens_tat: float
     blocked_until: float
     owners: list[str]
+    learned: Learned = NOTHING
 
 
 async def ensure_alias(session: Executor, alias: str, slots: int | None) -> None:
@@ -123,16 +160,38 @@ async def ensure_alias(session: Executor, alias: str, slots: int | None) -> None
 
 
 async def acquire(
-    session: Executor, alias: str, requests: int, tokens: int, rates: tuple[Rate, Rate]
-) -> Admission:
-    """Debit ``requests`` and ``tokens`` together if both budgets allow, else nothing."""
+    session: Executor,
+    alias: str,
+    requests: int,
+    tokens: int,
+    rates: tuple[Rate, Rate],
+) -> tuple[Admission, Learned]:
+    """Debit ``requests`` and ``tokens`` together if both budgets allow, else nothing; with
+    the alias's learned state afterwards."""
     rq, tk = rates
     params = {"alias": alias, "requests": requests, "tokens": tokens, "epsilon": EPSILON_S}
     params |= {"rq_iv": rq.interval_s, "rq_cap": rq.capacity}
     params |= {"tk_iv": tk.interval_s, "tk_cap": tk.capacity}
-    wait, now = (await session.execute(_ACQUIRE, params)).one()
+    wait, now, *learned = (await session.execute(_ACQUIRE, params)).one()
     granted = wait <= EPSILON_S
-    return Admission(granted=granted, retry_after_s=0.0 if granted else wait, at_s=now)
+    admission = Admission(granted=granted, retry_after_s=0.0 if granted else wait, at_s=now)
+    return admission, _learned(learned)
+
+
+async def read_learned(session: AsyncSession, alias: str) -> tuple[Learned, float]:
+    """The alias's learned state, its row locked until the transaction ends, and the time."""
+    now, *learned = (await session.execute(_READ_LEARNED, {"alias": alias})).one()
+    return _learned(learned), float(now)
+
+
+async def write_learned(
+    session: AsyncSession, alias: str, learned: Learned, tat_floor: float = 0.0
+) -> None:
+    """Set the alias's learned rates (read with :func:`read_learned` in this transaction),
+    and push the request TAT to at least ``tat_floor``."""
+    params = {"alias": alias, "rpm": learned.rpm, "tpm": learned.tpm, "at": learned.at}
+    params |= {"headers": learned.from_headers, "idle": learned.idle_s, "tat_floor": tat_floor}
+    await session.execute(_WRITE_LEARNED, params)
 
 
 async def refund(session: Executor, alias: str, tokens: int, rate: Rate) -> None:
@@ -163,8 +222,26 @@ async def release_slot(session: Executor, alias: str, owner: str) -> None:
 
 async def read_state(session: AsyncSession, alias: str) -> StoredState:
     """The alias's GCRA times, block end and live lease owners, changing nothing."""
-    now, requests_tat, tokens_tat, blocked_until = (
+    now, requests_tat, tokens_tat, blocked_until, *learned = (
         await session.execute(_STATE, {"alias": alias})
     ).one()
     owners = (await session.scalars(_LIVE_OWNERS, {"alias": alias, "now": now})).all()
-    return StoredState(now, requests_tat or 0.0, tokens_tat or 0.0, blocked_until or 0.0, [*owners])
+    times = (requests_tat or 0.0, tokens_tat or 0.0, blocked_until or 0.0)
+    return StoredState(now, *times, [*owners], _learned(learned))
+
+
+def _learned(row: Sequence[Any]) -> Learned:
+    """A learned state from its columns, in ``_LEARNED`` order (zeros for a missing row)."""
+    rpm, tpm, at, headers, idle, tat, blocked, start, cur, prev = (value or 0 for value in row)
+    return Learned(
+        rpm=float(rpm),
+        tpm=float(tpm),
+        at=float(at),
+        from_headers=bool(headers),
+        idle_s=float(idle),
+        tat=float(tat),
+        blocked_until=float(blocked),
+        grants_start=float(start),
+        grants_cur=float(cur),
+        grants_prev=float(prev),
+    )

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
-from app.db.repositories.jobs import start_items
+from app.db.repositories.jobs import lock_jobs, start_items
 from app.lifecycle import TERMINAL_ITEM_STATUSES, ItemStatus
 
 NO_SYNC: dict[str, Any] = {"synchronize_session": False}
@@ -68,6 +68,7 @@ class ItemRow:
     input_tokens: int
     output_tokens: int
     cost: float
+    calls_saved: int = 0  # model calls answered from the response ledger
 
 
 NODE_FIELDS = tuple(field.name for field in fields(NodeRow))
@@ -168,6 +169,7 @@ async def _finish_items(
 
 async def _count(session: AsyncSession, deltas: dict[str, _Delta]) -> None:
     """One UPDATE for every job touched: counters move by the items that started and ended."""
+    await lock_jobs(session, deltas)
     source = values(
         column("job_id", String),
         *[column(name, BigInteger) for name in _Delta.COUNTS],
@@ -185,6 +187,7 @@ async def _count(session: AsyncSession, deltas: dict[str, _Delta]) -> None:
             cancelled=Job.cancelled + delta.c.cancelled,
             input_tokens=Job.input_tokens + delta.c.input_tokens,
             output_tokens=Job.output_tokens + delta.c.output_tokens,
+            calls_saved=Job.calls_saved + delta.c.calls_saved,
             cost=Job.cost + delta.c.cost,
         )
     )
@@ -201,6 +204,7 @@ class _Delta:
         *FINAL,
         "input_tokens",
         "output_tokens",
+        "calls_saved",
     )
 
     started: int = 0
@@ -210,6 +214,7 @@ class _Delta:
     cancelled: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    calls_saved: int = 0
     cost: float = 0.0
 
     def add(self, item: ItemRow) -> None:
@@ -217,6 +222,7 @@ class _Delta:
         setattr(self, item.status, getattr(self, item.status) + 1)
         self.input_tokens += item.input_tokens
         self.output_tokens += item.output_tokens
+        self.calls_saved += item.calls_saved
         self.cost += item.cost
 
     def row(self) -> tuple[Any, ...]:

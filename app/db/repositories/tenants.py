@@ -96,3 +96,11 @@ async def list_api_keys(session: AsyncSession, tenant_id: str) -> list[ApiKey]:
         select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at, ApiKey.id)
     )
     return list(await session.scalars(stmt))
+
+
+async def key_is_live(session: AsyncSession, tenant_id: str, key_hash: str) -> bool:
+    """Whether the key with this digest exists, is not revoked and belongs to ``tenant_id``."""
+    stmt = select(ApiKey.id).where(
+        ApiKey.key_hash == key_hash, ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None)
+    )
+    return await session.scalar(stmt) is not None

@@ -20,6 +20,7 @@ from app.engine.errors import (
 )
 from app.engine.execution.context import RunContext
 from app.engine.execution.deadlines import DeadlineWatch, deadline_watch
+from app.engine.ledger.policy import CacheMode, LedgerCall
 from app.engine.llm import LLMRequest, LLMResponse
 from app.engine.records import LLMUsage, NodeRecord
 from app.engine.resources.fairness import Flow
@@ -65,7 +66,49 @@ async def call_model(
     ctx: RunContext,
     priority: int,
 ) -> Any:
-    """Call the endpoint until it answers or retries run out; fill ``record``; return the output."""
+    """Call the endpoint until it answers or retries run out; fill ``record``; return the output.
+
+    With a ledger, a recorded answer is served instead (no slot, no budget, no call), and a
+    new answer is recorded once the node could decode it."""
+    ledger = _ledger_call(endpoint, step, request, record, ctx)
+    if ledger is not None:
+        replayed = await ledger.lookup()
+        endpoint.metrics.ledger(hit=replayed is not None)
+        if replayed is not None:
+            record.replayed = True
+            record.usage = _replayed_usage(endpoint, replayed)
+            return _decode(replayed, step)
+    value, response = await _called(endpoint, step, request, record, ctx, priority)
+    if ledger is not None:
+        ledger.keep(response)
+    return value
+
+
+def _ledger_call(
+    endpoint: Endpoint, step: LLMStep, request: LLMRequest, record: NodeRecord, ctx: RunContext
+) -> LedgerCall | None:
+    ledger = ctx.ledger
+    if ledger is None:
+        return None
+    mode = ledger.mode(endpoint.config.cache)
+    if mode is CacheMode.OFF:
+        return None
+    return ledger.call(request, record.node, step.twin, mode)
+
+
+def _replayed_usage(endpoint: Endpoint, response: LLMResponse) -> LLMUsage:
+    model = response.model or endpoint.config.model
+    return LLMUsage(endpoint.alias, model, 0, 0, 0.0, response.finish_reason, 0.0)
+
+
+async def _called(
+    endpoint: Endpoint,
+    step: LLMStep,
+    request: LLMRequest,
+    record: NodeRecord,
+    ctx: RunContext,
+    priority: int,
+) -> tuple[Any, LLMResponse]:
     config = endpoint.config
     max_retries = _first(step.max_retries, ctx.max_retries, config.max_retries)
     timeout_s = _first(step.timeout_s, ctx.timeout_s, config.timeout_s)
@@ -73,12 +116,16 @@ async def call_model(
     failures = limited = 0
     while True:
         record.attempts += 1
+        order = (priority + ctx.priority, ctx.flow)
         try:
-            response, usage = await _attempt(
-                endpoint, request, timeout_s, (priority + ctx.priority, ctx.flow), watch
-            )
+            if ctx.spans is None:
+                response, usage = await _attempt(endpoint, request, timeout_s, order, watch)
+            else:
+                with ctx.spans.attempt(record.node, endpoint.alias, request, record.attempts) as s:
+                    response, usage = await _attempt(endpoint, request, timeout_s, order, watch)
+                    s.answered(usage)
             record.usage = usage
-            return _decode(response, step)
+            return _decode(response, step), response
         except RateLimitedError:
             limited += 1
             if limited > config.max_rate_limit_retries:

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.execution.spans import RunSpans
 from app.engine.resources.fairness import NO_FLOW, Flow
 
 if TYPE_CHECKING:
+    from app.engine.ledger.policy import Ledger
     from app.engine.resources.manager import ResourceManager
 
 _CLOCK = MonotonicClock()
@@ -31,7 +33,9 @@ class RunContext:
     flow: Flow = NO_FLOW
     record: bool = False
     observers: tuple[Observer, ...] = ()
+    spans: RunSpans | None = None
     tools: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     limits: OutputLimits = _LIMITS
     clock: Clock = _CLOCK
     rng: random.Random = _RNG
+    ledger: Ledger | None = None

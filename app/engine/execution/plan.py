@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from typing import Any
 
 from app.engine.errors import NodeError
@@ -39,6 +41,7 @@ class Plan:
                 users[dep].append(step.index)
         for step, used_by in zip(self.steps, users, strict=True):
             step.users = tuple(used_by)
+        _rank_twins(self.steps)
         self.roots = [step.index for step in self.steps if not step.deps]
         self.outputs = {name: parse_ref(text) for name, text in graph.outputs.items()}
         self.parameters = {name: spec.value for name, spec in graph.parameters.items()}
@@ -56,6 +59,24 @@ class Plan:
         )
         op_of(node).compile(step, node, parsed)
         return step
+
+
+_NOT_THE_CALL = {"id", "module", "priority", "timeout_s", "max_retries"}
+
+
+def _rank_twins(steps: list[Step]) -> None:
+    """Number the llm nodes that make the same call (equal but for id and scheduling), in
+    plan order: deliberate samples of one request, kept apart in the ledger."""
+    seen: dict[str, int] = {}
+    for step in steps:
+        if step.llm is None:
+            continue
+        call = step.node.model_dump(mode="json", exclude=_NOT_THE_CALL)
+        signature = json.dumps(call, sort_keys=True)
+        rank = seen.get(signature, 0)
+        seen[signature] = rank + 1
+        if rank:
+            step.llm = replace(step.llm, twin=rank)
 
 
 def _reads(parsed: ParsedNode) -> tuple[tuple[str, Ref], ...]:

@@ -12,6 +12,7 @@ from app.engine.execution.observer import Observer
 from app.engine.execution.program import Program
 from app.engine.execution.scheduler import GraphRun
 from app.engine.execution.settings import ExecutionSettings
+from app.engine.ledger.runs import ledger_of
 from app.engine.records import ForwardRecord, NodeRecord, NodeStatus, RunResult
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.fairness import NO_FLOW
@@ -39,7 +40,9 @@ class Execution:
             flow=settings.flow or NO_FLOW,
             record=bool(settings.record),
             observers=_observers(settings),
+            spans=settings.spans,
             tools=settings.tools if settings.tools is not None else registered_tools(),
+            ledger=ledger_of(settings),
         )
         if settings.output_limits is not None:
             self.ctx.limits = settings.output_limits
@@ -61,6 +64,8 @@ class Execution:
         finally:
             if session is not None:
                 await session.store.flush()
+            if self.ctx.ledger is not None:
+                await self.ctx.ledger.flush()
 
     def finish(self, result: RunResult) -> Any:
         """The caller-facing value of a run: outputs, a ForwardRecord, or ExecutionError."""
@@ -95,8 +100,8 @@ def _manager(settings: ExecutionSettings) -> ResourceManager | None:
 
 
 def _observers(settings: ExecutionSettings) -> tuple[Observer, ...]:
-    observers = tuple(settings.observers or ())
-    return (*observers, settings.profiler) if settings.profiler is not None else observers
+    extra = (settings.profiler, settings.spans)
+    return (*(settings.observers or ()), *(o for o in extra if o is not None))
 
 
 def _checkpoint_store(settings: ExecutionSettings) -> CheckpointStore | None:

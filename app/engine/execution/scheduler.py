@@ -232,6 +232,16 @@ class GraphRun:
 
     async def _run_async(self, step: Step) -> None:
         record = self._start_record(step)
+        spans = self.ctx.spans
+        if spans is None:
+            await self._run_call(step, record)
+        else:  # the node's span is current in its task only until it ends: not in _drain's
+            alias = step.llm.alias if step.llm else None
+            with spans.node(self.label, record, step.node.op, alias):
+                await self._run_call(step, record)
+        self._drain()
+
+    async def _run_call(self, step: Step, record: NodeRecord) -> None:
         try:
             value = await (self._call_llm(step, record) if step.llm else self._call_tool(step))
         except EngineError as exc:
@@ -240,7 +250,6 @@ class GraphRun:
             self._fail(step, record, exc)
         else:
             self._succeed(step, value, record)
-        self._drain()
 
     async def _call_llm(self, step: Step, record: NodeRecord) -> Any:
         assert step.llm is not None

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.execution.spans import RunSpans
 from app.engine.resources.fairness import Flow
 
 if TYPE_CHECKING:
     from app.engine.checkpoint import CheckpointStore
+    from app.engine.ledger.store import LedgerStore
     from app.engine.resources.config import ResourceConfig
     from app.engine.resources.manager import ResourceManager
 
@@ -49,8 +51,17 @@ class ExecutionSettings:
         priority: lower runs first when endpoints are contended.
         flow: whose calls these are; waiting calls share an endpoint fairly between flows.
         observers: extra :class:`Observer` hooks.
+        spans: a :class:`RunSpans` tracing backend (spans per node and per call attempt).
         tools: functions callable from ``tool`` nodes, by name.
         output_limits: size limits on node and item outputs (default: :class:`OutputLimits`).
+        ledger: a :class:`~app.engine.ledger.LedgerStore` or a directory: model calls are
+            recorded and replayed by request (see docs/ledger.md).
+        cache: ``"off"``, ``"read"`` or ``"read_write"`` (default: each endpoint's ``cache``,
+            else ``cache_default``).
+        cache_default: the mode where neither the run nor the endpoint says (``read_write``).
+        replay: ``"strict"``: every call must be in the ledger; a node whose request is not
+            fails, naming the field that differs from the nearest recorded request.
+        sample: which sample of each request this run is (part of the ledger key).
     """
 
     resources: ResourceConfig | ResourceManager | None = None
@@ -66,8 +77,14 @@ class ExecutionSettings:
     priority: int | None = None
     flow: Flow | None = None
     observers: tuple[Observer, ...] | None = None
+    spans: RunSpans | None = None
     tools: Mapping[str, Callable[..., Any]] | None = None
     output_limits: OutputLimits | None = None
+    ledger: LedgerStore | str | Path | None = None
+    cache: str | None = None
+    cache_default: str | None = None
+    replay: str | None = None
+    sample: int | None = None
 
     def over(self, base: ExecutionSettings) -> ExecutionSettings:
         """These settings layered over ``base``: fields set here win."""

@@ -35,6 +35,7 @@ class LLMStep:
     messages: tuple[dict[str, Any], ...] = ()
     templates: Mapping[str, Template] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)
+    twin: int = 0  # its rank among the graph's nodes making this same call (the ledger's sample)
 
     def request(
         self, model: str, values: Values, limits: OutputLimits | None = None, node: str = ""

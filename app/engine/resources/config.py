@@ -53,6 +53,9 @@ class EndpointConfig(BaseModel):
     )
     deployment: str | None = Field(default=None, description="azure: deployment (default: model)")
     api_version: str | None = Field(default=None, description="azure: the api-version parameter")
+    cache: Literal["off", "read", "read_write"] | None = Field(
+        default=None, description="ledger mode of this alias's calls when a run sets none"
+    )
 
     @field_validator("headers", "headers_env")
     @classmethod

@@ -236,6 +236,8 @@ class RateState:
     the time since the previous success or decrease, not counting blocked time and at most one
     second, and recovers 5 % of the configured rate per credited second, up to that rate.
 
+    With ``adaptive=False`` (a shared store learns the rate instead) a 429 only blocks.
+
     Without ``rpm`` the endpoint is unlimited until its first 429; the rate then starts at half
     the start rate observed over the last ~10 s and recovers by 5 % of that observed rate per
     credited second, without a cap (it probes upwards until the next 429). Without ``tpm`` tokens
@@ -256,8 +258,10 @@ class RateState:
         now: float,
         window_s: float = 60.0,
         margin_s: float = 0.25,
+        adaptive: bool = True,
     ) -> None:
         _check_limits(rpm, tpm, window_s, margin_s)
+        self.adaptive = adaptive
         self.rpm = rpm
         self.tpm = tpm
         self._requests_rate = AdaptiveRate(rpm)
@@ -326,7 +330,7 @@ class RateState:
             self._note_headers(info, now)
         if retry_after is not None and retry_after > 0.0:
             self._block_until(now + retry_after)
-        if epoch >= self._epoch:
+        if self.adaptive and epoch >= self._epoch:
             self._decrease(now)
 
     def snapshot(self, now: float) -> dict[str, float | None]:

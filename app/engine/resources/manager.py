@@ -21,7 +21,7 @@ from typing import Any
 
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.errors import LLMCallError, RateLimitedError, error_kind
-from app.engine.llm import ClientFactory, LLMClient, LLMResponse
+from app.engine.llm import ClientFactory, LLMClient, LLMResponse, RateLimitInfo
 from app.engine.records import LLMUsage
 from app.engine.resources.config import EndpointConfig, ResourceConfig
 from app.engine.resources.fairness import AGING_S, NO_FLOW, Flow
@@ -50,7 +50,11 @@ class Endpoint:
         self.config = config
         self.client = client
         self.clock = clock
-        self.rate = RateState(rpm=config.rpm, tpm=config.tpm, now=clock.now())
+        # NOTE: with a shared store, the store learns the rate for every process (its cut on
+        # 429s, the stated limits); a local AIMD on top would slow this process down twice.
+        self.rate = RateState(
+            rpm=config.rpm, tpm=config.tpm, now=clock.now(), adaptive=shared is None
+        )
         self.gate = EndpointGate(
             max_concurrent=config.max_concurrent, rate=self.rate, clock=clock, aging_s=aging_s
         )
@@ -81,6 +85,7 @@ class Endpoint:
         tokens = response.input_tokens + response.output_tokens
         if permit.shared is not None:
             permit.shared.used_tokens = tokens
+            permit.shared.stated = _stated(response.rate_limit)
         now = self.gate.succeeded(permit, tokens, response.rate_limit)
         latency = now - permit.started_at
         cost = self.config.cost(response.input_tokens, response.output_tokens)
@@ -93,6 +98,7 @@ class Endpoint:
             latency_s=latency,
             finish_reason=response.finish_reason,
             cost=cost,
+            cached_tokens=response.cached_tokens,
         )
 
     def failed(self, permit: Permit, error: LLMCallError) -> None:
@@ -101,6 +107,8 @@ class Endpoint:
             self.gate.on_rate_limited(permit, error.retry_after, error.rate_limit)
             if permit.shared is not None:
                 permit.shared.retry_after_s = error.retry_after
+                permit.shared.rate_limited = True
+                permit.shared.stated = _stated(error.rate_limit)
         self.gate.release(permit)
         self.metrics.failure(
             error_kind(error), error.status_code, self.clock.now() - permit.started_at
@@ -120,6 +128,13 @@ class Endpoint:
             "gate": asdict(self.gate.stats),
             "metrics": self.metrics.snapshot(),
         }
+
+
+def _stated(info: RateLimitInfo | None) -> tuple[int | None, int | None] | None:
+    """The (requests, tokens) per minute a provider's headers state, if any."""
+    if info is None or (info.limit_requests is None and info.limit_tokens is None):
+        return None
+    return info.limit_requests, info.limit_tokens
 
 
 class ResourceManager:

@@ -66,6 +66,14 @@ class EndpointMetrics:
     cost: float = 0.0
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     latency_histogram: Histogram = field(default_factory=lambda: Histogram(LATENCY_BUCKETS_S))
+    ledger_hits: int = 0  # calls answered from the response ledger (no request made)
+    ledger_misses: int = 0  # ledger lookups that found nothing (the call was made, or failed)
+
+    def ledger(self, hit: bool) -> None:
+        if hit:
+            self.ledger_hits += 1
+        else:
+            self.ledger_misses += 1
 
     def success(self, latency_s: float, input_tokens: int, output_tokens: int, cost: float) -> None:
         self.requests += 1
@@ -93,6 +101,7 @@ class EndpointMetrics:
             "errors": dict(self.errors),
             "status_codes": dict(self.status_codes),
             "retries": dict(self.retries),
+            "ledger": {"hits": self.ledger_hits, "misses": self.ledger_misses},
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost": self.cost,

@@ -19,12 +19,23 @@ implementation; the service has Redis and Postgres ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.errors import ConfigError
 from app.engine.resources.config import ResourceConfig
+from app.engine.resources.learning import (
+    NOTHING,
+    Learned,
+    LearningPolicy,
+    cut,
+    granted,
+    learned_limits,
+    learned_rates,
+    repaced_tat,
+    stated,
+)
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
 # NOTE: a wait this small is float noise (TATs are sums of many intervals).
@@ -162,6 +173,15 @@ class SharedRateStore(Protocol):
         """The alias's budgets, pause and leases by process, read without changing them."""
         ...
 
+    async def cut(self, alias: str, granted_at: float) -> None:
+        """A call granted at store time ``granted_at`` got a 429: lower the learned request
+        rate for every process (see :func:`app.engine.resources.learning.cut`)."""
+        ...
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        """The provider stated its limits per minute: they become the learned rates."""
+        ...
+
 
 def limits_for(limits: Mapping[str, AliasLimits], alias: str) -> AliasLimits:
     """The limits of a known alias (a store refuses to guess limits it was not given)."""
@@ -177,6 +197,7 @@ class _AliasState:
     tokens_tat: float = 0.0
     blocked_until: float = 0.0
     leases: dict[str, float] = field(default_factory=dict)
+    learned: Learned = NOTHING
 
 
 class InMemoryRateStore:
@@ -188,27 +209,38 @@ class InMemoryRateStore:
     [True, False]
     """
 
-    def __init__(self, limits: Mapping[str, AliasLimits], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        limits: Mapping[str, AliasLimits],
+        clock: Clock | None = None,
+        learning: LearningPolicy | None = None,
+    ) -> None:
         self._limits = dict(limits)
         self._clock = clock or MonotonicClock()
         self._states: dict[str, _AliasState] = {}
+        self.learning = learning or LearningPolicy()
 
     def _state(self, alias: str) -> tuple[AliasLimits, _AliasState]:
         return limits_for(self._limits, alias), self._states.setdefault(alias, _AliasState())
 
-    async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
+    def _in_force(self, alias: str, now: float) -> tuple[AliasLimits, _AliasState]:
         limits, state = self._state(alias)
+        return learned_limits(limits, _mirrored(state), now, self.learning), state
+
+    async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
         now = self._clock.now()
+        limits, state = self._in_force(alias, now)
         requests_tat, requests_wait = gcra(state.requests_tat, now, limits.requests, requests)
         tokens_tat, tokens_wait = gcra(state.tokens_tat, now, limits.tokens, tokens)
         wait = max(state.blocked_until - now, requests_wait, tokens_wait)
         if wait > EPSILON_S:
             return Admission(granted=False, retry_after_s=wait, at_s=now)
+        state.learned = granted(_mirrored(state), now, requests_tat)
         state.requests_tat, state.tokens_tat = requests_tat, tokens_tat
         return Admission(granted=True, at_s=now)
 
     async def refund(self, alias: str, tokens: int) -> None:
-        limits, state = self._state(alias)
+        limits, state = self._in_force(alias, self._clock.now())
         state.tokens_tat = refunded(state.tokens_tat, self._clock.now(), limits.tokens, tokens)
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
@@ -231,9 +263,27 @@ class InMemoryRateStore:
     async def blocked_for(self, alias: str) -> float:
         return max(0.0, self._state(alias)[1].blocked_until - self._clock.now())
 
-    async def snapshot(self, alias: str) -> StoreSnapshot:
+    async def cut(self, alias: str, granted_at: float) -> None:
         limits, state = self._state(alias)
+        found = cut(_mirrored(state), limits, granted_at, self._clock.now(), self.learning)
+        state.learned = state.learned if found is None else found
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        configured, state = self._state(alias)
         now = self._clock.now()
+        found = stated(state.learned, rpm, tpm, now)
+        if found is None:
+            return
+        state.learned = found
+        requests = learned_limits(configured, found, now, self.learning).requests
+        state.requests_tat = max(state.requests_tat, repaced_tat(found, requests, now))
+
+    async def snapshot(self, alias: str) -> StoreSnapshot:
+        now = self._clock.now()
+        configured, state = self._state(alias)
+        learned = _mirrored(state)
+        limits = learned_limits(configured, learned, now, self.learning)
+        learned_rpm, learned_tpm = learned_rates(configured, learned, now, self.learning)
         live = [owner for owner, until in state.leases.items() if until > now]
         return StoreSnapshot(
             requests=budget_state(limits.requests, state.requests_tat, now, limits.rpm),
@@ -241,4 +291,14 @@ class InMemoryRateStore:
             max_concurrent=limits.max_concurrent,
             blocked_for_s=max(0.0, state.blocked_until - now),
             leases=leases_by_holder(live),
+            learned_rpm=learned_rpm,
+            learned_tpm=learned_tpm,
         )
+
+
+def _mirrored(state: _AliasState) -> Learned:
+    """The learned state with the TAT and pause it is read with."""
+    learned = state.learned
+    if (learned.tat, learned.blocked_until) == (state.requests_tat, state.blocked_until):
+        return learned
+    return replace(learned, tat=state.requests_tat, blocked_until=state.blocked_until)

@@ -3,7 +3,9 @@
 When a :class:`~app.engine.resources.manager.ResourceManager` is given a store, each call of an
 endpoint, once its local gate let it go, also takes a concurrency lease from the store (renewed
 while the call runs) and its request and token budget; afterwards it gives the lease back, books
-the real token usage and shares a 429's ``Retry-After`` with every process using the store.
+the real token usage and shares what the provider said with every process using the store: a
+429's ``Retry-After`` and rate cut, the limits its headers state
+(:mod:`app.engine.resources.learning`).
 A lease's owner id names its process (``<host>-<pid>:<call>``, see
 :func:`~app.engine.resources.store_state.lease_owner`), so the store shows who holds the slots.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 
 from app.engine.resources.shared import AliasLimits, SharedRateStore
@@ -32,6 +35,9 @@ from app.engine.resources.store_state import lease_owner
 # carries no wait hint: a short poll keeps the wait close to the release.
 SLOT_POLL_S = 0.02
 LEASE_TTL_S = 30.0
+# NOTE: stated limits are written again this often even when unchanged (a read and no write
+# when the store has them), so a store that lost them (Redis expiry, a restart) gets them back.
+RESTATE_S = 30.0
 
 
 @dataclass(slots=True)
@@ -43,6 +49,9 @@ class SharedLease:
     renewer: asyncio.Task[None] | None = None
     used_tokens: int | None = None
     retry_after_s: float | None = None
+    granted_at: float = 0.0
+    rate_limited: bool = False
+    stated: tuple[int | None, int | None] | None = None
 
 
 class SharedAdmission:
@@ -56,6 +65,8 @@ class SharedAdmission:
         self._slots = limits.max_concurrent is not None
         self._tokens = limits.tpm is not None
         self._ttl_s = ttl_s
+        self._stated: tuple[int | None, int | None] | None = None
+        self._stated_at = 0.0
 
     async def enter(self, tokens: int) -> SharedLease:
         """Wait for a slot and for the budget of a call needing ``tokens``."""
@@ -64,28 +75,45 @@ class SharedAdmission:
             await self._take_slot(lease.owner)
             lease.renewer = asyncio.create_task(self._renew(lease.owner))
         try:
-            await self._take_budget(tokens)
+            lease.granted_at = await self._take_budget(tokens)
         except BaseException:
             await self._drop_slot(lease)
             raise
         return lease
 
     async def leave(self, lease: SharedLease) -> None:
-        """Give the slot back, book the real usage and share a 429's pause."""
+        """Give the slot back, book the real usage, share a 429's pause and cut and the
+        limits the provider stated."""
         await self._drop_slot(lease)
         if lease.used_tokens is not None and self._tokens and lease.used_tokens != lease.tokens:
             await self.store.refund(self.alias, lease.tokens - lease.used_tokens)
         if lease.retry_after_s is not None and lease.retry_after_s > 0.0:
             await self.store.block(self.alias, lease.retry_after_s)
+        if lease.rate_limited:
+            await self.store.cut(self.alias, lease.granted_at)
+        await self._share_stated(lease.stated)
+
+    async def _share_stated(self, stated: tuple[int | None, int | None] | None) -> None:
+        """Write the provider's stated limits when they differ from the last ones written, or
+        were written more than ``RESTATE_S`` ago (the store may have dropped them since)."""
+        if stated is None or not any(stated):
+            return
+        now = time.monotonic()
+        if stated == self._stated and now < self._stated_at + RESTATE_S:
+            return
+        self._stated, self._stated_at = stated, now
+        await self.store.learn_limits(self.alias, *stated)
 
     async def _take_slot(self, owner: str) -> None:
         while not await self.store.acquire_slot(self.alias, owner, self._ttl_s):  # noqa: ASYNC110
             await asyncio.sleep(SLOT_POLL_S)
 
-    async def _take_budget(self, tokens: int) -> None:
+    async def _take_budget(self, tokens: int) -> float:
+        """Wait for the budget; returns the store time of the grant."""
         # NOTE: asked even without rpm/tpm: a shared 429 pause is only seen through acquire.
         while not (admission := await self.store.acquire(self.alias, 1, tokens)).granted:  # noqa: ASYNC110
             await asyncio.sleep(admission.retry_after_s)
+        return admission.at_s
 
     async def _renew(self, owner: str) -> None:
         while True:

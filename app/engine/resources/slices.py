@@ -7,8 +7,12 @@ process. Two things that would each cost a store round trip per call are taken i
   ``floor(rpm / 60 * slice_s)`` requests (and as many seconds' worth of tokens, at least the
   call's own) in one ``acquire`` and spends them locally. A slice lapses ``life_s`` after it
   was taken: its unspent tokens are given back, its unspent requests are lost (at most one
-  slice per process). A 429 pause set by this process empties its slice at once; one set by
-  another process is seen at the next slice, within ``life_s``.
+  slice per process). A 429 pause or rate cut set by this process empties its slice at once;
+  one set by another process is seen at the next slice, within ``life_s``. A slice is one
+  store decision: it counts in the store's learned state as its requests
+  (:mod:`app.engine.resources.learning`), and its calls are granted at the slice's store time
+  (what a 429's cut is judged by). Slices are sized by the configured rate, so a learned
+  rate below it is still kept by the store's GCRA, only in bursts of up to a slice.
 - **Slot leases.** A concurrency lease the store granted is handed from a finished call to
   the next call of this process waiting for one, for ``hold_s`` after it was taken; then it
   goes back to the store and, for a moment (up to ``poll_s``), this process asks for no new
@@ -92,6 +96,7 @@ class _AliasSlices:
     requests: int = 0
     tokens: int = 0
     lapses_at: float = 0.0
+    granted_at: float = 0.0  # the store time of the slice's grant (its calls' grant time)
     taking: asyncio.Lock = field(default_factory=asyncio.Lock)
     busy: dict[str, _Pooled] = field(default_factory=dict)
     idle: list[_Pooled] = field(default_factory=list)
@@ -142,10 +147,10 @@ class SlicedRateStore:
         if state.limits.tpm is None:
             tokens, take = 0, (take[0], 0)  # NOTE: an unlimited budget is not counted
         if self._spend(state, requests, tokens):
-            return Admission(granted=True, at_s=self._clock.now())
+            return Admission(granted=True, at_s=state.granted_at)
         async with state.taking:
             if self._spend(state, requests, tokens):
-                return Admission(granted=True, at_s=self._clock.now())
+                return Admission(granted=True, at_s=state.granted_at)
             return await self._take_slice(alias, state, take, (requests, tokens))
 
     async def _take_slice(
@@ -161,6 +166,7 @@ class SlicedRateStore:
             state.requests += requests
             state.tokens += tokens
             state.lapses_at = self._clock.now() + self.settings.life_s
+            state.granted_at = admission.at_s
             self._spend(state, *need)
         return admission
 
@@ -187,10 +193,24 @@ class SlicedRateStore:
         await self.store.refund(alias, tokens)
 
     async def block(self, alias: str, seconds: float) -> None:
-        state = self._alias(alias)
-        state.requests, state.tokens, state.lapses_at = 0, 0, 0.0
+        self._drop(alias)
         self.store_calls += 1
         await self.store.block(alias, seconds)
+
+    async def cut(self, alias: str, granted_at: float) -> None:
+        # NOTE: the slice was taken at the rate the 429 proves too high: it is not spent on.
+        self._drop(alias)
+        self.store_calls += 1
+        await self.store.cut(alias, granted_at)
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        self.store_calls += 1
+        await self.store.learn_limits(alias, rpm, tpm)
+
+    def _drop(self, alias: str) -> None:
+        """Empty the alias's slice at once (its tokens stay spent: a pause or cut follows)."""
+        state = self._alias(alias)
+        state.requests, state.tokens, state.lapses_at = 0, 0, 0.0
 
     async def blocked_for(self, alias: str) -> float:
         self.store_calls += 1

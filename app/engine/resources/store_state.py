@@ -45,9 +45,10 @@ class StoreSnapshot:
     """An alias's shared state as the store sees it.
 
     ``leases`` counts the live concurrency leases per holding process. ``learned_rpm`` and
-    ``learned_tpm`` are the rates the store has learned from 429s (``None``: not learned, or
-    not kept by this store). ``fallback`` is True when the figures are this process's local
-    share because the store did not answer.
+    ``learned_tpm`` are the learned rates in force (from the provider's headers or its 429s,
+    see :mod:`app.engine.resources.learning`; ``None``: not learned, or decayed back).
+    ``fallback`` is True when the figures are this process's local share because the store
+    did not answer.
     """
 
     requests: BudgetState

@@ -1,10 +1,12 @@
 """Batches (``/v1/batches``): a create checked line by line and stored as a run of the
-``openai_batch`` kind, its reads (which make its output files once it ended), listing and
-cancel.
+``openai_batch`` kind, its reads, listing and cancel (its output files are made as its run
+ends: :meth:`~app.services.batches.kind.OpenAIBatchKind.finish`).
 
 A create is deduplicated: the same ``Idempotency-Key``, or an identical request within
 ``batch_dedupe_window_s``, answers the batch made first, so the SDK's own retries (it sends no
-key) never start a second batch.
+key) never start a second batch. The database decides between creates at once: the key, and
+the request hash of a keyless batch within its window (``dedupe_hash``), are unique per tenant,
+and the create that loses answers the batch that won.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from app.db.repositories import batches as repo
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.lifecycle import EventKind, JobStatus
-from app.services.batches import files, ids, outputs, storage
+from app.services.batches import files, ids, storage
 from app.services.batches.kind import OPENAI_BATCH
 from app.services.batches.lines import check_line
 from app.services.commits import after_commit
@@ -41,9 +42,7 @@ KNOWN = (
     *SUPPORTED, "/v1/responses", "/v1/embeddings", "/v1/completions", "/v1/moderations",
     "/v1/images/generations", "/v1/images/edits", "/v1/videos",
 )  # fmt: skip
-WINDOW = re.compile(r"([1-9][0-9]{0,5})(s|m|h)")
-UNITS = {"s": 1, "m": 60, "h": 3600}
-MAX_WINDOW_S = 24 * 3600
+WINDOWS = {"24h": 24 * 3600.0}  # the completion windows OpenAI documents
 PAGE = 1_000
 MAX_ISSUES = 20
 
@@ -69,7 +68,7 @@ async def create(
     earlier = await _earlier(runtime, session, tenant_id, digest, key)
     if earlier is not None:
         return await find(session, tenant_id, earlier.id)
-    window = _window(spec)
+    window = _window(spec, runtime.settings.batch_deadline_cap_s)
     _check(spec)
     await check_webhook_url(spec.webhook_url, runtime.settings)
     source = await files.find_input(session, tenant_id, spec.input_file_id)
@@ -83,9 +82,11 @@ async def create(
     record = BatchRecord(
         id=batch_id, tenant_id=tenant_id, input_file_id=source.id, endpoint=spec.endpoint,
         completion_window=spec.completion_window, batch_metadata=spec.metadata,
-        idempotency_key=key, request_hash=digest, created_at=now, expires_at=deadline,
+        idempotency_key=key, request_hash=digest, dedupe_hash=_held(runtime, digest, key),
+        created_at=now, expires_at=deadline,
     )  # fmt: skip
-    await repo.add_batch(session, job, record)
+    if not await repo.add_batch(session, job, record):
+        return await _winner(runtime, session, tenant_id, digest, key)
     path = storage.file_path(runtime.settings.files_dir, tenant_id, source.id)
     count = await _store_lines(session, batch_id, path, spec.endpoint)
     await jobs_repo.set_item_count(session, batch_id, count)
@@ -97,6 +98,11 @@ async def create(
     return await find(session, tenant_id, batch_id)
 
 
+def _held(runtime: Runtime, digest: str, key: str | None) -> str | None:
+    """The hash a new batch holds: none with a key (the key dedupes) or without a window."""
+    return None if key or not runtime.settings.batch_dedupe_window_s else digest
+
+
 def _digest(spec: BatchCreate) -> str:
     text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -105,25 +111,43 @@ def _digest(spec: BatchCreate) -> str:
 async def _earlier(
     runtime: Runtime, session: AsyncSession, tenant_id: str, digest: str, key: str | None
 ) -> BatchRecord | None:
+    """The batch this create repeats: the key's, or the one holding its hash within the
+    window (a holder past the window lets the hash go, to this create)."""
     if key is not None:
         found = await repo.find_by_key(session, tenant_id, key)
         if found is not None and found.request_hash != digest:
             message = "this key was used for a different batch request"
             raise Conflict(message, [Issue("Idempotency-Key", message)])
         return found
+    holder = await repo.find_by_hash(session, tenant_id, digest)
     since = utcnow() - timedelta(seconds=runtime.settings.batch_dedupe_window_s)
-    return await repo.find_recent(session, tenant_id, digest, since)
+    if holder is None or holder.created_at >= since:
+        return holder
+    await repo.release_hash(session, holder.id, digest)
+    return None
 
 
-def _window(spec: BatchCreate) -> int:
-    matched = WINDOW.fullmatch(spec.completion_window)
-    seconds = int(matched[1]) * UNITS[matched[2]] if matched else 0
-    if not 0 < seconds <= MAX_WINDOW_S:
-        message = "completion_window must be '24h' (or a shorter '<n>h', '<n>m', '<n>s')"
+async def _winner(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, digest: str, key: str | None
+) -> tuple[BatchRecord, Job]:
+    """The batch an identical create made meanwhile (it won the insert)."""
+    won = await _earlier(runtime, session, tenant_id, digest, key)
+    if won is None:  # it was deleted at once: the SDK retries a 409
+        message = "an identical create ran at the same time; send it again"
+        raise Conflict(message, [Issue("input_file_id", message)])
+    return await find(session, tenant_id, won.id)
+
+
+def _window(spec: BatchCreate, cap_s: float | None) -> float:
+    """The seconds from create to deadline: the completion window (OpenAI's only one,
+    ``24h``), capped by ``batch_deadline_cap_s`` when that is set."""
+    seconds = WINDOWS.get(spec.completion_window)
+    if seconds is None:
+        message = f"completion_window must be one of {', '.join(WINDOWS)}"
         raise InvalidInput(
             "the completion window is invalid", [Issue("completion_window", message)]
         )
-    return seconds
+    return seconds if cap_s is None else min(seconds, cap_s)
 
 
 def _check(spec: BatchCreate) -> None:
@@ -200,12 +224,8 @@ async def find(session: AsyncSession, tenant_id: str, batch_id: str) -> tuple[Ba
 
 
 async def retrieve(session: AsyncSession, tenant_id: str, batch_id: str) -> tuple[BatchRecord, Job]:
-    """The batch, its output files made first if its run has ended."""
-    batch, job = await find(session, tenant_id, batch_id)
-    if outputs.ended(batch, job):
-        await outputs.finalize(session, batch, job)
-        batch, job = await find(session, tenant_id, batch_id)
-    return batch, job
+    """The batch (with its output and error files once its run has ended)."""
+    return await find(session, tenant_id, batch_id)
 
 
 async def listing(
@@ -213,10 +233,7 @@ async def listing(
 ) -> tuple[list[tuple[BatchRecord, Job]], bool]:
     """A page of the tenant's batches, newest first, and whether more follow."""
     found = await repo.list_batches(session, tenant_id, limit + 1, after)
-    page = found[:limit]
-    if any(outputs.ended(batch, job) for batch, job in page):
-        page = [await retrieve(session, tenant_id, batch.id) for batch, _ in page]
-    return page, len(found) > limit
+    return found[:limit], len(found) > limit
 
 
 async def cancel(

@@ -11,18 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import Job
 from app.db.repositories import batches as repo
-from app.services.batches import outputs
 from app.services.batches.views import status_of
 
 
 async def batch_event(session: AsyncSession, job: Job) -> dict[str, Any]:
-    """The event of the ended batch ``job`` (its output files are made first if need be)."""
+    """The event of the ended batch ``job`` (its files were made as it ended)."""
     found = await repo.get_batch(session, job.tenant_id, job.id)
     assert found is not None  # a batch's row is made with its job and deleted with it
-    if outputs.ended(*found):
-        await outputs.finalize(session, *found)  # or another request just did
-        found = await repo.get_batch(session, job.tenant_id, job.id)
-        assert found is not None
     batch, ended = found
     return {
         "id": f"evt_{job.id.removeprefix('batch_')}",

@@ -7,7 +7,9 @@ A step maps the line's body (:mod:`app.services.batches.chat`), finds the alias 
 one-node ``llm`` graph; the item's output is the line's output or error line. A line whose
 model is unknown or whose body cannot be served fails alone, with a 4xx answer. Past the
 batch's deadline a line ends ``batch_expired`` (one in flight is cut at the deadline). A call
-stored before a restart is restored, never sent again.
+stored before a restart is restored, never sent again. As the run ends (whoever ends it),
+:meth:`OpenAIBatchKind.finish` builds its output and error files in the ending transaction,
+so a batch is ``completed`` with its files without anyone reading it first.
 """
 
 from __future__ import annotations
@@ -18,23 +20,26 @@ import time
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from app.db.models import Job
+from app.db.repositories import batches as batches_repo
 from app.db.repositories.results import ItemRow
-from app.engine import ExecutionSettings, ResourceConfig
+from app.engine import ExecutionSettings, Flow, ResourceConfig
 from app.engine.execution.prepared import Execution
 from app.engine.execution.program import Program
 from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.lifecycle import ItemStatus
-from app.services.batches import ids, lines
+from app.services.batches import ids, lines, outputs
 from app.services.batches.chat import ChatCall, Refused, chat_call
+from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
-from app.services.runner.kinds import KindRun, RunDeps, Step
+from app.services.runner.kinds import KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
 
 OPENAI_BATCH = "openai_batch"
 NODE = "call"
-EXPIRED = "batch_expired"
 
 
 class OpenAIBatchKind:
@@ -45,7 +50,13 @@ class OpenAIBatchKind:
     async def open(self, job: Job, deps: RunDeps) -> KindRun:
         spec = job.spec or {}
         deadline = datetime.fromisoformat(spec["deadline"])
-        return OpenAIBatchRun(job, deps, deadline)
+        return OpenAIBatchRun(job, deps, deadline, await flow_of(job, deps))
+
+    async def finish(self, session: AsyncSession, job: Job) -> None:
+        """The end-of-run hook: the batch's output and error files, made once."""
+        found = await batches_repo.get_batch(session, job.tenant_id, job.id)
+        if found is not None:
+            await outputs.finalize(session, found[0], job)
 
 
 def alias_for(config: ResourceConfig, model: str) -> str | None:
@@ -63,19 +74,23 @@ def alias_for(config: ResourceConfig, model: str) -> str | None:
 class OpenAIBatchRun:
     """One batch, started or resumed: each step answers one line."""
 
-    def __init__(self, job: Job, deps: RunDeps, deadline: datetime) -> None:
+    def __init__(self, job: Job, deps: RunDeps, deadline: datetime, flow: Flow) -> None:
         self.job = job
+        self.flow = flow  # shares the endpoints fairly with jobs, as a job's items do
         self.deps = deps
         self.deadline = deadline
         self.started: dict[str, Any] = {"lines": job.item_count}
         self._executions: dict[str, Execution] = {}  # one per call shape
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._cut: set[asyncio.Task[Any]] = set()  # the calls the deadline cancelled
+        self._timer: asyncio.TimerHandle | None = None
 
     async def step(self, step: Step) -> ItemRow:
         custom_id, body = step.input["custom_id"], step.input["body"]
         line_id = ids.request_id(self.job.id, step.index)
         request_id = "req_" + line_id.removeprefix("batch_req_")
         if self._left() <= 0:
-            return self._failed(step, lines.stopped(line_id, custom_id, EXPIRED, EXPIRED_TEXT))
+            return self._expired(step, line_id, custom_id)
         try:
             call = chat_call(body)
         except Refused as exc:
@@ -95,11 +110,15 @@ class OpenAIBatchRun:
         restored = restored_records(step.stored) if step.stored else None
         on_call(step.begin)  # running once its model call has its slot
         inputs = {"system": call.system, "prompt": call.prompt}
+        task = self._watch()
         try:
-            async with asyncio.timeout(self._left()):
-                result = await execution.run(inputs, str(step.index), restored)
-        except TimeoutError:
-            return self._failed(step, lines.stopped(names[0], names[1], EXPIRED, EXPIRED_TEXT))
+            result = await execution.run(inputs, str(step.index), restored)
+        except asyncio.CancelledError:
+            if task in self._cut and task.uncancel() == 0:  # the deadline's cancel alone
+                return self._expired(step, names[0], names[1])
+            raise
+        finally:
+            self._in_flight.discard(task)
         record = result.records[NODE]
         if not result.ok:
             message = f"{record.error_type}: {record.error}"
@@ -113,22 +132,43 @@ class OpenAIBatchRun:
     def _left(self) -> float:
         return self.deadline.timestamp() - time.time()
 
+    def _watch(self) -> asyncio.Task[Any]:
+        """The step's task, cancelled at the deadline: one timer for the run, not one per
+        call (as ``asyncio.timeout`` would be)."""
+        task = asyncio.current_task()
+        assert task is not None
+        if self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, self._left()), self._cut_all)
+        self._in_flight.add(task)
+        return task
+
+    def _cut_all(self) -> None:
+        for task in self._in_flight:
+            self._cut.add(task)
+            task.cancel()
+
+    def _expired(self, step: Step, line_id: str, custom_id: str) -> ItemRow:
+        return self._failed(step, lines.stopped(line_id, custom_id, lines.EXPIRED, EXPIRED_TEXT))
+
     def _failed(self, step: Step, line: dict[str, Any]) -> ItemRow:
         message = (line.get("error") or line["response"]["body"]["error"])["message"]
         failed = ItemStatus.FAILED.value
         return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0)
 
     def _execution(self, call: ChatCall, alias: str) -> Execution:
+        options = (alias, call.temperature, call.max_tokens, call.stop, call.seed)
+        key = json.dumps([*options, call.response_format], sort_keys=True)
+        found = self._executions.get(key)
+        return found if found is not None else self._prepare(key, call, alias)
+
+    def _prepare(self, key: str, call: ChatCall, alias: str) -> Execution:
         node = LLMNode(
             op="llm", id=NODE, alias=alias, system="{system}", prompt="{prompt}",
             temperature=call.temperature, max_tokens=call.max_tokens,
             stop=list(call.stop) if call.stop else None, seed=call.seed,
             response_format=call.response_format,
         )  # fmt: skip
-        key = json.dumps(node.model_dump(mode="json"), sort_keys=True)
-        found = self._executions.get(key)
-        if found is not None:
-            return found
         graph = Graph(
             name="openai-batch-line", inputs={"system": InputSpec(), "prompt": InputSpec()},
             nodes=[node], outputs={NODE: NODE},
@@ -138,7 +178,9 @@ class OpenAIBatchRun:
             observers=(NodeSink(self.job.id, self.deps.writer), self.deps.metrics.nodes,
                        FailedNodeLog()),
             priority=self.job.priority,
+            flow=self.flow,
             output_limits=self.deps.limits,
+            spans=engine_spans(self.deps.tracing),
         )  # fmt: skip
         execution = self._executions[key] = Execution(Program(graph), settings)
         return execution

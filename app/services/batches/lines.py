@@ -18,9 +18,12 @@ import json
 import time
 from typing import Any
 
+import orjson
+
 from app.engine.records import LLMUsage
 
 MAX_CUSTOM_ID = 512
+EXPIRED = "batch_expired"  # the error code of a line the batch's deadline stopped
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 FINISH_ALIASES = {"max_tokens": "length", "end_turn": "stop", "stop_sequence": "stop"}
 
@@ -52,6 +55,7 @@ def answered(
     """The output line of a line the model answered, ``body`` a chat completion."""
     tokens_in = usage.input_tokens if usage else 0
     tokens_out = usage.output_tokens if usage else 0
+    cached = usage.cached_tokens if usage else 0
     body = {
         "id": f"chatcmpl-{request_id.removeprefix('batch_req_')}",
         "object": "chat.completion",
@@ -69,6 +73,7 @@ def answered(
             "prompt_tokens": tokens_in,
             "completion_tokens": tokens_out,
             "total_tokens": tokens_in + tokens_out,
+            "prompt_tokens_details": {"cached_tokens": cached},
         },
     }
     return _line(line_id, custom_id, {"status_code": 200, "request_id": request_id, "body": body})
@@ -104,6 +109,23 @@ def finish_reason(reason: str | None) -> str:
     return FINISH_ALIASES.get(reason or "", "stop")
 
 
+def cached_tokens(line: dict[str, Any]) -> int:
+    """The prompt-cache tokens an output line's answer reports (0 for other lines).
+
+    >>> cached_tokens({"response": {"body": {"usage": {"prompt_tokens_details":
+    ...     {"cached_tokens": 7}}}}}), cached_tokens({"response": None})
+    (7, 0)
+    """
+    body = (line.get("response") or {}).get("body") or {}
+    details = (body.get("usage") or {}).get("prompt_tokens_details") or {}
+    value = details.get("cached_tokens", 0)
+    return value if isinstance(value, int) else 0
+
+
 def encoded(line: dict[str, Any]) -> bytes:
-    """One line of an output or error file."""
-    return json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    """One line of an output or error file (compact JSON, UTF-8 unescaped).
+
+    >>> encoded({"a": "x", "b": [1, None]}).rstrip()
+    b'{"a":"x","b":[1,null]}'
+    """
+    return orjson.dumps(line) + b"\n"

@@ -1,6 +1,7 @@
-"""A batch's output and error files: made once the run ended, their lines read from the
-batch's stored items in input order, so they are complete and ordered whatever happened to
-the runners (a line is stored once: a custom_id is never answered twice).
+"""A batch's output and error files: made as the run ends (the kind's end-of-run hook),
+their lines read from the batch's stored items in input order, so they are complete and
+ordered whatever happened to the runners (a line is stored once: a custom_id is never
+answered twice).
 
 Answered lines go to the output file, refused, failed and expired ones to the error file;
 lines a cancel stopped before they ran are in neither.
@@ -18,7 +19,7 @@ from app.db.base import utcnow
 from app.db.models import BatchRecord, Job, StoredFile
 from app.db.repositories import batches as repo
 from app.db.repositories import files as files_repo
-from app.lifecycle import BatchPart, FilePurpose, ItemStatus, JobStatus
+from app.lifecycle import BatchPart, FilePurpose, ItemStatus
 from app.services.batches import ids, lines
 
 PAGE = 500
@@ -28,18 +29,6 @@ PARTS = {ItemStatus.SUCCEEDED: BatchPart.OUTPUT, ItemStatus.FAILED: BatchPart.ER
 def part_of(status: str) -> BatchPart | None:
     """Which file an item of this status is a line of (``None``: neither)."""
     return PARTS.get(ItemStatus(status))
-
-
-async def part_lines(session: AsyncSession, job_id: str, part: BatchPart) -> AsyncIterator[bytes]:
-    """The encoded lines of the batch's ``part`` file, in input order, a page at a time."""
-    after = -1
-    while True:
-        page = await repo.items_page(session, job_id, after, PAGE)
-        for encoded in _encoded(job_id, page, part):
-            yield encoded
-        if len(page) < PAGE:
-            return
-        after = page[-1][0]
 
 
 def _encoded(job_id: str, page: list[tuple[int, str, Any, Any]], part: BatchPart) -> list[bytes]:
@@ -78,18 +67,20 @@ async def output_chunks(
         after = page[-1][0]
 
 
-def ended(batch: BatchRecord, job: Job) -> bool:
-    """Whether the run is over and no runner still holds it (a cancel waits for it)."""
-    if job.status not in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED):
-        return False
-    return batch.finalized_at is None and job.lease_owner is None
-
-
 @dataclass(slots=True)
 class _Tally:
     bytes: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
     lines: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
     expired: int = 0
+    cached_tokens: int = 0
+
+    def add(self, part: BatchPart, line: dict[str, Any]) -> None:
+        self.bytes[part] += len(lines.encoded(line))
+        self.lines[part] += 1
+        if part is BatchPart.OUTPUT:
+            self.cached_tokens += lines.cached_tokens(line)
+        elif (line.get("error") or {}).get("code") == lines.EXPIRED:
+            self.expired += 1
 
 
 async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
@@ -98,7 +89,7 @@ async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
     now = utcnow()
     made = {part: ids.file_id() for part in BatchPart if tally.lines[part]}
     values = {
-        "finalized_at": now, "expired_lines": tally.expired,
+        "finalized_at": now, "expired_lines": tally.expired, "cached_tokens": tally.cached_tokens,
         "output_file_id": made.get(BatchPart.OUTPUT), "error_file_id": made.get(BatchPart.ERRORS),
     }  # fmt: skip
     if not await repo.finalize(session, batch.id, values):
@@ -114,11 +105,15 @@ async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
 
 
 async def _tally(session: AsyncSession, job_id: str) -> _Tally:
-    tally = _Tally()
-    for part in BatchPart:
-        async for line in part_lines(session, job_id, part):
-            tally.bytes[part] += len(line)
-            tally.lines[part] += 1
-            if part is BatchPart.ERRORS and b'"code":"batch_expired"' in line:
-                tally.expired += 1
-    return tally
+    """Both files' sizes and lines, expired lines and cached tokens: one pass, a page at a
+    time."""
+    tally, after = _Tally(), -1
+    while True:
+        page = await repo.items_page(session, job_id, after, PAGE)
+        for index, status, output, raw in page:
+            part = part_of(status)
+            if part is not None:
+                tally.add(part, _line(job_id, index, status, output, raw))
+        if len(page) < PAGE:
+            return tally
+        after = page[-1][0]

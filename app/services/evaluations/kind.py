@@ -29,6 +29,7 @@ from app.engine.optimization.roles import Role
 from app.engine.records import ForwardRecord
 from app.lifecycle import ItemStatus
 from app.services.evaluations.layout import EvaluationPlan, example_of
+from app.services.observability.tracing import engine_spans
 from app.services.optimization.losses import loss_of
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, Step, flow_of
@@ -73,6 +74,7 @@ async def _execution(job: Job, version_id: str, deps: RunDeps) -> Execution:
         flow=await flow_of(job, deps),
         output_limits=deps.limits,
         record=True,
+        spans=engine_spans(deps.tracing),
     )
     return Execution(program, settings)
 

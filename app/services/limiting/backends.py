@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, Operationa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.engine.resources.config import ResourceConfig
+from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import AliasLimits, SharedRateStore, limits_of
 from app.engine.resources.slices import SliceSettings
 from app.services.limiting.fallback import FallbackRateStore
@@ -30,9 +31,9 @@ def build_rate_store(
     settings: Settings, sessions: async_sessionmaker[AsyncSession], config: ResourceConfig
 ) -> SharedRateStore | None:
     """The configured store for ``config``'s aliases (``None`` for ``local``)."""
-    limits = limits_of(config)
+    limits, policy = limits_of(config), learning_policy(settings)
     if settings.limiter_backend == "postgres":
-        store = PostgresRateStore(sessions, limits)
+        store = PostgresRateStore(sessions, limits, policy)
         return with_fallback(store, limits, settings, (DBAPIError,), postgres_outage)
     if settings.limiter_backend == "redis":
         from redis import exceptions as redis_errors
@@ -46,7 +47,8 @@ def build_rate_store(
         # Redis is down the fallback answers, so waiting inside the client only stalls calls.
         timeout_s, retry = settings.limiter_store_timeout_s, Retry(NoBackoff(), 1)
         client = Redis.from_url(settings.redis_url, socket_connect_timeout=timeout_s, retry=retry)
-        redis_store = RedisRateStore(client, limits, prefix=settings.redis_prefix)
+        prefix = settings.redis_prefix
+        redis_store = RedisRateStore(client, limits, prefix=prefix, learning=policy)
         unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         return with_fallback(redis_store, limits, settings, unreachable)
     return None
@@ -57,6 +59,15 @@ def slice_settings(settings: Settings) -> SliceSettings | None:
     if settings.limiter_slice_s <= 0 and settings.limiter_slot_hold_s <= 0:
         return None
     return SliceSettings(slice_s=settings.limiter_slice_s, hold_s=settings.limiter_slot_hold_s)
+
+
+def learning_policy(settings: Settings) -> LearningPolicy:
+    """How the shared store learns rates (``INF_LIMITER_LEARN_*``)."""
+    return LearningPolicy(
+        cut=settings.limiter_learn_cut,
+        probe_per_min=settings.limiter_learn_probe,
+        decay_s=settings.limiter_learn_decay_s,
+    )
 
 
 def with_fallback(
@@ -75,6 +86,7 @@ def with_fallback(
         probe_s=settings.limiter_probe_s,
         unreachable=unreachable,
         outage=outage,
+        learning=learning_policy(settings),
     )
 
 

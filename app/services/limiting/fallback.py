@@ -28,6 +28,7 @@ from functools import partial
 from typing import TypeVar
 
 from app.engine.clock import Clock, MonotonicClock
+from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import (
     Admission,
     AliasLimits,
@@ -82,7 +83,8 @@ class FallbackRateStore:
 
     ``unreachable`` adds the store's own connection errors to ``OSError`` and ``TimeoutError``,
     and ``outage``, when given, tells which of those mean the store is out of reach; any other
-    error is a bug and propagates.
+    error is a bug and propagates. ``learning`` is how the local share learns rates; a rate
+    learned in fallback holds in this process only.
     """
 
     def __init__(
@@ -96,10 +98,11 @@ class FallbackRateStore:
         unreachable: tuple[type[BaseException], ...] = (),
         outage: Callable[[BaseException], bool] | None = None,
         clock: Clock | None = None,
+        learning: LearningPolicy | None = None,
     ) -> None:
         self.store = store
         self._clock = clock or MonotonicClock()
-        self.local = InMemoryRateStore(local_share(limits, share), self._clock)
+        self.local = InMemoryRateStore(local_share(limits, share), self._clock, learning)
         self.status = FallbackStatus(share=share)
         self._timeout_s = timeout_s
         self._probe_s = probe_s
@@ -149,6 +152,17 @@ class FallbackRateStore:
         return await self._either(
             partial(self.store.blocked_for, alias), partial(self.local.blocked_for, alias)
         )
+
+    async def cut(self, alias: str, granted_at: float) -> None:
+        # NOTE: the grant time is the store's clock, or the local one if granted in fallback;
+        # each side decides with its own.
+        await self._either(
+            partial(self.store.cut, alias, granted_at), partial(self.local.cut, alias, granted_at)
+        )
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        await self.local.learn_limits(alias, rpm, tpm)
+        await self._either(partial(self.store.learn_limits, alias, rpm, tpm), _nothing)
 
     async def snapshot(self, alias: str) -> StoreSnapshot:
         return await self._either(

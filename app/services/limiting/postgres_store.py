@@ -16,6 +16,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.repositories import rate_limits
+from app.engine.resources import learning
+from app.engine.resources.learning import LearnedCache, LearningPolicy
 from app.engine.resources.shared import Admission, AliasLimits, limits_for
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
@@ -24,7 +26,10 @@ class PostgresRateStore:
     """:class:`~app.engine.resources.shared.SharedRateStore` on Postgres."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], limits: Mapping[str, AliasLimits]
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        limits: Mapping[str, AliasLimits],
+        learning: LearningPolicy | None = None,
     ) -> None:
         self._sessions = sessions
         bind = sessions.kw["bind"]
@@ -32,6 +37,11 @@ class PostgresRateStore:
         self._autocommit = bind.execution_options(isolation_level="AUTOCOMMIT")
         self._limits = dict(limits)
         self._ready: set[str] = set()
+        self.learning = learning or LearningPolicy()
+        self._learned = LearnedCache()
+
+    def _in_force(self, alias: str, limits: AliasLimits) -> AliasLimits:
+        return self._learned.limits(alias, limits, self.learning)
 
     @asynccontextmanager
     async def _statement(self) -> AsyncIterator[AsyncConnection]:
@@ -39,7 +49,7 @@ class PostgresRateStore:
         async with self._autocommit.connect() as connection:
             yield connection
 
-    async def _limits_of(self, session: AsyncConnection, alias: str) -> AliasLimits:
+    async def _limits_of(self, session: rate_limits.Executor, alias: str) -> AliasLimits:
         limits = limits_for(self._limits, alias)
         if alias not in self._ready:
             await rate_limits.ensure_alias(session, alias, limits.max_concurrent)
@@ -48,13 +58,36 @@ class PostgresRateStore:
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
         async with self._statement() as connection:
-            limits = await self._limits_of(connection, alias)
+            limits = self._in_force(alias, await self._limits_of(connection, alias))
             rates = (limits.requests, limits.tokens)
-            return await rate_limits.acquire(connection, alias, requests, tokens, rates)
+            found = await rate_limits.acquire(connection, alias, requests, tokens, rates)
+        admission, learned = found
+        self._learned.put(alias, learned, admission.at_s)
+        return admission
+
+    async def cut(self, alias: str, granted_at: float) -> None:
+        async with self._sessions() as session:
+            limits = await self._limits_of(session, alias)
+            state, now = await rate_limits.read_learned(session, alias)
+            found = learning.cut(state, limits, granted_at, now, self.learning)
+            if found is not None:
+                await rate_limits.write_learned(session, alias, found)
+            await session.commit()
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        async with self._sessions() as session:
+            limits = await self._limits_of(session, alias)
+            state, now = await rate_limits.read_learned(session, alias)
+            found = learning.stated(state, rpm, tpm, now)
+            if found is not None:
+                requests = learning.learned_limits(limits, found, now, self.learning).requests
+                floor = learning.repaced_tat(found, requests, now)
+                await rate_limits.write_learned(session, alias, found, floor)
+            await session.commit()
 
     async def refund(self, alias: str, tokens: int) -> None:
         async with self._statement() as connection:
-            limits = await self._limits_of(connection, alias)
+            limits = self._in_force(alias, await self._limits_of(connection, alias))
             await rate_limits.refund(connection, alias, tokens, limits.tokens)
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
@@ -80,14 +113,18 @@ class PostgresRateStore:
             return await rate_limits.blocked_for(connection, alias)
 
     async def snapshot(self, alias: str) -> StoreSnapshot:
-        limits = limits_for(self._limits, alias)
+        configured = limits_for(self._limits, alias)
         async with self._sessions() as session:
             state = await rate_limits.read_state(session, alias)
-        now = state.now
+        now, policy = state.now, self.learning
+        limits = learning.learned_limits(configured, state.learned, now, policy)
+        learned_rpm, learned_tpm = learning.learned_rates(configured, state.learned, now, policy)
         return StoreSnapshot(
             requests=budget_state(limits.requests, state.requests_tat, now, limits.rpm),
             tokens=budget_state(limits.tokens, state.tokens_tat, now, limits.tpm),
             max_concurrent=limits.max_concurrent,
             blocked_for_s=max(0.0, state.blocked_until - now),
             leases=leases_by_holder(state.owners),
+            learned_rpm=learned_rpm,
+            learned_tpm=learned_tpm,
         )

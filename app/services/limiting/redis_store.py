@@ -15,6 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from app.engine.resources import learning
+from app.engine.resources.learning import Learned, LearnedCache, LearningPolicy
 from app.engine.resources.shared import EPSILON_S, Admission, AliasLimits, Rate, limits_for
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
@@ -23,8 +25,13 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 """
 
-# KEYS[1] = state hash. ARGV = requests, tokens, then (interval, capacity) for requests, tokens.
-# Returns {granted, wait, now} as strings: Lua numbers returned to Redis would be truncated.
+# The learned state's fields (see app.engine.resources.learning.Learned), in this order.
+_LEARNED = ("lr", "lt", "la", "lh", "li", "rq", "bu", "gs", "gc", "gp")
+_LEARNED_LUA = "'" + "', '".join(_LEARNED) + "'"
+
+# KEYS[1] = state hash. ARGV = requests, tokens, then (interval, capacity) for requests, tokens,
+# epsilon, ms to keep the hash at least. Returns {granted, wait, now, learned...}
+# as strings: Lua numbers returned to Redis would be truncated.
 _ACQUIRE = (
     _NOW
     + """
@@ -33,19 +40,61 @@ local function gcra(tat, cost, interval, capacity)
   local wait = base + (math.min(cost, capacity) - capacity) * interval - now
   return base + cost * interval, math.max(0, wait)
 end
+local function f(x) return string.format('%.17g', x) end
 local state = redis.call('HMGET', KEYS[1], 'rq', 'tk', 'bu')
+local L = redis.call('HMGET', KEYS[1], """
+    + _LEARNED_LUA
+    + """)
 local rq, rq_wait = gcra(state[1], tonumber(ARGV[1]), tonumber(ARGV[3]), tonumber(ARGV[4]))
 local tk, tk_wait = gcra(state[2], tonumber(ARGV[2]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 local wait = math.max((tonumber(state[3]) or 0) - now, rq_wait, tk_wait)
-if wait > tonumber(ARGV[7]) then
-  return {'0', string.format('%.17g', wait), string.format('%.17g', now)}
+local granted = wait <= tonumber(ARGV[7])
+if granted then
+  local la, li = tonumber(L[3]) or 0, tonumber(L[5]) or 0
+  local gs, gc, gp = tonumber(L[8]) or 0, tonumber(L[9]) or 0, tonumber(L[10]) or 0
+  local since = math.max(tonumber(state[1]) or 0, tonumber(state[3]) or 0, la)
+  if since > 0 then li = li + math.max(0, now - since) end
+  local elapsed = now - gs
+  if elapsed >= 120 then gs, gc, gp = now, 1, 0
+  elseif elapsed >= 60 then gs, gc, gp = gs + 60, 1, gc
+  else gc = gc + 1 end
+  L[5], L[6], L[8], L[9], L[10] = f(li), f(rq), f(gs), f(gc), f(gp)
+  redis.call('HSET', KEYS[1], 'rq', L[6], 'tk', f(tk), 'li', L[5],
+    'gs', L[8], 'gc', L[9], 'gp', L[10])
+  local last = math.max(rq, tk, tonumber(state[3]) or 0)
+  local keep = math.max(math.ceil((last - now) * 1000) + 60000, tonumber(ARGV[8]))
+  redis.call('PEXPIRE', KEYS[1], math.max(keep, redis.call('PTTL', KEYS[1])))
 end
-redis.call('HSET', KEYS[1], 'rq', string.format('%.17g', rq), 'tk', string.format('%.17g', tk))
-local last = math.max(rq, tk, tonumber(state[3]) or 0)
-redis.call('PEXPIRE', KEYS[1], math.ceil((last - now) * 1000) + 60000)
-return {'1', '0', string.format('%.17g', now)}
+local answer = {granted and '1' or '0', granted and '0' or f(wait), f(now)}
+for i = 1, 10 do answer[3 + i] = L[i] or '0' end
+return answer
 """
 )
+
+# KEYS[1] = state hash. Read only: {now, learned...}.
+_READ_LEARNED = (
+    _NOW
+    + """
+local L = redis.call('HMGET', KEYS[1], """
+    + _LEARNED_LUA
+    + """)
+local answer = {string.format('%.17g', now)}
+for i = 1, 10 do answer[1 + i] = L[i] or '0' end
+return answer
+"""
+)
+
+# KEYS[1] = state hash. ARGV = the 'la' read before, then lr, lt, la, lh, li, ms to keep,
+# request TAT floor. Writes only if no other process changed the learned rates since: returns
+# 1, else 0.
+_SET_LEARNED = """
+if (tonumber(redis.call('HGET', KEYS[1], 'la')) or 0) ~= tonumber(ARGV[1]) then return 0 end
+local rq = math.max(tonumber(redis.call('HGET', KEYS[1], 'rq')) or 0, tonumber(ARGV[8]))
+redis.call('HSET', KEYS[1], 'lr', ARGV[2], 'lt', ARGV[3], 'la', ARGV[4], 'lh', ARGV[5],
+  'li', ARGV[6], 'rq', string.format('%.17g', rq))
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[7]), redis.call('PTTL', KEYS[1])))
+return 1
+"""
 
 # KEYS[1] = state hash. ARGV = tokens, token interval.
 _REFUND = (
@@ -58,7 +107,8 @@ if tokens >= 0 then tat = math.max(tat - tokens * interval, now)
 else tat = math.max(tat, now) - tokens * interval end
 redis.call('HSET', KEYS[1], 'tk', string.format('%.17g', tat))
 local last = math.max(tonumber(state[1]) or 0, tat, tonumber(state[3]) or 0)
-redis.call('PEXPIRE', KEYS[1], math.ceil((last - now) * 1000) + 60000)
+local keep = math.ceil((last - now) * 1000) + 60000
+redis.call('PEXPIRE', KEYS[1], math.max(keep, redis.call('PTTL', KEYS[1])))
 return 1
 """
 )
@@ -114,15 +164,26 @@ def _rate_args(rate: Rate) -> list[float]:
 class RedisRateStore:
     """:class:`~app.engine.resources.shared.SharedRateStore` on Redis (one EVAL per call).
 
-    ``prefix`` separates deployments sharing one Redis.
+    ``prefix`` separates deployments sharing one Redis; ``learning`` is how the shared
+    learned rates move (:mod:`app.engine.resources.learning`).
     """
 
     def __init__(
-        self, redis: Redis, limits: Mapping[str, AliasLimits], prefix: str = "inf-engine:limits"
+        self,
+        redis: Redis,
+        limits: Mapping[str, AliasLimits],
+        prefix: str = "inf-engine:limits",
+        learning: LearningPolicy | None = None,
     ) -> None:
         self._redis = redis
         self._limits = dict(limits)
         self._prefix = prefix
+        self.learning = learning or LearningPolicy()
+        self._learned = LearnedCache()
+        # NOTE: a learned rate outlives the budget's refill: kept until it has decayed away.
+        self._keep_ms = int(self.learning.decay_s * 10 * 1000)
+        self._read_learned = redis.register_script(_READ_LEARNED)
+        self._set_learned = redis.register_script(_SET_LEARNED)
         self._acquire = redis.register_script(_ACQUIRE)
         self._refund = redis.register_script(_REFUND)
         self._slot = redis.register_script(_SLOT)
@@ -140,16 +201,52 @@ class RedisRateStore:
     def _key(self, alias: str, part: str) -> str:
         return f"{self._prefix}:{{{alias}}}:{part}"
 
+    def _in_force(self, alias: str) -> AliasLimits:
+        return self._learned.limits(alias, limits_for(self._limits, alias), self.learning)
+
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
-        limits = limits_for(self._limits, alias)
+        limits = self._in_force(alias)
         args: list[Any] = [requests, tokens, *_rate_args(limits.requests)]
         args += [*_rate_args(limits.tokens), EPSILON_S]
-        flag, wait, now = await self._acquire(keys=[self._key(alias, "rate")], args=args)
-        granted = flag in (b"1", "1")  # bytes, or str with decode_responses=True
+        args.append(self._keep_ms)
+        reply = await self._acquire(keys=[self._key(alias, "rate")], args=args)
+        flag, wait, now, *fields = map(_text, reply)
+        self._learned.put(alias, _learned(fields), float(now))
+        granted = flag == "1"
         return Admission(granted=granted, retry_after_s=float(wait), at_s=float(now))
 
+    async def _read(self, alias: str) -> tuple[Learned, float]:
+        now, *fields = map(_text, await self._read_learned(keys=[self._key(alias, "rate")]))
+        return _learned(fields), float(now)
+
+    async def _write(
+        self, alias: str, before: Learned, after: Learned, tat_floor: float = 0.0
+    ) -> bool:
+        values = [after.rpm, after.tpm, after.at, int(after.from_headers), after.idle_s]
+        args: list[Any] = [repr(before.at), *map(repr, values), self._keep_ms, repr(tat_floor)]
+        return bool(await self._set_learned(keys=[self._key(alias, "rate")], args=args))
+
+    async def cut(self, alias: str, granted_at: float) -> None:
+        limits = limits_for(self._limits, alias)
+        for _ in range(3):  # NOTE: lost to another process's change: decide again on it
+            state, now = await self._read(alias)
+            found = learning.cut(state, limits, granted_at, now, self.learning)
+            if found is None or await self._write(alias, state, found):
+                return
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        limits = limits_for(self._limits, alias)
+        for _ in range(3):
+            state, now = await self._read(alias)
+            found = learning.stated(state, rpm, tpm, now)
+            if found is None:
+                return
+            requests = learning.learned_limits(limits, found, now, self.learning).requests
+            if await self._write(alias, state, found, learning.repaced_tat(found, requests, now)):
+                return
+
     async def refund(self, alias: str, tokens: int) -> None:
-        rate = limits_for(self._limits, alias).tokens
+        rate = self._in_force(alias).tokens
         await self._refund(keys=[self._key(alias, "rate")], args=[tokens, rate.interval_s])
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
@@ -170,17 +267,28 @@ class RedisRateStore:
         return max(0.0, float(await self._block(keys=[self._key(alias, "rate")], args=[0])))
 
     async def snapshot(self, alias: str) -> StoreSnapshot:
-        limits = limits_for(self._limits, alias)
+        configured = limits_for(self._limits, alias)
         keys = [self._key(alias, "rate"), self._key(alias, "slots")]
         now, rq, tk, bu, *owners = map(_text, await self._snapshot(keys=keys, args=[]))
+        state, _ = await self._read(alias)
         at = float(now)
+        limits = learning.learned_limits(configured, state, at, self.learning)
+        learned_rpm, learned_tpm = learning.learned_rates(configured, state, at, self.learning)
         return StoreSnapshot(
             requests=budget_state(limits.requests, float(rq), at, limits.rpm),
             tokens=budget_state(limits.tokens, float(tk), at, limits.tpm),
             max_concurrent=limits.max_concurrent,
             blocked_for_s=max(0.0, float(bu) - at),
             leases=leases_by_holder(owners),
+            learned_rpm=learned_rpm,
+            learned_tpm=learned_tpm,
         )
+
+
+def _learned(fields: list[str]) -> Learned:
+    """The learned state from its hash fields, in ``_LEARNED`` order."""
+    rpm, tpm, at, headers, idle, tat, blocked, start, cur, prev = map(float, fields)
+    return Learned(rpm, tpm, at, headers > 0, idle, tat, blocked, start, cur, prev)
 
 
 def _text(value: bytes | str) -> str:

@@ -93,7 +93,9 @@ class _BudgetFamilies:
         self.used = _budget("used", "Units of the shared burst spent, not yet earned back (GCRA).")
         self.available = _budget("available", "Units of the shared budget spendable now.")
         self.learned = _budget(
-            "learned", "Rate per minute the store learned from 429s (absent until it learns one)."
+            "learned",
+            "Rate per minute in force learned from the provider (stated limits or 429s);"
+            " absent while not learned.",
         )
         self.families = [self.limit, self.used, self.available, self.learned]
 

@@ -29,7 +29,8 @@ RESOURCES = (("requests", "rpm"), ("tokens", "tpm"))
 
 
 class EndpointCollector:
-    """``inf_llm_*``, ``inf_ratelimit_*``, ``inf_retries_total`` and ``inf_endpoint_state`` of
+    """``inf_llm_*``, ``inf_ledger_lookups_total``, ``inf_ratelimit_*``, ``inf_retries_total``
+    and ``inf_endpoint_state`` of
     every alias this process has called."""
 
     def __init__(self, resources: ResourceManager, process: str) -> None:
@@ -39,6 +40,7 @@ class EndpointCollector:
     def collect(self) -> Iterator[Metric]:
         endpoints = list(self.resources.endpoints())
         yield from _calls(endpoints)
+        yield from _ledger(endpoints)
         yield from _limits(endpoints, self.process)
 
 
@@ -72,6 +74,18 @@ def _calls(endpoints: list[Endpoint]) -> Iterator[Metric]:
         for reason, count in metrics.retries.items():
             retries.add_metric([ep.alias, reason], count)
     return iter((requests, latency, tokens, cost, retries))
+
+
+def _ledger(endpoints: list[Endpoint]) -> Iterator[Metric]:
+    lookups = CounterMetricFamily(
+        "inf_ledger_lookups",
+        "Response ledger lookups of model calls: 'hit' answered from the ledger, no call made.",
+        labels=["alias", "status"],
+    )
+    for ep in endpoints:
+        lookups.add_metric([ep.alias, "hit"], ep.metrics.ledger_hits)
+        lookups.add_metric([ep.alias, "miss"], ep.metrics.ledger_misses)
+    yield lookups
 
 
 def _by_status(endpoint: Endpoint) -> dict[str, int]:

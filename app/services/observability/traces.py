@@ -2,12 +2,14 @@
 
 Every stored node becomes a span (its end time and duration are stored), laid out by the
 engine's :class:`~app.engine.TraceProfiler`: one lane group per endpoint alias with a thread
-per concurrency slot, counters of calls in flight and queued. Being built from the database,
+per concurrency slot (a call drawn from its slot to its answer, its wait for the slot apart),
+counters of calls in flight and queued. Being built from the database,
 a trace covers work done before a restart and by other processes too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,16 +23,23 @@ from app.services.requests.jobs import find
 
 
 async def job_trace(
-    session: AsyncSession, tenant_id: str, job_id: str, after: int, items: int
+    session: AsyncSession,
+    tenant_id: str,
+    job_id: str,
+    after: int,
+    items: int,
+    slots: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The trace of items ``after + 1`` to ``after + items`` of the job."""
+    """The trace of items ``after + 1`` to ``after + items`` of the job; ``slots`` is each
+    alias's concurrency cap (its call lanes)."""
     job = await find(session, tenant_id, job_id)
     version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     if version is None:
         raise NotFound(f"the graph of job {job_id!r} is gone")
     ops = {node["id"]: node["op"] for node in version.definition.get("nodes", [])}
     rows = [r for r in await results.nodes_of_items(session, job_id, after, items) if _timed(r)]
-    profiler = TraceProfiler(origin=min((_start(row) for row in rows), default=0.0))
+    origin = min((_start(row) for row in rows), default=0.0)
+    profiler = TraceProfiler(origin=origin, slots=slots)
     for row in rows:
         profiler.node_finished(
             str(row.item_index), _record(row), ops.get(row.node_id, "?"), row.alias

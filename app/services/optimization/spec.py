@@ -13,7 +13,7 @@ it names (graph parameters, datasets, aliases, outputs) is checked by
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -212,6 +212,10 @@ class OptimizationSpec(_Strict):
     patience: int | None = Field(default=None, ge=1, le=10_000)
     target: float | None = Field(default=None, ge=0, le=1)
     dry_run: bool = False
+    cache: Literal["off", "read", "read_write"] | None = Field(
+        default=None, description="response ledger of the run's calls (docs/ledger.md)"
+    )
+    replay: Literal["strict"] | None = None
 
     @field_validator("parameters")
     @classmethod

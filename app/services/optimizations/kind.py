@@ -25,7 +25,7 @@ from app.db.models import Job
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import results
 from app.db.repositories.results import ItemRow
-from app.engine import ConfigError, EngineError, Graph
+from app.engine import ConfigError, EngineError, ExecutionSettings, Graph
 from app.engine.graph.model import LLMNode
 from app.engine.optimization.budget import Budget, Meter, Usage
 from app.engine.optimization.calls import dearest_price, metering
@@ -37,6 +37,7 @@ from app.engine.optimization.state import TrainerState
 from app.engine.optimization.trainer import Schedule, Trainer
 from app.engine.resources.manager import ResourceManager
 from app.lifecycle import EventKind, ItemStatus
+from app.services.ledger.options import LedgerOptions
 from app.services.optimization.call_sizes import mean_input_chars
 from app.services.optimization.checks import Sizes
 from app.services.optimization.losses import loss_of
@@ -68,9 +69,11 @@ class OptimizationKind:
             raise CannotRun(f"graph version {plan.version_id!r} is gone")
         graph = Graph.model_validate(version.definition)
         try:
-            return OptimizationRun(job.id, plan, graph, data, deps, stored)
+            run = OptimizationRun(job.id, plan, graph, data, deps, stored)
         except EngineError as exc:
             raise CannotRun(f"{type(exc).__name__}: {exc}") from None
+        run.ledger = _ledger(plan.spec, job, deps)
+        return run
 
 
 class OptimizationRun:
@@ -86,12 +89,17 @@ class OptimizationRun:
         self.trainer = _trainer(plan.spec, graph, data, deps, self._on_event, state)
         self.record = stored or RunRecord(self.trainer.state, plan.version)
         self.started = {"graph_version": plan.version, "resumed_at_step": self.record.state.step}
+        self.ledger = ExecutionSettings()  # its calls' response ledger: a context for them all
 
     def _on_event(self, kind: str, data: dict[str, Any]) -> None:
         self.events.append((EventKind(kind).value, data))
 
     async def step(self, step: Step) -> ItemRow:
         step.begin()
+        with self.ledger:
+            return await self._run()
+
+    async def _run(self) -> ItemRow:
         while not self.trainer.done:
             before = _calls(self.record.state.usage)
             await self.trainer.step()
@@ -162,6 +170,12 @@ class OptimizationRun:
         tokens_in = sum(int(u.get("input_tokens", 0)) for u in spent)
         tokens_out = sum(int(u.get("output_tokens", 0)) for u in spent)
         return tokens_in, tokens_out, float(sum(u.get("cost", 0.0) for u in spent))
+
+
+def _ledger(spec: OptimizationSpec, job: Job, deps: RunDeps) -> ExecutionSettings:
+    """The settings every call of the run takes from its context: the tenant's ledger."""
+    options = LedgerOptions(spec.cache, spec.replay)
+    return ExecutionSettings(**options.settings(deps.sessions, job.tenant_id, deps.ledger_cache))
 
 
 def _calls(usage: dict[str, dict[str, float]]) -> dict[str, int]:

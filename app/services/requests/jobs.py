@@ -9,14 +9,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Job
 from app.db.repositories import events as events_repo
+from app.db.repositories import identities, results
 from app.db.repositories import jobs as repo
-from app.db.repositories import results
 from app.db.repositories import webhooks as webhooks_repo
-from app.db.repositories.jobs import Cancellation
+from app.db.repositories.jobs import Cancellation, NewItem
 from app.engine import InputError
 from app.engine.execution.inputs import check_inputs
 from app.engine.graph import graph_inputs
@@ -25,7 +26,8 @@ from app.lifecycle import EventKind, JobStatus
 from app.services.commits import after_commit
 from app.services.errors import InvalidInput, Issue, NotFound
 from app.services.job_views import AttemptView, ItemView, JobView, attempt_view, item_view, job_view
-from app.services.requests import graphs
+from app.services.ledger.options import NO_OPTIONS, LedgerOptions
+from app.services.requests import graphs, rows
 from app.services.requests.jsonl import Readable, jsonl_values
 from app.services.requests.kind_jobs import elsewhere
 from app.services.requests.views import NodeView, stored_node_view
@@ -47,6 +49,8 @@ class JobSpec:
     version: int | None = None
     priority: int = 0
     webhook_url: str | None = None
+    ledger: LedgerOptions = NO_OPTIONS
+    trace: dict[str, str] | None = None  # the caller's W3C trace context (its traceparent)
 
 
 async def accept(
@@ -90,25 +94,64 @@ async def _store_lines(
     specs: dict[str, InputSpec],
     values: AsyncIterator[tuple[int, Any]],
 ) -> int:
-    batch: list[Any] = []
+    batch: list[NewItem] = []
+    lines: list[int] = []
     count = 0
     async for number, value in values:
-        batch.append(_checked(specs, value, Issue("inputs", "", line=number)))
+        where = Issue("inputs", "", line=number)
+        batch.append(_checked(specs, value, where, f"inputs[{count + len(batch)}]"))
+        lines.append(number)
         if len(batch) == INSERT_BATCH:
-            count = await _store_batch(sessions, job_id, count, batch)
-    return await _store_batch(sessions, job_id, count, batch)
+            count = await _store_batch(sessions, job_id, count, batch, lines)
+    return await _store_batch(sessions, job_id, count, batch, lines)
 
 
 async def _store_batch(
-    sessions: async_sessionmaker[AsyncSession], job_id: str, count: int, batch: list[Any]
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: str,
+    count: int,
+    batch: list[NewItem],
+    lines: list[int],
 ) -> int:
     if batch:
-        async with sessions() as session:
-            await repo.add_items(session, job_id, count, batch)
-            await session.commit()
+        _refuse_repeat(batch, count, lines, {})
+        try:
+            async with sessions() as session:
+                await repo.add_rows(session, job_id, count, batch)
+                await session.commit()
+        except IntegrityError:
+            await _name_stored_repeat(sessions, job_id, count, batch, lines)
+            raise
         count += len(batch)
         batch.clear()
+        lines.clear()
     return count
+
+
+def _refuse_repeat(
+    batch: list[NewItem], count: int, lines: list[int], earlier: dict[str, int]
+) -> None:
+    """Refuse the first row of ``batch`` (items ``count, count + 1, ...``) whose custom_id a
+    row before it in the batch has, or one of ``earlier`` (custom_id -> index)."""
+    repeat = rows.first_repeat(batch, count, earlier)
+    if repeat is not None:
+        rows.duplicate(*repeat, line=lines[repeat[0] - count])
+
+
+async def _name_stored_repeat(
+    sessions: async_sessionmaker[AsyncSession],
+    job_id: str,
+    count: int,
+    batch: list[NewItem],
+    lines: list[int],
+) -> None:
+    """The batch broke the job's unique custom_id index: refuse the row that repeats one of
+    an earlier batch. Only this path asks the database, so memory holds one batch's ids and
+    an upload without repeats pays no lookup."""
+    custom_ids = {item.custom_id for item in batch if item.custom_id is not None}
+    async with sessions() as session:
+        earlier = await identities.taken(session, job_id, custom_ids)
+    _refuse_repeat(batch, count, lines, earlier)
 
 
 async def _publish(sessions: async_sessionmaker[AsyncSession], job_id: str, count: int) -> None:
@@ -155,11 +198,15 @@ async def submit(
     return await _finalize(session, job)
 
 
-def _check_all(specs: dict[str, InputSpec], inputs: Iterable[Any]) -> list[Any]:
-    return [
-        _checked(specs, value, Issue(f"inputs[{position}]", ""))
+def _check_all(specs: dict[str, InputSpec], inputs: Iterable[Any]) -> list[NewItem]:
+    checked = [
+        _checked(specs, value, Issue(f"inputs[{position}]", ""), f"inputs[{position}]")
         for position, value in enumerate(inputs)
     ]
+    repeat = rows.first_repeat(checked, 0, {})
+    if repeat is not None:
+        rows.duplicate(*repeat)
+    return checked
 
 
 async def _create(
@@ -170,17 +217,28 @@ async def _create(
 ) -> tuple[Job, dict[str, InputSpec]]:
     stored = await graphs.get(session, tenant_id, spec.graph, spec.version)
     job = await repo.create_job(
-        session, tenant_id, stored.version.id, spec.priority, spec.webhook_url, status
+        session,
+        tenant_id,
+        stored.version.id,
+        spec.priority,
+        spec.webhook_url,
+        status,
+        cache=spec.ledger.cache,
+        replay=spec.ledger.replay,
+        spec={"trace": spec.trace} if spec.trace else None,
     )
     return job, graph_inputs(stored.version.definition)
 
 
-def _checked(specs: dict[str, InputSpec], value: Any, where: Issue) -> Any:
+def _checked(specs: dict[str, InputSpec], value: Any, where: Issue, row: str) -> NewItem:
+    """The row's checked inputs and identity; ``where`` names it in input errors and ``row``
+    (``inputs[3]``) in identity errors."""
     if not isinstance(value, dict):
         problem = f"an input must be a JSON object with {', '.join(specs)}"
         raise InvalidInput(_where(where, problem), [Issue(where.field, problem, line=where.line)])
+    item = rows.identified(specs, value, row, where.line)
     try:
-        return check_inputs(specs, value)
+        return NewItem(check_inputs(specs, item.input), item.custom_id, item.metadata)
     except InputError as exc:
         raise InvalidInput(
             _where(where, str(exc)), [Issue(where.field, str(exc), line=where.line)]
@@ -193,9 +251,9 @@ def _where(issue: Issue, message: str) -> str:
     )
 
 
-async def _flush(session: AsyncSession, job: Job, count: int, batch: list[Any]) -> int:
+async def _flush(session: AsyncSession, job: Job, count: int, batch: list[NewItem]) -> int:
     if batch:
-        await repo.add_items(session, job.id, count, batch)
+        await repo.add_rows(session, job.id, count, batch)
         count += len(batch)
         batch.clear()
     job.item_count = count
@@ -286,12 +344,14 @@ class ResultsPage:
 
 @dataclass(frozen=True, slots=True)
 class ItemDetail:
-    """One item with its input and every stored node record."""
+    """One item with its input, its identity and every stored node record."""
 
     index: int
     status: str
     output: Any
     error: str | None
+    custom_id: str | None
+    metadata: dict[str, str] | None
     input: Any
     nodes: list[NodeView]
 
@@ -315,6 +375,15 @@ async def results_page(
     return ResultsPage([item_view(item) for item in items], nxt)
 
 
+async def result_by_custom_id(
+    session: AsyncSession, tenant_id: str, job_id: str, custom_id: str
+) -> ResultsPage:
+    """The one item submitted with ``custom_id`` as a page (empty when no item has it)."""
+    await find(session, tenant_id, job_id)
+    item = await identities.item_by_custom_id(session, job_id, custom_id)
+    return ResultsPage([item_view(item)] if item is not None else [], None)
+
+
 async def results_jsonl(
     sessions: async_sessionmaker[AsyncSession], job_id: str, page: int
 ) -> AsyncIterator[bytes]:
@@ -324,12 +393,15 @@ async def results_jsonl(
         async with sessions() as session:
             items = await repo.results_page(session, job_id, after, page)
         for item in items:
-            yield (
-                json.dumps(asdict(item_view(item)), ensure_ascii=False, default=str) + "\n"
-            ).encode()
+            yield jsonl_line(item_view(item))
         if len(items) < page:
             return
         after = items[-1].item_index
+
+
+def jsonl_line(view: ItemView) -> bytes:
+    """One result as a line of the JSONL results."""
+    return (json.dumps(asdict(view), ensure_ascii=False, default=str) + "\n").encode()
 
 
 async def item_detail(session: AsyncSession, tenant_id: str, job_id: str, index: int) -> ItemDetail:
@@ -340,7 +412,8 @@ async def item_detail(session: AsyncSession, tenant_id: str, job_id: str, index:
         raise NotFound(f"job {job_id!r} has no item {index}")
     nodes = await results.item_nodes(session, job_id, index)
     views = [stored_node_view(row) for row in nodes]
-    return ItemDetail(item.item_index, item.status, item.output, item.error, item.input, views)
+    outcome = item_view(item)
+    return ItemDetail(**asdict(outcome), input=item.input, nodes=views)
 
 
 async def webhook_deliveries(

@@ -9,14 +9,21 @@ from app.engine.execution.inputs import check_inputs
 from app.engine.execution.prepared import Execution
 from app.lifecycle import RunStatus
 from app.services.errors import InvalidInput, Issue
+from app.services.ledger.options import NO_OPTIONS, LedgerOptions
 from app.services.limits import output_limits
+from app.services.observability.tracing import engine_spans
 from app.services.requests import graphs
 from app.services.requests.views import node_view
 from app.services.runtime import Runtime
 
 
 async def run_once(
-    runtime: Runtime, tenant_id: str, graph_ref: str, version: int | None, inputs: dict[str, Any]
+    runtime: Runtime,
+    tenant_id: str,
+    graph_ref: str,
+    version: int | None,
+    inputs: dict[str, Any],
+    ledger: LedgerOptions = NO_OPTIONS,
 ) -> dict[str, Any]:
     """Run the graph on ``inputs``; the answer has outputs, failures and every node's record.
 
@@ -31,6 +38,8 @@ async def run_once(
         record=True,
         observers=observers,
         output_limits=output_limits(runtime.settings),
+        **ledger.settings(runtime.sessions, tenant_id, runtime.settings.ledger_cache),
+        spans=engine_spans(runtime.tracing),
     )
     execution = Execution(program, settings)
     try:
@@ -46,5 +55,10 @@ async def run_once(
         "outputs": result.outputs,
         "failed_nodes": result.failed,
         "nodes": {node: node_view(record) for node, record in result.records.items()},
-        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost},
+        "usage": {
+            "input_tokens": tokens_in,
+            "output_tokens": tokens_out,
+            "cost": cost,
+            "calls_saved": result.calls_saved,
+        },
     }

@@ -17,6 +17,7 @@ from app.engine import EngineError, ExecutionSettings, Flow, InputError, RunResu
 from app.engine.execution.inputs import check_inputs
 from app.engine.execution.prepared import Execution
 from app.lifecycle import ItemStatus
+from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import BATCH, CannotRun, KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
@@ -53,6 +54,8 @@ def _prepare(
         priority=job.priority,
         flow=flow,
         output_limits=deps.limits,
+        **deps.ledger(job),
+        spans=engine_spans(deps.tracing),
     )
     return Execution(program, settings)
 
@@ -90,4 +93,7 @@ def item_row(job_id: str, index: int, result: RunResult) -> ItemRow:
         failed = [result.records[node] for node in result.failed]
         error = "; ".join(f"{r.node}: {r.error_type}: {r.error}" for r in failed)
     status = (ItemStatus.SUCCEEDED if result.ok else ItemStatus.FAILED).value
-    return ItemRow(job_id, index, status, result.outputs, error, tokens_in, tokens_out, cost)
+    return ItemRow(
+        job_id, index, status, result.outputs, error, tokens_in, tokens_out, cost,
+        result.calls_saved,
+    )  # fmt: skip

@@ -31,6 +31,7 @@ from app.db.repositories.results import ItemRow
 from app.lifecycle import EventKind, ItemStatus, JobStatus
 from app.logs import job_context, set_item
 from app.services.errors import is_outage
+from app.services.observability.tracing import item_scope, job_scope
 from app.services.progress import counts
 from app.services.runner.ending import end_run, runner_end
 from app.services.runner.kinds import CannotRun, KindRun, RunDeps, RunKind, Step
@@ -57,8 +58,11 @@ class DurableRun:
 
     async def run(self) -> str | None:
         """Run to the end; the final status, or ``None`` when the run was abandoned."""
-        with job_context(self.job_id):
-            return await self._run()
+        job, tracing = self.job, self.deps.tracing
+        with job_context(self.job_id), job_scope(tracing, job.id, job.kind, job.spec) as scope:
+            status = await self._run()
+            scope.ended(status)
+            return status
 
     async def _run(self) -> str | None:
         if self.cancelled:
@@ -152,15 +156,17 @@ class DurableRun:
 
     async def _run_step(self, kind_run: KindRun, step: Step, begin: _Begin) -> None:
         set_item(step.index)
-        try:
-            row = await kind_run.step(step)
-        except asyncio.CancelledError:
-            # A step that never began is still pending: the cancel (or the end) closes it.
-            if self.cancelled and not self.abandoned and begin.begun:
-                self._stepped(_cancelled_row(self.job_id, step.index))
-            raise
-        finally:
-            self.deps.window.release(self.job_id)
+        with item_scope(self.deps.tracing, step.index) as scope:
+            try:
+                row = await kind_run.step(step)
+            except asyncio.CancelledError:
+                # A step that never began is still pending: the cancel (or the end) closes it.
+                if self.cancelled and not self.abandoned and begin.begun:
+                    self._stepped(_cancelled_row(self.job_id, step.index))
+                raise
+            finally:
+                self.deps.window.release(self.job_id)
+            scope.ended(row)
         begin()  # a step that ends without having begun (no model call) began now
         self._stepped(row)
 

@@ -43,6 +43,7 @@ from app.services.evaluations.kind import EvaluationKind
 from app.services.limits import output_limits
 from app.services.observability.health import RunnerHealth
 from app.services.observability.metrics import ServiceMetrics
+from app.services.observability.tracing import run_tracing
 from app.services.optimizations.kind import OptimizationKind
 from app.services.programs import ProgramCache
 from app.services.runner.batch import BatchKind
@@ -108,6 +109,8 @@ class RunDispatcher:
             progress_s=settings.progress_interval_s,
             limits=output_limits(settings),
             tenant_weights=settings.tenant_weights,
+            ledger_cache=settings.ledger_cache,
+            tracing=run_tracing(settings, context.resources.config),
         )
         self.active: dict[str, DurableRun] = {}
         self._tasks: dict[str, asyncio.Task[str | None]] = {}
@@ -173,6 +176,7 @@ class RunDispatcher:
             await jobs_repo.release_all(session, self.owner)
             await session.commit()
         await self.owner_lock.release()
+        await self._flush_spans()
 
     async def run_until_idle(self) -> None:
         """Claim and run jobs until nothing is claimable; every result is written on return.
@@ -195,6 +199,11 @@ class RunDispatcher:
             await self.leases.stop()
             await self.writer.close()
             await self.owner_lock.release()
+            await self._flush_spans()
+
+    async def _flush_spans(self) -> None:
+        if self.deps.tracing is not None:
+            await self.deps.tracing.flush()
 
     # -- claiming ----------------------------------------------------------------------
 

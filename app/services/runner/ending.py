@@ -6,7 +6,9 @@ or cancelled once its in-flight items stopped), the user cancelling it
 (:mod:`app.services.runner.crashes`). The caller has just won the job's move to its final
 status in ``session`` (one conditional UPDATE); ``end_run`` writes the terminal event and
 schedules the webhook in that same transaction, and counts the metrics once it commits, so
-each happens exactly once whoever ends the job.
+each happens exactly once whoever ends the job. A kind with an end-of-run hook
+(:class:`~app.services.runner.kinds.FinishesRun`) has it called in that transaction too, before
+the event, when the end is announced (no runner holds the job any more).
 
     ended = RunEnd(JobStatus.COMPLETED)
     await end_run(session, metrics, job, ended)
@@ -26,6 +28,7 @@ from app.lifecycle import ItemStatus, JobStatus, end_event
 from app.services.commits import after_commit
 from app.services.observability.metrics import ServiceMetrics
 from app.services.progress import counts
+from app.services.runner.kinds import FinishesRun, kind_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +65,19 @@ def runner_end(status: str, error: str | None, closed: int) -> RunEnd:
 async def end_run(session: AsyncSession, metrics: ServiceMetrics, job: Job, end: RunEnd) -> None:
     """Record ``job``'s end (see the module docstring); ``job`` is the row after the move."""
     if end.announce:
+        await _finish(session, job)
         data = counts(job)
         if end.error:
             data["error"] = end.error
         await events_repo.append_events(session, [(job.id, end_event(end.status), data)])
         await webhooks_repo.schedule(session, job.id)
     after_commit(session, lambda: _count(metrics, end))
+
+
+async def _finish(session: AsyncSession, job: Job) -> None:
+    kind = kind_of(job.kind)
+    if isinstance(kind, FinishesRun):
+        await kind.finish(session, job)
 
 
 def _count(metrics: ServiceMetrics, end: RunEnd) -> None:

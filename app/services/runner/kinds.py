@@ -18,13 +18,17 @@ rows, through ``deps.writer``) comes back to it on resume as ``Step.stored``.
 
 A run ends ``completed`` once every step ended (succeeded or failed), ``failed`` when ``open``
 raises :class:`CannotRun` (or its runner kept dying), ``cancelled`` when the user cancelled it.
+
+A kind with work of its own at the end (a Batch API batch builds its output files) also has
+``finish(session, job)`` (:class:`FinishesRun`): ``end_run`` calls it in the transaction that
+ends the run, whoever ends it, once no runner holds it any more.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,7 +36,9 @@ from app.db.models import Job, NodeResult
 from app.db.repositories import tenants as tenants_repo
 from app.db.repositories.results import ItemRow
 from app.engine import Flow, OutputLimits, ResourceManager
+from app.services.ledger.options import LedgerOptions
 from app.services.observability.metrics import ServiceMetrics
+from app.services.observability.tracing import RunTracing
 from app.services.programs import ProgramCache
 from app.services.runner.window import FairWindow
 from app.services.runner.writer import ResultWriter
@@ -52,6 +58,13 @@ class RunDeps:
     progress_s: float = 2.0
     limits: OutputLimits | None = None
     tenant_weights: Mapping[str, float] = field(default_factory=dict)  # by tenant name
+    ledger_cache: str = "off"  # the ledger mode where neither a run nor its endpoint says
+    tracing: RunTracing | None = None  # OpenTelemetry spans, when the OTEL_* settings ask
+
+    def ledger(self, job: Job) -> dict[str, Any]:
+        """``ExecutionSettings`` keywords running ``job`` with its tenant's response ledger."""
+        options = LedgerOptions(job.cache, job.replay)  # type: ignore[arg-type]
+        return options.settings(self.sessions, job.tenant_id, self.ledger_cache)
 
 
 async def flow_of(job: Job, deps: RunDeps) -> Flow:
@@ -106,6 +119,16 @@ class RunKind(Protocol):
 
     async def open(self, job: Job, deps: RunDeps) -> KindRun:
         """Start or resume the claimed run ``job``; raise :class:`CannotRun` to fail it."""
+        ...
+
+
+@runtime_checkable
+class FinishesRun(Protocol):
+    """A run kind with an end-of-run hook (see the module docstring)."""
+
+    async def finish(self, session: AsyncSession, job: Job) -> None:
+        """Do the kind's last work for the ended run ``job`` (its final row), in ``session``:
+        the transaction that records the end, so both last or neither does."""
         ...
 
 

@@ -1,5 +1,6 @@
 """Retention: jobs that finished longer ago than ``retention_days`` are deleted, in bulk, with
-their items, node results, events and webhook attempts (the foreign keys cascade).
+their items, node results, events and webhook attempts (the foreign keys cascade); response
+ledger entries older than ``ledger_retention_days`` go too.
 
 Uploads abandoned mid-way (their process died before the job was published) are deleted too,
 an hour after they began, whatever ``retention_days`` says: nobody can see or claim them."""
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.base import utcnow
 from app.db.repositories import jobs as jobs_repo
+from app.db.repositories import ledger as ledger_repo
 from app.services.observability.metrics import ServiceMetrics
 from app.services.runner.periodic import Periodic
 from app.settings import Settings
@@ -52,6 +54,7 @@ class RetentionSweeper:
         abandoned = await self._delete(jobs_repo.delete_abandoned_uploads, now - ABANDONED_UPLOAD)
         if abandoned:
             log.info("deleted %d abandoned uploads", abandoned)
+        await self._expire_ledger(now)
         if self.settings.retention_days <= 0:
             return 0
         cutoff = now - timedelta(days=self.settings.retention_days)
@@ -60,6 +63,13 @@ class RetentionSweeper:
         if total:
             log.info("deleted %d jobs that finished before %s", total, cutoff.isoformat())
         return total
+
+    async def _expire_ledger(self, now: datetime) -> None:
+        days = self.settings.ledger_retention_days
+        if days > 0:
+            expired = await self._delete(ledger_repo.delete_before, now - timedelta(days=days))
+            if expired:
+                log.info("deleted %d response ledger entries older than %g days", expired, days)
 
     async def _delete(self, deleter: Deleter, cutoff: datetime) -> int:
         total = 0

@@ -15,16 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from app.db import migrate
 from app.db.session import create_engine, session_factory
-from app.services.observability.metrics import ServiceMetrics
+from app.services.observability.metrics import ServiceMetrics, merge_families
 from app.services.runner.crashes import CrashRecorder
 from app.services.runner.process import RunnerProcess
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
+Exposition = Callable[[], Awaitable[bytes]]
+# Serves an exposition over HTTP while the context is open (``app.api.worker_metrics``).
+MetricsServing = Callable[[Exposition], AbstractAsyncContextManager[object]]
 
 
 def shared_database_refusal(settings: Settings) -> str | None:
@@ -56,22 +60,43 @@ async def schema_refusal(settings: Settings) -> str | None:
     )
 
 
-async def run_worker(settings: Settings, on_ready: Callable[[], object] | None = None) -> None:
-    """Run a supervised runner until SIGTERM or SIGINT, then stop it (leases given back)."""
+async def run_worker(
+    settings: Settings,
+    on_ready: Callable[[], object] | None = None,
+    serving: MetricsServing | None = None,
+) -> None:
+    """Run a supervised runner until SIGTERM or SIGINT, then stop it (leases given back).
+
+    ``serving``: how to serve the worker's ``/metrics`` (its runner's families merged with its
+    own) while it runs; ``None``: no HTTP.
+    """
     engine = create_engine(settings.database_url)
-    charge = CrashRecorder(
-        session_factory(engine), ServiceMetrics("worker"), settings.runner_job_max_crashes
-    )
+    metrics = ServiceMetrics("worker")
+    charge = CrashRecorder(session_factory(engine), metrics, settings.runner_job_max_crashes)
     runner = RunnerProcess(settings, on_death=charge)
     try:
         await runner.start()
-        if on_ready is not None:
-            on_ready()
-        await _until_signalled()
-        log.info("stopping: writing queued results and giving leases back")
+        exposing = nullcontext() if serving is None else serving(exposition(metrics, runner))
+        async with exposing:
+            if on_ready is not None:
+                on_ready()
+            await _until_signalled()
+            log.info("stopping: writing queued results and giving leases back")
     finally:
         await runner.stop()
         await engine.dispose()
+
+
+def exposition(metrics: ServiceMetrics, runner: RunnerProcess) -> Exposition:
+    """The worker's ``/metrics`` text: its own families and its runner's (limiter, jobs,
+    calls); a runner that does not answer shows as ``inf_runner_up 0``."""
+
+    async def render() -> bytes:
+        from_runner = await runner.metrics_families()
+        metrics.runner_up.set(0 if from_runner is None else 1)
+        return merge_families([metrics.families(), from_runner or []])
+
+    return render
 
 
 async def _until_signalled() -> None:

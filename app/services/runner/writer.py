@@ -5,6 +5,11 @@ them many rows per transaction, every ``flush_interval_s`` or as soon as ``flush
 queued. Writes therefore never sit on the path of a model call, and the queue length shows
 whether the database keeps up.
 
+Every queued row takes the next number of a sequence; a batch takes every row queued so far,
+and once it commits every row up to its last number is written. ``flush()`` waits for the
+number queued when it was called, never for an empty queue: a job ending while another job of
+the process keeps the writer busy waits for at most the batch being written and the next one.
+
 A batch the database refuses for its data (a value it cannot store, a row that breaks a
 constraint) is split in halves until the bad rows are alone; each is stored as a failure
 instead (or, for an event, left out) and everything else is written. A batch that fails for
@@ -102,8 +107,10 @@ class ResultWriter:
         self._items: list[ItemRow] = []
         self._events: list[QueuedEvent] = []
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._seq = 0  # rows ever queued: the last row's number
+        self._taken = 0  # the last number in the batch being written
+        self._written = 0  # every row up to this number is committed
+        self._batch_done = asyncio.Event()  # set (and replaced) when a batch commits
         self._room = asyncio.Event()
         self._room.set()
         self._task: asyncio.Task[None] | None = None
@@ -150,7 +157,7 @@ class ResultWriter:
 
     def _queued(self) -> None:
         queued = self.queued
-        self._idle.clear()
+        self._seq += 1
         self.stats.max_queued = max(self.stats.max_queued, queued)
         if queued >= self._rows:
             self._wake.set()
@@ -166,16 +173,21 @@ class ResultWriter:
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="result-writer")
 
     async def flush(self) -> None:
-        """Return once everything queued so far is committed."""
+        """Return once every row queued before this call is committed (rows queued meanwhile
+        are not waited for)."""
+        target = self._seq
         if self._task is None:
             await self._write_all()
             return
-        self._wake.set()
-        await self._idle.wait()
+        while self._written < target:
+            done = self._batch_done
+            self._wake.set()
+            await done.wait()
 
     async def close(self) -> None:
-        """Write what is queued, then stop the background task."""
-        await self.flush()
+        """Write everything queued, then stop the background task."""
+        while self._written < self._seq:
+            await self.flush()
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -192,7 +204,6 @@ class ResultWriter:
     async def _write_all(self) -> None:
         while self.queued:
             await self._write_batch()
-        self._idle.set()
 
     async def _write_batch(self) -> None:
         """Write what is queued, isolating rows the database refuses; on any other error put
@@ -226,6 +237,7 @@ class ResultWriter:
         rows: list[Row] = [*self._starts, *self._nodes, *self._items, *self._events]
         self._starts, self._nodes, self._items, self._events = [], [], [], []
         self._batch_bytes = self._bytes
+        self._taken = self._seq  # a batch holds every row queued so far (put back ones too)
         return rows
 
     def _put_back(self, rows: list[Row]) -> None:
@@ -292,6 +304,9 @@ class ResultWriter:
         stats.last_batch_seconds = seconds
         self._bytes -= self._batch_bytes
         self._batch_bytes = 0
+        self._written = self._taken
+        done, self._batch_done = self._batch_done, asyncio.Event()
+        done.set()
         if self.queued < self._max_queued // 2 and self._bytes < self._max_bytes // 2:
             self._room.set()
         if self._on_batch is not None:

@@ -7,7 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.models import Job
@@ -287,3 +288,42 @@ async def test_an_owner_lock_lost_with_its_connection_is_taken_again(engine: Asy
     async with sessions() as session:
         assert await jobs.dead_owners(session, "b", T0) == []
     await alive.release()
+
+
+async def two_jobs_stored_in_descending_id_order(session: AsyncSession) -> tuple[str, str]:
+    """Two held jobs, the one with the larger id stored first: a scan meets it first."""
+    tenant, version = await seed_version(session)
+    first = await seed_job(session, tenant, version.id, [0])
+    second = await seed_job(session, tenant, version.id, [0])
+    while second.id > first.id:
+        second = await seed_job(session, tenant, version.id, [0])
+    await jobs.claim_jobs(session, "a", LEASE_S, 100, T0)
+    await session.commit()
+    return first.id, second.id
+
+
+@POSTGRES_ONLY
+async def test_renewing_several_leases_locks_them_in_id_order(engine: AsyncEngine) -> None:
+    """A renewal waiting for one job's row holds no lock on the others, so a transaction that
+    takes them in id order (the writer's counters) cannot deadlock with it."""
+    sessions = session_factory(engine)
+    async with sessions() as session:
+        scanned_first, smaller = await two_jobs_stored_in_descending_id_order(session)
+    async with sessions() as holder, sessions() as renewer, sessions() as other:
+        await holder.execute(update(Job).where(Job.id == smaller).values(priority=1))
+        renewal = asyncio.create_task(
+            jobs.renew_leases(renewer, "a", [scanned_first, smaller], LEASE_S, T0)
+        )
+        await asyncio.sleep(0.3)  # the renewal now waits for the holder's row
+        await other.execute(text("SET LOCAL lock_timeout = '2s'"))
+        try:
+            await other.execute(update(Job).where(Job.id == scanned_first).values(priority=1))
+            await other.commit()
+            blocked = None
+        except DBAPIError as exc:  # the renewal holds that row while it waits
+            blocked = exc
+        await holder.commit()
+        renewed = await renewal
+        await renewer.commit()
+    assert blocked is None, blocked
+    assert renewed == {scanned_first: "running", smaller: "running"}

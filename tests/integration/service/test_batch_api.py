@@ -374,31 +374,6 @@ async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
     assert (sent[0]["system"], sent[0]["prompt"], sent[0]["max_tokens"]) == ("Be brief.", "Hi.", 20)
 
 
-async def test_lines_not_done_when_the_window_closes_end_expired(
-    service: Service, fake_llm: FakeLLM
-) -> None:
-    fake_llm.configure(latency_ms=400)  # 64 lines at a time: 640 lines need about 4 s
-    client = sdk(service)
-    file_id = await upload(client, jsonl([line(f"e-{i}", f"Say {i}.") for i in range(640)]))
-    created = await client.batches.create(
-        input_file_id=file_id, endpoint=CHAT, completion_window="1s"
-    )
-    batch = await run_until(service, client, created.id)
-    assert batch.status == "expired"
-    assert batch.expired_at is not None
-    counts = batch.request_counts
-    assert counts is not None
-    assert 0 < counts.completed < 640
-    assert counts.completed + counts.failed == 640
-    outputs = await output_lines(client, batch.output_file_id)
-    errors = await output_lines(client, batch.error_file_id)
-    assert len(outputs) == counts.completed
-    assert {one["error"]["code"] for one in errors} == {"batch_expired"}
-    assert sorted(one["custom_id"] for one in outputs + errors) == sorted(
-        f"e-{i}" for i in range(640)
-    )
-
-
 @pytest.fixture
 async def small_limits(settings: Settings) -> AsyncIterator[Service]:
     """The service with a 100 kB request limit, 1 MB uploads and 10-line batch files."""

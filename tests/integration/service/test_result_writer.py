@@ -357,3 +357,41 @@ async def test_large_outputs_hold_dispatch_at_the_byte_bound(
     assert sorted(nodes) == [0, 1, 2, 3]
     assert nodes[3].output == "x" * 10_000
     assert (job.running, job.succeeded) == (ITEMS - 4, 4)
+
+
+async def test_a_flush_waits_for_the_rows_queued_before_it_not_for_an_empty_queue(
+    engine: AsyncEngine,
+) -> None:
+    """Another job queues a row whenever a batch commits, so the queue is never empty; a flush
+    still returns once the rows queued before it are committed (before, it waited for the
+    queue to empty, which a busy job in the same process could put off for as long as it ran)."""
+    sessions = session_factory(engine)
+    busy_id, job_id = await running_job(sessions), await running_job(sessions)
+    keep_busy = True
+
+    def requeue(_seconds: float, _rows: int) -> None:
+        if keep_busy:
+            busy.event(busy_id, "progress", {"n": 1})
+
+    busy = ResultWriter(
+        sessions,
+        flush_interval_s=0.01,
+        flush_rows=10_000,
+        on_batch=requeue,
+    )
+    busy.start()
+    try:
+        busy.event(busy_id, "progress", {"n": 1})
+        for index in range(ITEMS):
+            queue_item(busy, job_id, index, f"out {index}")
+        async with asyncio.timeout(10):
+            await busy.flush()
+        _, items, job = await stored(sessions, job_id)
+        batches = busy.stats.batches
+        await asyncio.sleep(0.2)
+        assert busy.stats.batches > batches  # the busy job kept the writer writing all along
+    finally:
+        keep_busy = False
+        await closed(busy)
+    assert sorted(items) == list(range(ITEMS))
+    assert (job.running, job.succeeded) == (0, ITEMS)

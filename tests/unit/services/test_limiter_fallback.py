@@ -65,6 +65,14 @@ class Outage:
         await self._reach()
         return await self.inner.snapshot(alias)
 
+    async def cut(self, alias: str, granted_at: float) -> None:
+        await self._reach()
+        await self.inner.cut(alias, granted_at)
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        await self._reach()
+        await self.inner.learn_limits(alias, rpm, tpm)
+
 
 @pytest.fixture
 def clock() -> FakeClock:
@@ -221,3 +229,18 @@ async def test_only_errors_the_outage_check_accepts_mean_fallback(
     outage.inner.acquire = lambda *_: failing(lost=True)  # type: ignore[method-assign]
     assert (await store.acquire("m")).granted
     assert store.status.active
+
+
+async def test_learned_rates_go_to_the_store_or_stay_local_while_it_is_away(
+    store: FallbackRateStore, outage: Outage
+) -> None:
+    await store.learn_limits("m", 120, None)
+    assert (await outage.inner.snapshot("m")).learned_rpm == 120
+    outage.down = True
+    for _ in range(5):
+        await store.acquire("m")
+    await store.cut("m", granted_at=0.0)  # NOTE: stated limits hold: a 429 does not guess lower
+    await store.learn_limits("m", 60, None)
+    assert store.status.active
+    assert (await store.snapshot("m")).learned_rpm == 60
+    assert (await outage.inner.snapshot("m")).learned_rpm == 120

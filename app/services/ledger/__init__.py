@@ -1,0 +1,1 @@
+"""The response ledger in the service: the engine's ledger on the database, per tenant."""
