@@ -47,7 +47,8 @@ _GRANTED = "d.wait <= :epsilon"
 _AGE = "(d.now - d.grants_start)"
 _SINCE = "greatest(d.rq_old, d.blocked_until, d.learned_at)"
 
-# NOTE: a grant also counts in the learned state (see app.engine.resources.learning.granted).
+# NOTE: a grant also counts in the learned state (see app.engine.resources.learning.granted),
+# by its requests: a slice of several (app.engine.resources.slices) counts as that many.
 _ACQUIRE = text(f"""
 WITH {_CLOCK},
 cur AS (
@@ -74,8 +75,8 @@ UPDATE rate_limits r SET
                         WHEN {_AGE} >= 60 THEN d.grants_start + 60 ELSE d.grants_start END,
     grants_prev = CASE WHEN NOT {_GRANTED} THEN r.grants_prev WHEN {_AGE} >= 120 THEN 0
                        WHEN {_AGE} >= 60 THEN d.grants_cur ELSE d.grants_prev END,
-    grants_cur = CASE WHEN NOT {_GRANTED} THEN r.grants_cur WHEN {_AGE} >= 60 THEN 1
-                      ELSE d.grants_cur + 1 END
+    grants_cur = CASE WHEN NOT {_GRANTED} THEN r.grants_cur WHEN {_AGE} >= 60 THEN :requests
+                      ELSE d.grants_cur + :requests END
 FROM decision d WHERE r.alias = d.alias
 RETURNING d.wait, d.now, {_R_LEARNED}
 """)
