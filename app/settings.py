@@ -150,6 +150,21 @@ class Settings(BaseSettings):
         description="a call's concurrency slot in the shared store (postgres, redis) is renewed "
         "while it runs; a process killed mid-call leaves its slots taken for at most this long",
     )
+    limiter_slice_s: float = Field(
+        default=0.1,
+        ge=0,
+        description="each process takes this many seconds' worth of an alias's rpm (and tpm) "
+        "from the shared store at once and spends it locally: one round trip per slice, not "
+        "per call. Across N processes the provider may see up to N slices beyond the limit; "
+        "aliases under one request per slice are not sliced. 0 = one store decision per call",
+    )
+    limiter_slot_hold_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="a concurrency lease from the shared store passes from call to call of one "
+        "process for at most this long (and 1/20 of INF_LIMITER_LEASE_S), then goes back to the "
+        "store so that other processes get their turn. 0 = one lease per call",
+    )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="the Redis of INF_LIMITER_BACKEND=redis"
     )

@@ -23,7 +23,7 @@ from app.engine import ResourceConfig, ResourceManager
 from app.engine.resources.shared import SharedRateStore
 from app.services.endpoints import load_endpoints
 from app.services.errors import Unavailable, is_outage
-from app.services.limiting.backends import build_rate_store, close_rate_store
+from app.services.limiting.backends import build_rate_store, close_rate_store, slice_settings
 from app.services.observability.events import EventHub
 from app.services.observability.health import RunnerHealth
 from app.services.observability.limiter_metrics import SharedStateCollector
@@ -161,6 +161,7 @@ async def start_runtime(settings: Settings) -> Runtime:
         shared_store=store,
         aging_s=settings.fair_aging_s,
         shared_lease_s=settings.limiter_lease_s,
+        shared_slices=slice_settings(settings),
     )
     reads = read_session_factory(engine)
     runtime = Runtime(

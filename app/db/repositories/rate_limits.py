@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.engine.resources.learning import NOTHING, Learned
 from app.engine.resources.shared import EPSILON_S, Admission, Rate
+
+# NOTE: every decision is one statement: it runs as well in a session's transaction as on a
+# connection in autocommit mode (the store's way: no BEGIN and COMMIT round trips).
+Executor = AsyncSession | AsyncConnection
 
 _CLOCK = "clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)"
 
@@ -43,7 +47,8 @@ _GRANTED = "d.wait <= :epsilon"
 _AGE = "(d.now - d.grants_start)"
 _SINCE = "greatest(d.rq_old, d.blocked_until, d.learned_at)"
 
-# NOTE: a grant also counts in the learned state (see app.engine.resources.learning.granted).
+# NOTE: a grant also counts in the learned state (see app.engine.resources.learning.granted),
+# by its requests: a slice of several (app.engine.resources.slices) counts as that many.
 _ACQUIRE = text(f"""
 WITH {_CLOCK},
 cur AS (
@@ -70,8 +75,8 @@ UPDATE rate_limits r SET
                         WHEN {_AGE} >= 60 THEN d.grants_start + 60 ELSE d.grants_start END,
     grants_prev = CASE WHEN NOT {_GRANTED} THEN r.grants_prev WHEN {_AGE} >= 120 THEN 0
                        WHEN {_AGE} >= 60 THEN d.grants_cur ELSE d.grants_prev END,
-    grants_cur = CASE WHEN NOT {_GRANTED} THEN r.grants_cur WHEN {_AGE} >= 60 THEN 1
-                      ELSE d.grants_cur + 1 END
+    grants_cur = CASE WHEN NOT {_GRANTED} THEN r.grants_cur WHEN {_AGE} >= 60 THEN :requests
+                      ELSE d.grants_cur + :requests END
 FROM decision d WHERE r.alias = d.alias
 RETURNING d.wait, d.now, {_R_LEARNED}
 """)
@@ -148,7 +153,7 @@ class StoredState:
     learned: Learned = NOTHING
 
 
-async def ensure_alias(session: AsyncSession, alias: str, slots: int | None) -> None:
+async def ensure_alias(session: Executor, alias: str, slots: int | None) -> None:
     """Create the alias's state row and ``slots`` slot rows if missing (idempotent)."""
     await session.execute(_ENSURE_ALIAS, {"alias": alias})
     if slots:
@@ -156,7 +161,7 @@ async def ensure_alias(session: AsyncSession, alias: str, slots: int | None) -> 
 
 
 async def acquire(
-    session: AsyncSession,
+    session: Executor,
     alias: str,
     requests: int,
     tokens: int,
@@ -190,30 +195,28 @@ async def write_learned(
     await session.execute(_WRITE_LEARNED, params)
 
 
-async def refund(session: AsyncSession, alias: str, tokens: int, rate: Rate) -> None:
+async def refund(session: Executor, alias: str, tokens: int, rate: Rate) -> None:
     """Give back ``tokens`` (negative: charge them) on the alias's token budget."""
     await session.execute(_REFUND, {"alias": alias, "tokens": tokens, "iv": rate.interval_s})
 
 
-async def block(session: AsyncSession, alias: str, seconds: float) -> None:
+async def block(session: Executor, alias: str, seconds: float) -> None:
     """Refuse the alias for ``seconds`` from now on the database clock (never shortens)."""
     await session.execute(_BLOCK, {"alias": alias, "seconds": seconds})
 
 
-async def blocked_for(session: AsyncSession, alias: str) -> float:
+async def blocked_for(session: Executor, alias: str) -> float:
     """Seconds until the alias is no longer blocked."""
     return float(await session.scalar(_BLOCKED_FOR, {"alias": alias}) or 0.0)
 
 
-async def take_slot(
-    session: AsyncSession, alias: str, owner: str, ttl_s: float, limit: int
-) -> bool:
+async def take_slot(session: Executor, alias: str, owner: str, ttl_s: float, limit: int) -> bool:
     """Lease (or renew) one of the alias's first ``limit`` slots to ``owner`` for ``ttl_s``."""
     params = {"alias": alias, "owner": owner, "ttl": ttl_s, "limit": limit}
     return (await session.execute(_TAKE_SLOT, params)).first() is not None
 
 
-async def release_slot(session: AsyncSession, alias: str, owner: str) -> None:
+async def release_slot(session: Executor, alias: str, owner: str) -> None:
     """Free every slot ``owner`` holds for the alias."""
     await session.execute(_RELEASE_SLOT, {"alias": alias, "owner": owner})
 

@@ -94,16 +94,17 @@ def idle_now(state: Learned, now: float) -> float:
     return state.idle_s + max(0.0, now - since)
 
 
-def granted(state: Learned, now: float, tat: float) -> Learned:
-    """The state after a grant at ``now`` that moved the request TAT to ``tat`` (what the
-    Redis script and the Postgres statement do)."""
+def granted(state: Learned, now: float, tat: float, requests: float = 1.0) -> Learned:
+    """The state after a grant of ``requests`` at ``now`` that moved the request TAT to
+    ``tat`` (what the Redis script and the Postgres statement do). A grant counts by its
+    requests: a slice of several (:mod:`app.engine.resources.slices`) is that many grants."""
     elapsed = now - state.grants_start
     if elapsed >= 2 * GRANTS_WINDOW_S:
-        start, cur, prev = now, 1.0, 0.0
+        start, cur, prev = now, float(requests), 0.0
     elif elapsed >= GRANTS_WINDOW_S:
-        start, cur, prev = state.grants_start + GRANTS_WINDOW_S, 1.0, state.grants_cur
+        start, cur, prev = state.grants_start + GRANTS_WINDOW_S, float(requests), state.grants_cur
     else:
-        start, cur, prev = state.grants_start, state.grants_cur + 1, state.grants_prev
+        start, cur, prev = state.grants_start, state.grants_cur + requests, state.grants_prev
     idle = idle_now(state, now)
     return dataclasses.replace(
         state, idle_s=idle, tat=tat, grants_start=start, grants_cur=cur, grants_prev=prev

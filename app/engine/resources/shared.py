@@ -235,7 +235,7 @@ class InMemoryRateStore:
         wait = max(state.blocked_until - now, requests_wait, tokens_wait)
         if wait > EPSILON_S:
             return Admission(granted=False, retry_after_s=wait, at_s=now)
-        state.learned = granted(_mirrored(state), now, requests_tat)
+        state.learned = granted(_mirrored(state), now, requests_tat, requests)
         state.requests_tat, state.tokens_tat = requests_tat, tokens_tat
         return Admission(granted=True, at_s=now)
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import AliasLimits, SharedRateStore, limits_of
+from app.engine.resources.slices import SliceSettings
 from app.services.limiting.fallback import FallbackRateStore
 from app.services.limiting.postgres_store import PostgresRateStore
 from app.settings import Settings
@@ -51,6 +52,13 @@ def build_rate_store(
         unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         return with_fallback(redis_store, limits, settings, unreachable)
     return None
+
+
+def slice_settings(settings: Settings) -> SliceSettings | None:
+    """How a process takes the shared store's budget and leases (``None``: call by call)."""
+    if settings.limiter_slice_s <= 0 and settings.limiter_slot_hold_s <= 0:
+        return None
+    return SliceSettings(slice_s=settings.limiter_slice_s, hold_s=settings.limiter_slot_hold_s)
 
 
 def learning_policy(settings: Settings) -> LearningPolicy:

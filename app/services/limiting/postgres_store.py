@@ -1,7 +1,8 @@
 """The shared rate store on Postgres: no server beyond the database the service already uses.
 
-Each operation is one short transaction of one decision statement (see
-:mod:`app.db.repositories.rate_limits`)::
+Each decision is one statement on a pooled connection in autocommit mode (see
+:mod:`app.db.repositories.rate_limits`): a statement is atomic by itself, so no ``BEGIN`` and
+``COMMIT`` round trips are needed around it::
 
     store = PostgresRateStore(session_factory(engine), limits_of(resource_config))
     admission = await store.acquire("fast", tokens=1200)
@@ -9,9 +10,10 @@ Each operation is one short transaction of one decision statement (see
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.repositories import rate_limits
 from app.engine.resources import learning
@@ -30,6 +32,9 @@ class PostgresRateStore:
         learning: LearningPolicy | None = None,
     ) -> None:
         self._sessions = sessions
+        bind = sessions.kw["bind"]
+        assert isinstance(bind, AsyncEngine), "the session factory is bound to an engine"
+        self._autocommit = bind.execution_options(isolation_level="AUTOCOMMIT")
         self._limits = dict(limits)
         self._ready: set[str] = set()
         self.learning = learning or LearningPolicy()
@@ -38,7 +43,13 @@ class PostgresRateStore:
     def _in_force(self, alias: str, limits: AliasLimits) -> AliasLimits:
         return self._learned.limits(alias, limits, self.learning)
 
-    async def _limits_of(self, session: AsyncSession, alias: str) -> AliasLimits:
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection whose statements commit one by one."""
+        async with self._autocommit.connect() as connection:
+            yield connection
+
+    async def _limits_of(self, session: rate_limits.Executor, alias: str) -> AliasLimits:
         limits = limits_for(self._limits, alias)
         if alias not in self._ready:
             await rate_limits.ensure_alias(session, alias, limits.max_concurrent)
@@ -46,11 +57,11 @@ class PostgresRateStore:
         return limits
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
-        async with self._sessions() as session:
-            limits = self._in_force(alias, await self._limits_of(session, alias))
+        async with self._statement() as connection:
+            limits = self._in_force(alias, await self._limits_of(connection, alias))
             rates = (limits.requests, limits.tokens)
-            admission, learned = await rate_limits.acquire(session, alias, requests, tokens, rates)
-            await session.commit()
+            found = await rate_limits.acquire(connection, alias, requests, tokens, rates)
+        admission, learned = found
         self._learned.put(alias, learned, admission.at_s)
         return admission
 
@@ -75,38 +86,31 @@ class PostgresRateStore:
             await session.commit()
 
     async def refund(self, alias: str, tokens: int) -> None:
-        async with self._sessions() as session:
-            limits = self._in_force(alias, await self._limits_of(session, alias))
-            await rate_limits.refund(session, alias, tokens, limits.tokens)
-            await session.commit()
+        async with self._statement() as connection:
+            limits = self._in_force(alias, await self._limits_of(connection, alias))
+            await rate_limits.refund(connection, alias, tokens, limits.tokens)
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
-        async with self._sessions() as session:
-            limit = (await self._limits_of(session, alias)).max_concurrent
-            taken = limit is None or await rate_limits.take_slot(
-                session, alias, owner, ttl_s, limit
+        async with self._statement() as connection:
+            limit = (await self._limits_of(connection, alias)).max_concurrent
+            return limit is None or await rate_limits.take_slot(
+                connection, alias, owner, ttl_s, limit
             )
-            await session.commit()
-        return taken
 
     async def release_slot(self, alias: str, owner: str) -> None:
-        async with self._sessions() as session:
-            await self._limits_of(session, alias)
-            await rate_limits.release_slot(session, alias, owner)
-            await session.commit()
+        async with self._statement() as connection:
+            await self._limits_of(connection, alias)
+            await rate_limits.release_slot(connection, alias, owner)
 
     async def block(self, alias: str, seconds: float) -> None:
-        async with self._sessions() as session:
-            await self._limits_of(session, alias)
-            await rate_limits.block(session, alias, max(seconds, 0.0))
-            await session.commit()
+        async with self._statement() as connection:
+            await self._limits_of(connection, alias)
+            await rate_limits.block(connection, alias, max(seconds, 0.0))
 
     async def blocked_for(self, alias: str) -> float:
-        async with self._sessions() as session:
-            await self._limits_of(session, alias)
-            found = await rate_limits.blocked_for(session, alias)
-            await session.commit()
-        return found
+        async with self._statement() as connection:
+            await self._limits_of(connection, alias)
+            return await rate_limits.blocked_for(connection, alias)
 
     async def snapshot(self, alias: str) -> StoreSnapshot:
         configured = limits_for(self._limits, alias)

@@ -55,9 +55,10 @@ if granted then
   local since = math.max(tonumber(state[1]) or 0, tonumber(state[3]) or 0, la)
   if since > 0 then li = li + math.max(0, now - since) end
   local elapsed = now - gs
-  if elapsed >= 120 then gs, gc, gp = now, 1, 0
-  elseif elapsed >= 60 then gs, gc, gp = gs + 60, 1, gc
-  else gc = gc + 1 end
+  local n = tonumber(ARGV[1])
+  if elapsed >= 120 then gs, gc, gp = now, n, 0
+  elseif elapsed >= 60 then gs, gc, gp = gs + 60, n, gc
+  else gc = gc + n end
   L[5], L[6], L[8], L[9], L[10] = f(li), f(rq), f(gs), f(gc), f(gp)
   redis.call('HSET', KEYS[1], 'rq', L[6], 'tk', f(tk), 'li', L[5],
     'gs', L[8], 'gc', L[9], 'gp', L[10])

@@ -46,7 +46,7 @@ from app.engine import ResourceManager
 from app.engine.resources.shared import SharedRateStore
 from app.loops import run_loop
 from app.services.endpoints import load_endpoints
-from app.services.limiting.backends import build_rate_store, close_rate_store
+from app.services.limiting.backends import build_rate_store, close_rate_store, slice_settings
 from app.services.observability.health import RunnerHealth
 from app.services.observability.live_metrics import process_metrics
 from app.services.observability.metrics import ServiceMetrics
@@ -87,6 +87,7 @@ class ProcessResources:
             shared_store=store,
             aging_s=settings.fair_aging_s,
             shared_lease_s=settings.limiter_lease_s,
+            shared_slices=slice_settings(settings),
         )
         metrics = process_metrics("runner", resources, engine, store)
         return cls(settings, engine, sessions, resources, metrics, rate_store=store)

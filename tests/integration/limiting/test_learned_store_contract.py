@@ -43,6 +43,18 @@ async def test_a_cut_by_one_process_holds_for_the_others(make_store: StoreFactor
     assert await granted_within(other, 3.0) <= 3
 
 
+async def test_a_grant_of_several_requests_counts_as_that_many(make_store: StoreFactory) -> None:
+    """A slice (app.engine.resources.slices) is one decision of several requests: the cut is
+    judged by the requests granted, not by the decisions."""
+    store = make_store(LIMITS)
+    admission = await store.acquire("m", requests=4, tokens=1)
+    assert admission.granted
+    for _ in range(4):
+        assert (await store.acquire("m", requests=1, tokens=1)).granted
+    await store.cut("m", admission.at_s)
+    assert (await store.snapshot("m")).learned_rpm == pytest.approx(0.9 * 8, rel=0.1)
+
+
 async def granted_within(store: contract.SharedRateStore, seconds: float) -> int:
     """Grants one client takes by asking as fast as it is allowed, for ``seconds``."""
     loop = asyncio.get_running_loop()

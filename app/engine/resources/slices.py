@@ -1,0 +1,309 @@
+"""Leased slices of a shared budget: fewer store round trips per call (DESIGN §5).
+
+:class:`SlicedRateStore` wraps a :class:`~app.engine.resources.shared.SharedRateStore` for one
+process. Two things that would each cost a store round trip per call are taken in bulk:
+
+- **Budget slices.** An alias whose rate gives more than one request per ``slice_s`` takes
+  ``floor(rpm / 60 * slice_s)`` requests (and as many seconds' worth of tokens, at least the
+  call's own) in one ``acquire`` and spends them locally. A slice lapses ``life_s`` after it
+  was taken: its unspent tokens are given back, its unspent requests are lost (at most one
+  slice per process). A 429 pause or rate cut set by this process empties its slice at once;
+  one set by another process is seen at the next slice, within ``life_s``. A slice is one
+  store decision: it counts in the store's learned state as its requests
+  (:mod:`app.engine.resources.learning`), and its calls are granted at the slice's store time
+  (what a 429's cut is judged by). Slices are sized by the configured rate, so a learned
+  rate below it is still kept by the store's GCRA, only in bursts of up to a slice.
+- **Slot leases.** A concurrency lease the store granted is handed from a finished call to
+  the next call of this process waiting for one, for ``hold_s`` after it was taken; then it
+  goes back to the store and, for a moment (up to ``poll_s``), this process asks for no new
+  lease, so that other processes waiting for one can take it. A lease no local call takes
+  within ``linger_s`` of its release goes back then (it shows as held meanwhile). Leases keep
+  their expiry: a process killed mid-call leaves them taken for at most the lease time.
+
+The overshoot bound: each process holds at most one slice, so across ``N`` processes the
+provider may see up to ``N x slice`` requests (and tokens) beyond what the store's GCRA
+allows in a window, that is ``N x slice_s`` seconds' worth of the rate. Aliases under one
+request per ``slice_s`` are not sliced at all (every call is one store decision, as without
+this wrapper).
+
+>>> import asyncio
+>>> from app.engine.resources.shared import AliasLimits, InMemoryRateStore
+>>> limits = {"fast": AliasLimits(rpm=60_000)}
+>>> sliced = SlicedRateStore(InMemoryRateStore(limits), limits, SliceSettings(slice_s=0.05))
+>>> async def three():
+...     return [(await sliced.acquire("fast")).granted for _ in range(3)]
+>>> asyncio.run(three()), sliced.store_calls
+([True, True, True], 1)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.engine.clock import Clock, MonotonicClock
+from app.engine.resources.shared import Admission, AliasLimits, SharedRateStore, limits_for
+from app.engine.resources.store_state import StoreSnapshot, lease_owner
+
+DEFAULT_SLICE_S = 0.1
+DEFAULT_LIFE_S = 0.5
+DEFAULT_HOLD_S = 2.0
+DEFAULT_LINGER_S = 0.05
+DEFAULT_POLL_S = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class SliceSettings:
+    """How much a process takes at once: ``slice_s`` seconds' worth of each rate (0 = no
+    budget slices), kept ``life_s``; slot leases reused for ``hold_s`` (0 = never)."""
+
+    slice_s: float = DEFAULT_SLICE_S
+    life_s: float = DEFAULT_LIFE_S
+    hold_s: float = DEFAULT_HOLD_S
+    linger_s: float = DEFAULT_LINGER_S
+    poll_s: float = DEFAULT_POLL_S
+
+    def for_lease(self, ttl_s: float) -> SliceSettings:
+        """Holds short against the lease: a reused lease is renewed by its call within
+        ``ttl_s / 3`` of the call's start, so it never goes unrenewed for over ``0.4 ttl_s``."""
+        return SliceSettings(
+            self.slice_s, self.life_s, min(self.hold_s, ttl_s / 20), self.linger_s, self.poll_s
+        )
+
+
+@dataclass(slots=True)
+class _Pooled:
+    """A lease the store granted (``owner`` in the store), taken at ``taken_at``."""
+
+    owner: str
+    taken_at: float
+    hold_s: float
+    timer: asyncio.TimerHandle | None = None
+
+    def fresh(self, now: float) -> bool:
+        """Whether the lease may still pass to another call of this process."""
+        return now - self.taken_at < self.hold_s
+
+
+@dataclass(slots=True)
+class _AliasSlices:
+    limits: AliasLimits
+    requests: int = 0
+    tokens: int = 0
+    lapses_at: float = 0.0
+    granted_at: float = 0.0  # the store time of the slice's grant (its calls' grant time)
+    taking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    busy: dict[str, _Pooled] = field(default_factory=dict)
+    idle: list[_Pooled] = field(default_factory=list)
+    yield_until: float = 0.0
+
+
+class SlicedRateStore:
+    """A :class:`~app.engine.resources.shared.SharedRateStore` that takes budget in slices and
+    reuses slot leases (see the module). ``store_calls`` counts the operations sent to
+    ``store`` (each one round trip)."""
+
+    def __init__(
+        self,
+        store: SharedRateStore,
+        limits: Mapping[str, AliasLimits],
+        settings: SliceSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings or SliceSettings()
+        self.store_calls = 0
+        self._limits = dict(limits)
+        self._clock = clock or MonotonicClock()
+        self._aliases: dict[str, _AliasSlices] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _alias(self, alias: str) -> _AliasSlices:
+        found = self._aliases.get(alias)
+        if found is None:
+            found = self._aliases[alias] = _AliasSlices(limits_for(self._limits, alias))
+        return found
+
+    def slice_of(self, alias: str, tokens: int) -> tuple[int, int]:
+        """The requests and tokens one slice takes for a call needing ``tokens``."""
+        limits = limits_for(self._limits, alias)
+        span = self.settings.slice_s / 60.0
+        requests = 1 if limits.rpm is None else max(1, math.floor(limits.rpm * span))
+        extra = 0 if limits.tpm is None else math.floor(limits.tpm * span)
+        return requests, max(tokens, extra) if limits.tpm is not None else tokens
+
+    # -- budget ------------------------------------------------------------------------------
+
+    async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
+        state = self._alias(alias)
+        take = self.slice_of(alias, tokens)
+        if take == (requests, tokens) or state.limits.rpm is None:
+            return await self._store_acquire(alias, requests, tokens)
+        if state.limits.tpm is None:
+            tokens, take = 0, (take[0], 0)  # NOTE: an unlimited budget is not counted
+        if self._spend(state, requests, tokens):
+            return Admission(granted=True, at_s=state.granted_at)
+        async with state.taking:
+            if self._spend(state, requests, tokens):
+                return Admission(granted=True, at_s=state.granted_at)
+            return await self._take_slice(alias, state, take, (requests, tokens))
+
+    async def _take_slice(
+        self, alias: str, state: _AliasSlices, take: tuple[int, int], need: tuple[int, int]
+    ) -> Admission:
+        """A new slice (topping up what is left of a fresh one), and the call's share of it."""
+        if self._clock.now() >= state.lapses_at:
+            await self._lapse(alias, state)
+        requests = max(need[0], take[0] - state.requests)
+        tokens = max(need[1] - state.tokens, take[1] - state.tokens, 0)
+        admission = await self._store_acquire(alias, requests, tokens)
+        if admission.granted:
+            state.requests += requests
+            state.tokens += tokens
+            state.lapses_at = self._clock.now() + self.settings.life_s
+            state.granted_at = admission.at_s
+            self._spend(state, *need)
+        return admission
+
+    def _spend(self, state: _AliasSlices, requests: int, tokens: int) -> bool:
+        fresh = self._clock.now() < state.lapses_at
+        if not fresh or state.requests < requests or state.tokens < tokens:
+            return False
+        state.requests -= requests
+        state.tokens -= tokens
+        return True
+
+    async def _lapse(self, alias: str, state: _AliasSlices) -> None:
+        """Drop what is left of the slice; its tokens go back to the store."""
+        left, state.requests, state.tokens, state.lapses_at = state.tokens, 0, 0, 0.0
+        if left > 0 and state.limits.tpm is not None:
+            await self.refund(alias, left)
+
+    async def _store_acquire(self, alias: str, requests: int, tokens: int) -> Admission:
+        self.store_calls += 1
+        return await self.store.acquire(alias, requests, tokens)
+
+    async def refund(self, alias: str, tokens: int) -> None:
+        self.store_calls += 1
+        await self.store.refund(alias, tokens)
+
+    async def block(self, alias: str, seconds: float) -> None:
+        self._drop(alias)
+        self.store_calls += 1
+        await self.store.block(alias, seconds)
+
+    async def cut(self, alias: str, granted_at: float) -> None:
+        # NOTE: the slice was taken at the rate the 429 proves too high: it is not spent on.
+        self._drop(alias)
+        self.store_calls += 1
+        await self.store.cut(alias, granted_at)
+
+    async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
+        self.store_calls += 1
+        await self.store.learn_limits(alias, rpm, tpm)
+
+    def _drop(self, alias: str) -> None:
+        """Empty the alias's slice at once (its tokens stay spent: a pause or cut follows)."""
+        state = self._alias(alias)
+        state.requests, state.tokens, state.lapses_at = 0, 0, 0.0
+
+    async def blocked_for(self, alias: str) -> float:
+        self.store_calls += 1
+        return await self.store.blocked_for(alias)
+
+    async def snapshot(self, alias: str) -> StoreSnapshot:
+        return await self.store.snapshot(alias)
+
+    # -- slot leases -------------------------------------------------------------------------
+
+    async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
+        state = self._alias(alias)
+        held = state.busy.get(owner)
+        if held is not None:
+            self.store_calls += 1
+            return await self.store.acquire_slot(alias, held.owner, ttl_s)
+        if self._hold_s(ttl_s) <= 0.0:
+            return await self._new_slot(alias, state, owner, ttl_s)
+        # NOTE: the call that just finished gives its lease back in a task of its own, which
+        # runs after this one: one turn of the loop lets it offer the lease here first.
+        await asyncio.sleep(0)
+        if self._reuse(alias, state, owner):
+            return True
+        if self._clock.now() < state.yield_until:
+            return False
+        return await self._new_slot(alias, state, owner, ttl_s)
+
+    def _hold_s(self, ttl_s: float) -> float:
+        return self.settings.for_lease(ttl_s).hold_s
+
+    def _reuse(self, alias: str, state: _AliasSlices, owner: str) -> bool:
+        now = self._clock.now()
+        while state.idle:
+            pooled = state.idle.pop()
+            if pooled.timer is not None:
+                pooled.timer.cancel()
+            if pooled.fresh(now):
+                state.busy[owner] = pooled
+                return True
+            self._background(self._give_back(alias, pooled))
+        return False
+
+    async def _new_slot(self, alias: str, state: _AliasSlices, owner: str, ttl_s: float) -> bool:
+        pooled = _Pooled(lease_owner(), self._clock.now(), self._hold_s(ttl_s))
+        self.store_calls += 1
+        if not await self.store.acquire_slot(alias, pooled.owner, ttl_s):
+            return False
+        state.busy[owner] = pooled
+        return True
+
+    async def release_slot(self, alias: str, owner: str) -> None:
+        state = self._alias(alias)
+        pooled = state.busy.pop(owner, None)
+        if pooled is None:
+            self.store_calls += 1
+            await self.store.release_slot(alias, owner)
+            return
+        if pooled.fresh(self._clock.now()):
+            self._offer(alias, state, pooled)
+            return
+        if pooled.hold_s > 0.0:
+            # NOTE: a lease held its time: for a moment, let waiting processes take it.
+            state.yield_until = self._clock.now() + self.settings.poll_s * random.random()
+        await self._give_back(alias, pooled)
+
+    def _offer(self, alias: str, state: _AliasSlices, pooled: _Pooled) -> None:
+        """Keep the lease for the next call of this process, for ``linger_s`` at most."""
+        state.idle.append(pooled)
+        loop = asyncio.get_running_loop()
+        pooled.timer = loop.call_later(self.settings.linger_s, self._unclaimed, alias, pooled)
+
+    def _unclaimed(self, alias: str, pooled: _Pooled) -> None:
+        state = self._alias(alias)
+        if pooled in state.idle:
+            state.idle.remove(pooled)
+            self._background(self._give_back(alias, pooled))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _give_back(self, alias: str, pooled: _Pooled) -> None:
+        self.store_calls += 1
+        with contextlib.suppress(Exception):
+            await self.store.release_slot(alias, pooled.owner)
+
+    async def release_idle(self) -> None:
+        """Give every lease no call holds back to the store now (the process is closing)."""
+        for alias, state in self._aliases.items():
+            idle, state.idle = state.idle, []
+            for pooled in idle:
+                if pooled.timer is not None:
+                    pooled.timer.cancel()
+                await self._give_back(alias, pooled)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
