@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import GraphVersion, Job, JobItem, NodeResult
-from app.db.repositories.jobs import FRESH, VISIBLE
+from app.db.repositories.jobs import VISIBLE, newest_page
 from app.lifecycle import ItemStatus
 
 
@@ -34,13 +34,7 @@ async def filtered_jobs(
 ) -> list[Job]:
     """A page of the tenant's jobs of ``kind`` matching ``where``, newest first; ``before`` is
     the (created_at, id) of the previous page's last job (keyset pagination)."""
-    stmt = _filtered(select(Job), tenant_id, kind, where)
-    if before is not None:
-        created_at, job_id = before
-        older = and_(Job.created_at == created_at, Job.id < job_id)
-        stmt = stmt.where(or_(Job.created_at < created_at, older))
-    stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-    return list(await session.scalars(stmt.execution_options(**FRESH)))
+    return await newest_page(session, _filtered(select(Job), tenant_id, kind, where), limit, before)
 
 
 def _filtered(stmt: Select[tuple[Job]], tenant_id: str, kind: str, where: JobFilter) -> Select:  # type: ignore[type-arg]

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     bindparam,
     case,
@@ -215,6 +216,17 @@ async def list_jobs(
         stmt = stmt.where(Job.status == status)
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
+    return await newest_page(session, stmt, limit, before)
+
+
+async def newest_page(
+    session: AsyncSession,
+    stmt: Select[Job],
+    limit: int,
+    before: tuple[datetime, str] | None,
+) -> list[Job]:
+    """``limit`` jobs of ``stmt``, newest first, after ``before``: the (created_at, id) of the
+    previous page's last job (keyset pagination)."""
     if before is not None:
         created_at, job_id = before
         older = and_(Job.created_at == created_at, Job.id < job_id)
