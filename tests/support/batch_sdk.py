@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
+from aiohttp import web
 from sqlalchemy import select
 
 from app.db.models import BatchRecord
 from tests.support.service import Service
 
 CHAT = "/v1/chat/completions"
+Calls = list[tuple[bytes, dict[str, str]]]  # a webhook receiver's (body, headers) per call
 
 
 def sdk_client(
@@ -52,3 +56,25 @@ async def stored_batches(service: Service) -> list[BatchRecord]:
     """Every batch row, read from the database (no API read, which could change nothing)."""
     async with service.runtime.sessions() as session:
         return list(await session.scalars(select(BatchRecord).order_by(BatchRecord.created_at)))
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[tuple[str, Calls]]:
+    """A webhook receiver on loopback: its URL and the calls it got."""
+    calls: Calls = []
+
+    async def handle(request: web.Request) -> web.Response:
+        calls.append((await request.read(), dict(request.headers)))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", calls
+    finally:
+        await runner.cleanup()

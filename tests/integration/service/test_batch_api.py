@@ -19,7 +19,6 @@ from typing import Any
 import openai
 import pytest
 import yaml
-from aiohttp import web
 from fastapi import FastAPI
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
@@ -31,6 +30,7 @@ from app.services.runner.webhooks import WebhookDispatcher
 from app.settings import Settings
 from app.signing import DELIVERY_HEADER, HEADER, verify
 from tests.integration.service.conftest import new_key
+from tests.support.batch_sdk import Calls, chat_line, jsonl, upload, webhook_receiver
 from tests.support.fake_llm import FakeLLM
 from tests.support.polling import until
 from tests.support.service import Service, loopback_webhooks, serve
@@ -74,21 +74,6 @@ def sdk(service: Service, max_retries: int = 0, key: str | None = None) -> opena
     return client
 
 
-def line(custom_id: str, text: str, model: str = "fast", **body: Any) -> dict[str, Any]:
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]
-    return {"custom_id": custom_id, "method": "POST", "url": CHAT,
-            "body": {"model": model, "messages": messages, **body}}  # fmt: skip
-
-
-def jsonl(lines: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(one).encode() + b"\n" for one in lines)
-
-
-async def upload(client: openai.AsyncOpenAI, body: bytes, purpose: str = "batch") -> str:
-    created = await client.files.create(file=("input.jsonl", body), purpose=purpose)  # type: ignore[arg-type]
-    return created.id
-
-
 async def run_until(service: Service, client: openai.AsyncOpenAI, batch_id: str) -> Batch:
     """Run the runner and poll ``batches.retrieve`` until the batch is final."""
     runner = asyncio.get_running_loop().create_task(service.run_jobs())
@@ -114,9 +99,9 @@ async def test_a_2000_line_batch_completes_with_every_line_answered(
     service: Service, fake_llm: FakeLLM
 ) -> None:
     client = sdk(service)
-    lines = [line(f"req-{i}", f"Say {i}.", model="gpt-4o-mini" if i % 2 else "fast")
+    lines = [chat_line(f"req-{i}", f"Say {i}.", model="gpt-4o-mini" if i % 2 else "fast")
              for i in range(2_000)]  # fmt: skip
-    lines.append(line("unknown-model", "Hi.", model="no-such-model"))
+    lines.append(chat_line("unknown-model", "Hi.", model="no-such-model"))
     file_id = await upload(client, jsonl(lines))
     stored = await client.files.retrieve(file_id)
     assert (stored.purpose, stored.bytes, stored.object) == ("batch", len(jsonl(lines)), "file")
@@ -157,7 +142,7 @@ async def test_batches_list_pages_with_after(service: Service) -> None:
     client = sdk(service)
     made = []
     for n in range(3):
-        file_id = await upload(client, jsonl([line(f"only-{n}", "Hi.")]))
+        file_id = await upload(client, jsonl([chat_line(f"only-{n}", "Hi.")]))
         created = await client.batches.create(
             input_file_id=file_id, endpoint=CHAT, completion_window="24h"
         )
@@ -175,7 +160,7 @@ async def test_batches_list_pages_with_after(service: Service) -> None:
 async def test_cancel_mid_batch_keeps_what_ended(service: Service, fake_llm: FakeLLM) -> None:
     fake_llm.configure(latency_ms=150)  # 64 lines at a time: about 1.5 s for all 640
     client = sdk(service)
-    file_id = await upload(client, jsonl([line(f"c-{i}", f"Say {i}.") for i in range(640)]))
+    file_id = await upload(client, jsonl([chat_line(f"c-{i}", f"Say {i}.") for i in range(640)]))
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
     )
@@ -246,7 +231,7 @@ async def test_a_create_the_sdk_retries_after_a_500_makes_one_batch(
     flaky_service: Service,
 ) -> None:
     client = sdk(flaky_service, max_retries=2)
-    file_id = await upload(client, jsonl([line("once", "Hi.")]))
+    file_id = await upload(client, jsonl([chat_line("once", "Hi.")]))
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
     )
@@ -256,7 +241,7 @@ async def test_a_create_the_sdk_retries_after_a_500_makes_one_batch(
 
 async def test_an_idempotency_key_answers_the_first_batch(service: Service) -> None:
     client = sdk(service)
-    file_id = await upload(client, jsonl([line("k", "Hi.")]))
+    file_id = await upload(client, jsonl([chat_line("k", "Hi.")]))
     options = {"extra_headers": {"Idempotency-Key": "k-1"}}
     first = await client.batches.create(
         input_file_id=file_id,
@@ -280,7 +265,9 @@ async def test_an_idempotency_key_answers_the_first_batch(service: Service) -> N
 
 async def test_another_tenant_sees_none_of_it(service: Service) -> None:
     client = sdk(service)
-    file_id = await upload(client, jsonl([line("mine", "Hi."), line("x", "Hi.", model="nope")]))
+    file_id = await upload(
+        client, jsonl([chat_line("mine", "Hi."), chat_line("x", "Hi.", model="nope")])
+    )
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
     )
@@ -308,9 +295,9 @@ async def test_another_tenant_sees_none_of_it(service: Service) -> None:
 BAD_LINES = [
     (b"{not json\n", "(line)"),
     (jsonl([{"method": "POST", "url": CHAT, "body": {}}]), "custom_id"),
-    (jsonl([{**line("a", "Hi."), "method": "GET"}]), "method"),
-    (jsonl([{**line("a", "Hi."), "url": "/v1/embeddings"}]), "url"),
-    (jsonl([line("same", "Hi."), line("same", "Ho.")]), "custom_id"),
+    (jsonl([{**chat_line("a", "Hi."), "method": "GET"}]), "method"),
+    (jsonl([{**chat_line("a", "Hi."), "url": "/v1/embeddings"}]), "url"),
+    (jsonl([chat_line("same", "Hi."), chat_line("same", "Ho.")]), "custom_id"),
 ]
 
 
@@ -337,11 +324,11 @@ async def test_bad_requests_are_typed_sdk_errors(service: Service) -> None:
         await client.batches.create(
             input_file_id="file-nope", endpoint=CHAT, completion_window="24h"
         )
-    other = await upload(client, jsonl([line("a", "Hi.")]), purpose="user_data")
+    other = await upload(client, jsonl([chat_line("a", "Hi.")]), purpose="user_data")
     with pytest.raises(openai.UnprocessableEntityError) as wrong_purpose:
         await client.batches.create(input_file_id=other, endpoint=CHAT, completion_window="24h")
     assert wrong_purpose.value.body["errors"][0]["field"] == "input_file_id"  # type: ignore[index]
-    batch_file = await upload(client, jsonl([line("a", "Hi.")]))
+    batch_file = await upload(client, jsonl([chat_line("a", "Hi.")]))
     with pytest.raises(openai.UnprocessableEntityError) as endpoint:
         await client.batches.create(
             input_file_id=batch_file, endpoint="/v1/embeddings", completion_window="24h"
@@ -356,8 +343,8 @@ async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
 ) -> None:
     fake_llm.configure(log=True)
     client = sdk(service)
-    lines = [line("ok", "Hi.", max_tokens=20, temperature=0.2, stop=["\n\n"], seed=1),
-             line("tools", "Hi.", tools=[]), line("top_p", "Hi.", top_p=0.5)]  # fmt: skip
+    lines = [chat_line("ok", "Hi.", max_tokens=20, temperature=0.2, stop=["\n\n"], seed=1),
+             chat_line("tools", "Hi.", tools=[]), chat_line("top_p", "Hi.", top_p=0.5)]  # fmt: skip
     file_id = await upload(client, jsonl(lines))
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
@@ -392,7 +379,7 @@ async def test_upload_limits_are_the_file_limits(small_limits: Service) -> None:
         await upload(client, b"x" * 1_100_000, "user_data")
     assert too_big.value.status_code == 413
     with pytest.raises(openai.APIStatusError) as too_many:
-        await upload(client, jsonl([line(f"l-{i}", "Hi.") for i in range(11)]))
+        await upload(client, jsonl([chat_line(f"l-{i}", "Hi.") for i in range(11)]))
     assert too_many.value.status_code == 413
     assert "10 lines" in str(too_many.value.body)
     assert [f.bytes for f in (await client.files.list()).data] == [len(big)]
@@ -400,7 +387,7 @@ async def test_upload_limits_are_the_file_limits(small_limits: Service) -> None:
 
 async def test_a_deleted_file_is_gone(service: Service) -> None:
     client = sdk(service)
-    file_id = await upload(client, jsonl([line("a", "Hi.")]))
+    file_id = await upload(client, jsonl([chat_line("a", "Hi.")]))
     deleted = await client.files.delete(file_id)
     assert (deleted.id, deleted.deleted) == (file_id, True)
     with pytest.raises(openai.NotFoundError):
@@ -409,23 +396,10 @@ async def test_a_deleted_file_is_gone(service: Service) -> None:
 
 
 @pytest.fixture
-async def hooks() -> AsyncIterator[tuple[str, list[tuple[bytes, dict[str, str]]]]]:
+async def hooks() -> AsyncIterator[tuple[str, Calls]]:
     """A webhook receiver on loopback: its URL and the calls it got."""
-    calls: list[tuple[bytes, dict[str, str]]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        calls.append((await request.read(), dict(request.headers)))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/hook", calls
-    await runner.cleanup()
+    async with webhook_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
@@ -441,7 +415,9 @@ async def test_an_ended_batch_sends_a_signed_openai_event(
 ) -> None:
     url, calls = hooks
     client = sdk(hooked_service)
-    file_id = await upload(client, jsonl([line("a", "Hi."), line("b", "Hi.", model="nope")]))
+    file_id = await upload(
+        client, jsonl([chat_line("a", "Hi."), chat_line("b", "Hi.", model="nope")])
+    )
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h",
         extra_body={"webhook_url": url},
@@ -495,7 +471,7 @@ async def test_a_batch_and_a_job_share_the_alias_limit(
     inputs = [{"text": f"job {i}"} for i in range(30)]
     job = await narrow_service.client.post("/v1/jobs", json={"graph_id": "echo", "inputs": inputs})
     assert job.status_code in (200, 201, 202), job.text
-    file_id = await upload(client, jsonl([line(f"b-{i}", f"batch {i}") for i in range(30)]))
+    file_id = await upload(client, jsonl([chat_line(f"b-{i}", f"batch {i}") for i in range(30)]))
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
     )
@@ -516,7 +492,7 @@ async def test_a_batch_and_a_job_share_the_alias_limit(
 
 async def test_a_queued_batch_cancels_at_once_with_no_files(service: Service) -> None:
     client = sdk(service)
-    file_id = await upload(client, jsonl([line(f"q-{i}", "Hi.") for i in range(5)]))
+    file_id = await upload(client, jsonl([chat_line(f"q-{i}", "Hi.") for i in range(5)]))
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
     )
@@ -531,7 +507,7 @@ async def test_a_queued_batch_cancels_at_once_with_no_files(service: Service) ->
 
 async def test_files_list_pages_with_after(service: Service) -> None:
     client = sdk(service)
-    made = [await upload(client, jsonl([line(f"f-{n}", "Hi.")])) for n in range(3)]
+    made = [await upload(client, jsonl([chat_line(f"f-{n}", "Hi.")])) for n in range(3)]
     first = await client.files.list(limit=2)
     assert [f.id for f in first.data] == made[::-1][:2]
     assert first.has_more

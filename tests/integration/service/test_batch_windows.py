@@ -15,7 +15,6 @@ from pathlib import Path
 import openai
 import pytest
 import yaml
-from aiohttp import web
 
 from app.db.models import Job
 from app.services.runner.webhooks import WebhookDispatcher
@@ -23,18 +22,18 @@ from app.settings import Settings
 from tests.integration.service.conftest import new_key
 from tests.support.batch_sdk import (
     CHAT,
+    Calls,
     chat_line,
     file_lines,
     jsonl,
     sdk_client,
     stored_batches,
     upload,
+    webhook_receiver,
 )
 from tests.support.fake_llm import FakeLLM
 from tests.support.polling import until
 from tests.support.service import Service, loopback_webhooks, serve
-
-Calls = list[tuple[bytes, dict[str, str]]]
 
 
 @pytest.fixture
@@ -93,21 +92,8 @@ async def test_only_the_documented_window_is_accepted(
 @pytest.fixture
 async def hooks() -> AsyncIterator[tuple[str, Calls]]:
     """A webhook receiver on loopback: its URL and the calls it got."""
-    calls: Calls = []
-
-    async def handle(request: web.Request) -> web.Response:
-        calls.append((await request.read(), dict(request.headers)))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/hook", calls
-    await runner.cleanup()
+    async with webhook_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
