@@ -33,6 +33,9 @@ pytestmark = pytest.mark.postgres
 
 ITEMS, TAG = 800, "dead"
 LATENCY_MS, MAX_CONCURRENT = 30, 4
+# While the survivor starts (seconds, more on a loaded machine) the runner must not finish the
+# job: replies are this slow until the runner is killed.
+STALLED_LATENCY_MS = 500
 PROMPTLY_S = 5.0  # what a user may rely on
 WAIT_S = 8.0  # long enough to see it, well short of the lease
 SETTINGS = {
@@ -121,9 +124,12 @@ def test_a_live_service_takes_over_a_killed_ones_job_at_once(
     graph_id = upload_graph(runner.client, marked_graph("dead-owner"))
     job_id = submit_job(runner.client, graph_id, tagged_inputs(TAG, ITEMS))
     running_quarter(runner, job_id)  # claimed by the only service, before the other starts
+    fake_llm.configure(latency_ms=STALLED_LATENCY_MS)
     survivor = start(running, "survivor", fresh_postgres, fake_llm, tmp_path)
     time.sleep(2 * SETTINGS["poll_s"])  # the survivor has polled and left the job alone
+    assert job_status(survivor.client, job_id)["status"] == "running"
     runner.kill()
+    fake_llm.configure(latency_ms=LATENCY_MS)
 
     taken_over_s = progressed_after(survivor, job_id, since=time.monotonic())
     print(f"\nprogressed {taken_over_s:.2f}s after the kill (lease 30s)")
