@@ -122,6 +122,8 @@ class Job(Base):
     __table_args__ = (
         Index(None, "status", "priority", "created_at"),
         Index(None, "tenant_id", "created_at", "id"),
+        # Covers the dashboard's counts of a tenant's jobs by status (read from the index alone).
+        Index(None, "tenant_id", "kind", "status"),
         Index(None, "finished_at"),
         Index(
             None,
@@ -205,6 +207,8 @@ class NodeResult(Base):
     """How one node of one item ended: exactly one row per (job, item, node)."""
 
     __tablename__ = "node_results"
+    # Covers the dashboard's per-node state counts of a job (read from the index alone).
+    __table_args__ = (Index(None, "job_id", "node_id", "status"),)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     item_index: Mapped[int] = mapped_column(Integer, primary_key=True)
