@@ -19,7 +19,8 @@ def counts(job: Job) -> dict[str, Any]:
     ``pending`` is what is neither running, waiting nor ended.
     """
     done = job.succeeded + job.failed + job.cancelled
-    pending = max(0, job.item_count - job.running - job.waiting - done)
+    waiting = job.waiting or 0  # (None on a row not yet flushed)
+    pending = max(0, job.item_count - job.running - waiting - done)
     # Cancelled items took no time: counted as done, they would inflate the throughput.
     throughput, eta = _pace(job, job.succeeded + job.failed, pending + job.running)
     return {
@@ -27,7 +28,7 @@ def counts(job: Job) -> dict[str, Any]:
             "total": job.item_count,
             ItemStatus.PENDING: pending,
             ItemStatus.RUNNING: job.running,
-            ItemStatus.WAITING: job.waiting,  # at a human node, holding no slot
+            ItemStatus.WAITING: waiting,  # at a human node, holding no slot
             ItemStatus.SUCCEEDED: job.succeeded,
             ItemStatus.FAILED: job.failed,
             ItemStatus.CANCELLED: job.cancelled,

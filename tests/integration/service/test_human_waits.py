@@ -168,3 +168,21 @@ async def test_a_timeout_gives_the_default_or_fails(
         assert not calls(fake_llm, "final ")
     waits = (await service.client.get(f"/v1/jobs/{job_id}/waits")).json()["data"]
     assert [w["status"] for w in waits] == ["timed_out"]
+
+
+async def test_cancelling_a_job_closes_its_waiting_items(service: Service) -> None:
+    client = service.client
+    job_id = await submit(client, approval_graph("cancelled"), 5)
+    runner = asyncio.get_running_loop().create_task(service.run_jobs())
+    try:
+        await until(client, job_id, lambda s: s["counts"]["waiting"] == 5)
+        assert (await client.post(f"/v1/jobs/{job_id}/cancel")).status_code == 200
+        done = await until(client, job_id, lambda s: s["status"] == "cancelled")
+    finally:
+        await asyncio.wait_for(runner, 30)
+    assert done["counts"]["cancelled"] == 5
+    assert done["counts"]["waiting"] == 0
+    waits = (await client.get(f"/v1/jobs/{job_id}/waits")).json()["data"]
+    assert {w["status"] for w in waits} == {"cancelled"}
+    late = await client.post(answer_url(job_id, 0), json={"answer": {"approve": True}})
+    assert late.status_code == 409
