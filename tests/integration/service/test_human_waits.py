@@ -17,6 +17,7 @@ from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.graphs import ECHO_GRAPH
 from tests.support.service import Service, endpoints_file
+from tests.support.sse import read_events
 
 ITEMS = 100
 MAX_CONCURRENT = 4
@@ -168,6 +169,13 @@ async def test_a_timeout_gives_the_default_or_fails(
         assert not calls(fake_llm, "final ")
     waits = (await service.client.get(f"/v1/jobs/{job_id}/waits")).json()["data"]
     assert [w["status"] for w in waits] == ["timed_out"]
+    events = await read_events(service.client, job_id, {})
+    kinds = [e.kind for e in events]
+    assert kinds.index("item_waiting") < kinds.index("item_answered")
+    waiting = events[kinds.index("item_waiting")].data
+    assert (waiting["index"], waiting["node"]) == (0, "ok")
+    assert waiting["prompt"].startswith("Approve t0: ")
+    assert events[kinds.index("item_answered")].data["timed_out"] is True
 
 
 async def test_cancelling_a_job_closes_its_waiting_items(service: Service) -> None:
