@@ -34,9 +34,22 @@ class ItemStatus(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
+    # At a human node with no answer yet: out of the runner's window, holding no slot, until
+    # an answer (or the node's timeout) makes it pending again.
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class WaitStatus(StrEnum):
+    """One human wait (a row of ``human_waits``): an item at a human node, or an answer that
+    came first (the mailbox: kept until the wait begins)."""
+
+    WAITING = "waiting"  # the item waits for this answer
+    ANSWERED = "answered"  # an answer is stored (before or during the wait)
+    TIMED_OUT = "timed_out"  # the deadline passed first
+    CANCELLED = "cancelled"  # the job was cancelled while the item waited
 
 
 class EventKind(StrEnum):
@@ -47,6 +60,8 @@ class EventKind(StrEnum):
     ITEM_SUCCEEDED = "item_succeeded"  # one success, as the runner reports it
     ITEMS_SUCCEEDED = "items_succeeded"  # successes of one stored batch, as the stream carries them
     ITEM_FAILED = "item_failed"
+    ITEM_WAITING = "item_waiting"  # an item reached a human node with no answer: it waits
+    ITEM_ANSWERED = "item_answered"  # a wait's answer arrived (or its timeout passed)
     PROGRESS = "progress"  # the job's item counts, sent now and then while it runs
     JOB_COMPLETED = "job_completed"
     JOB_FAILED = "job_failed"
@@ -119,11 +134,19 @@ JOB_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.CANCELLED: frozenset(),
 }
 ITEM_TRANSITIONS: dict[ItemStatus, frozenset[ItemStatus]] = {
-    ItemStatus.PENDING: frozenset({ItemStatus.RUNNING, ItemStatus.CANCELLED}),
+    ItemStatus.PENDING: frozenset({ItemStatus.RUNNING, ItemStatus.WAITING, ItemStatus.CANCELLED}),
     # A running item of a job taken over after a crash is run again.
     ItemStatus.RUNNING: frozenset(
-        {ItemStatus.RUNNING, ItemStatus.SUCCEEDED, ItemStatus.FAILED, ItemStatus.CANCELLED}
+        {
+            ItemStatus.RUNNING,
+            ItemStatus.WAITING,
+            ItemStatus.SUCCEEDED,
+            ItemStatus.FAILED,
+            ItemStatus.CANCELLED,
+        }
     ),
+    # Answered (or timed out): runnable again, its finished nodes kept.
+    ItemStatus.WAITING: frozenset({ItemStatus.PENDING, ItemStatus.CANCELLED}),
     ItemStatus.SUCCEEDED: frozenset(),
     ItemStatus.FAILED: frozenset(),
     ItemStatus.CANCELLED: frozenset(),

@@ -29,6 +29,7 @@ from app.api.routes import (
     ui_auth,
     ui_graphs,
     ui_jobs,
+    waits,
     webhooks,
 )
 from app.api.schemas.common import PROBLEM_RESPONSES
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Routes match in this order: status polls, the most frequent request, are matched first.
     modules = (
-        jobs, graphs, datasets, evaluations, optimizations, runs, files, batches, webhooks,
+        jobs, waits, graphs, datasets, evaluations, optimizations, runs, files, batches, webhooks,
         metrics, health,
     )  # fmt: skip
     for module in modules:

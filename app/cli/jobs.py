@@ -165,9 +165,10 @@ def _outcomes(counts: dict[str, Any]) -> str:
         ItemStatus.FAILED,
         ItemStatus.CANCELLED,
         ItemStatus.RUNNING,
+        ItemStatus.WAITING,
         ItemStatus.PENDING,
     )
-    return ", ".join(f"{counts[name]} {name}" for name in names)
+    return ", ".join(f"{counts.get(name, 0)} {name}" for name in names)
 
 
 @app.command("list")
@@ -266,3 +267,38 @@ def events(
         for event in client.events(job_id, after=after):
             record = {"id": event.id, "kind": event.kind, "data": event.data}
             typer.echo(json.dumps(record, ensure_ascii=False))
+
+
+@app.command("waits")
+def waits(
+    job_id: JobId, url: UrlOption = None, api_key: ApiKeyOption = None, as_json: JsonOption = False
+) -> None:
+    """The job's waits at human nodes, with their prompts."""
+    with connect(url, api_key) as client:
+        found = client.waits(job_id)
+    if as_json:
+        echo_json(found)
+        return
+    rows = [
+        (w["item"], w["node"], w["status"], w.get("prompt") or "", w.get("deadline")) for w in found
+    ]
+    echo_table(("item", "node", "status", "prompt", "deadline"), rows)
+
+
+@app.command("answer")
+def answer(
+    job_id: JobId,
+    index: Annotated[int, typer.Argument(min=0, help="the item's index", show_default=False)],
+    node: Annotated[str, typer.Argument(help="the human node's id", show_default=False)],
+    value: Annotated[str, typer.Argument(help="the answer, as JSON", show_default=False)],
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Answer one wait (kept if the item has not reached the node yet)."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        fail(f"the answer is not JSON: {exc}")
+    with connect(url, api_key) as client:
+        wait = client.answer(job_id, index, node, parsed)
+    typer.echo(f"item {wait['item']} node {wait['node']}: {wait['status']}")

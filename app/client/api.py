@@ -225,6 +225,20 @@ class Client:
         items: list[dict[str, Any]] = page["items"]
         return items[0] if items else None
 
+    def waits(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's waits at human nodes (``id``, ``item``, ``node``, ``status``, ``prompt``,
+        ``answer``, ``deadline``). ``[w["prompt"] for w in client.waits(job_id)]``"""
+        page = self._json("GET", f"/v1/jobs/{job_id}/waits")
+        waits: list[dict[str, Any]] = page["data"]
+        return waits
+
+    def answer(self, job_id: str, index: int, node: str, answer: Any) -> dict[str, Any]:
+        """Answer item ``index``'s human node ``node``; a wrong answer raises the 422 naming
+        the field, a second answer the 409. ``client.answer(job_id, 0, "ok", {"approve": True})``
+        """
+        path = f"/v1/jobs/{job_id}/items/{index}/input/{node}"
+        return self._json("POST", path, json={"answer": answer})
+
     def item(self, job_id: str, index: int) -> dict[str, Any]:
         """One item with its input and every node's record. ``client.item(job_id, 0)["nodes"]``"""
         return self._json("GET", f"/v1/jobs/{job_id}/items/{index}")

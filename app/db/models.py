@@ -152,6 +152,7 @@ class Job(Base):
     webhook_next_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     item_count: Mapped[int] = mapped_column(Integer, default=0)
     running: Mapped[int] = mapped_column(Integer, default=0)
+    waiting: Mapped[int] = mapped_column(Integer, default=0)  # items at a human node
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     cancelled: Mapped[int] = mapped_column(Integer, default=0)
@@ -201,6 +202,29 @@ class JobItem(Base):
     output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+
+
+class HumanWait(Base):
+    """One item at one ``human`` node: its wait, or an answer that came before the wait
+    (the mailbox). One row per (job, item, node); see ``app.lifecycle.WaitStatus``."""
+
+    __tablename__ = "human_waits"
+    __table_args__ = (
+        UniqueConstraint("job_id", "item_index", "node_id"),
+        Index(None, "job_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    item_index: Mapped[int] = mapped_column(Integer)
+    node_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    prompt: Mapped[str | None] = mapped_column(Text, default=None)  # null until the wait begins
+    answer: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
+    deadline: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    waited_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
 
 
 class NodeResult(Base):

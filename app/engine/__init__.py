@@ -32,9 +32,10 @@ from app.engine.errors import (
     TraceError,
     TransientLLMError,
 )
-from app.engine.execution.api import run, run_batch, run_sync, stream
+from app.engine.execution.api import resume, run, run_batch, run_sync, stream
 from app.engine.execution.limits import OutputLimits
 from app.engine.execution.observer import Observer
+from app.engine.execution.pending import HumanWait, Pending
 from app.engine.execution.settings import ExecutionSettings
 from app.engine.graph import (
     Graph,
@@ -61,7 +62,7 @@ from app.engine.resources.config import EndpointConfig, ResourceConfig
 from app.engine.resources.fairness import Flow
 from app.engine.resources.manager import ResourceManager, close_shared_managers, shared_manager
 from app.engine.tracing.api import trace
-from app.engine.tracing.ops import branch, classify, match_branch, parse_json
+from app.engine.tracing.ops import branch, classify, human, match_branch, parse_json
 
 __all__ = [
     "BatchResult",
@@ -82,6 +83,7 @@ __all__ = [
     "GraphIssue",
     "GraphLimits",
     "GraphValidationError",
+    "HumanWait",
     "InferenceModule",
     "InputError",
     "LLMCallError",
@@ -100,6 +102,7 @@ __all__ = [
     "OutputLimitError",
     "OutputLimits",
     "Parameter",
+    "Pending",
     "PermanentLLMError",
     "RateLimitInfo",
     "RateLimitedError",
@@ -114,9 +117,11 @@ __all__ = [
     "classify",
     "close_shared_managers",
     "graph_hash",
+    "human",
     "load_graph",
     "match_branch",
     "parse_json",
+    "resume",
     "run",
     "run_batch",
     "run_sync",

@@ -10,6 +10,7 @@ EngineError
 │   ├── OutputLimitError     an output (or an item's outputs) went over a size limit
 │   ├── BranchError          a branch cannot decide: a non-boolean condition, no case matched
 │   ├── LedgerMissError      strict replay: the request is not in the ledger
+│   ├── AwaitingInput        a human node has no answer yet: its item waits
 │   └── LLMCallError         a model call failed; the subclass says how to react
 │       ├── RateLimitedError     429: wait ``retry_after`` seconds, lower the rate, retry
 │       ├── TransientLLMError    5xx, timeout, connection error: back off and retry
@@ -73,6 +74,11 @@ class CheckpointError(EngineError):
 
 class NodeError(EngineError):
     """A node failed. Raised by op handlers; the scheduler records it on the node."""
+
+
+class AwaitingInput(NodeError):
+    """A ``human`` node has no answer yet; the message is its rendered prompt. The item
+    waits: its finished nodes are kept, and a run given the answer continues from them."""
 
 
 class OutputLimitError(NodeError):

@@ -16,10 +16,11 @@ from app.lifecycle import TERMINAL_JOB_STATUSES, ItemStatus, JobStatus
 def counts(job: Job) -> dict[str, Any]:
     """The job's progress: ``counts``, ``throughput_per_s``, ``eta_s`` and ``usage``.
 
-    ``pending`` is what is neither running nor ended: ``total - running - ended``.
+    ``pending`` is what is neither running, waiting nor ended.
     """
     done = job.succeeded + job.failed + job.cancelled
-    pending = max(0, job.item_count - job.running - done)
+    waiting = job.waiting or 0  # (None on a row not yet flushed)
+    pending = max(0, job.item_count - job.running - waiting - done)
     # Cancelled items took no time: counted as done, they would inflate the throughput.
     throughput, eta = _pace(job, job.succeeded + job.failed, pending + job.running)
     return {
@@ -27,6 +28,7 @@ def counts(job: Job) -> dict[str, Any]:
             "total": job.item_count,
             ItemStatus.PENDING: pending,
             ItemStatus.RUNNING: job.running,
+            ItemStatus.WAITING: waiting,  # at a human node, holding no slot
             ItemStatus.SUCCEEDED: job.succeeded,
             ItemStatus.FAILED: job.failed,
             ItemStatus.CANCELLED: job.cancelled,

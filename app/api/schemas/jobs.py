@@ -49,6 +49,7 @@ class Counts(BaseModel):
     total: int
     pending: int
     running: int
+    waiting: int = 0  # items at a human node, holding no slot
     succeeded: int
     failed: int
     cancelled: int

@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
-from app.db.models import OPEN_ITEMS, GraphVersion, Job, JobEvent, JobItem
+from app.db.models import OPEN_ITEMS, GraphVersion, HumanWait, Job, JobEvent, JobItem
 from app.db.owner_locks import owner_key
 from app.db.session import rowcount
-from app.lifecycle import ACTIVE_JOB_STATUSES, EventKind, ItemStatus, JobStatus
+from app.lifecycle import ACTIVE_JOB_STATUSES, EventKind, ItemStatus, JobStatus, WaitStatus
 
 ACTIVE = tuple(ACTIVE_JOB_STATUSES)
 # Running items first: their count is also taken off the job's running count.
@@ -294,10 +294,15 @@ async def cancel_job(
     if not rowcount(await session.execute(stop.execution_options(**NO_SYNC))):
         return Cancellation(found, False, 0, False)
     moved = {ItemStatus.PENDING: await _cancel_items(session, job_id, ItemStatus.PENDING, now)}
+    moved[ItemStatus.WAITING] = await cancel_waiting(session, job_id, now)
     if not held:
         moved[ItemStatus.RUNNING] = await _cancel_items(session, job_id, ItemStatus.RUNNING, now)
     await _add(
-        session, job_id, cancelled=sum(moved.values()), running=-moved.get(ItemStatus.RUNNING, 0)
+        session,
+        job_id,
+        cancelled=sum(moved.values()),
+        running=-moved.get(ItemStatus.RUNNING, 0),
+        waiting=-moved[ItemStatus.WAITING],
     )
     job = await get_job(session, tenant_id, job_id)
     assert job is not None
@@ -313,6 +318,23 @@ async def _cancel_items(session: AsyncSession, job_id: str, state: str, now: dat
     return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
 
 
+async def cancel_waiting(session: AsyncSession, job_id: str, now: datetime) -> int:
+    """Items waiting at a human node become ``cancelled``, and their waits with them; returns
+    how many items changed (the caller moves ``jobs.waiting``)."""
+    waits = (
+        update(HumanWait)
+        .where(HumanWait.job_id == job_id, HumanWait.status == WaitStatus.WAITING)
+        .values(status=WaitStatus.CANCELLED)
+    )
+    await session.execute(waits.execution_options(**NO_SYNC))
+    stmt = (
+        update(JobItem)
+        .where(JobItem.job_id == job_id, JobItem.status == ItemStatus.WAITING)
+        .values(status=ItemStatus.CANCELLED, finished_at=now)
+    )
+    return rowcount(await session.execute(stmt.execution_options(**NO_SYNC)))
+
+
 async def cancel_open_items(session: AsyncSession, job_id: str) -> int:
     """After a cancelled job's runner has stopped: every item still open becomes ``cancelled``.
 
@@ -321,8 +343,11 @@ async def cancel_open_items(session: AsyncSession, job_id: str) -> int:
     """
     now = utcnow()
     moved = {state: await _cancel_items(session, job_id, state, now) for state in ACTIVE_ITEMS}
-    total = moved[ItemStatus.RUNNING] + moved[ItemStatus.PENDING]
-    await _add(session, job_id, running=-moved[ItemStatus.RUNNING], cancelled=total)
+    waiting = await cancel_waiting(session, job_id, now)
+    total = moved[ItemStatus.RUNNING] + moved[ItemStatus.PENDING] + waiting
+    await _add(
+        session, job_id, running=-moved[ItemStatus.RUNNING], waiting=-waiting, cancelled=total
+    )
     return total
 
 

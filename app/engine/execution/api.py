@@ -1,4 +1,4 @@
-"""The library's entry points: ``run``, ``run_sync``, ``stream``, ``run_batch``.
+"""The library's entry points: ``run``, ``run_sync``, ``stream``, ``run_batch``, ``resume``.
 
 >>> from app.engine import LLMInference, ResourceConfig, run_sync
 >>> cfg = ResourceConfig.from_dict({"endpoints": {"fast": {"provider": "simulated", "model": "m"}}})
@@ -17,12 +17,13 @@ from app.engine.dispatch import Runtime, register_runtime
 from app.engine.errors import InputError
 from app.engine.execution.batch import BatchRunner
 from app.engine.execution.inputs import bind_arguments, check_inputs
+from app.engine.execution.pending import Pending, answered, pending_of
 from app.engine.execution.prepared import Execution
 from app.engine.execution.program import program_for
 from app.engine.execution.settings import ExecutionSettings, resolve
-from app.engine.graph.model import Graph
+from app.engine.graph.model import Graph, HumanNode
 from app.engine.module import InferenceModule
-from app.engine.records import BatchResult
+from app.engine.records import BatchResult, RunResult
 from app.engine.resources.manager import close_shared_managers
 
 Target = InferenceModule | Graph
@@ -44,7 +45,27 @@ async def run(target: Target, *args: Any, **settings: Any) -> Any:
     execution = Execution(program_for(target), effective)
     inputs = _bind_call(target, execution, args, named)
     result = await execution.run(inputs, effective.checkpoint_key or "run")
-    return execution.finish(result)
+    return _finished(target, settings, execution, result)
+
+
+async def resume(state: Pending, answers: Mapping[str, Any]) -> Any:
+    """Go on with a run that stopped at human nodes (a :class:`Pending` from :func:`run`),
+    given ``answers`` by node id; the nodes finished before are not run again. Returns the
+    outputs, or a new :class:`Pending` while some human node still has no answer."""
+    given = answered(state, answers)
+    effective = _effective(state.target, state.settings)
+    execution = Execution(program_for(state.target), effective)
+    restored = {**state.finished, **given}
+    result = await execution.run(state.inputs, effective.checkpoint_key or "run", restored)
+    return _finished(state.target, state.settings, execution, result)
+
+
+def _finished(
+    target: Target, settings: dict[str, Any], execution: Execution, result: RunResult
+) -> Any:
+    humans = {n.id: n for n in execution.plan.graph.nodes if isinstance(n, HumanNode)}
+    pending = pending_of(target, settings, result, humans) if humans else None
+    return pending if pending is not None else execution.finish(result)
 
 
 def run_sync(target: Target, *args: Any, **settings: Any) -> Any:

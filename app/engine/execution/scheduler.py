@@ -17,6 +17,7 @@ from typing import Any
 
 from app.engine.checkpoint import CheckpointSession
 from app.engine.errors import (
+    AwaitingInput,
     BranchError,
     ConfigError,
     EngineError,
@@ -155,6 +156,18 @@ class GraphRun:
             self._fail(step, record, exc)
         else:
             self._succeed(step, value, record)
+
+    def run_human(self, step: Step) -> None:
+        """human: an answer given to the run comes as a restored node (see ``_dispatch``);
+        without one the node fails with :class:`AwaitingInput`, its prompt rendered."""
+        record = self._start_record(step)
+        try:
+            assert step.inline is not None
+            prompt = step.inline(self.values, self.ctx.limits)
+        except NodeError as exc:
+            self._fail(step, record, exc)
+        else:
+            self._fail(step, record, AwaitingInput(str(prompt)))
 
     def run_classify(self, step: Step) -> None:
         """classify: on the loop when the match is cheap, in a thread otherwise."""

@@ -132,6 +132,22 @@ class TemplateNode(NodeBase):
     text: str
 
 
+class HumanNode(NodeBase):
+    """A human's answer: the item waits until one arrives (or ``timeout_s`` passes).
+
+    ``prompt`` is a template, rendered like the other ops'; the answer must match ``schema``
+    (a safe subset of JSON Schema, :mod:`app.engine.graph.answer_schema`). On a timeout the
+    node outputs ``default`` (``on_timeout: default``) or fails (``on_timeout: fail``).
+    """
+
+    op: Literal["human"]
+    prompt: str = Field(max_length=100_000)
+    schema_: dict[str, Any] | bool = Field(default=True, alias="schema")
+    timeout_s: float | None = Field(default=None, gt=0, le=365 * 86_400)
+    on_timeout: Literal["default", "fail"] = "fail"
+    default: Any = None
+
+
 class ParseJsonNode(NodeBase):
     op: Literal["parse_json"]
     source: str = Field(min_length=1, max_length=512)
@@ -162,7 +178,14 @@ class ToolNode(NodeBase):
 
 
 Node = Annotated[
-    LLMNode | TemplateNode | ParseJsonNode | GetNode | ClassifyNode | CoalesceNode | ToolNode,
+    LLMNode
+    | TemplateNode
+    | ParseJsonNode
+    | GetNode
+    | ClassifyNode
+    | CoalesceNode
+    | ToolNode
+    | HumanNode,
     Field(discriminator="op"),
 ]
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from app.engine.errors import GraphIssue
+from app.engine.graph.answer_schema import answer_errors, schema_issues
 from app.engine.graph.limits import CheckContext
-from app.engine.graph.model import ClassifyNode, GetNode, LLMNode, Node, ToolNode
+from app.engine.graph.model import ClassifyNode, GetNode, HumanNode, LLMNode, Node, ToolNode
 from app.engine.graph.patterns import PatternError, compile_pattern
 from app.engine.graph.refs import RefSyntaxError, parse_path
 from app.engine.llm import OPTIONAL_FIELDS
@@ -79,3 +80,14 @@ def check_patterns(node: ClassifyNode, context: CheckContext) -> Iterator[GraphI
             compile_pattern(pattern)
         except PatternError as exc:
             yield GraphIssue(field, f"invalid regular expression: {exc}", node.id)
+
+
+def check_human(node: HumanNode, context: CheckContext) -> Iterator[GraphIssue]:
+    """A usable answer schema, and a ``default`` that matches it when a timeout gives it."""
+    issues = schema_issues(node.schema_)
+    for field, message in issues:
+        yield GraphIssue(field, message, node.id)
+    if issues or node.timeout_s is None or node.on_timeout != "default":
+        return
+    for field, message in answer_errors(node.schema_, node.default, "default"):
+        yield GraphIssue(field, message, node.id)

@@ -20,6 +20,7 @@ from app.engine.graph.model import (
     ClassifyNode,
     CoalesceNode,
     GetNode,
+    HumanNode,
     LLMNode,
     ParseJsonNode,
     TemplateNode,
@@ -122,3 +123,11 @@ def compile_tool(step: Step, node: ToolNode, parsed: ParsedNode) -> None:
     step.tool_args = tuple(
         (field.removeprefix("args."), template) for field, template in parsed.templates.items()
     )
+
+
+def compile_human(step: Step, node: HumanNode, parsed: ParsedNode) -> None:
+    """The step renders the prompt; the scheduler's ``run_human`` asks for the answer."""
+    template = parsed.templates["prompt"]
+    subject = f"prompt of node {node.id!r}"
+    step.run = "run_human"
+    step.inline = lambda values, limits: render(template, values, limits, subject)

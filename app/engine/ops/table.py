@@ -23,6 +23,7 @@ from app.engine.graph.model import (
     ClassifyNode,
     CoalesceNode,
     GetNode,
+    HumanNode,
     LLMNode,
     Node,
     NodeBase,
@@ -81,6 +82,9 @@ OPS: dict[str, OpSpec] = {
     ),
     "coalesce": OpSpec(CoalesceNode, compilers.compile_coalesce, references=("sources",)),
     "tool": OpSpec(ToolNode, compilers.compile_tool, templates=("args",), check=checks.check_tool),
+    "human": OpSpec(
+        HumanNode, compilers.compile_human, templates=("prompt",), check=checks.check_human
+    ),
 }
 LEGAL_OPS = tuple(OPS)  # as torch.fx's Graph._legal_ops
 

@@ -37,6 +37,24 @@ def classify(text: Any, labels: Mapping[str, str], default: str = "other") -> An
     return Classifier(labels, default).label_of(text)  # exactly what the node computes
 
 
+def human(
+    prompt: Any,
+    schema: dict[str, Any] | bool = True,
+    *,
+    timeout_s: float | None = None,
+    on_timeout: str = "fail",
+    default: Any = None,
+) -> Any:
+    """A person's answer, matching ``schema`` (a ``human`` node; only while tracing). ``run()``
+    stops there and returns a :class:`~app.engine.execution.pending.Pending` listing the
+    waits; ``resume(pending, {node: answer})`` goes on from the finished nodes."""
+    tracer = current_tracer()
+    if tracer is None:
+        raise TraceError("human() records a human node: call it inside forward()")
+    options = {"timeout_s": timeout_s, "on_timeout": on_timeout, "default": default}
+    return tracer.record_human(prompt, schema, **options)
+
+
 def branch(cond: Any, if_true: Arm, if_false: Arm) -> Any:
     """``if_true()`` when ``cond`` is ``True``, ``if_false()`` when it is ``False``.
 

@@ -23,6 +23,7 @@ from app.engine.graph.model import (
     GetNode,
     Graph,
     Guard,
+    HumanNode,
     InputSpec,
     LLMNode,
     Node,
@@ -273,6 +274,14 @@ class Tracer:
             **self._common(),
         )
         return self._add(node)
+
+    def record_human(
+        self, prompt: Any, schema: dict[str, Any] | bool, **options: Any
+    ) -> TracedValue:
+        node_id = self._unique(self._scoped("human"))
+        text = self.template_text(prompt)
+        spec = {"op": "human", "id": node_id, "prompt": text, "schema": schema, **options}
+        return self._add(HumanNode.model_validate({**spec, **self._common()}))
 
     def record_coalesce(self, refs: Sequence[Ref]) -> TracedValue:
         node_id = self._unique(self._scoped("coalesce"))

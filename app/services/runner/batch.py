@@ -19,6 +19,12 @@ from app.engine.execution.prepared import Execution
 from app.lifecycle import ItemStatus
 from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
+from app.services.runner.humans import (
+    HumanInput,
+    awaiting_input,
+    finished_records,
+    waiting_row,
+)
 from app.services.runner.kinds import BATCH, CannotRun, KindRun, RunDeps, Step, flow_of
 from app.services.runner.node_rows import restored_records
 from app.services.runner.sink import FailedNodeLog, NodeSink
@@ -38,7 +44,7 @@ class BatchKind:
             execution = _prepare(job, version.id, version.definition, deps, flow)
         except EngineError as exc:
             raise CannotRun(f"the graph cannot run: {exc}") from None
-        return BatchRun(job.id, execution, {"graph_version": version.version})
+        return BatchRun(job.id, execution, {"graph_version": version.version}, deps)
 
 
 def _prepare(
@@ -63,10 +69,13 @@ def _prepare(
 class BatchRun:
     """One batch job, started or resumed: each step is one item through the engine."""
 
-    def __init__(self, job_id: str, execution: Execution, started: dict[str, Any]) -> None:
+    def __init__(
+        self, job_id: str, execution: Execution, started: dict[str, Any], deps: RunDeps
+    ) -> None:
         self.job_id = job_id
         self.execution = execution
         self.started = started
+        self.humans = HumanInput(job_id, execution.plan.graph, deps)
 
     async def step(self, step: Step) -> ItemRow:
         raw = step.input
@@ -78,10 +87,19 @@ class BatchRun:
             return ItemRow(
                 self.job_id, step.index, ItemStatus.FAILED.value, None, str(exc), 0, 0, 0.0
             )
-        restored = restored_records(step.stored) if step.stored else None
+        restored = restored_records(step.stored) if step.stored else {}
         on_call(step.begin)  # running once its first model call has its slot
-        result = await self.execution.run(inputs, str(step.index), restored)
-        return item_row(self.job_id, step.index, result)
+        while True:
+            given = await self.humans.given(step.index)
+            if isinstance(given, ItemRow):
+                return given  # a human node timed out and fails its item
+            result = await self.execution.run(inputs, str(step.index), {**restored, **given})
+            awaiting = awaiting_input(result)
+            if not awaiting:
+                return item_row(self.job_id, step.index, result)
+            if await self.humans.wait(step.index, awaiting):
+                return waiting_row(self.job_id, step.index)
+            restored = finished_records(result)  # an answer came meanwhile: go on from here
 
 
 def item_row(job_id: str, index: int, result: RunResult) -> ItemRow:

@@ -22,10 +22,12 @@ import logging
 from functools import partial
 from typing import Any
 
+from app.db.base import utcnow
 from app.db.models import Job, NodeResult
 from app.db.repositories import events as events_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import results
+from app.db.repositories import waits as waits_repo
 from app.db.repositories.jobs import Ending
 from app.db.repositories.results import ItemRow
 from app.lifecycle import EventKind, ItemStatus, JobStatus
@@ -55,6 +57,7 @@ class DurableRun:
         self.abandoned = False  # lease lost or runner stopping: leave steps for the next owner
         self.ending = False  # in ``_end``: the lease is being released with the job's end
         self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[int] = set()  # indexes of the steps running now
 
     async def run(self) -> str | None:
         """Run to the end; the final status, or ``None`` when the run was abandoned."""
@@ -76,6 +79,7 @@ class DurableRun:
         try:
             await self._dispatch_all(kind_run)
             await self._drain()
+            await self._through_waits(kind_run)
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)
@@ -125,10 +129,33 @@ class DurableRun:
                 return
             cursor = page[-1][0]
             for index, raw in page:
+                if index in self._in_flight:
+                    continue
                 if not await self._take_slot():
                     return
                 begin = _Begin(self, index)
                 self._spawn(kind_run, Step(index, raw, stored.get(index, []), begin), begin)
+
+    async def _through_waits(self, kind_run: KindRun) -> None:
+        """While items wait at human nodes (holding no slot), look every ``wait_poll_s``
+        for items answered or timed out, and run them; return once no item is open."""
+        while not self._stopping:
+            if not self._tasks and not await retrying(self._unended, self._what):
+                return
+            await asyncio.sleep(self.deps.wait_poll_s)
+            await retrying(self._expire_waits, self._what)
+            await self.deps.writer.flush()  # steps that ended are stored: not paged again
+            await self._dispatch_all(kind_run)
+
+    async def _unended(self) -> int:
+        async with self.deps.sessions() as session:
+            return await waits_repo.open_or_waiting(session, self.job_id)
+
+    async def _expire_waits(self) -> None:
+        async with self.deps.sessions() as session:
+            if await waits_repo.waiting_count(session, self.job_id):
+                await waits_repo.expire_due(session, self.job_id, utcnow())
+            await session.commit()
 
     async def _next_page(
         self, cursor: int
@@ -152,7 +179,9 @@ class DurableRun:
     def _spawn(self, kind_run: KindRun, step: Step, begin: _Begin) -> None:
         task = asyncio.get_running_loop().create_task(self._run_step(kind_run, step, begin))
         self._tasks.add(task)
+        self._in_flight.add(step.index)
         task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _: self._in_flight.discard(step.index))
 
     async def _run_step(self, kind_run: KindRun, step: Step, begin: _Begin) -> None:
         set_item(step.index)
@@ -167,6 +196,8 @@ class DurableRun:
             finally:
                 self.deps.window.release(self.job_id)
             scope.ended(row)
+        if row.status == ItemStatus.WAITING:
+            return  # written by the kind; the item left the window and holds no slot
         begin()  # a step that ends without having begun (no model call) began now
         self._stepped(row)
 

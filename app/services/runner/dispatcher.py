@@ -193,7 +193,12 @@ class RunDispatcher:
                 await self._claim()
                 if not self._tasks:
                     break
-                await asyncio.wait(list(self._tasks.values()), return_when=asyncio.FIRST_COMPLETED)
+                # A job whose items wait at human nodes runs long: claim new jobs meanwhile.
+                await asyncio.wait(
+                    list(self._tasks.values()),
+                    timeout=self.settings.poll_s,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
         finally:
             self._until_idle = False
             await self.leases.stop()

@@ -56,6 +56,7 @@ class RunDeps:
     metrics: ServiceMetrics
     owner: str  # the runner's lease owner id: only the lease holder may end a run
     progress_s: float = 2.0
+    wait_poll_s: float = 0.5  # how often a run with waiting items looks for their answers
     limits: OutputLimits | None = None
     tenant_weights: Mapping[str, float] = field(default_factory=dict)  # by tenant name
     ledger_cache: str = "off"  # the ledger mode where neither a run nor its endpoint says

@@ -75,6 +75,7 @@ async def test_upload_job_results_in_input_order(
         "total": 30,
         "pending": 0,
         "running": 0,
+        "waiting": 0,
         "succeeded": 30,
         "failed": 0,
         "cancelled": 0,

@@ -75,6 +75,7 @@ async def test_a_job_whose_runner_died_twice_is_failed_and_closed(service: Servi
         "total": 3,
         "pending": 0,
         "running": 0,
+        "waiting": 0,
         "succeeded": 0,
         "failed": 0,
         "cancelled": 3,
