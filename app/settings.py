@@ -184,7 +184,16 @@ class Settings(BaseSettings):
     limiter_store_timeout_s: float = Field(
         default=1.0,
         gt=0,
-        description="a limiter store operation that takes longer counts as unreachable",
+        description="a limiter store operation that takes longer counts as unreachable, "
+        "unless the store answered within INF_LIMITER_STORE_OUTAGE_S: then it is only slow "
+        "and the operation waits for its answer",
+    )
+    limiter_store_outage_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a limiter store that answered within this many seconds is slow, not "
+        "unreachable: an operation waits up to this long for it before the process limits "
+        "on its local share (one process falling back alone would exceed the shared cap)",
     )
     limiter_learn_decay_s: float = Field(
         default=60.0,

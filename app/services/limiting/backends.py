@@ -84,6 +84,7 @@ def with_fallback(
         share=settings.limiter_fallback_share,
         timeout_s=settings.limiter_store_timeout_s,
         probe_s=settings.limiter_probe_s,
+        outage_s=settings.limiter_store_outage_s,
         unreachable=unreachable,
         outage=outage,
         learning=learning_policy(settings),

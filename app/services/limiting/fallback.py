@@ -12,6 +12,11 @@ alias's budget (concurrency cap, requests and tokens per minute), logs one warni
 
 Calls that took a shared slot before the store went away keep it: the wrapper counts them in
 the local share, so new calls wait until this process is under its share.
+
+A store that answered within the last ``outage_s`` is *slow*, not unreachable: a call that
+outlasts ``timeout_s`` keeps waiting for the store's answer (up to ``outage_s`` in all)
+instead of deciding on the local share. One loaded process falling back alone, while the
+others still share the store, would add its local share to a full shared budget.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ T = TypeVar("T")
 DEFAULT_SHARE = 0.5
 DEFAULT_TIMEOUT_S = 1.0
 DEFAULT_PROBE_S = 2.0
+DEFAULT_OUTAGE_S = 10.0
 # NOTE: 0.29 * 100 is 28.999999999999996 in floats; a share must not lose a whole slot to that.
 _ROUNDING = 1e-9
 
@@ -95,6 +101,7 @@ class FallbackRateStore:
         share: float = DEFAULT_SHARE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         probe_s: float = DEFAULT_PROBE_S,
+        outage_s: float = DEFAULT_OUTAGE_S,
         unreachable: tuple[type[BaseException], ...] = (),
         outage: Callable[[BaseException], bool] | None = None,
         clock: Clock | None = None,
@@ -106,11 +113,14 @@ class FallbackRateStore:
         self.status = FallbackStatus(share=share)
         self._timeout_s = timeout_s
         self._probe_s = probe_s
+        self._outage_s = max(outage_s, timeout_s)
+        self._answered_at: float | None = None  # the store's last answer, on self._clock
         self._errors: tuple[type[BaseException], ...] = (OSError, TimeoutError, *unreachable)
         self._outage = outage
         self._next_probe = 0.0
         self._probing = False
         self._held: dict[str, dict[str, float]] = {}  # alias -> owner -> ttl of shared leases
+        self._local_held: dict[str, dict[str, float]] = {}  # the same, of leases in fallback
 
     async def aclose(self) -> None:
         """Close the wrapped store's connections, if it holds any of its own."""
@@ -134,14 +144,15 @@ class FallbackRateStore:
             partial(self._shared_slot, alias, owner, ttl_s),
             partial(self._local_slot, alias, owner, ttl_s),
         )
-        if taken and shared:
-            self._held.setdefault(alias, {})[owner] = ttl_s
+        if taken:
+            (self._held if shared else self._local_held).setdefault(alias, {})[owner] = ttl_s
         return taken
 
     async def release_slot(self, alias: str, owner: str) -> None:
         # NOTE: released on both sides: a lease taken in fallback must not outlive its call.
         await self.local.release_slot(alias, owner)
         self._held.get(alias, {}).pop(owner, None)
+        self._local_held.get(alias, {}).pop(owner, None)
         await self._either(partial(self.store.release_slot, alias, owner), _nothing)
 
     async def block(self, alias: str, seconds: float) -> None:
@@ -190,8 +201,7 @@ class FallbackRateStore:
         if probe and not self._take_probe():
             return await local()
         try:
-            async with asyncio.timeout(self._timeout_s):
-                answer = await shared()
+            answer = await self._patiently(shared)
         except self._errors as exc:
             if not self._is_outage(exc):
                 raise
@@ -200,8 +210,29 @@ class FallbackRateStore:
         finally:
             if probe:
                 self._probing = False
-        self._leave()
+        self._answered_at = self._clock.now()
+        if self._leave():
+            await self._share_local_slots()
         return answer
+
+    async def _patiently(self, shared: Callable[[], Awaitable[T]]) -> T:
+        """``shared()`` within ``timeout_s``, or within ``outage_s`` if the store is only slow."""
+        call = asyncio.ensure_future(shared())
+        try:
+            done, _ = await asyncio.wait({call}, timeout=self._timeout_s)
+            if not done and self._recently_answered():
+                done, _ = await asyncio.wait({call}, timeout=self._outage_s - self._timeout_s)
+        finally:
+            if not call.done():
+                call.cancel()
+        if not done:
+            raise TimeoutError(f"the store did not answer within {self._timeout_s:g} s")
+        return call.result()
+
+    def _recently_answered(self) -> bool:
+        """Whether the store answered within ``outage_s``: then a late answer means slow."""
+        last = self._answered_at
+        return last is not None and self._clock.now() - last < self._outage_s
 
     def _is_outage(self, error: BaseException) -> bool:
         if self._outage is None or isinstance(error, OSError | TimeoutError):
@@ -249,10 +280,22 @@ class FallbackRateStore:
                 await self.local.acquire_slot(alias, owner, ttl_s)
         self._held.clear()
 
-    def _leave(self) -> None:
+    async def _share_local_slots(self) -> None:
+        """Take in the store the slots of calls admitted in fallback and still running, so
+        the other processes count them (best effort: the store may be full already)."""
+        held, self._local_held = self._local_held, {}
+        for alias, owners in held.items():
+            for owner, ttl_s in owners.items():
+                with contextlib.suppress(*self._errors):
+                    async with asyncio.timeout(self._timeout_s):
+                        await self.store.acquire_slot(alias, owner, ttl_s)
+                self._held.setdefault(alias, {})[owner] = ttl_s
+
+    def _leave(self) -> bool:
+        """End the fallback, if in it; whether it was."""
         status = self.status
         if not status.active:
-            return
+            return False
         lasted = self._clock.now() - (status.since or 0.0)
         status.active, status.since = False, None
         log.warning(
@@ -261,6 +304,7 @@ class FallbackRateStore:
             lasted,
             sum(status.decisions.values()),
         )
+        return True
 
 
 def first_line(error: BaseException, limit: int = 200) -> str:

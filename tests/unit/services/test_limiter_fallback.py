@@ -29,9 +29,11 @@ class Outage:
         self.inner = InMemoryRateStore(LIMITS, clock)
         self.down = self.hung = False
         self.attempts = 0
+        self.delay = 0.0
 
     async def _reach(self) -> None:
         self.attempts += 1
+        await asyncio.sleep(self.delay)
         if self.hung:
             await asyncio.sleep(3600)
         if self.down:
@@ -154,6 +156,24 @@ async def test_the_store_is_probed_at_a_bounded_rate_and_resumes(
     assert back.startswith("shared rate store answers again")
 
 
+async def test_a_slow_store_keeps_the_cap_shared_across_processes(
+    outage: Outage, clock: FakeClock
+) -> None:
+    """Another process fills the cap; this one's store answers, but late: it must wait, not
+    add its local share on top (10 in flight against 8 once, on a loaded machine)."""
+    other, this = (
+        FallbackRateStore(outage, LIMITS, share=0.5, timeout_s=0.05, probe_s=PROBE_S, clock=clock)
+        for _ in range(2)
+    )
+    assert await this.acquire_slot("m", "mine", ttl_s=30)
+    assert await slots_taken(other, ["a", "b", "c"]) == [True] * 3
+    outage.delay = 0.2
+    assert await slots_taken(this, ["x", "y"]) == [False, False]
+    assert not this.status.active
+    assert (await outage.inner.snapshot("m")).slots_used == 4
+    assert not (await this.local.snapshot("m")).leases
+
+
 async def test_slots_held_in_the_store_count_in_the_local_share(
     store: FallbackRateStore, outage: Outage
 ) -> None:
@@ -174,6 +194,21 @@ async def test_a_slot_taken_in_fallback_is_released_after_the_store_returns(
     await store.release_slot("m", "a")
     await store.release_slot("m", "b")
     assert (await store.local.snapshot("m")).leases == {}
+
+
+async def test_slots_taken_in_fallback_count_in_the_store_once_it_is_back(
+    store: FallbackRateStore, outage: Outage, clock: FakeClock
+) -> None:
+    outage.down = True
+    assert await slots_taken(store, ["a", "b"]) == [True, True]
+    outage.down = False
+    clock.advance(PROBE_S)
+    assert await store.blocked_for("m") == 0  # the probe that ends the fallback
+    assert (await outage.inner.snapshot("m")).slots_used == 2
+    other = FallbackRateStore(outage, LIMITS, share=0.5, timeout_s=0.05, clock=clock)
+    assert await slots_taken(other, ["c", "d", "e"]) == [True, True, False]
+    await store.release_slot("m", "a")
+    assert await slots_taken(other, ["e"]) == [True]
 
 
 async def test_the_snapshot_says_when_it_is_the_local_share(
