@@ -30,7 +30,7 @@ def graph_svg(definition: Mapping[str, Any], counts: Mapping[str, Mapping[str, i
     body += [_node(p, nodes[p.node], counts.get(p.node, {})) for p in placed.nodes]
     title = escape(f"Graph {graph.name}: {len(nodes)} nodes")
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" role="group" '
         f'aria-labelledby="graph-title" width="{placed.width:.0f}" height="{placed.height:.0f}" '
         f'viewBox="0 0 {placed.width:.0f} {placed.height:.0f}">'
         f'<title id="graph-title">{title}</title>'
@@ -62,6 +62,7 @@ def _node(p: Placed, node: Any, counts: Mapping[str, int]) -> str:
     label = escape(f"{node.id} ({detail}): {tally or 'no results'}")
     return (
         f'<g class="node state-{state}" data-node="{escape(node.id)}" data-state="{state}" '
+        f'tabindex="0" role="button" aria-label="{label}" '
         f"{data}><title>{label}</title>"
         f'<rect x="{p.x:.0f}" y="{p.y:.0f}" width="{NODE_W}" height="{NODE_H}" rx="6"/>'
         f"{_text(p, 18, escape(_short(node.id, 22)), 'name')}"

@@ -77,6 +77,20 @@ async def job_page(
     return page(request, "job.html", user, data=data, job=data.job, svg=svg, after=after)
 
 
+@router.get("/{job_id}/nodes/{node_id}")
+async def node_panel(
+    request: Request,
+    job_id: Annotated[str, Path(max_length=64)],
+    node_id: Annotated[str, Path(max_length=128)],
+    session: ReadSessionDep,
+    user: UiUserDep,
+) -> HTMLResponse:
+    """The panel of one node of the job (fetched by a click on it in the graph): its
+    duration percentiles and its first failures."""
+    stats = await dashboard.node_stats(session, user.tenant_id, job_id, node_id)
+    return page(request, "_node_panel.html", user, job_id=job_id, node_id=node_id, stats=stats)
+
+
 @router.get("/{job_id}/progress")
 async def job_progress(
     request: Request, job_id: Annotated[str, Path(max_length=64)], session: ReadSessionDep,

@@ -20,8 +20,22 @@
       });
   }
 
+  // A click (or Enter) on a node of a job's graph fetches that node's panel with htmx.
+  function showNode(node) {
+    var box = node.closest("[data-nodes]");
+    if (!box) { return; }
+    var url = box.dataset.nodes + encodeURIComponent(node.dataset.node);
+    htmx.ajax("GET", url, { target: "#node-panel", swap: "innerHTML" });
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest("button.perfetto");
     if (button) { openInPerfetto(button); }
+    var node = event.target.closest("svg.graph g.node");
+    if (node) { showNode(node); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var node = event.key === "Enter" && event.target.closest && event.target.closest("svg.graph g.node");
+    if (node) { showNode(node); }
   });
 })();

@@ -121,3 +121,14 @@ async def job_graph(
     version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     definition = version.definition if version is not None else {}
     return definition, await repo.node_state_counts(session, job_id)
+
+
+NODE_FAILURES_SHOWN = 5
+
+
+async def node_stats(
+    session: AsyncSession, tenant_id: str, job_id: str, node_id: str
+) -> repo.NodeStats:
+    """A node of a job: its duration percentiles and failures (one query; a job of another
+    tenant, or a node with no results, reads as no results)."""
+    return await repo.node_stats(session, tenant_id, job_id, node_id, NODE_FAILURES_SHOWN)
