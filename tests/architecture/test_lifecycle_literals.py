@@ -35,6 +35,7 @@ NOT_STATUSES = {
     ("app/services/optimization/projection.py", "budget"): "the request's budget field",
     ("app/services/optimizations/progress.py", "tested"): "a key of the stored run record",
     ("app/services/optimizations/view.py", "accepted"): "a step's accepted flag in its view",
+    ("app/services/requests/dashboard_runs.py", "accepted"): "the same flag, read from the view",
 }
 
 
