@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 import uvicorn
 from sqlalchemy import event, insert, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from app.api.app import create_app
@@ -50,6 +50,7 @@ from app.db.models import GraphVersion, Job, JobItem, NodeResult, Tenant
 from app.db.repositories import tenants
 from app.services.requests import dashboard
 from app.settings import Settings
+from bench.databases import postgres_database
 
 JOBS = 100_000
 ITEMS = 100_000
@@ -79,25 +80,9 @@ def fresh_database(server_url: str | None, workdir: Path) -> Iterator[str]:
         migrate.upgrade(url)
         yield url
         return
-    db_url = make_url(server_url).set(database=f"inf_dash_{uuid.uuid4().hex[:10]}")
-    rendered = db_url.render_as_string(hide_password=False)
-    asyncio.run(_admin(rendered, f'CREATE DATABASE "{db_url.database}"'))
-    try:
-        migrate.upgrade(rendered)
-        yield rendered
-    finally:
-        asyncio.run(_admin(rendered, f'DROP DATABASE IF EXISTS "{db_url.database}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(
-        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+    with postgres_database(server_url, "inf_dash") as url:
+        migrate.upgrade(url)
+        yield url
 
 
 async def make_tenants(url: str) -> tuple[list[str], str]:

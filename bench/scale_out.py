@@ -42,7 +42,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -53,8 +52,9 @@ import yaml
 from sqlalchemy import make_url
 
 from app.settings import Settings
+from bench.databases import postgres_database
 from bench.fake_llm.handle import FakeLLM
-from bench.service_bench import _admin, free_port, postgres_cpu_s, process_cpu_s
+from bench.service_bench import free_port, postgres_cpu_s, process_cpu_s
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -211,14 +211,9 @@ def start_api(env: dict[str, str], workdir: Path) -> tuple[Proc, str]:
 def bench_database(server_url: str) -> Iterator[str]:
     from app.db import migrate
 
-    url = make_url(server_url).set(database=f"inf_scale_{uuid.uuid4().hex[:10]}")
-    rendered = url.render_as_string(hide_password=False)
-    asyncio.run(_admin(rendered, f'CREATE DATABASE "{url.database}"'))
-    try:
-        migrate.upgrade(rendered)
-        yield rendered
-    finally:
-        asyncio.run(_admin(rendered, f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    with postgres_database(server_url, "inf_scale") as url:
+        migrate.upgrade(url)
+        yield url
 
 
 def through(url: str, proxy: RoundTrips) -> str:

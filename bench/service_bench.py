@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -60,10 +59,9 @@ from typing import Any
 import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.requests import Request
 
+from bench.databases import postgres_database
 from bench.engine_bench import COMPARE, EXTRACT, Measurement, documents, run_client_process
 from bench.fake_llm.handle import FakeLLM
 
@@ -281,24 +279,8 @@ def database(name: str, workdir: Path, postgres_server: str | None) -> Iterator[
         return
     if postgres_server is None:
         raise SystemExit("postgres needs TEST_DATABASE_URL or --postgres-url")
-    url = make_url(postgres_server).set(database=f"inf_bench_{uuid.uuid4().hex[:12]}")
-    rendered = url.render_as_string(hide_password=False)
-    asyncio.run(_admin(rendered, f'CREATE DATABASE "{url.database}"'))
-    try:
-        yield Database(name, rendered)
-    finally:
-        asyncio.run(_admin(rendered, f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-
-
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(
-        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
+    with postgres_database(postgres_server, "inf_bench") as url:
+        yield Database(name, url)
 
 
 # -- one service run -----------------------------------------------------------------------
