@@ -37,5 +37,5 @@ async def answer(
     schema, 409 when the wait was answered (or timed out) already. An answer sent before the
     item reaches the node is kept and used when it does."""
     body = await read_model(request, runtime.settings, AnswerRequest, "answer")
-    row = await waits.answer(session, tenant, (job_id, index, node), body.answer)
+    row = await waits.answer(session, runtime.programs, tenant, (job_id, index, node), body.answer)
     return Wait.model_validate(row)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,9 +14,10 @@ from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories import waits as waits_repo
 from app.engine.graph.answer_schema import answer_errors
-from app.engine.graph.model import Graph, HumanNode
+from app.engine.graph.model import HumanNode
 from app.lifecycle import TERMINAL_JOB_STATUSES
 from app.services.errors import Conflict, InvalidInput, Issue, NotFound
+from app.services.programs import ProgramCache
 from app.services.requests.jobs import find
 
 
@@ -49,15 +51,17 @@ async def list_waits(session: AsyncSession, tenant_id: str, job_id: str) -> list
 
 async def answer(
     session: AsyncSession,
+    programs: ProgramCache,
     tenant_id: str,
     key: tuple[str, int, str],
     value: Any,
 ) -> WaitView:
     """Answer the wait ``key`` (job id, item index, node id): checked against the node's
-    schema now; kept if the item does not wait yet; a second answer is a conflict."""
+    schema now; kept if the item does not wait yet; a second answer is a conflict. The
+    node comes from ``programs``: a graph is parsed once per process, not per answer."""
     job_id, index, node_id = key
     job = await find(session, tenant_id, job_id)
-    node = await _human_node(session, job, node_id)
+    node = await _human_node(session, programs, job, node_id)
     if await jobs_repo.get_item(session, job_id, index) is None:
         raise NotFound(f"job {job_id!r} has no item {index}")
     issues = [Issue(f, m, node_id) for f, m in answer_errors(node.schema_, value)]
@@ -71,16 +75,17 @@ async def answer(
     return wait_view(row)
 
 
-async def _human_node(session: AsyncSession, job: Job, node_id: str) -> HumanNode:
+async def _human_node(
+    session: AsyncSession, programs: ProgramCache, job: Job, node_id: str
+) -> HumanNode:
     version = None
     if job.graph_version_id is not None:
         version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     node = None
     if version is not None:
-        try:
-            node = Graph.model_validate(version.definition).node(node_id)
-        except KeyError:
-            node = None
+        graph = programs.get(version.id, version.definition).plan.graph
+        with contextlib.suppress(KeyError):
+            node = graph.node(node_id)
     if not isinstance(node, HumanNode):
         raise NotFound(f"job {job.id!r} has no human node {node_id!r}")
     return node
