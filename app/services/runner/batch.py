@@ -77,6 +77,10 @@ class BatchRun:
         self.started = started
         self.humans = HumanInput(job_id, execution.plan.graph, deps)
 
+    @property
+    def can_wait(self) -> bool:
+        return bool(self.humans.nodes)
+
     async def step(self, step: Step) -> ItemRow:
         raw = step.input
         try:

@@ -36,7 +36,7 @@ from app.services.errors import is_outage
 from app.services.observability.tracing import item_scope, job_scope
 from app.services.progress import counts
 from app.services.runner.ending import end_run, runner_end
-from app.services.runner.kinds import CannotRun, KindRun, RunDeps, RunKind, Step
+from app.services.runner.kinds import CannotRun, KindRun, RunDeps, RunKind, Step, WaitsForInput
 from app.services.runner.outages import reason, retrying
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,8 @@ class DurableRun:
         try:
             await self._dispatch_all(kind_run)
             await self._drain()
-            await self._through_waits(kind_run)
+            if isinstance(kind_run, WaitsForInput) and kind_run.can_wait:
+                await self._through_waits(kind_run)
         finally:
             progress.cancel()
             await asyncio.gather(progress, return_exceptions=True)

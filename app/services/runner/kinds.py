@@ -21,7 +21,8 @@ raises :class:`CannotRun` (or its runner kept dying), ``cancelled`` when the use
 
 A kind with work of its own at the end (a Batch API batch builds its output files) also has
 ``finish(session, job)`` (:class:`FinishesRun`): ``end_run`` calls it in the transaction that
-ends the run, whoever ends it, once no runner holds it any more.
+ends the run, whoever ends it, once no runner holds it any more. A run whose items may wait at
+human nodes says so (:class:`WaitsForInput`); only such a run is watched for answers.
 """
 
 from __future__ import annotations
@@ -130,6 +131,17 @@ class FinishesRun(Protocol):
     async def finish(self, session: AsyncSession, job: Job) -> None:
         """Do the kind's last work for the ended run ``job`` (its final row), in ``session``:
         the transaction that records the end, so both last or neither does."""
+        ...
+
+
+@runtime_checkable
+class WaitsForInput(Protocol):
+    """A run whose steps may end waiting for a person (a graph with human nodes): the core
+    then keeps it until no item is open (see :mod:`app.services.runner.humans`)."""
+
+    @property
+    def can_wait(self) -> bool:
+        """Whether any of its steps can wait."""
         ...
 
 
