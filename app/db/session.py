@@ -65,6 +65,12 @@ async def ping(engine: AsyncEngine, timeout_s: float = 2.0) -> bool:
     return True
 
 
+# Execution options of the repositories' statements: a bulk UPDATE leaves the session's
+# objects alone (NO_SYNC); a SELECT refreshes objects the session holds already (FRESH).
+NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+FRESH: dict[str, Any] = {"populate_existing": True}
+
+
 def rowcount(result: Result[Any]) -> int:
     """Rows matched by an UPDATE or DELETE executed through a session."""
     return cast(CursorResult[Any], result).rowcount

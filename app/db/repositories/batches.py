@@ -15,10 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
 from app.db.models import BatchRecord, Job, JobItem
-from app.db.session import rowcount
-
-FRESH: dict[str, Any] = {"populate_existing": True}
-NO_SYNC: dict[str, Any] = {"synchronize_session": False}
+from app.db.session import FRESH, NO_SYNC, rowcount
 
 
 async def add_batch(session: AsyncSession, job: Job, batch: BatchRecord) -> bool:

@@ -6,9 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import StoredFile
-from app.db.session import rowcount
-
-FRESH = {"populate_existing": True}
+from app.db.session import FRESH, rowcount
 
 
 async def add_file(session: AsyncSession, stored: StoredFile) -> StoredFile:

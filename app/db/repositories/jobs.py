@@ -38,14 +38,12 @@ from app.db import dialects
 from app.db.base import UTCDateTime, utcnow
 from app.db.models import OPEN_ITEMS, GraphVersion, HumanWait, Job, JobEvent, JobItem
 from app.db.owner_locks import owner_key
-from app.db.session import rowcount
+from app.db.session import FRESH, NO_SYNC, rowcount
 from app.lifecycle import ACTIVE_JOB_STATUSES, EventKind, ItemStatus, JobStatus, WaitStatus
 
 ACTIVE = tuple(ACTIVE_JOB_STATUSES)
 # Running items first: their count is also taken off the job's running count.
 ACTIVE_ITEMS = (ItemStatus.RUNNING, ItemStatus.PENDING)
-NO_SYNC: dict[str, Any] = {"synchronize_session": False}
-FRESH: dict[str, Any] = {"populate_existing": True}
 
 # -- submission and reads ------------------------------------------------------------------
 

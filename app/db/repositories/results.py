@@ -25,9 +25,8 @@ from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
 from app.db.repositories.jobs import lock_jobs, start_items
+from app.db.session import NO_SYNC
 from app.lifecycle import TERMINAL_ITEM_STATUSES, ItemStatus
-
-NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 
 
 @dataclass(slots=True)

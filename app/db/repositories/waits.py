@@ -18,11 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.base import utcnow
 from app.db.models import HumanWait, Job, JobItem
 from app.db.repositories import events as events_repo
-from app.db.session import rowcount
+from app.db.session import FRESH, NO_SYNC, rowcount
 from app.lifecycle import EventKind, ItemStatus, WaitStatus
 
-NO_SYNC: dict[str, Any] = {"synchronize_session": False}
-FRESH: dict[str, Any] = {"populate_existing": True}
 SETTLED = (WaitStatus.ANSWERED, WaitStatus.TIMED_OUT)
 
 

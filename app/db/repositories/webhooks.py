@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,10 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, Tenant, WebhookAttempt
-from app.db.session import rowcount
+from app.db.session import NO_SYNC, rowcount
 from app.lifecycle import WebhookState
 
-NO_SYNC: dict[str, Any] = {"synchronize_session": False}
 SECRET_PREFIX = "whsec_"
 
 
