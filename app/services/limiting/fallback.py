@@ -216,18 +216,11 @@ class FallbackRateStore:
         return answer
 
     async def _patiently(self, shared: Callable[[], Awaitable[T]]) -> T:
-        """``shared()`` within ``timeout_s``, or within ``outage_s`` if the store is only slow."""
-        call = asyncio.ensure_future(shared())
-        try:
-            done, _ = await asyncio.wait({call}, timeout=self._timeout_s)
-            if not done and self._recently_answered():
-                done, _ = await asyncio.wait({call}, timeout=self._outage_s - self._timeout_s)
-        finally:
-            if not call.done():
-                call.cancel()
-        if not done:
-            raise TimeoutError(f"the store did not answer within {self._timeout_s:g} s")
-        return call.result()
+        """``shared()`` within ``timeout_s``, or within ``outage_s`` if the store is only slow
+        (it answered within ``outage_s``)."""
+        limit = self._outage_s if self._recently_answered() else self._timeout_s
+        async with asyncio.timeout(limit):
+            return await shared()
 
     def _recently_answered(self) -> bool:
         """Whether the store answered within ``outage_s``: then a late answer means slow."""
