@@ -116,11 +116,11 @@ async def finalize(session: AsyncSession, batch_id: str, values: dict[str, Any])
 
 async def items_page(
     session: AsyncSession, job_id: str, after_index: int, limit: int
-) -> list[tuple[int, str, Any, Any]]:
-    """``(index, status, output, input)`` of the job's items after ``after_index``, in
-    input order."""
+) -> list[tuple[int, str, Any, str | None]]:
+    """``(index, status, output, custom_id)`` of the job's items after ``after_index``, in
+    input order (not their inputs: a batch's are most of its bytes)."""
     stmt = (
-        select(JobItem.item_index, JobItem.status, JobItem.output, JobItem.input)
+        select(JobItem.item_index, JobItem.status, JobItem.output, JobItem.custom_id)
         .where(JobItem.job_id == job_id, JobItem.item_index > after_index)
         .order_by(JobItem.item_index)
         .limit(limit)

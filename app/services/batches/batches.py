@@ -178,8 +178,8 @@ async def _store_lines(session: AsyncSession, batch_id: str, path: Any, endpoint
         if len(issues) >= MAX_ISSUES:
             break
         if not issues:
-            page = [line for line, _ in checked if line is not None]
-            await jobs_repo.add_items(session, batch_id, count - len(page), page)
+            page = [jobs_repo.NewItem(line, line["custom_id"]) for line, _ in checked if line]
+            await jobs_repo.add_rows(session, batch_id, count - len(page), page)
     if issues or count == 0:
         raise _bad_lines(issues[:MAX_ISSUES])
     return count

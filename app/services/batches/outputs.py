@@ -31,21 +31,24 @@ def part_of(status: str) -> BatchPart | None:
     return PARTS.get(ItemStatus(status))
 
 
-def _encoded(job_id: str, page: list[tuple[int, str, Any, Any]], part: BatchPart) -> list[bytes]:
+def _encoded(
+    job_id: str, page: list[tuple[int, str, Any, str | None]], part: BatchPart
+) -> list[bytes]:
     return [
-        lines.encoded(_line(job_id, index, status, output, raw))
-        for index, status, output, raw in page
+        lines.encoded(_line(job_id, index, status, output, custom_id))
+        for index, status, output, custom_id in page
         if part_of(status) is part
     ]
 
 
-def _line(job_id: str, index: int, status: str, output: Any, raw: Any) -> dict[str, Any]:
+def _line(
+    job_id: str, index: int, status: str, output: Any, custom_id: str | None
+) -> dict[str, Any]:
     if isinstance(output, dict) and "custom_id" in output:
         return output
     # NOTE: an item the writer could not store keeps only its error; say so in its line.
-    custom_id = raw.get("custom_id", "") if isinstance(raw, dict) else ""
     line_id = ids.request_id(job_id, index)
-    return lines.stopped(line_id, custom_id, "server_error", f"the line {status} unstored")
+    return lines.stopped(line_id, custom_id or "", "server_error", f"the line {status} unstored")
 
 
 async def output_chunks(
@@ -110,10 +113,10 @@ async def _tally(session: AsyncSession, job_id: str) -> _Tally:
     tally, after = _Tally(), -1
     while True:
         page = await repo.items_page(session, job_id, after, PAGE)
-        for index, status, output, raw in page:
+        for index, status, output, custom_id in page:
             part = part_of(status)
             if part is not None:
-                tally.add(part, _line(job_id, index, status, output, raw))
+                tally.add(part, _line(job_id, index, status, output, custom_id))
         if len(page) < PAGE:
             return tally
         after = page[-1][0]
