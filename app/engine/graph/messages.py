@@ -68,7 +68,7 @@ class Message(_Strict):
     """One chat message; ``tool`` messages answer the assistant's ``tool_calls`` by id."""
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[Part] | None = Field(default=None, max_length=256)
+    content: str | Annotated[list[Part], Field(max_length=256)] | None = None
     name: str | None = Field(default=None, max_length=64)
     tool_calls: list[ToolCall] | None = Field(default=None, max_length=128)
     tool_call_id: str | None = Field(default=None, max_length=256)

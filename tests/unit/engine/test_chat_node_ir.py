@@ -165,3 +165,9 @@ def test_fields_the_alias_provider_refuses_are_named() -> None:
         assert {(i.node, i.field) for i in caught.value.issues} == {("n", f) for f in refused}
     load_graph(llm(alias="local", prompt="{x}", **fields), aliases=aliases)
     load_graph(llm(alias="claude", prompt="{x}", n=1), aliases=aliases)
+
+
+def test_a_message_text_longer_than_256_characters_loads() -> None:
+    text = "Context: " + "x" * 5_000 + " {x}"
+    graph = load_graph(llm(messages=[{"role": "user", "content": text}]))
+    assert graph.node("n").messages[0].content == text  # type: ignore[union-attr]
