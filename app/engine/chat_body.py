@@ -67,32 +67,50 @@ class ChatBody(_Strict):
 def request_from_body(body: Mapping[str, Any]) -> LLMRequest:
     """The request a body asks for; ``pydantic.ValidationError`` names each bad field."""
     parsed = ChatBody.model_validate(body)
+    fields = node_fields(parsed)
+    stop, tools = fields.pop("stop", None), fields.pop("tools", ())
     return LLMRequest(
         model=parsed.model,
         system="",
         prompt="",
-        temperature=parsed.temperature,
-        max_tokens=parsed.max_completion_tokens or parsed.max_tokens,
-        stop=_stops(parsed.stop),
-        seed=parsed.seed,
-        response_format=_format(parsed.response_format),
+        stop=tuple(stop) if stop else None,
         messages=message_data(parsed.messages),
-        tools=tuple(t.model_dump(mode="json", exclude_none=True) for t in parsed.tools or ()),
-        tool_choice=_dumped(parsed.tool_choice),
-        top_p=parsed.top_p,
-        frequency_penalty=parsed.frequency_penalty,
-        presence_penalty=parsed.presence_penalty,
-        logprobs=parsed.logprobs,
-        top_logprobs=parsed.top_logprobs,
-        n=parsed.n,
-        reasoning_effort=parsed.reasoning_effort,
+        tools=tuple(tools),
+        **fields,
     )
 
 
-def _stops(stop: str | list[str] | None) -> tuple[str, ...] | None:
+def node_fields(parsed: ChatBody) -> dict[str, Any]:
+    """The body's options as an ``llm`` node's fields (JSON data; unset ones left out).
+
+    >>> node_fields(ChatBody.model_validate({"model": "m", "max_completion_tokens": 9,
+    ...     "stop": "END", "messages": [{"role": "user", "content": "hi"}]}))
+    {'max_tokens': 9, 'stop': ['END'], 'response_format': 'text'}
+    """
+    fields = {
+        "temperature": parsed.temperature,
+        "max_tokens": parsed.max_completion_tokens or parsed.max_tokens,
+        "stop": _stops(parsed.stop),
+        "seed": parsed.seed,
+        "response_format": _format(parsed.response_format),
+        "tools": [t.model_dump(mode="json", exclude_none=True) for t in parsed.tools or ()],
+        "tool_choice": _dumped(parsed.tool_choice),
+        **{name: getattr(parsed, name) for name in PASSED},
+    }
+    return {name: value for name, value in fields.items() if value not in (None, [])}
+
+
+PASSED = (
+    "top_p", "frequency_penalty", "presence_penalty", "logprobs", "top_logprobs", "n",
+    "reasoning_effort",
+)  # fmt: skip
+"""Sampling fields that keep their name and value from body to node."""
+
+
+def _stops(stop: str | list[str] | None) -> list[str] | None:
     if stop is None or stop == []:
         return None
-    return (stop,) if isinstance(stop, str) else tuple(stop)
+    return [stop] if isinstance(stop, str) else list(stop)
 
 
 def _format(fmt: ResponseFormat | None) -> str | dict[str, Any]:

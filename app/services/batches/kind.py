@@ -5,7 +5,8 @@ of jobs).
 A step maps the line's body (:mod:`app.services.batches.chat`), finds the alias serving its
 ``model`` (the endpoints file's ``models`` table, else the alias of that name) and runs a
 one-node ``llm`` graph; the item's output is the line's output or error line. A line whose
-model is unknown or whose body cannot be served fails alone, with a 4xx answer. Past the
+model is unknown, whose body is invalid, or that sets a field the alias's provider refuses
+(named in the error) fails alone, with a 4xx answer, before any call. Past the
 batch's deadline a line ends ``batch_expired`` (one in flight is cut at the deadline). A call
 stored before a restart is restored, never sent again. As the run ends (whoever ends it),
 :meth:`OpenAIBatchKind.finish` builds its output and error files in the ending transaction,
@@ -15,7 +16,6 @@ so a batch is ``completed`` with its files without anyone reading it first.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime
 from typing import Any
@@ -29,6 +29,7 @@ from app.engine import ExecutionSettings, Flow, ResourceConfig
 from app.engine.execution.prepared import Execution
 from app.engine.execution.program import Program
 from app.engine.graph.model import Graph, InputSpec, LLMNode
+from app.engine.resources.providers import refused_fields
 from app.lifecycle import ItemStatus
 from app.services.batches import ids, lines, outputs
 from app.services.batches.chat import ChatCall, Refused, chat_call
@@ -40,6 +41,7 @@ from app.services.runner.sink import FailedNodeLog, NodeSink
 
 OPENAI_BATCH = "openai_batch"
 NODE = "call"
+MAX_SHAPES = 256  # compiled line graphs a run keeps
 
 
 class OpenAIBatchKind:
@@ -80,7 +82,8 @@ class OpenAIBatchRun:
         self.deps = deps
         self.deadline = deadline
         self.started: dict[str, Any] = {"lines": job.item_count}
-        self._executions: dict[str, Execution] = {}  # one per call shape
+        self._executions: dict[tuple[str, bytes], Execution] = {}  # per alias and call shape
+        self._refusals = refused_fields(deps.resources.config)
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._cut: set[asyncio.Task[Any]] = set()  # the calls the deadline cancelled
         self._timer: asyncio.TimerHandle | None = None
@@ -101,6 +104,12 @@ class OpenAIBatchRun:
             message = f"the model {call.model!r} does not exist or is not served here"
             error = lines.refused(line_id, custom_id, request_id, 404, "model_not_found", message)
             return self._failed(step, error)
+        refused = [name for name in call.fields if name in self._refusals.get(alias, ())]
+        if refused:
+            message = f"body.{refused[0]} is not supported by the model {call.model!r}"
+            error = lines.refused(line_id, custom_id, request_id, 400, "unsupported_parameter",
+                                  message)  # fmt: skip
+            return self._failed(step, error)
         return await self._call(step, call, alias, (line_id, custom_id, request_id))
 
     async def _call(
@@ -109,10 +118,9 @@ class OpenAIBatchRun:
         execution = self._execution(call, alias)
         restored = restored_records(step.stored) if step.stored else None
         on_call(step.begin)  # running once its model call has its slot
-        inputs = {"system": call.system, "prompt": call.prompt}
         task = self._watch()
         try:
-            result = await execution.run(inputs, str(step.index), restored)
+            result = await execution.run(call.texts, str(step.index), restored)
         except asyncio.CancelledError:
             if task in self._cut and task.uncancel() == 0:  # the deadline's cancel alone
                 return self._expired(step, names[0], names[1])
@@ -124,7 +132,8 @@ class OpenAIBatchRun:
             message = f"{record.error_type}: {record.error}"
             error = lines.refused(*names, 500, record.error_type or "server_error", message)
             return self._failed(step, error)
-        line = lines.answered(*names, str(record.output), record.usage)
+        many, said = "n" in call.fields, "tools" in call.node
+        line = lines.answered(names, record.output, record.usage, many=many, message=said)
         tokens_in, tokens_out, cost = result.usage_totals()
         ok = ItemStatus.SUCCEEDED.value
         return ItemRow(self.job.id, step.index, ok, line, None, tokens_in, tokens_out, cost)
@@ -157,20 +166,16 @@ class OpenAIBatchRun:
         return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0)
 
     def _execution(self, call: ChatCall, alias: str) -> Execution:
-        options = (alias, call.temperature, call.max_tokens, call.stop, call.seed)
-        key = json.dumps([*options, call.response_format], sort_keys=True)
+        key = (alias, call.shape)
         found = self._executions.get(key)
         return found if found is not None else self._prepare(key, call, alias)
 
-    def _prepare(self, key: str, call: ChatCall, alias: str) -> Execution:
-        node = LLMNode(
-            op="llm", id=NODE, alias=alias, system="{system}", prompt="{prompt}",
-            temperature=call.temperature, max_tokens=call.max_tokens,
-            stop=list(call.stop) if call.stop else None, seed=call.seed,
-            response_format=call.response_format,
-        )  # fmt: skip
+    def _prepare(self, key: tuple[str, bytes], call: ChatCall, alias: str) -> Execution:
+        if len(self._executions) >= MAX_SHAPES:  # the oldest goes; lines using it keep it
+            del self._executions[next(iter(self._executions))]
+        node = LLMNode.model_validate({"op": "llm", "id": NODE, "alias": alias, **call.node})
         graph = Graph(
-            name="openai-batch-line", inputs={"system": InputSpec(), "prompt": InputSpec()},
+            name="openai-batch-line", inputs=dict.fromkeys(call.texts, InputSpec()),
             nodes=[node], outputs={NODE: NODE},
         )  # fmt: skip
         settings = ExecutionSettings(

@@ -50,33 +50,49 @@ def check_line(raw: bytes, endpoint: str) -> tuple[dict[str, Any] | None, list[t
 
 
 def answered(
-    line_id: str, custom_id: str, request_id: str, text: str, usage: LLMUsage | None
+    names: tuple[str, str, str], output: Any, usage: LLMUsage | None, *, many: bool, message: bool
 ) -> dict[str, Any]:
-    """The output line of a line the model answered, ``body`` a chat completion."""
+    """The output line of a line the model answered, ``body`` a chat completion.
+
+    ``output`` is the node's: one answer, or the list of them when ``many`` (``n`` > 1); an
+    answer is the assistant ``message`` (``content`` and ``tool_calls``) when tools were
+    given, else its text (JSON already decoded, for a JSON response format).
+    """
+    line_id, custom_id, request_id = names
     tokens_in = usage.input_tokens if usage else 0
     tokens_out = usage.output_tokens if usage else 0
-    cached = usage.cached_tokens if usage else 0
+    reason = finish_reason(usage.finish_reason if usage else None)
+    answers = output if many else [output]
     body = {
         "id": f"chatcmpl-{request_id.removeprefix('batch_req_')}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": usage.model if usage else "",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None},
-                "finish_reason": finish_reason(usage.finish_reason if usage else None),
-                "logprobs": None,
-            }
-        ],
+        "choices": [_choice(at, one, message, reason) for at, one in enumerate(answers)],
         "usage": {
             "prompt_tokens": tokens_in,
             "completion_tokens": tokens_out,
             "total_tokens": tokens_in + tokens_out,
-            "prompt_tokens_details": {"cached_tokens": cached},
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens if usage else 0},
         },
     }
     return _line(line_id, custom_id, {"status_code": 200, "request_id": request_id, "body": body})
+
+
+def _choice(index: int, answer: Any, message: bool, reason: str) -> dict[str, Any]:
+    """One choice: the answer as an assistant message (``tool_calls`` only when made)."""
+    said = {"role": "assistant", "content": _text(answer["content"] if message else answer),
+            "refusal": None}  # fmt: skip
+    calls = answer.get("tool_calls") if message else None
+    if calls:
+        said["tool_calls"], reason = calls, "tool_calls"
+    return {"index": index, "message": said, "finish_reason": reason, "logprobs": None}
+
+
+def _text(answer: Any) -> str | None:
+    if answer is None or isinstance(answer, str):
+        return answer
+    return orjson.dumps(answer).decode()  # a JSON response format's answer, decoded
 
 
 def refused(

@@ -42,8 +42,9 @@ CHAT = "/v1/chat/completions"
 def settings(settings: Settings, tmp_path: Path, fake_llm: FakeLLM) -> Settings:
     """``fast`` on the fake server, ``gpt-4o-mini`` mapped to it; files under ``tmp_path``."""
     alias = {"provider": "openai-compatible", "base_url": fake_llm.base_url, "max_retries": 0}
+    claude = {"provider": "anthropic", "base_url": fake_llm.root_url, "model": "claude-x"}
     config = {
-        "endpoints": {"fast": {**alias, "model": "fast", "max_concurrent": 64}},
+        "endpoints": {"fast": {**alias, "model": "fast", "max_concurrent": 64}, "claude": claude},
         "models": {"gpt-4o-mini": "fast"},
     }
     path = tmp_path / "batch-endpoints.yaml"
@@ -344,7 +345,8 @@ async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
     fake_llm.configure(log=True)
     client = sdk(service)
     lines = [chat_line("ok", "Hi.", max_tokens=20, temperature=0.2, stop=["\n\n"], seed=1),
-             chat_line("tools", "Hi.", tools=[]), chat_line("top_p", "Hi.", top_p=0.5)]  # fmt: skip
+             chat_line("tools", "Hi.", tools=[]), chat_line("top_q", "Hi.", top_q=0.5),
+             chat_line("hot", "Hi.", temperature=3)]  # fmt: skip
     file_id = await upload(client, jsonl(lines))
     created = await client.batches.create(
         input_file_id=file_id, endpoint=CHAT, completion_window="24h"
@@ -353,9 +355,11 @@ async def test_a_body_the_engine_cannot_serve_fails_its_line_naming_the_field(
     assert batch.request_counts is not None
     assert batch.request_counts.completed == 1
     errors = {one["custom_id"]: one for one in await output_lines(client, batch.error_file_id)}
-    assert "tools" in errors["tools"]["response"]["body"]["error"]["message"]
-    assert "top_p" in errors["top_p"]["response"]["body"]["error"]["message"]
-    assert errors["top_p"]["response"]["status_code"] == 400
+    message = {name: errors[name]["response"]["body"]["error"]["message"] for name in errors}
+    assert message["tools"].startswith("body.tools:")
+    assert message["top_q"] == "body.top_q: unsupported field"
+    assert message["hot"].startswith("body.temperature:")
+    assert {one["response"]["status_code"] for one in errors.values()} == {400}
     sent = fake_llm.log()
     assert len(sent) == 1  # only the line that can be served was sent, with its options
     assert (sent[0]["system"], sent[0]["prompt"], sent[0]["max_tokens"]) == ("Be brief.", "Hi.", 20)
@@ -513,3 +517,50 @@ async def test_files_list_pages_with_after(service: Service) -> None:
     assert first.has_more
     every = [f.id async for f in client.files.list(limit=1)]
     assert every == made[::-1]
+
+
+LOOKUP = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+FORCED = {"type": "function", "function": {"name": "lookup"}}
+CONVERSATION = [
+    {"role": "system", "content": "Answer with {braces} kept."},
+    {"role": "user", "content": "Find owls."},
+    {"role": "assistant", "tool_calls": [
+        {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "c1", "content": "owls: 3"},
+    {"role": "user", "content": [
+        {"type": "text", "text": "And this one?"},
+        {"type": "image_url", "image_url": {"url": "https://img.example/owl.png"}}]},
+]  # fmt: skip
+
+
+async def test_a_line_carries_a_full_chat_with_tools_and_sampling_fields(
+    service: Service, fake_llm: FakeLLM
+) -> None:
+    fake_llm.configure(capture=True)
+    client = sdk(service)
+    body = {"model": "fast", "messages": CONVERSATION, "tools": [LOOKUP],
+            "tool_choice": FORCED, "top_p": 0.5, "presence_penalty": 0.5, "n": 2}  # fmt: skip
+    refused = {"model": "claude", "messages": CONVERSATION[:2], "logprobs": True}
+    lines = [{"custom_id": "chat", "method": "POST", "url": CHAT, "body": body},
+             {"custom_id": "refused", "method": "POST", "url": CHAT, "body": refused}]  # fmt: skip
+    created = await client.batches.create(
+        input_file_id=await upload(client, jsonl(lines)), endpoint=CHAT, completion_window="24h"
+    )
+    batch = await run_until(service, client, created.id)
+
+    [sent] = fake_llm.log()
+    assert sent["body"]["messages"] == CONVERSATION
+    assert (sent["body"]["tools"], sent["body"]["tool_choice"]) == ([LOOKUP], FORCED)
+    assert (sent["body"]["top_p"], sent["body"]["presence_penalty"], sent["body"]["n"]) == (
+        0.5, 0.5, 2,
+    )  # fmt: skip
+    [answered] = await output_lines(client, batch.output_file_id)
+    completion = ChatCompletion.model_validate(answered["response"]["body"])
+    assert [choice.index for choice in completion.choices] == [0, 1]
+    for choice in completion.choices:
+        assert choice.finish_reason == "tool_calls"
+        assert choice.message.tool_calls
+        assert choice.message.tool_calls[0].function.name == "lookup"
+    [error] = await output_lines(client, batch.error_file_id)
+    assert (error["custom_id"], error["response"]["status_code"]) == ("refused", 400)
+    assert "body.logprobs" in error["response"]["body"]["error"]["message"]

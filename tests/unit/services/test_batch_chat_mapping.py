@@ -1,5 +1,6 @@
-"""A Batch API line's chat body as the engine's LLM request: what maps, and what is refused
-with its field named."""
+"""A Batch API line's chat body as a one-node ``llm`` graph: every message role, tools and
+the sampling fields carry over, texts are inputs (never templates), and what the engine
+cannot serve is refused with its field named."""
 
 from __future__ import annotations
 
@@ -7,54 +8,90 @@ from typing import Any
 
 import pytest
 
+from app.engine.graph.model import LLMNode
 from app.services.batches.chat import Refused, chat_call
 
 USER = [{"role": "user", "content": "Hi"}]
+TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+CHAT = [
+    {"role": "system", "content": "Be {brief}."},
+    {"role": "user", "content": "Earlier question"},
+    {
+        "role": "assistant",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": "found"},
+    {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": "And this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}},
+        ],
+    },
+]
 
 
-def test_system_developer_and_user_messages_join_into_system_and_prompt() -> None:
-    messages = [
-        {"role": "system", "content": "Be brief."},
-        {"role": "developer", "content": [{"type": "text", "text": "No emoji."}]},
-        {"role": "user", "content": "One"},
-        {
-            "role": "user",
-            "content": [{"type": "text", "text": "T"}, {"type": "text", "text": "wo"}],
-        },
-    ]
-    call = chat_call({"model": "m", "messages": messages})
-    assert (call.system, call.prompt) == ("Be brief.\n\nNo emoji.", "One\n\nTwo")
+def test_every_text_becomes_an_input_and_braces_stay_literal() -> None:
+    call = chat_call({"model": "m", "messages": CHAT})
+    assert call.texts == {
+        "t0": "Be {brief}.", "t1": "Earlier question", "t2": "found", "t3": "And this?",
+        "t4": "data:image/png;base64,AA==",
+    }  # fmt: skip
+    messages = call.node["messages"]
+    assert messages[0] == {"role": "system", "content": "{t0}"}
+    assert messages[2]["tool_calls"][0]["function"]["name"] == "lookup"
+    assert messages[4]["content"][1] == {"type": "image_url", "image_url": {"url": "{t4}"}}
+    LLMNode.model_validate({"op": "llm", "id": "call", "alias": "a", **call.node})
 
 
-def test_sampling_fields_pass_through() -> None:
+def test_tools_and_sampling_fields_carry_over_to_the_node() -> None:
     call = chat_call({
-        "model": "m", "messages": USER, "temperature": 0.5, "max_completion_tokens": 7,
-        "stop": "END", "seed": 3, "n": 1, "stream": False, "user": "u1",
+        "model": "m", "messages": USER, "tools": [TOOL], "tool_choice": "required",
+        "top_p": 0.5, "frequency_penalty": 1.0, "presence_penalty": -1.0, "logprobs": True,
+        "top_logprobs": 2, "n": 3, "reasoning_effort": "low", "temperature": 0.2,
+        "max_completion_tokens": 7, "stop": "END", "seed": 3, "stream": False, "user": "u1",
         "response_format": {"type": "json_object"},
     })  # fmt: skip
-    assert (call.temperature, call.max_tokens, call.stop, call.seed) == (0.5, 7, ("END",), 3)
-    assert call.response_format == "json"
-    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}
-    assert (
-        chat_call({"model": "m", "messages": USER, "response_format": schema}).response_format
-        == schema
-    )
+    node = call.node
+    assert (node["tools"], node["tool_choice"], node["n"]) == ([TOOL], "required", 3)
+    assert (node["top_p"], node["frequency_penalty"], node["presence_penalty"]) == (0.5, 1, -1)
+    assert (node["logprobs"], node["top_logprobs"], node["reasoning_effort"]) == (True, 2, "low")
+    assert (node["max_tokens"], node["stop"], node["seed"]) == (7, ["END"], 3)
+    assert node["response_format"] == "json"
+    assert "user" not in node and "stream" not in node
+    assert set(call.fields) >= {"top_p", "logprobs", "n", "tools"}
+
+
+def test_lines_of_one_shape_share_it_and_n_of_one_is_not_a_field() -> None:
+    one = chat_call({"model": "m", "messages": [{"role": "user", "content": "a"}], "n": 1})
+    two = chat_call({"model": "m", "messages": [{"role": "user", "content": "b"}], "n": 1})
+    other = chat_call({"model": "m", "messages": USER, "top_p": 0.1})
+    assert one.shape == two.shape != other.shape
+    assert "n" not in one.fields
+
+
+def test_a_long_message_is_not_refused() -> None:
+    text = "word " * 10_000
+    assert chat_call({"model": "m", "messages": [{"role": "user", "content": text}]}).texts == {
+        "t0": text
+    }
 
 
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
-        ({"tools": []}, "tools"),
-        ({"top_p": 0.1, "logprobs": True}, "logprobs, top_p"),
-        ({"n": 2}, "body.n"),
+        ({"top_q": 0.1}, "body.top_q: unsupported field"),
         ({"stream": True}, "body.stream"),
         ({"temperature": 3}, "body.temperature"),
-        ({"max_tokens": 0}, "body.max_tokens"),
-        ({"messages": [{"role": "assistant", "content": "x"}, *USER]}, "messages[0].role"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "content[0]"),
-        ({"messages": [{"role": "system", "content": "x"}]}, "no user message"),
+        ({"n": 0}, "body.n"),
+        ({"messages": []}, "body.messages"),
+        ({"messages": [{"role": "tool", "content": "x"}]}, "body.messages[0]"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "body.messages[0].role"),
         ({"model": ""}, "body.model"),
-        ({"response_format": {"type": "xml"}}, "response_format"),
+        ({"response_format": {"type": "xml"}}, "body.response_format"),
+        ({"tool_choice": "sometimes"}, "body.tool_choice"),
     ],
 )
 def test_what_the_engine_cannot_serve_is_refused_naming_it(
