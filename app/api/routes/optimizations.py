@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/optimizations", tags=["optimizations"])
     status_code=202,
     response_model=OptimizationOut | ProjectionOut,
     openapi_extra=json_body(OptimizationSpec),
-    responses={200: {"model": ProjectionOut, "description": "dry_run: the projection"}},
+    responses={200: {"model": ProjectionOut, "description": "dry_run: the bound, expected spend"}},
 )
 async def start_optimization(
     request: Request, response: Response, runtime: RuntimeDep, session: SessionDep,
