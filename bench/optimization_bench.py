@@ -21,8 +21,14 @@ dry-run projection of calls against the calls a run makes.
    live projection a run's status shows (``live_projection``: spent, plus the steps left at
    the finished steps' calls per step, plus the test) after the baseline and after 25, 50 and
    75 % of the steps, as a ratio to the calls the run made in the end.
+3. Expected calls. Each task is trained a second time with another seed (other batches); the
+   second run's dry-run ``expected`` (``app.services.optimization.expected``: the upper bound
+   scaled per role by what the first run spent of its own bound) is set beside the calls the
+   second run made; then the first run learnt from the second, and a run of 2 epochs (another
+   upper bound) learnt from the first.
 
     make bench-optimization
+    .venv/bin/python -m bench.optimization_bench --projection-only
     .venv/bin/python -m bench.optimization_bench --items 400 --concurrency 32 --latency-ms 30
     .venv/bin/python -m bench.optimization_bench --items 2000 --concurrency 128 --repeats 1
     .venv/bin/python -m bench.optimization_bench --items 2000 --concurrency 128 --calls
@@ -62,6 +68,7 @@ from app.engine.optimization.state import TrainerState
 from app.engine.optimization.trainer import Schedule
 from app.engine.resources.manager import ResourceManager
 from app.services.optimization.checks import Sizes
+from app.services.optimization.expected import PastRun, expected
 from app.services.optimization.live import live_projection
 from app.services.optimization.projection import Projection, project
 from app.services.optimization.spec import OptimizationSpec
@@ -70,6 +77,8 @@ from examples.optimization.tasks import answer_loss, examples_of, graph_of, sim_
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 EPOCHS, BATCH, SEED = 3, 5, 0
+SECOND_SEED = 1  # the second run of each task, whose dry run learns from the first
+SHORTER = 2  # epochs of a run whose upper bound differs from the run it learns from
 TOLERANCE = 0.10
 CHECKPOINTS = (0.0, 0.25, 0.5, 0.75)  # fractions of the scheduled steps; 0: after the baseline
 
@@ -170,11 +179,11 @@ def efficiency(
 # -- 2. projection ---------------------------------------------------------------------------
 
 
-def spec_for() -> OptimizationSpec:
+def spec_for(epochs: int = EPOCHS) -> OptimizationSpec:
     return OptimizationSpec.model_validate({
         "graph_id": "g", "train": "t", "val": "v", "test": "s",
         "loss": {"verifiers": [{"op": "answer_equals"}]}, "budget": {"max_calls": 10**6},
-        "schedule": {"epochs": EPOCHS, "batch_size": BATCH},
+        "schedule": {"epochs": epochs, "batch_size": BATCH},
     })  # fmt: skip
 
 
@@ -190,14 +199,14 @@ class Run:
     tested: dict[str, dict[str, float]]
 
 
-async def actual_calls(task: str, steps: int) -> Run:
-    """Train ``task`` as the spec schedules it (its ``steps`` steps), keeping the state at
-    each checkpoint, then the test evaluation."""
+async def actual_calls(task: str, steps: int, seed: int = SEED, epochs: int = EPOCHS) -> Run:
+    """Train ``task`` as the spec schedules it (its ``steps`` steps, batches shuffled by
+    ``seed``), keeping the state at each checkpoint, then the test evaluation."""
     graph, splits, config = graph_of(task), splits_of(task), sim_resources()
     params = graph_parameters(graph)
     trainer = Trainer(
         graph, splits["train"], answer_loss(), SFAOptimizer(params), valset=splits["val"],
-        schedule=Schedule(epochs=EPOCHS, batch_size=BATCH, seed=SEED), resources=config,
+        schedule=Schedule(epochs=epochs, batch_size=BATCH, seed=seed), resources=config,
     )  # fmt: skip
     states: dict[float, TrainerState] = {}
     while not trainer.done:
@@ -216,10 +225,10 @@ async def actual_calls(task: str, steps: int) -> Run:
     return Run({r.value: n for r, n in calls.items()}, history, states, trainer.state, tested)
 
 
-def projected_calls(task: str) -> Projection:
+def projected_calls(task: str, epochs: int = EPOCHS) -> Projection:
     graph, splits = graph_of(task), splits_of(task)
     sizes = Sizes(len(splits["train"]), len(splits["val"]), len(splits["test"]))
-    return project(spec_for(), graph, sizes)
+    return project(spec_for(epochs), graph, sizes)
 
 
 def given_counts(task: str, projection: Projection, history: TrainingHistory) -> dict[str, int]:
@@ -264,7 +273,66 @@ def projection_report(task: str) -> dict[str, Any]:
         "projected": projected, "actual": actual, "given_counts": given,
         "within_10pct": within(projected["total"], actual["total"]),
         "live": live_report(projection, run, actual["total"]),
+        "expected": expected_report(task, projection, run),
     }  # fmt: skip
+
+
+def spent_of(run: Run) -> dict[str, dict[str, float]]:
+    """Per role, what ``run`` spent in training and in its test (as a stored run records)."""
+    spent = {role: dict(usage) for role, usage in run.history.usage.items()}
+    for role, usage in run.tested.items():
+        total = spent.setdefault(role, {})
+        for name, value in usage.items():
+            total[name] = total.get(name, 0) + value
+    return spent
+
+
+def expected_report(task: str, projection: Projection, first: Run) -> dict[str, Any]:
+    """A second run with another seed: its dry run's expected calls, learnt from the first
+    run, against the calls the second run made; then the other way round, and a shorter
+    schedule (another upper bound) learnt from the first run."""
+    second = asyncio.run(actual_calls(task, projection.steps, SECOND_SEED))
+    print(f"expected calls (seed {SECOND_SEED} run's dry run, learnt from the seed {SEED} run):")
+    print(f"{'role':<11} {'bound':>7} {'expected':>8} {'actual':>7} {'ratio':>6} {'10%':>5}")
+    report = _expected_rows(projection, first, second)
+    back = PastRun(projection, spent_of(second))
+    report["reverse"] = _other(f"seed {SEED} from seed {SECOND_SEED}", projection, back, first)
+    shorter = projected_calls(task, SHORTER)
+    made = asyncio.run(actual_calls(task, shorter.steps, SECOND_SEED, SHORTER))
+    past = PastRun(projection, spent_of(first))
+    report["shorter"] = _other(f"{SHORTER} epochs, seed {SECOND_SEED}", shorter, past, made)
+    return report
+
+
+def _other(name: str, projection: Projection, past: PastRun, run: Run) -> dict[str, Any]:
+    """The expected total calls of ``run`` (bound ``projection``) learnt from ``past``."""
+    found, made = expected(projection, [past]).total.calls, made_calls(run)
+    print(f"{name}: expected {found:,} vs {made:,} made, {found / made:.3f}")
+    return {"upper_bound": projection.total.calls, "expected": found, "actual": made,
+            "ratio": found / made, "within_10pct": within(found, made)}  # fmt: skip
+
+
+def made_calls(run: Run) -> int:
+    return sum(run.calls[role.value] for role in Role)
+
+
+def _expected_rows(projection: Projection, first: Run, second: Run) -> dict[str, Any]:
+    found = expected(projection, [PastRun(projection, spent_of(first))])
+    rows: dict[str, Any] = {}
+    for role, spend in found.roles.items():
+        rows[role.value] = _row(role.value, projection.roles[role].calls, spend.calls,
+                                second.calls[role.value])  # fmt: skip
+    made = made_calls(second)
+    rows["total"] = _row("total", projection.total.calls, found.total.calls, made)
+    return {"seeds": [SEED, SECOND_SEED], "roles": rows, "within_10pct": within(
+        found.total.calls, made), "ratio": found.total.calls / made}  # fmt: skip
+
+
+def _row(name: str, bound: int, projected: int, actual: int) -> dict[str, Any]:
+    ratio = projected / actual if actual else float("nan")
+    verdict = "PASS" if within(projected, actual) else "FAIL"
+    print(f"{name:<11} {bound:>7,} {projected:>8,} {actual:>7,} {ratio:>6.3f} {verdict:>5}")
+    return {"upper_bound": bound, "expected": projected, "actual": actual, "ratio": ratio}
 
 
 def live_report(projection: Projection, run: Run, made: int) -> dict[str, Any]:
@@ -301,11 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per way (best kept)")
     parser.add_argument("--calls", action="store_true", help="also Python calls per item")
+    parser.add_argument(
+        "--projection-only", action="store_true", help="skip the efficiency runs (part 1)"
+    )
     args = parser.parse_args(argv)
     runs = zip(args.items or [400, 2_000], args.concurrency or [32, 128], strict=True)
     latency_s = args.latency_ms / 1000
     results = {
-        "efficiency": [efficiency(n, c, latency_s, args.repeats, args.calls) for n, c in runs],
+        "efficiency": []
+        if args.projection_only
+        else [efficiency(n, c, latency_s, args.repeats, args.calls) for n, c in runs],
         "projection": [projection_report(task) for task in ("task-a", "task-b")],
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

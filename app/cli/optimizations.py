@@ -210,3 +210,18 @@ def _show_projection(found: dict[str, Any], as_json: bool) -> None:
     rows = [(role, c["calls"], c["tokens"]) for role, c in found["roles"].items()]
     rows.append(("total", found["total"]["calls"], found["total"]["tokens"]))
     echo_table(("ROLE", "CALLS", "TOKENS"), rows)
+    typer.echo(_expected_line(found.get("expected")))
+
+
+def _expected_line(expected: dict[str, Any] | None) -> str:
+    """The spend expected, beside the upper bound the table shows."""
+    if not expected:
+        return "expected: not given by this server"
+    if expected["basis"] != "history":
+        return "expected: the upper bound (no earlier comparable run of this graph)"
+    runs = expected["runs"]
+    cost = "" if expected["cost"] is None else f", cost {expected['cost']:.4f}"
+    return (
+        f"expected: {expected['calls']:,} calls, {expected['tokens']:,} tokens{cost} "
+        f"(from {runs} earlier run{'' if runs == 1 else 's'})"
+    )

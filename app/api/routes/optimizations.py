@@ -20,22 +20,25 @@ router = APIRouter(prefix="/v1/optimizations", tags=["optimizations"])
     status_code=202,
     response_model=OptimizationOut | ProjectionOut,
     openapi_extra=json_body(OptimizationSpec),
-    responses={200: {"model": ProjectionOut, "description": "dry_run: the projection"}},
+    responses={200: {"model": ProjectionOut, "description": "dry_run: the bound, expected spend"}},
 )
 async def start_optimization(
     request: Request, response: Response, runtime: RuntimeDep, session: SessionDep,
     tenant: TenantDep,
 ) -> OptimizationOut | ProjectionOut:  # fmt: skip
     """Queue an optimization run (202), or with ``dry_run: true`` answer its projection per
-    role (200) and store nothing. A body naming an unknown graph, version, parameter, dataset,
-    alias or output, or a budget too small for a baseline and three steps, is refused with one
-    422 naming each field; nothing is stored."""
+    role (an upper bound) and the spend expected from earlier runs (200), and store nothing.
+    A body naming an unknown graph, version, parameter, dataset, alias or output, or a budget
+    too small for a baseline and three steps, is refused with one 422 naming each field;
+    nothing is stored."""
     body = await read_json(request, runtime.settings)
     accepted = await optimizations.accept(runtime, session, tenant, body)
     if accepted.job is None:
         assert accepted.projection is not None
+        assert accepted.expected is not None
         response.status_code = 200
-        return ProjectionOut.model_validate(accepted.projection.to_dict())
+        shown = {**accepted.projection.to_dict(), "expected": accepted.expected.to_dict()}
+        return ProjectionOut.model_validate(shown)
     return OptimizationOut.model_validate(
         await optimizations.status(session, tenant, accepted.job.id)
     )

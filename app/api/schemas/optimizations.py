@@ -79,10 +79,27 @@ class OptimizationPage(BaseModel):
     next: str | None
 
 
+class SpendOut(BaseModel):
+    calls: int
+    tokens: int
+    cost: float | None = Field(description="null when unknown (no earlier run priced it)")
+
+
+class ExpectedOut(SpendOut):
+    """The spend expected: the upper bound scaled per role by the median fraction of their own
+    upper bound the tenant's last comparable finished runs of the graph spent."""
+
+    basis: str = Field(description="history (earlier runs), or upper_bound (none: the bound)")
+    runs: int = Field(description="the earlier runs it rests on (at most 5)")
+    roles: dict[str, SpendOut]
+
+
 class ProjectionOut(BaseModel):
-    """A dry run's answer: steps, calls and tokens per role and in all; nothing was stored."""
+    """A dry run's answer: steps, calls and tokens per role and in all (an upper bound, what
+    the budget check uses) and the spend expected; nothing was stored."""
 
     dry_run: bool = True
     steps: int
     roles: dict[str, dict[str, int]]
     total: dict[str, int]
+    expected: ExpectedOut

@@ -23,7 +23,8 @@ so tokens are an upper bound too.
 
 Token sizes come from :mod:`app.services.optimization.call_sizes`. A run's status counts
 what is left at the run's own observed rate, from these unit costs
-(:mod:`app.services.optimization.live`).
+(:mod:`app.services.optimization.live`); a dry run's expected spend scales this bound by what
+earlier comparable runs spent of theirs (:mod:`app.services.optimization.expected`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,16 @@ class RunRecord:
     test: dict[str, Any] | None = None  # None after testing: the run has no test data
     test_usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
+    def spent(self) -> dict[str, dict[str, float]]:
+        """Calls, tokens and cost per role, in training and in the test."""
+        roles: dict[str, dict[str, float]] = {}
+        for usage in (self.state.usage, self.test_usage):
+            for role, counts in usage.items():
+                total = roles.setdefault(role, {})
+                for name, value in counts.items():
+                    total[name] = total.get(name, 0) + value
+        return roles
+
     def to_output(self) -> dict[str, Any]:
         return {
             "state": self.state.to_dict(),

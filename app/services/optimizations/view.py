@@ -112,15 +112,7 @@ def _live(
 
 def _roles(record: RunRecord | None) -> dict[str, dict[str, float]]:
     """Calls, tokens and cost per role, the test's calls included."""
-    if record is None:
-        return {}
-    roles: dict[str, dict[str, float]] = {}
-    for spent in (record.state.usage, record.test_usage):
-        for role, usage in spent.items():
-            total = roles.setdefault(role, {})
-            for name, value in usage.items():
-                total[name] = total.get(name, 0) + value
-    return roles
+    return {} if record is None else record.spent()
 
 
 def _best(plan: OptimizationPlan, record: RunRecord | None) -> BestVersion:

@@ -1,6 +1,7 @@
 """Optimization runs: a request checked against what it names and what its budget can pay
 for, and stored as a job of the ``optimization`` kind with one item (the run); its status,
-listing and cancel. ``dry_run`` answers the projection per role and writes nothing.
+listing and cancel. ``dry_run`` answers the projection per role, its upper bound and the
+spend expected from the tenant's earlier comparable runs, and writes nothing.
 
 A request naming an unknown graph, version, parameter, dataset, alias or output, or whose
 budget cannot pay for a baseline and three steps, is refused with one 422 naming every field,
@@ -25,9 +26,11 @@ from app.services.errors import Issue
 from app.services.optimization.call_sizes import mean_input_chars
 from app.services.optimization.checks import data_sizes, optimization_issues
 from app.services.optimization.data import dataset_items
+from app.services.optimization.expected import Expected, expected
 from app.services.optimization.issues import invalid, parse
 from app.services.optimization.projection import Projection, affordable, project
 from app.services.optimization.spec import OptimizationSpec
+from app.services.optimizations.calibration import past_runs
 from app.services.optimizations.plan import OPTIMIZATION, OptimizationPlan
 from app.services.optimizations.progress import RUN_ITEM, stored_record
 from app.services.optimizations.view import OptimizationView, view_of
@@ -40,10 +43,12 @@ if TYPE_CHECKING:  # the runtime's runner imports the jobs service this one uses
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A stored run (``job``), or for a dry run the projection (``projection``)."""
+    """A stored run (``job``), or for a dry run the projection (``projection``, the upper
+    bound) and the spend expected (``expected``)."""
 
     job: Job | None
     projection: Projection | None
+    expected: Expected | None = None
 
 
 async def accept(runtime: Runtime, session: AsyncSession, tenant_id: str, body: Any) -> Accepted:
@@ -52,7 +57,8 @@ async def accept(runtime: Runtime, session: AsyncSession, tenant_id: str, body: 
     spec = parse(OptimizationSpec, body)
     plan, projection = await _plan(session, tenant_id, spec, tuple(runtime.endpoints.endpoints))
     if spec.dry_run:
-        return Accepted(None, projection)
+        past = await past_runs(session, tenant_id, plan.graph_id, spec)
+        return Accepted(None, projection, expected(projection, past))
     job = await _store(session, tenant_id, plan)
     if runtime.runner is not None:
         after_commit(session, runtime.runner.notify)

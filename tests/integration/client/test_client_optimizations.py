@@ -64,6 +64,7 @@ def test_cli_dry_run_start_follow_and_status(
     projected = cli(service_url, "optimize", "start", str(spec), "--dry-run")
     assert projected.exit_code == 0, projected.output
     assert "dry run: 4 steps" in projected.output
+    assert "expected: the upper bound (no earlier comparable run" in projected.output
     assert list(client.optimizations()) == []
 
     ran = cli(service_url, "optimize", "start", str(spec))
@@ -76,6 +77,9 @@ def test_cli_dry_run_start_follow_and_status(
     [run] = list(client.optimizations())
     made = sum(int(usage["calls"]) for usage in run["roles"].values())
     assert f"{made:,} spent; projected {made:,} calls in all (at most {made:,})" in ran.output
+    again = cli(service_url, "optimize", "start", str(spec), "--dry-run")
+    assert f"expected: {made:,} calls, " in again.output
+    assert "(from 1 earlier run)" in again.output
     followed = cli(service_url, "optimize", "follow", run["id"])
     assert followed.exit_code == 0, followed.output
     shown = cli(service_url, "optimize", "status", run["id"], "--json")
