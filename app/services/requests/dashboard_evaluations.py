@@ -38,7 +38,7 @@ class EvaluationsPage:
 
 @dataclass(frozen=True, slots=True)
 class ScoredRow:
-    """One item of an evaluation: an example under one version, its score and judge text."""
+    """One item of an evaluation: an example under one version, its score and feedback."""
 
     index: int
     version: int | None

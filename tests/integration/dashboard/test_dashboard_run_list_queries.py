@@ -101,3 +101,13 @@ async def test_the_optimization_list_costs_the_same_for_three_runs_or_thirty(
     assert await page_statements(quiet, "/ui/optimizations") == few
     assert await page_statements(quiet, "/v1/optimizations") == api_few
     assert few <= 8
+
+
+async def test_bad_paging_input_is_a_4xx_naming_the_field(quiet: Service) -> None:
+    answer = await quiet.client.get("/ui/evaluations", params={"before": "yesterday"})
+    assert answer.status_code == 400
+    assert "before" in answer.text
+    answer = await quiet.client.get("/ui/evaluations/some-id", params={"after": "first"})
+    assert answer.status_code == 422
+    assert "after" in answer.text
+    assert (await quiet.client.get("/ui/evaluations/no-such-evaluation")).status_code == 404
