@@ -144,8 +144,8 @@ async def item_page(
     rendered again from the job's graph version and the stored values it read (a run of
     another kind than a batch has no per-item prompts)."""
     tenant_id, job_id, index = key
-    detail = await jobs.item_detail(session, tenant_id, job_id, index)
     job = await jobs.find(session, tenant_id, job_id)
+    detail = await jobs.detail_of(session, job, index)
     version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     if version is None or job.kind != BATCH:
         return ItemPage(detail, {})
