@@ -71,7 +71,9 @@ def _render(step: Step, values: Mapping[str, Any], limits: OutputLimits | None) 
     assert step.llm is not None
     try:
         request = step.llm.request("", values, limits, step.id)
-    except (EngineError, KeyError) as exc:  # KeyError: a value it reads was not stored
+    except KeyError as exc:
+        return RenderedPrompt([], f"cannot be rendered again: {exc} was not stored")
+    except EngineError as exc:  # a path into a stored value that does not resolve, a limit
         return RenderedPrompt([], f"cannot be rendered again: {exc}")
     conversation = request.conversation()
     return RenderedPrompt([PromptMessage(m["role"], m.get("content")) for m in conversation])
