@@ -27,6 +27,7 @@ from app.api.routes import (
     optimizations,
     runs,
     ui_auth,
+    ui_evaluations,
     ui_graphs,
     ui_jobs,
     ui_optimizations,
@@ -87,11 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The dashboard's session cookies and CSRF tokens are signed with this.
     secret = settings.ui_session_secret
     app.state.ui_secret = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
-    for page in (docs, ui_auth, ui_jobs, ui_graphs, ui_optimizations):
+    for page in (docs, ui_auth, ui_jobs, ui_graphs, ui_optimizations, ui_evaluations):
         app.include_router(page.router)
     app.mount(assets.STATIC_URL, StaticFiles(directory=assets.STATIC_DIR), name="ui-static")
     # Every route with its methods, for the Allow header of a 405.
-    pages = (*modules, docs, ui_auth, ui_jobs, ui_graphs, ui_optimizations)
+    pages = (*modules, docs, ui_auth, ui_jobs, ui_graphs, ui_optimizations, ui_evaluations)
     app.state.method_routes = [route for module in pages for route in module.router.routes]
     return app
 

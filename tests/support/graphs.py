@@ -46,3 +46,30 @@ def classify_graph(pattern: str, name: str = "triage") -> dict[str, Any]:
         "nodes": [node],
         "outputs": {"kind": "kind"},
     }
+
+
+# Two chained LLM calls: a parameter in the first's system text, the input in both, the
+# first's answer in the second's prompt (after a chat message).
+TWO_CALLS_GRAPH: dict[str, Any] = {
+    "name": "two-calls",
+    "inputs": {"text": {"type": "string"}},
+    "parameters": {"style": {"value": "Answer in one line."}},
+    "nodes": [
+        {
+            "id": "draft",
+            "op": "llm",
+            "alias": "fast",
+            "system": "{style}",
+            "prompt": "Draft: {text}",
+        },
+        {
+            "id": "polish",
+            "op": "llm",
+            "alias": "smart",
+            "system": "Polish the draft.",
+            "messages": [{"role": "user", "content": "The topic was {text}."}],
+            "prompt": "Improve: {draft}",
+        },
+    ],
+    "outputs": {"final": "polish"},
+}

@@ -18,6 +18,7 @@ from app.api.schemas.common import INT32_MAX, INT64_MAX
 from app.api.ui import CsrfUserDep, PageRoute, UiUser, UiUserDep, fragment, page
 from app.dashboard.graph_svg import graph_svg
 from app.lifecycle import TERMINAL_EVENTS, EventKind, JobStatus
+from app.services.limits import output_limits
 from app.services.observability import traces
 from app.services.requests import dashboard, jobs
 from app.services.runtime import Runtime
@@ -197,8 +198,12 @@ async def item_page(
     job_id: Annotated[str, Path(max_length=64)],
     index: Annotated[int, Path(ge=0, le=INT32_MAX)],
     session: ReadSessionDep,
+    runtime: RuntimeDep,
     user: UiUserDep,
 ) -> HTMLResponse:
-    """One item: its input, output or error, and every node's record."""
-    detail = await jobs.item_detail(session, user.tenant_id, job_id, index)
-    return page(request, "item.html", user, job_id=job_id, item=detail)
+    """One item: its input, output or error, every node's record and every llm node's
+    rendered prompt."""
+    limits = output_limits(runtime.settings)
+    key = (user.tenant_id, job_id, index)
+    data = await dashboard.item_page(session, runtime.programs, limits, key)
+    return page(request, "item.html", user, job_id=job_id, item=data.item, prompts=data.prompts)

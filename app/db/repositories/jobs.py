@@ -649,6 +649,17 @@ async def get_item(session: AsyncSession, job_id: str, index: int) -> JobItem | 
     return await session.get(JobItem, (job_id, index), populate_existing=True)
 
 
+async def items_at(
+    session: AsyncSession, job_ids: Collection[str], index: int
+) -> dict[str, JobItem]:
+    """Item ``index`` of each of these jobs (jobs without one are absent), in one query."""
+    if not job_ids:
+        return {}
+    stmt = select(JobItem).where(JobItem.job_id.in_(sorted(job_ids)), JobItem.item_index == index)
+    found = await session.scalars(stmt.execution_options(**FRESH))
+    return {item.job_id: item for item in found}
+
+
 # -- runner crashes ------------------------------------------------------------------------
 
 

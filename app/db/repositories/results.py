@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
@@ -242,6 +242,23 @@ async def node_results_for(
     found: dict[int, list[NodeResult]] = defaultdict(list)
     for row in await session.scalars(stmt):
         found[row.item_index].append(row)
+    return dict(found)
+
+
+async def nodes_at(
+    session: AsyncSession, job_ids: Collection[str], index: int
+) -> dict[str, list[NodeResult]]:
+    """The stored node results of item ``index`` of each of these jobs, in one query."""
+    if not job_ids:
+        return {}
+    stmt = (
+        select(NodeResult)
+        .where(NodeResult.job_id.in_(sorted(job_ids)), NodeResult.item_index == index)
+        .order_by(NodeResult.job_id, NodeResult.node_id)
+    )
+    found: dict[str, list[NodeResult]] = defaultdict(list)
+    for row in await session.scalars(stmt):
+        found[row.job_id].append(row)
     return dict(found)
 
 

@@ -16,11 +16,14 @@ from app.db.repositories import events as events_repo
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
 from app.db.repositories.dashboard import JobFilter
+from app.engine import OutputLimits
 from app.lifecycle import JobStatus
 from app.services.errors import InvalidInput, Issue
 from app.services.job_views import ItemView, JobView, item_view, job_view
+from app.services.programs import ProgramCache
 from app.services.requests import jobs
-from app.services.requests.jobs import ResultsPage
+from app.services.requests.item_prompts import RenderedPrompt, rendered_prompts
+from app.services.requests.jobs import ItemDetail, ResultsPage
 from app.services.runner.kinds import BATCH
 
 FAILED_SHOWN = 50
@@ -46,6 +49,14 @@ class JobPage:
     failed: list[ItemView]
     items: ResultsPage
     last_event_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """An item with every stored node record and each llm node's rendered prompt."""
+
+    item: ItemDetail
+    prompts: dict[str, RenderedPrompt]
 
 
 def job_filter(
@@ -121,6 +132,26 @@ async def job_graph(
     version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     definition = version.definition if version is not None else {}
     return definition, await repo.node_state_counts(session, job_id)
+
+
+async def item_page(
+    session: AsyncSession,
+    programs: ProgramCache,
+    limits: OutputLimits,
+    key: tuple[str, str, int],
+) -> ItemPage:
+    """The item ``key`` (tenant id, job id, index) and the prompt of each of its llm nodes,
+    rendered again from the job's graph version and the stored values it read (a run of
+    another kind than a batch has no per-item prompts)."""
+    tenant_id, job_id, index = key
+    job = await jobs.find(session, tenant_id, job_id)
+    detail = await jobs.detail_of(session, job, index)
+    version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
+    if version is None or job.kind != BATCH:
+        return ItemPage(detail, {})
+    plan = programs.get(version.id, version.definition).plan
+    outputs = {node.node: (node.status, node.output) for node in detail.nodes}
+    return ItemPage(detail, rendered_prompts(plan, detail.input, outputs, limits))
 
 
 NODE_FAILURES_SHOWN = 5

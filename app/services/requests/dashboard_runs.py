@@ -12,18 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories import events as events_repo
 from app.services.optimizations.view import OptimizationView
-from app.services.requests import evaluations, optimizations
-from app.services.requests.evaluations import EvaluationView
+from app.services.requests import dashboard_evaluations, optimizations
+from app.services.requests.dashboard_evaluations import ListedEvaluation
 
 Point = tuple[int, float, bool]  # (step, score, accepted)
 
 
 @dataclass(frozen=True, slots=True)
 class RunsPage:
-    """The tenant's newest optimization runs and evaluations (each with its result)."""
+    """The tenant's newest optimization runs and evaluations (each with its mean scores)."""
 
     runs: list[OptimizationView]
-    evaluations: list[EvaluationView]
+    evaluations: list[ListedEvaluation]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +36,11 @@ class RunPage:
 
 
 async def runs_page(session: AsyncSession, tenant_id: str, limit: int) -> RunsPage:
-    """The ``limit`` newest runs and evaluations of the tenant."""
+    """The ``limit`` newest runs and evaluations of the tenant: a fixed number of queries,
+    whatever the number of rows."""
     runs, _ = await optimizations.listing(session, tenant_id, limit, None)
-    found, _ = await evaluations.listing(session, tenant_id, limit, None)
-    scored = [await evaluations.status(session, tenant_id, e.id) for e in found]
-    return RunsPage(runs, scored)
+    listed = await dashboard_evaluations.evaluations_page(session, tenant_id, limit, None)
+    return RunsPage(runs, listed.evaluations)
 
 
 async def run_page(session: AsyncSession, tenant_id: str, run_id: str) -> RunPage:

@@ -406,7 +406,12 @@ def jsonl_line(view: ItemView) -> bytes:
 
 async def item_detail(session: AsyncSession, tenant_id: str, job_id: str, index: int) -> ItemDetail:
     """One item with its input and every stored node record."""
-    await find(session, tenant_id, job_id)
+    return await detail_of(session, await find(session, tenant_id, job_id), index)
+
+
+async def detail_of(session: AsyncSession, job: Job, index: int) -> ItemDetail:
+    """Item ``index`` of a job already found (``NotFound`` if it has no such item)."""
+    job_id = job.id
     item = await repo.get_item(session, job_id, index)
     if item is None:
         raise NotFound(f"job {job_id!r} has no item {index}")

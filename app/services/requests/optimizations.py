@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job
+from app.db.models import Job, JobItem, NodeResult
 from app.db.repositories import datasets as datasets_repo
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as repo
@@ -150,7 +150,16 @@ async def listing(
     """Runs newest first, and the cursor of the next page."""
     found = await repo.list_jobs(session, tenant_id, limit, jobs.cursor(before), kind=OPTIMIZATION)
     nxt = f"{found[-1].created_at.isoformat()}~{found[-1].id}" if len(found) == limit else None
-    return [await _view(session, job) for job in found], nxt
+    ids = [job.id for job in found]
+    items = await repo.items_at(session, ids, RUN_ITEM)
+    nodes = await results.nodes_at(session, ids, RUN_ITEM)
+    views = [_listed(job, items.get(job.id), nodes.get(job.id, [])) for job in found]
+    return views, nxt
+
+
+def _listed(job: Job, item: JobItem | None, nodes: list[NodeResult]) -> OptimizationView:
+    """A listed run's view from its item and node rows read for the whole page at once."""
+    return view_of(job, OptimizationPlan.from_json(job.spec or {}), item, stored_record(nodes))
 
 
 async def cancel(

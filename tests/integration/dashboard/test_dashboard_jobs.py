@@ -124,7 +124,6 @@ async def test_an_item_shows_its_node_records(
     await expect(record).to_contain_text("succeeded")
     await expect(record).to_contain_text("fast")
     await expect(page.locator("pre.json").first).to_contain_text('"t1"')
-    await screenshot_for_docs(page, "item")
     watch.assert_clean()
 
 
