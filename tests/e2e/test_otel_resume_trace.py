@@ -1,5 +1,5 @@
-"""One trace across a crash: a job whose worker is killed with SIGKILL mid-job, resumed by
-another worker, is one trace at an OTLP/HTTP receiver on loopback.
+"""One trace across a crash: a job (and an optimization run) whose worker is killed with
+SIGKILL mid-run, resumed by another worker, is one trace at an OTLP/HTTP receiver on loopback.
 
 The API process does not trace (no ``OTEL_*``) and the job is submitted without a
 ``traceparent``, so nothing but the trace root the first worker stored with the job ties the
@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from tests.e2e.test_optimization_resume import push_task_a, status, submit
 from tests.e2e.test_otel_export import Collector
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
@@ -30,11 +32,13 @@ from tests.support.processes import (
     upload_graph,
     wait_for,
 )
+from tests.support.sim_tasks import fake_server_endpoints
 
 pytestmark = pytest.mark.postgres
 
 ITEMS = 120
 KILL_AT = 30  # succeeded items before the kill
+KILL_AFTER_STEPS = 2  # of the optimization run
 SETTINGS = {
     "auto_migrate": "false",
     "lease_s": 5.0,
@@ -109,3 +113,46 @@ def _calls(receiver: Collector, marker: str) -> list[Any]:
 def _resumed_job(receiver: Collector) -> bool | None:
     with receiver.lock:
         return True if any(span.name == "job" for _, span in receiver.spans) else None
+
+
+def test_an_optimization_run_resumed_after_a_kill_continues_its_trace(
+    fresh_postgres: str, fake_llm: FakeLLM, running: Servers, receiver: Collector, tmp_path: Path
+) -> None:
+    fake_llm.configure(latency_ms=20, log=True)
+    endpoints = tmp_path / "sim.yaml"
+    endpoints.write_text(yaml.safe_dump(fake_server_endpoints(fake_llm.base_url)))
+    env = server_env(fresh_postgres, endpoints, **SETTINGS)
+    traced = {**env, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    api = running.start("api", {**env, "INF_RUNNER_MODE": "none"})
+    (first,) = running.start_workers({"first": traced})
+    run_id = submit(api, push_task_a(api.client))
+    wait_for(lambda: _steps_done(api, run_id), 60, 0.02, what="steps before the kill")
+    wait_for(lambda: _named(receiver, "optimization step") or None, 10, what="step spans")
+    first.kill()
+    before = len(_named(receiver, "optimization step"))
+    running.start_workers({"second": traced})
+    wait_for(lambda: _named(receiver, "optimization") or None, 120, what="the resumed run's span")
+
+    assert status(api, run_id)["state"] == "succeeded"
+    with receiver.lock:
+        spans = [span for _, span in receiver.spans]
+    assert len({span.trace_id for span in spans}) == 1  # before and after the kill: one trace
+    assert len(_named(receiver, "optimization step")) > before > 0
+    (run,) = _named(receiver, "optimization")  # the resumed runner's; the first never ended
+    resumed_at = {a.key: a.value.int_value for a in run.attributes}[
+        "inf.optimization.resumed_at_step"
+    ]
+    assert resumed_at >= KILL_AFTER_STEPS
+    roles = {a.value.string_value for s in spans for a in s.attributes if a.key == "inf.role"}
+    assert roles == {"forward", "critic", "optimizer"}
+
+
+def _steps_done(api: ServerProcess, run_id: str) -> bool | None:
+    shown = status(api, run_id)
+    assert shown["state"] in ("queued", "running"), shown
+    return True if shown["step"] >= KILL_AFTER_STEPS else None
+
+
+def _named(receiver: Collector, name: str) -> list[Any]:
+    with receiver.lock:
+        return [span for _, span in receiver.spans if span.name == name]
