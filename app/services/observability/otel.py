@@ -1,14 +1,18 @@
-"""OpenTelemetry traces of runs (the ``otel`` extra): a span per job, item, node and attempt.
+"""OpenTelemetry traces of runs (the ``otel`` extra): a span per job, item, node and attempt,
+and the sections a run kind opens (an optimization run, its steps: see docs/observability.md).
 
 The tree of one job::
 
-    job                      inf.job.id, inf.job.kind, inf.status
+    job                      inf.job.id, inf.job.kind, inf.status, inf.job.resumed
       item                   inf.item.index, inf.status, inf.tokens.*, inf.cost
         node <id>            inf.node.id, inf.node.op, inf.alias, inf.model, inf.attempts, ...
           chat <model>       one per attempt of a model call (CLIENT): gen_ai.* names
             (the provider request carries this span's traceparent)
 
-Every span carries the job id and, below the item, the item index. The ``gen_ai.*`` names are
+Every span carries the job id and, below the item, the item index; the calls of an
+optimization's roles (``calling_for``) carry ``inf.role`` and ``inf.optimization.role``. A
+resumed job's span is a child of the span its first runner opened (``jobs.trace_root``), so
+the run stays one trace. The ``gen_ai.*`` names are
 OpenTelemetry's semantic conventions for generative AI (``gen_ai.operation.name``,
 ``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.response.model``,
 ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``,

@@ -6,6 +6,8 @@ the runner, the engine and the provider clients take no tracing path at all. A j
 with a W3C ``traceparent`` header keeps it (:func:`trace_carrier`), so that whichever process
 runs the job makes the job's span a child of the caller's (of the request's span, when the
 HTTP process traces too: FastAPI makes one per request, under the caller's ``traceparent``).
+A run's first traced span is kept with the job (``jobs.trace_root``) and a runner that resumes
+the run opens its span under it (:func:`job_scope`): one trace across a crash.
 """
 
 from __future__ import annotations
