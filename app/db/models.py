@@ -169,6 +169,8 @@ class Job(Base):
     cache: Mapped[str | None] = mapped_column(String(16), default=None)
     replay: Mapped[str | None] = mapped_column(String(16), default=None)
     calls_saved: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The W3C traceparent of the run's first span (OpenTelemetry): a resumed run continues it.
+    trace_root: Mapped[str | None] = mapped_column(String(55), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)

@@ -9,6 +9,7 @@ from app.api.bodies import json_body, read_json
 from app.api.deps import RuntimeDep, SessionDep, TenantDep
 from app.api.run_kinds import RunKindRoutes
 from app.api.schemas.evaluations import EvaluationOut, EvaluationPage
+from app.services.observability.tracing import submitted_context
 from app.services.optimization.spec import EvaluationSpec
 from app.services.requests import evaluations
 
@@ -24,7 +25,8 @@ async def start_evaluation(
     """Queue an evaluation. A body naming an unknown graph, version, dataset, alias or output
     is refused with one 422 naming each field; nothing is stored."""
     body = await read_json(request, runtime.settings)
-    job = await evaluations.accept(runtime, session, tenant, body)
+    trace = submitted_context(runtime.tracing, request.headers)
+    job = await evaluations.accept(runtime, session, tenant, body, trace)
     return EvaluationOut.model_validate(await evaluations.status(session, tenant, job.id))
 
 

@@ -9,6 +9,7 @@ from app.api.bodies import json_body, read_json
 from app.api.deps import RuntimeDep, SessionDep, TenantDep
 from app.api.run_kinds import RunKindRoutes
 from app.api.schemas.optimizations import OptimizationOut, OptimizationPage, ProjectionOut
+from app.services.observability.tracing import submitted_context
 from app.services.optimization.spec import OptimizationSpec
 from app.services.requests import optimizations
 
@@ -32,7 +33,8 @@ async def start_optimization(
     too small for a baseline and three steps, is refused with one 422 naming each field;
     nothing is stored."""
     body = await read_json(request, runtime.settings)
-    accepted = await optimizations.accept(runtime, session, tenant, body)
+    trace = submitted_context(runtime.tracing, request.headers)
+    accepted = await optimizations.accept(runtime, session, tenant, body, trace)
     if accepted.job is None:
         assert accepted.projection is not None
         assert accepted.expected is not None

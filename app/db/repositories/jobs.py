@@ -590,6 +590,12 @@ async def first_start(session: AsyncSession, job_id: str, owner: str) -> bool:
     return await session.scalar(started.limit(1)) is None
 
 
+async def keep_trace_root(session: AsyncSession, job_id: str, traceparent: str) -> None:
+    """Keep ``traceparent`` as the job's trace root unless one is kept already."""
+    stmt = update(Job).where(Job.id == job_id, Job.trace_root.is_(None))
+    await session.execute(stmt.values(trace_root=traceparent).execution_options(**NO_SYNC))
+
+
 # -- the runner: items ---------------------------------------------------------------------
 
 

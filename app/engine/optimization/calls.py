@@ -35,7 +35,7 @@ from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.engine.llm import LLMRequest
 from app.engine.optimization.budget import Estimate, Hold, Meter
 from app.engine.optimization.prompts import with_retry_note
-from app.engine.optimization.roles import Role
+from app.engine.optimization.roles import Role, calling_for
 from app.engine.records import LLMUsage
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.manager import ResourceManager
@@ -103,7 +103,8 @@ async def ask(alias: str, system: str, prompt: str, *, role: Role, resources: Re
     )
     inputs = {"system": system, "prompt": prompt}
     try:
-        record = await run(call_graph(alias), inputs, resources=resources, record=True)
+        with calling_for(role):
+            record = await run(call_graph(alias), inputs, resources=resources, record=True)
     except BaseException:
         _spent(meter, role, hold, None)  # a failed call: one call, no tokens
         raise

@@ -28,7 +28,7 @@ from app.engine.module import InferenceModule
 from app.engine.optimization.budget import BudgetExhausted, Estimate, Hold, Meter
 from app.engine.optimization.calls import current_meter, estimate
 from app.engine.optimization.dataset import Example, as_examples
-from app.engine.optimization.roles import Role
+from app.engine.optimization.roles import Role, calling_for
 from app.engine.optimization.stats import bootstrap_interval, mean
 from app.engine.records import BatchResult, ForwardRecord, NodeRecord, NodeStatus
 
@@ -110,12 +110,13 @@ async def score_examples(
     score of ``examples[i]``.
     """
     scoring = _Scoring(examples, loss, role, failure_score, program_for(target).plan.graph)
-    for start, stop in scoring.chunks():
-        inputs = scoring.inputs(start, stop, resources)
-        batch = stream(target, inputs, record=True, resources=resources, ordered=False)
-        async for result in batch:
-            scoring.take(start + result.index, result)
-    return await scoring.finish()
+    with calling_for(role):  # the forward passes' calls; a judge's loss marks its own
+        for start, stop in scoring.chunks():
+            inputs = scoring.inputs(start, stop, resources)
+            batch = stream(target, inputs, record=True, resources=resources, ordered=False)
+            async for result in batch:
+                scoring.take(start + result.index, result)
+        return await scoring.finish()
 
 
 class _Scoring:

@@ -25,7 +25,7 @@ from app.engine.optimization.budget import Meter
 from app.engine.optimization.calls import metering
 from app.engine.optimization.dataset import Example
 from app.engine.optimization.losses import Loss
-from app.engine.optimization.roles import Role
+from app.engine.optimization.roles import Role, calling_for
 from app.engine.records import ForwardRecord
 from app.lifecycle import ItemStatus
 from app.services.evaluations.layout import EvaluationPlan, example_of
@@ -53,7 +53,9 @@ class EvaluationKind:
         executions = [await _execution(job, version_id, deps) for version_id in plan.version_ids]
         loss = loss_of(plan.spec.loss, deps.resources)
         started = {"graph_versions": plan.versions, "dataset": plan.dataset_id}
-        return EvaluationRun(job.id, executions, loss, started)
+        run = EvaluationRun(job.id, executions, loss, started)
+        run.judging = ExecutionSettings(spans=engine_spans(deps.tracing))
+        return run
 
 
 async def _execution(job: Job, version_id: str, deps: RunDeps) -> Execution:
@@ -89,6 +91,7 @@ class EvaluationRun:
         self.executions = executions
         self.loss = loss
         self.started = started
+        self.judging = ExecutionSettings()  # the settings a judge's calls take from their context
 
     async def step(self, step: Step) -> ItemRow:
         slot, example = example_of(step.input)
@@ -99,11 +102,12 @@ class EvaluationRun:
             return self._row(step.index, FAILURE_SCORE, str(exc), True, Meter())
         restored = restored_records(step.stored) if step.stored else None
         on_call(step.begin)  # running once its first model call has its slot
-        result = await execution.run(inputs, str(step.index), restored)
+        with calling_for(Role.TASK):
+            result = await execution.run(inputs, str(step.index), restored)
         meter = _task_meter(result)
         if not result.ok:
             return self._row(step.index, FAILURE_SCORE, _failure(result), True, meter)
-        with metering(meter):  # an LLMJudge term's calls, under the judge role
+        with metering(meter), self.judging:  # an LLMJudge term's calls, under the judge role
             score, text, failed = await self._score(execution, result, example)
         return self._row(step.index, score, text, failed, meter)
 

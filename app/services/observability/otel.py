@@ -1,14 +1,18 @@
-"""OpenTelemetry traces of runs (the ``otel`` extra): a span per job, item, node and attempt.
+"""OpenTelemetry traces of runs (the ``otel`` extra): a span per job, item, node and attempt,
+and the sections a run kind opens (an optimization run, its steps: see docs/observability.md).
 
 The tree of one job::
 
-    job                      inf.job.id, inf.job.kind, inf.status
+    job                      inf.job.id, inf.job.kind, inf.status, inf.job.resumed
       item                   inf.item.index, inf.status, inf.tokens.*, inf.cost
         node <id>            inf.node.id, inf.node.op, inf.alias, inf.model, inf.attempts, ...
           chat <model>       one per attempt of a model call (CLIENT): gen_ai.* names
             (the provider request carries this span's traceparent)
 
-Every span carries the job id and, below the item, the item index. The ``gen_ai.*`` names are
+Every span carries the job id and, below the item, the item index; the calls of an
+optimization's roles (``calling_for``) carry ``inf.role`` and ``inf.optimization.role``. A
+resumed job's span is a child of the span its first runner opened (``jobs.trace_root``), so
+the run stays one trace. The ``gen_ai.*`` names are
 OpenTelemetry's semantic conventions for generative AI (``gen_ai.operation.name``,
 ``gen_ai.provider.name``, ``gen_ai.request.model``, ``gen_ai.response.model``,
 ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``,
@@ -45,6 +49,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from app.db.repositories.results import ItemRow
 from app.engine import LLMRequest, LLMUsage, NodeRecord, NodeStatus, ResourceConfig
 from app.engine.errors import LLMCallError, error_kind
+from app.engine.optimization.roles import Role, current_role
 from app.lifecycle import ItemStatus, JobStatus
 from app.llm.propagation import set_injector
 from app.settings import Settings
@@ -60,6 +65,14 @@ PROVIDER_NAMES = {
     "anthropic": "anthropic",
     "openai-compatible": "openai",
     "simulated": "inf_engine.simulated",
+}
+# inf.role of an optimization run's calls: what each does (inf.optimization.role: its budget role).
+ROLE_NAMES = {
+    Role.TASK: "forward",
+    Role.VALIDATION: "forward",
+    Role.BACKWARD: "critic",
+    Role.OPTIMIZER: "optimizer",
+    Role.JUDGE: "judge",
 }
 
 
@@ -104,16 +117,24 @@ class OtelTracing:
         return self._spans
 
     @contextmanager
-    def job(self, job_id: str, kind: str, carrier: Mapping[str, str] | None) -> Iterator[_JobScope]:
-        # Without its submitter's context a job is a trace of its own, whatever runs it.
-        parent = TraceContextTextMapPropagator().extract(carrier) if carrier else Context()
+    def job(
+        self, job_id: str, kind: str, carrier: Mapping[str, str] | None, root: str | None
+    ) -> Iterator[_JobScope]:
         token = _job.set(job_id)
-        attributes = {"inf.job.id": job_id, "inf.job.kind": kind}
+        attributes: dict[str, Any] = {"inf.job.id": job_id, "inf.job.kind": kind}
+        if root is not None:
+            attributes["inf.job.resumed"] = True
         try:
+            parent = _job_parent(carrier, root)
             with self.tracer.start_as_current_span("job", parent, attributes=attributes) as span:
                 yield _JobScope(span)
         finally:
             _job.reset(token)
+
+    @contextmanager
+    def section(self, name: str, attributes: Mapping[str, Any]) -> Iterator[_SectionScope]:
+        with self.tracer.start_as_current_span(name, attributes={**_where(), **attributes}) as span:
+            yield _SectionScope(span)
 
     @contextmanager
     def item(self, index: int) -> Iterator[_ItemScope]:
@@ -133,9 +154,25 @@ class OtelTracing:
         return headers if "traceparent" in headers else None
 
 
+def _job_parent(carrier: Mapping[str, str] | None, root: str | None) -> Context:
+    """A resumed job's span is a child of its first runner's (``root``), so its trace goes on;
+    a first run's is a child of its submitter's context, else a trace of its own."""
+    if root is not None:
+        state = {"tracestate": carrier["tracestate"]} if carrier and "tracestate" in carrier else {}
+        carrier = {"traceparent": root, **state}
+    return TraceContextTextMapPropagator().extract(carrier) if carrier else Context()
+
+
 class _JobScope:
     def __init__(self, span: Span) -> None:
         self.span = span
+
+    @property
+    def traceparent(self) -> str | None:
+        context = self.span.get_span_context()
+        if not context.is_valid:
+            return None
+        return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
     def ended(self, status: str | None) -> None:
         self.span.set_attribute("inf.status", status or "abandoned")
@@ -158,6 +195,16 @@ class _ItemScope:
         )
         if row.status == ItemStatus.FAILED:
             self.span.set_status(Status(StatusCode.ERROR, (row.error or "")[:500]))
+
+
+class _SectionScope:
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def ended(self, attributes: Mapping[str, Any], error: str | None = None) -> None:
+        self.span.set_attributes(attributes)
+        if error is not None:
+            self.span.set_status(Status(StatusCode.ERROR, error[:500]))
 
 
 class OtelSpans:
@@ -269,12 +316,15 @@ def _failure(exc: BaseException) -> dict[str, Any]:
 
 
 def _where() -> dict[str, Any]:
-    """The job id and item index of the current task, as attributes."""
+    """The job id, item index and optimization role of the current task, as attributes."""
     where: dict[str, Any] = {}
     if (job := _job.get()) is not None:
         where["inf.job.id"] = job
     if (item := _item.get()) is not None:
         where["inf.item.index"] = item
+    if (role := current_role()) is not None:
+        where["inf.role"] = ROLE_NAMES[role]
+        where["inf.optimization.role"] = role.value
     return where
 
 

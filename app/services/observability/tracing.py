@@ -6,6 +6,8 @@ the runner, the engine and the provider clients take no tracing path at all. A j
 with a W3C ``traceparent`` header keeps it (:func:`trace_carrier`), so that whichever process
 runs the job makes the job's span a child of the caller's (of the request's span, when the
 HTTP process traces too: FastAPI makes one per request, under the caller's ``traceparent``).
+A run's first traced span is kept with the job (``jobs.trace_root``) and a runner that resumes
+the run opens its span under it (:func:`job_scope`): one trace across a crash.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from app.engine.execution.spans import RunSpans
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.db.models import Job
     from app.db.repositories.results import ItemRow
     from app.engine import ResourceConfig
 
@@ -30,6 +33,11 @@ MAX_TRACESTATE = 512
 
 class JobScope(Protocol):
     """A job's span while the job runs."""
+
+    @property
+    def traceparent(self) -> str | None:
+        """The span's W3C ``traceparent``: the trace root a resumed run continues."""
+        ...
 
     def ended(self, status: str | None) -> None:
         """The run ended with ``status`` (``None``: abandoned to another runner)."""
@@ -44,6 +52,14 @@ class ItemScope(Protocol):
         ...
 
 
+class SectionScope(Protocol):
+    """A span around one part of a run's work (an optimization run, one of its steps)."""
+
+    def ended(self, attributes: Mapping[str, Any], error: str | None = None) -> None:
+        """The part ended with these attributes; ``error`` marks it failed."""
+        ...
+
+
 class RunTracing(Protocol):
     """What the durable-run core and the run kinds use of a tracing backend."""
 
@@ -53,9 +69,17 @@ class RunTracing(Protocol):
         ...
 
     def job(
-        self, job_id: str, kind: str, carrier: Mapping[str, str] | None
+        self, job_id: str, kind: str, carrier: Mapping[str, str] | None, root: str | None
     ) -> AbstractContextManager[JobScope]:
-        """The job's span, current while it runs; ``carrier`` holds its caller's context."""
+        """The job's span, current while it runs; ``carrier`` holds its caller's context and
+        ``root`` the ``traceparent`` of the span an earlier runner opened for it (the parent
+        of a resumed run's span, so the run keeps one trace)."""
+        ...
+
+    def section(
+        self, name: str, attributes: Mapping[str, Any]
+    ) -> AbstractContextManager[SectionScope]:
+        """A span named ``name``, current while the block runs (a child of the current one)."""
         ...
 
     def item(self, index: int) -> AbstractContextManager[ItemScope]:
@@ -72,7 +96,9 @@ class RunTracing(Protocol):
 
 
 class _NoScope:
-    def ended(self, _: Any) -> None:
+    traceparent = None
+
+    def ended(self, *_: Any) -> None:
         return None
 
 
@@ -97,14 +123,21 @@ def engine_spans(tracing: RunTracing | None) -> RunSpans | None:
     return tracing.spans if tracing is not None else None
 
 
-def job_scope(
-    tracing: RunTracing | None, job_id: str, kind: str, spec: Any
-) -> AbstractContextManager[JobScope]:
-    """The job's scope (a no-op without tracing); its caller's context is in ``spec``."""
+def job_scope(tracing: RunTracing | None, job: Job) -> AbstractContextManager[JobScope]:
+    """The job's scope (a no-op without tracing); its caller's context is in its ``spec``,
+    the span its first runner opened in ``trace_root``."""
     if tracing is None:
         return nullcontext(NO_SCOPE)
-    carrier = spec.get("trace") if isinstance(spec, dict) else None
-    return tracing.job(job_id, kind, carrier if isinstance(carrier, dict) else None)
+    carrier = job.spec.get("trace") if isinstance(job.spec, dict) else None
+    carrier = carrier if isinstance(carrier, dict) else None
+    return tracing.job(job.id, job.kind, carrier, job.trace_root)
+
+
+def section_scope(
+    tracing: RunTracing | None, name: str, attributes: Mapping[str, Any]
+) -> AbstractContextManager[SectionScope]:
+    """A span around part of a run's work (a no-op without tracing)."""
+    return nullcontext(NO_SCOPE) if tracing is None else tracing.section(name, attributes)
 
 
 def item_scope(tracing: RunTracing | None, index: int) -> AbstractContextManager[ItemScope]:

@@ -38,12 +38,13 @@ from app.engine.optimization.trainer import Schedule, Trainer
 from app.engine.resources.manager import ResourceManager
 from app.lifecycle import EventKind, ItemStatus
 from app.services.ledger.options import LedgerOptions
+from app.services.observability.tracing import engine_spans, section_scope
 from app.services.optimization.call_sizes import mean_input_chars
 from app.services.optimization.checks import Sizes
 from app.services.optimization.losses import loss_of
 from app.services.optimization.projection import project
 from app.services.optimization.spec import OptimizationSpec
-from app.services.optimizations import progress
+from app.services.optimizations import progress, spans
 from app.services.optimizations.plan import OPTIMIZATION, OptimizationPlan, RunData, run_data
 from app.services.optimizations.progress import RUN_ITEM, Event, RunRecord
 from app.services.optimizations.versions import add_accepted
@@ -96,18 +97,30 @@ class OptimizationRun:
 
     async def step(self, step: Step) -> ItemRow:
         step.begin()
-        with self.ledger:
-            return await self._run()
+        opening = spans.run_opening(self.plan, self.record.state)
+        with self.ledger, section_scope(self.deps.tracing, spans.RUN, opening) as scope:
+            row = await self._run()
+            scope.ended(spans.run_outcome(self.record, row), row.error)
+            return row
 
     async def _run(self) -> ItemRow:
         while not self.trainer.done:
             before = _calls(self.record.state.usage)
-            await self.trainer.step()
-            await self._save()
+            await self._trainer_step()
             self._count(before)
         if not self.record.tested:
             await self._test()
         return self._row()
+
+    async def _trainer_step(self) -> None:
+        """One trainer step and its save, in a span of its own."""
+        state = self.record.state
+        usage = {role: dict(spent) for role, spent in state.usage.items()}
+        steps = len(state.history.steps)
+        with section_scope(self.deps.tracing, spans.STEP, spans.step_opening(state)) as scope:
+            await self.trainer.step()
+            await self._save()
+            scope.ended(spans.step_outcome(self.record.state, usage, steps))
 
     def _count(self, before: dict[str, int]) -> None:
         """The calls of the step just stored, on ``inf_optimization_calls`` by role."""
@@ -135,22 +148,28 @@ class OptimizationRun:
         budget (its calls were kept for it before training began; the wall cap is not
         applied)."""
         if self.data.test:
-            left = self.plan.spec.budget.to_budget().less(self.record.state.spent())
-            meter = Meter(replace(left, max_wall_s=None))
-            best = self.graph.with_parameters(self.record.state.history.best_values)
-            with metering(meter):
-                try:
-                    found = await evaluate(
-                        best, self.data.test, self.trainer.metric, resources=self.deps.resources,
-                        seed=self.plan.spec.seed,
-                    )  # fmt: skip
-                    self.record.test = {**found.to_dict(), "scores": None}
-                except EngineError as exc:
-                    self.record.test = {"error": f"{type(exc).__name__}: {exc}"}
-            self.record.test_usage = {r.value: u.to_dict() for r, u in meter.by_role.items()}
+            opening = {"inf.optimization.examples": len(self.data.test)}
+            with section_scope(self.deps.tracing, spans.TEST, opening) as scope:
+                await self._score_test()
+                scope.ended(*spans.tested_outcome(self.record.test))
         self.record.tested = True
         tested = [(EventKind.TESTED.value, {"test": self.record.test})]
         await progress.save(self.deps.sessions, self.job_id, self.record, tested)
+
+    async def _score_test(self) -> None:
+        left = self.plan.spec.budget.to_budget().less(self.record.state.spent())
+        meter = Meter(replace(left, max_wall_s=None))
+        best = self.graph.with_parameters(self.record.state.history.best_values)
+        with metering(meter):
+            try:
+                found = await evaluate(
+                    best, self.data.test, self.trainer.metric, resources=self.deps.resources,
+                    seed=self.plan.spec.seed,
+                )  # fmt: skip
+                self.record.test = {**found.to_dict(), "scores": None}
+            except EngineError as exc:
+                self.record.test = {"error": f"{type(exc).__name__}: {exc}"}
+        self.record.test_usage = {r.value: u.to_dict() for r, u in meter.by_role.items()}
 
     def _row(self) -> ItemRow:
         history = self.record.state.history
@@ -173,9 +192,11 @@ class OptimizationRun:
 
 
 def _ledger(spec: OptimizationSpec, job: Job, deps: RunDeps) -> ExecutionSettings:
-    """The settings every call of the run takes from its context: the tenant's ledger."""
+    """The settings every call of the run takes from its context: the tenant's ledger, and
+    the span hooks when this process traces."""
     options = LedgerOptions(spec.cache, spec.replay)
-    return ExecutionSettings(**options.settings(deps.sessions, job.tenant_id, deps.ledger_cache))
+    settings = options.settings(deps.sessions, job.tenant_id, deps.ledger_cache)
+    return ExecutionSettings(spans=engine_spans(deps.tracing), **settings)
 
 
 def _calls(usage: dict[str, dict[str, float]]) -> dict[str, int]:

@@ -63,12 +63,15 @@ class EvaluationView:
     result: EvaluationResult | None = None
 
 
-async def accept(runtime: Runtime, session: AsyncSession, tenant_id: str, body: Any) -> Job:
+async def accept(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, body: Any,
+    trace: dict[str, str] | None = None,
+) -> Job:  # fmt: skip
     """Check a request body (parsed JSON) and queue its evaluation; the runner is woken once
-    it is committed."""
+    it is committed. ``trace`` is the request's trace context."""
     spec = parse(EvaluationSpec, body)
     plan = await _plan(session, tenant_id, spec, tuple(runtime.endpoints.endpoints))
-    job = await _store(session, tenant_id, plan)
+    job = await _store(session, tenant_id, plan, trace)
     runner = runtime.runner
     if runner is not None:
         after_commit(session, runner.notify)
@@ -108,11 +111,15 @@ def _asked(spec: EvaluationSpec, active: int | None) -> Iterator[tuple[str, int 
         yield "version", spec.version if spec.version is not None else active
 
 
-async def _store(session: AsyncSession, tenant_id: str, plan: EvaluationPlan) -> Job:
+async def _store(
+    session: AsyncSession, tenant_id: str, plan: EvaluationPlan, trace: dict[str, str] | None
+) -> Job:
     examples = await dataset_items(session, plan.dataset_id)
     steps = items_of(examples, len(plan.version_ids))
     version_id = plan.version_ids[0]
-    return await queue_kind_job(session, tenant_id, version_id, EVALUATION, plan.to_json(), steps)
+    return await queue_kind_job(
+        session, tenant_id, version_id, EVALUATION, plan.to_json(), steps, trace
+    )
 
 
 async def find(session: AsyncSession, tenant_id: str, evaluation_id: str) -> Job:

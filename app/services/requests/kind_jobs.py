@@ -21,9 +21,11 @@ PAGE = 1_000  # steps stored per statement
 
 async def queue_kind_job(
     session: AsyncSession, tenant_id: str, version_id: str, kind: str, spec: dict[str, Any],
-    steps: list[Any],
+    steps: list[Any], trace: dict[str, str] | None = None,
 ) -> Job:  # fmt: skip
-    """A queued job of ``kind`` holding ``spec``, one item per step, and its submitted event."""
+    """A queued job of ``kind`` holding ``spec``, one item per step, and its submitted event;
+    ``trace``: the submitter's W3C trace context, the parent of the run's span."""
+    spec = {**spec, "trace": trace} if trace else spec
     job = await repo.create_job(session, tenant_id, version_id, kind=kind, spec=spec)
     for start in range(0, len(steps), PAGE):
         await repo.add_items(session, job.id, start, steps[start : start + PAGE])

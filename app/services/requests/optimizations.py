@@ -51,15 +51,18 @@ class Accepted:
     expected: Expected | None = None
 
 
-async def accept(runtime: Runtime, session: AsyncSession, tenant_id: str, body: Any) -> Accepted:
+async def accept(
+    runtime: Runtime, session: AsyncSession, tenant_id: str, body: Any,
+    trace: dict[str, str] | None = None,
+) -> Accepted:  # fmt: skip
     """Check a request body (parsed JSON); queue its run, or with ``dry_run`` only project it.
-    The runner is woken once the run is committed."""
+    The runner is woken once the run is committed; ``trace`` is the request's trace context."""
     spec = parse(OptimizationSpec, body)
     plan, projection = await _plan(session, tenant_id, spec, tuple(runtime.endpoints.endpoints))
     if spec.dry_run:
         past = await past_runs(session, tenant_id, plan.graph_id, spec)
         return Accepted(None, projection, expected(projection, past))
-    job = await _store(session, tenant_id, plan)
+    job = await _store(session, tenant_id, plan, trace)
     if runtime.runner is not None:
         after_commit(session, runtime.runner.notify)
     return Accepted(job, projection)
@@ -105,10 +108,12 @@ async def _input_chars(session: AsyncSession, spec: OptimizationSpec) -> int:
     return mean_input_chars(item["input"] for item in items)
 
 
-async def _store(session: AsyncSession, tenant_id: str, plan: OptimizationPlan) -> Job:
+async def _store(
+    session: AsyncSession, tenant_id: str, plan: OptimizationPlan, trace: dict[str, str] | None
+) -> Job:
     steps = [{"run": plan.spec.graph_id}]  # one item, RUN_ITEM: the whole run
     return await queue_kind_job(
-        session, tenant_id, plan.version_id, OPTIMIZATION, plan.to_json(), steps
+        session, tenant_id, plan.version_id, OPTIMIZATION, plan.to_json(), steps, trace
     )
 
 

@@ -58,11 +58,13 @@ class DurableRun:
         self.ending = False  # in ``_end``: the lease is being released with the job's end
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight: set[int] = set()  # indexes of the steps running now
+        self._trace_root: str | None = None  # this run's span, to keep if none is kept yet
 
     async def run(self) -> str | None:
         """Run to the end; the final status, or ``None`` when the run was abandoned."""
-        job, tracing = self.job, self.deps.tracing
-        with job_context(self.job_id), job_scope(tracing, job.id, job.kind, job.spec) as scope:
+        job = self.job
+        with job_context(self.job_id), job_scope(self.deps.tracing, job) as scope:
+            self._trace_root = None if job.trace_root is not None else scope.traceparent
             status = await self._run()
             scope.ended(status)
             return status
@@ -96,11 +98,14 @@ class DurableRun:
         await retrying(lambda: self._record_start(data), self._what)
 
     async def _record_start(self, data: dict[str, Any]) -> None:
-        """``job_started``, once per run: not again when another runner resumes it."""
+        """``job_started``, once per run: not again when another runner resumes it; and the
+        trace root a resumed run continues, when this run traces and none is kept."""
         async with self.deps.sessions() as session:
             if await jobs_repo.first_start(session, self.job_id, self.deps.owner):
                 started = [(self.job_id, EventKind.JOB_STARTED.value, data)]
                 await events_repo.append_events(session, started)
+            if self._trace_root is not None:
+                await jobs_repo.keep_trace_root(session, self.job_id, self._trace_root)
             await session.commit()
 
     async def _report_progress(self) -> None:

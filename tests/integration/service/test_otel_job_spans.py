@@ -11,16 +11,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
-from app.llm.propagation import set_injector
 from app.settings import Settings
 from tests.support.fake_llm import FakeLLM
+from tests.support.otel_memory import (
+    EXPORTER,
+    SWITCH,
+    ancestors,
+    in_trace,
+    named,
+    parent_of,
+    sampling_provider,
+)
 from tests.support.service import Service
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -37,44 +42,12 @@ GRAPH = {
     ],
     "outputs": {"verdict": "judge"},
 }  # fmt: skip
-_exporter = InMemorySpanExporter()
-
-
-class Switch(Sampler):
-    """Samples while ``on``: after this module, the provider (set once per process) makes
-    only non-recording spans, so later tests' requests cost next to nothing."""
-
-    def __init__(self) -> None:
-        self.on = False
-
-    def should_sample(
-        self, parent: Any, trace_id: int, name: str, kind: Any = None, attributes: Any = None,
-        links: Any = None, trace_state: Any = None,
-    ) -> SamplingResult:  # fmt: skip
-        decision = Decision.RECORD_AND_SAMPLE if self.on else Decision.DROP
-        return SamplingResult(decision, attributes if self.on else None, trace_state)
-
-    def get_description(self) -> str:
-        return "switch"
-
-
-_switch = Switch()
 
 
 @pytest.fixture(scope="module")
 def provider() -> Iterator[TracerProvider]:
     """The process's tracer provider, exporting to memory, sampling during this module."""
-    current = trace.get_tracer_provider()
-    if not isinstance(current, TracerProvider):
-        current = TracerProvider(sampler=_switch)
-        trace.set_tracer_provider(current)
-    current.add_span_processor(SimpleSpanProcessor(_exporter))
-    _switch.on = True
-    try:
-        yield current
-    finally:
-        _switch.on = False
-        set_injector(None)
+    yield from sampling_provider()
 
 
 @pytest.fixture
@@ -84,9 +57,9 @@ def settings(settings: Settings, provider: TracerProvider) -> Settings:
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    _exporter.clear()
-    yield _exporter
-    _exporter.clear()
+    EXPORTER.clear()
+    yield EXPORTER
+    EXPORTER.clear()
 
 
 async def run_job(service: Service, headers: dict[str, str] | None = None) -> str:
@@ -97,30 +70,6 @@ async def run_job(service: Service, headers: dict[str, str] | None = None) -> st
     assert job.status_code == 202, job.text
     await service.run_jobs()
     return str(job.json()["id"])
-
-
-def named(found: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
-    return [span for span in found if span.name.startswith(prefix)]
-
-
-def parent_of(span: ReadableSpan) -> int | None:
-    return span.parent.span_id if span.parent is not None else None
-
-
-def in_trace(found: tuple[ReadableSpan, ...], trace_id: int) -> tuple[ReadableSpan, ...]:
-    return tuple(span for span in found if span.context.trace_id == trace_id)
-
-
-def ancestors(span: ReadableSpan, found: tuple[ReadableSpan, ...]) -> list[int]:
-    """The span ids above ``span``, nearest first (the last may be a remote caller's)."""
-    by_id = {s.context.span_id: s for s in found}
-    chain: list[int] = []
-    while (parent := parent_of(span)) is not None:
-        chain.append(parent)
-        if parent not in by_id:
-            break
-        span = by_id[parent]
-    return chain
 
 
 async def test_a_job_is_a_tree_of_job_item_node_and_attempt_spans_under_its_caller(
@@ -244,11 +193,11 @@ async def test_a_sampled_out_job_records_nothing_and_still_propagates(
     service: Service, fake_llm: FakeLLM, spans: InMemorySpanExporter
 ) -> None:
     fake_llm.configure(capture=True)
-    _switch.on = False  # the sampler keeps no trace
+    SWITCH.on = False  # the sampler keeps no trace
     try:
         await run_job(service)
     finally:
-        _switch.on = True
+        SWITCH.on = True
 
     assert spans.get_finished_spans() == ()
     sent = [entry["headers"]["traceparent"] for entry in fake_llm.log()]
