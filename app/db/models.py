@@ -169,6 +169,9 @@ class Job(Base):
     cache: Mapped[str | None] = mapped_column(String(16), default=None)
     replay: Mapped[str | None] = mapped_column(String(16), default=None)
     calls_saved: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The job whose failed items this job runs again (POST /v1/jobs/{id}/retry); no foreign
+    # key: retention may delete the original first.
+    retry_of: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
