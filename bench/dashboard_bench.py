@@ -284,10 +284,22 @@ async def run(url: str, args: argparse.Namespace) -> list[tuple[str, list[float]
             started = time.perf_counter()
             big = await seed(url, tenant_ids, args.jobs, args.items)
             print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
-            login = await client.post("/ui/login", data={"api_key": secret, "next": "/ui/jobs"})
-            assert login.status_code == 303, login.text
+            await _log_in(client, secret)
             pages = await _pages(client, app, tenant_ids[0], big, bearer, args.items // 2 + 7)
             return [(name, *await timed(call, args.requests, counter)) for name, call in pages]
+
+
+LOGIN_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def _log_in(client: httpx.AsyncClient, secret: str) -> None:
+    """Sign in as a browser does: the form first (its token and login cookie), then the post."""
+    form = await client.get("/ui/login")
+    found = LOGIN_TOKEN.search(form.text)
+    assert found is not None, form.text
+    body = {"api_key": secret, "next": "/ui/jobs", "csrf_token": found.group(1)}
+    login = await client.post("/ui/login", data=body)
+    assert login.status_code == 303, login.text
 
 
 async def _other_graphs(url: str, tenant_ids: list[str]) -> None:

@@ -18,7 +18,13 @@ from app.api.deps import RuntimeDep
 from app.dashboard import assets
 from app.dashboard.sessions import COOKIE, CSRF_FIELD, csrf_ok, csrf_token, seal, unseal
 from app.lifecycle import TERMINAL_JOB_STATUSES
-from app.services.errors import InvalidInput, NotFound, ServiceError, TooManyRequests
+from app.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TooManyRequests,
+)
 from app.services.requests import ui_sessions
 
 templates = Jinja2Templates(directory=assets.TEMPLATES_DIR)
@@ -149,7 +155,8 @@ SECURITY_HEADERS = {
 
 class PageRoute(APIRoute):
     """A dashboard route: a missing login is a redirect to the login form, and a service
-    error (another tenant's id, a bad filter) an HTML page with its status."""
+    error (another tenant's id, a bad filter, a retry of a job with no failed items) an HTML
+    page with its status."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -157,7 +164,14 @@ class PageRoute(APIRoute):
         async def answer(request: Request) -> Response:
             try:
                 response = await handler(request)
-            except (LoginRequired, CsrfRefused, NotFound, InvalidInput, TooManyRequests) as exc:
+            except (
+                LoginRequired,
+                CsrfRefused,
+                NotFound,
+                InvalidInput,
+                Conflict,
+                TooManyRequests,
+            ) as exc:
                 response = _error_page(request, exc)
             response.headers.update(SECURITY_HEADERS)
             return response

@@ -1,4 +1,5 @@
-"""``inf-engine jobs``: submit a JSONL file and follow it; status, list, results, cancel, events."""
+"""``inf-engine jobs``: submit a JSONL file and follow it; status, list, results, cancel,
+retry, events."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from app.cli.output import duration, echo_fields, echo_json, echo_table, rate
 from app.client import Client, ClientError
 from app.lifecycle import TERMINAL_JOB_STATUSES, ItemStatus, JobStatus
 
-app = typer.Typer(help="Batch jobs: submit, follow, inspect, cancel.", no_args_is_help=True)
+app = typer.Typer(help="Batch jobs: submit, follow, inspect, cancel, retry.", no_args_is_help=True)
 
 JobId = Annotated[str, typer.Argument(help="the job's id", show_default=False)]
 OutputOption = Annotated[
@@ -153,6 +154,7 @@ def job_fields(
         ("tokens", f"{usage.get('input_tokens', 0)} in, {usage.get('output_tokens', 0)} out"),
         ("cost", usage.get("cost")),
         ("error", job.get("error")),
+        ("retry of", job.get("retry_of")),
         ("created", job.get("created_at")),
         ("started", job.get("started_at")),
         ("finished", job.get("finished_at")),
@@ -253,6 +255,29 @@ def cancel(job_id: JobId, url: UrlOption = None, api_key: ApiKeyOption = None) -
     with connect(url, api_key) as client:
         job = client.cancel(job_id)
     typer.echo(f"job {job['id']} {job['status']}")
+
+
+@app.command("retry")
+def retry(
+    job_id: JobId,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="print the new job's id and return at once")
+    ] = False,
+    output: OutputOption = None,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Run the failed items of an ended job again, as a new job, and follow it to its end.
+
+    inf-engine jobs retry JOB_ID --output retried.jsonl
+    """
+    with connect(url, api_key) as client:
+        job = client.retry(job_id)
+        if no_wait:
+            typer.echo(job["id"])
+            return
+        typer.echo(f"job {job['id']} queued: {job['counts']['total']} failed items of {job_id}")
+        _finish(client, job, output)
 
 
 @app.command("events")

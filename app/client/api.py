@@ -202,6 +202,11 @@ class Client:
         """Cancel a job; finished results stay readable. ``client.cancel(job_id)["status"]``"""
         return self._json("POST", f"/v1/jobs/{job_id}/cancel")
 
+    def retry(self, job_id: str) -> dict[str, Any]:
+        """Queue a new job that runs the ended job's failed items again; its status, whose
+        ``retry_of`` is ``job_id``. ``client.wait(client.retry(job_id)["id"])``"""
+        return self._json("POST", f"/v1/jobs/{job_id}/retry")
+
     def results(self, job_id: str, custom_id: str | None = None) -> Iterator[dict[str, Any]]:
         """Every item (``index``, ``status``, ``output``, ``error``, ``custom_id``, ``metadata``)
         in input order, read line by line from the JSONL stream; with ``custom_id``, only the

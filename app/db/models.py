@@ -171,6 +171,9 @@ class Job(Base):
     calls_saved: Mapped[int] = mapped_column(BigInteger, default=0)
     # The W3C traceparent of the run's first span (OpenTelemetry): a resumed run continues it.
     trace_root: Mapped[str | None] = mapped_column(String(55), default=None)
+    # The job whose failed items this job runs again (POST /v1/jobs/{id}/retry); no foreign
+    # key: retention may delete the original first.
+    retry_of: Mapped[str | None] = mapped_column(String(36), default=None)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)

@@ -39,6 +39,7 @@ class JobView:
     finished_at: datetime | None
     cache: str | None = None
     replay: str | None = None
+    retry_of: str | None = None  # the job whose failed items this one runs again
 
     def as_json(self) -> dict[str, Any]:
         """A plain dict (times stay ``datetime``: the encoder formats them)."""
@@ -87,6 +88,7 @@ def job_view(job: Job, graph_id: str | None, graph_version: int | None) -> JobVi
         finished_at=job.finished_at,
         cache=job.cache,
         replay=job.replay,
+        retry_of=job.retry_of,
     )
 
 

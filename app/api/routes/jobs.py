@@ -1,4 +1,5 @@
-"""``/v1/jobs``: submit (JSON list or JSONL upload), list, status, results, items, cancel."""
+"""``/v1/jobs``: submit (JSON list or JSONL upload), list, status, results, items, cancel,
+retry of the failed items."""
 
 from __future__ import annotations
 
@@ -23,14 +24,14 @@ from app.api.deps import (
     TenantDep,
 )
 from app.api.run_kinds import EVENT_STREAM, event_stream
-from app.api.schemas.common import INT32_MAX
+from app.api.schemas.common import INT32_MAX, problem_response
 from app.api.schemas.jobs import ItemDetail, JobForm, JobPage, JobRequest, JobStatus, ResultPage
 from app.lifecycle import JobStatus as JobState
 from app.services.errors import InvalidInput, Issue
 from app.services.ledger.options import LedgerOptions
 from app.services.observability import traces
 from app.services.observability.tracing import submitted_context
-from app.services.requests import jobs
+from app.services.requests import jobs, retries
 from app.services.requests.documents import check_value
 from app.services.requests.jobs import JobSpec
 from app.services.runtime import Runtime
@@ -221,3 +222,20 @@ async def cancel_job(
     """Stop dispatching new items now; finished results stay readable."""
     await jobs.cancel(runtime, session, tenant, job_id)
     return JobStatus.model_validate(await jobs.status(session, tenant, job_id))
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    response_model=JobStatus,
+    responses={409: problem_response("the job has not ended, or none of its items failed")},
+)
+async def retry_job(
+    job_id: str, request: Request, runtime: RuntimeDep, session: SessionDep, tenant: TenantDep
+) -> JobStatus:
+    """Queue a new job on the same graph version that runs exactly the items of this ended
+    job that failed (their inputs, custom_id and metadata); it names this job in
+    ``retry_of``."""
+    trace = submitted_context(runtime.tracing, request.headers)
+    job = await retries.retry(runtime, session, tenant, job_id, trace)
+    return JobStatus.model_validate(await jobs.status(session, tenant, job.id))

@@ -1,5 +1,6 @@
 """The dashboard's job pages: the list, a job (live progress, graph, failures, cancel,
-downloads) and an item. HTTP mapping only: the data comes from ``requests.dashboard``."""
+retry of the failed items, downloads) and an item. HTTP mapping only: the data comes from
+``requests.dashboard``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from app.dashboard.graph_svg import graph_svg
 from app.lifecycle import TERMINAL_EVENTS, EventKind, JobStatus
 from app.services.limits import output_limits
 from app.services.observability import traces
-from app.services.requests import dashboard, jobs
+from app.services.requests import dashboard, jobs, retries
 from app.services.runtime import Runtime
 
 router = APIRouter(prefix="/ui/jobs", include_in_schema=False, route_class=PageRoute)
@@ -163,6 +164,19 @@ async def cancel(
     """Cancel the job (the form carries the session's CSRF token), then show it again."""
     await jobs.cancel(runtime, session, user.tenant_id, job_id)
     return RedirectResponse(f"/ui/jobs/{job_id}", status_code=303)
+
+
+@router.post("/{job_id}/retry")
+async def retry(
+    job_id: Annotated[str, Path(max_length=64)],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: CsrfUserDep,
+) -> RedirectResponse:
+    """Run the job's failed items again as a new job (the form carries the session's CSRF
+    token), then show the new job."""
+    job = await retries.retry(runtime, session, user.tenant_id, job_id)
+    return RedirectResponse(f"/ui/jobs/{job.id}", status_code=303)
 
 
 @router.get("/{job_id}/results.jsonl")

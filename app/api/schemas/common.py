@@ -34,18 +34,19 @@ class Problem(BaseModel):
     )
 
 
-def _problem(description: str) -> dict[str, Any]:
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response of problem details, with its description."""
     schema = Problem.model_json_schema()
     return {"description": description, "content": {PROBLEM_JSON: {"schema": schema}}}
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem("the request cannot be parsed (bad JSON, YAML, UTF-8, NUL in a path)"),
-    401: _problem("missing, unknown or revoked API key"),
-    404: _problem("no such resource for this tenant"),
-    405: _problem("method not allowed (the Allow header lists the methods)"),
-    413: _problem("the body, a file or a line is over its limit"),
-    415: _problem("the body's content type is not accepted"),
-    422: _problem("the request is well formed but invalid; errors name each field"),
-    503: _problem("a dependency (the database) is unavailable; retry after Retry-After"),
+    400: problem_response("the request cannot be parsed (bad JSON, YAML, UTF-8, NUL in a path)"),
+    401: problem_response("missing, unknown or revoked API key"),
+    404: problem_response("no such resource for this tenant"),
+    405: problem_response("method not allowed (the Allow header lists the methods)"),
+    413: problem_response("the body, a file or a line is over its limit"),
+    415: problem_response("the body's content type is not accepted"),
+    422: problem_response("the request is well formed but invalid; errors name each field"),
+    503: problem_response("a dependency (the database) is unavailable; retry after Retry-After"),
 }

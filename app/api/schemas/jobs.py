@@ -76,6 +76,9 @@ class JobStatus(BaseModel):
     finished_at: datetime | None
     cache: str | None = Field(default=None, description="the job's response ledger mode")
     replay: str | None = Field(default=None, description="strict replay, if asked")
+    retry_of: str | None = Field(
+        default=None, description="the job whose failed items this job runs again"
+    )
 
 
 class JobPage(BaseModel):

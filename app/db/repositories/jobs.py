@@ -59,10 +59,12 @@ async def create_job(
     spec: dict[str, Any] | None = None,
     cache: str | None = None,
     replay: str | None = None,
+    retry_of: str | None = None,
 ) -> Job:
     """A new job without items (add them, then ``set_item_count``); ``kind`` names the run
-    kind that will run it, ``spec`` what that kind needs to open it. An ``uploading`` job is
-    seen by no one until :func:`publish_job`."""
+    kind that will run it, ``spec`` what that kind needs to open it, ``retry_of`` the job
+    whose failed items it runs again. An ``uploading`` job is seen by no one until
+    :func:`publish_job`."""
     job = Job(
         tenant_id=tenant_id,
         graph_version_id=graph_version_id,
@@ -73,6 +75,7 @@ async def create_job(
         webhook_url=webhook_url,
         cache=cache,
         replay=replay,
+        retry_of=retry_of,
     )
     session.add(job)
     await session.flush()

@@ -59,7 +59,7 @@ async def accept(
     """Submit a job from a JSON list of inputs; its runner is woken once the job is committed."""
     await check_webhook_url(spec.webhook_url, runtime.settings)
     job = await submit(session, tenant_id, spec, inputs)
-    after_commit(session, lambda: _announce(runtime))
+    after_commit(session, lambda: announce(runtime))
     return job
 
 
@@ -84,7 +84,7 @@ async def accept_jsonl(runtime: Runtime, tenant_id: str, spec: JobSpec, source: 
     finally:
         if not stored:
             await _discard(runtime.sessions, job.id)
-    _announce(runtime)
+    announce(runtime)
     return job.id
 
 
@@ -175,7 +175,8 @@ async def _discard(sessions: async_sessionmaker[AsyncSession], job_id: str) -> N
     await asyncio.shield(discard())
 
 
-def _announce(runtime: Runtime) -> None:
+def announce(runtime: Runtime) -> None:
+    """Count a submitted job and wake the runner (once the job is committed)."""
     runtime.metrics.jobs_submitted.inc()
     if runtime.runner is not None:
         runtime.runner.notify()
@@ -195,7 +196,7 @@ async def submit(
     count = 0
     for start in range(0, len(checked), INSERT_BATCH):
         count = await _flush(session, job, count, checked[start : start + INSERT_BATCH])
-    return await _finalize(session, job)
+    return await finalize(session, job)
 
 
 def _check_all(specs: dict[str, InputSpec], inputs: Iterable[Any]) -> list[NewItem]:
@@ -260,7 +261,8 @@ async def _flush(session: AsyncSession, job: Job, count: int, batch: list[NewIte
     return count
 
 
-async def _finalize(session: AsyncSession, job: Job) -> Job:
+async def finalize(session: AsyncSession, job: Job) -> Job:
+    """Record the job's ``item_count`` items and its ``job_submitted`` event."""
     if job.item_count == 0:
         raise InvalidInput("a job needs at least one input", [Issue("inputs", "no inputs")])
     await repo.set_item_count(session, job.id, job.item_count)

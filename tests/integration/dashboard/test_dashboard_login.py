@@ -118,3 +118,29 @@ async def test_sign_out_needs_the_csrf_token(
     await expect(page).to_have_url(f"{keys_service.url}/ui/login")
     await page.goto("/ui/jobs")
     await expect(page).to_have_url(f"{keys_service.url}/ui/login?next=/ui/jobs")
+
+
+async def test_a_login_post_without_the_forms_token_is_refused(
+    browser: Browser, keys_service: Service, keys_page: tuple[Page, Watch]
+) -> None:
+    page, watch = keys_page
+    key = await new_key(keys_service, "a")
+    await page.goto("/ui/login")
+    login = next(c for c in await page.context.cookies() if c["name"] == "inf_ui_login")
+    assert (login["httpOnly"], login["sameSite"], login["path"]) == (True, "Strict", "/ui/login")
+    token = await page.locator('input[name="csrf_token"]').get_attribute("value")
+    assert token
+
+    bare = await page.request.post("/ui/login", form={"api_key": key})
+    forged = await page.request.post("/ui/login", form={"api_key": key, "csrf_token": "x" * 64})
+    elsewhere, _ = await watched_page(browser, keys_service.url)  # no login cookie there
+    copied = await elsewhere.request.post("/ui/login", form={"api_key": key, "csrf_token": token})
+    await elsewhere.context.close()
+
+    assert (bare.status, forged.status, copied.status) == (403, 403, 403)
+    assert "another site" in await bare.text()
+    assert all(c["name"] != "inf_ui_session" for c in await page.context.cookies())
+    await log_in(page, key)  # the form itself still signs in
+    await expect(page.locator("h1")).to_have_text("Jobs")
+    assert all(c["name"] != "inf_ui_login" for c in await page.context.cookies())
+    watch.assert_clean()

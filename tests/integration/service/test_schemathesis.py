@@ -2,9 +2,9 @@
 with API keys required and with ``auth_mode=open``.
 
 The service holds one finished job of the ``echo`` graph; the operations under a job's items,
-results, trace and events are pointed at it (and those under a graph at ``echo``), so that
-generated indexes, cursors and versions reach the database instead of stopping at a 404. The
-other operations get generated ids, NUL and all.
+results, trace, events and retry are pointed at it (and those under a graph at ``echo``), so
+that generated indexes, cursors and versions reach the database instead of stopping at a 404.
+The other operations get generated ids, NUL and all.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MAX_EXAMPLES = 10
 MAX_SECONDS = 120
 CONFIG = """
 [[operations]]
-include-path-regex = "^/v1/jobs/\\\\{{job_id\\\\}}/(items|results|trace|events)"
+include-path-regex = "^/v1/jobs/\\\\{{job_id\\\\}}/(items|results|trace|events|retry)"
 parameters = {{ job_id = "{job}" }}
 
 [[operations]]
