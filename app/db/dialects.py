@@ -151,6 +151,24 @@ def upsert_from(
     )
 
 
+def add_from(
+    session: AsyncSession,
+    table: Any,
+    columns: Sequence[str],
+    source: Select[Any],
+    keys: Sequence[str],
+    counter: str,
+) -> Insert:
+    """``INSERT INTO table (columns) SELECT ... ON CONFLICT (keys) DO UPDATE SET counter =
+    counter + excluded.counter``: counters created or moved by the source's amounts.
+
+    SQLite needs a WHERE in the SELECT to parse the ON CONFLICT; ``source`` should have one.
+    """
+    stmt = _insert(session, table).from_select(list(columns), source)
+    moved = table.c[counter] + stmt.excluded[counter]
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={counter: moved})
+
+
 def insert_ignore(
     session: AsyncSession, table: Any, values: Mapping[str, Any], keys: Sequence[str] | None
 ) -> Insert:

@@ -1,7 +1,8 @@
 """The tables (DESIGN §6): tenants and keys, graphs, their immutable versions and the history
 of which one is active, jobs, their items (inputs stored once), node results (one row per job,
-item and node), job events, webhook attempts, datasets with their items, shared rate limits,
-the OpenAI-compatible files and batches, and the response ledger."""
+item and node) and their counts per node and status, job events, webhook attempts, datasets
+with their items, shared rate limits, the OpenAI-compatible files and batches, and the
+response ledger."""
 
 from __future__ import annotations
 
@@ -236,7 +237,7 @@ class NodeResult(Base):
     """How one node of one item ended: exactly one row per (job, item, node)."""
 
     __tablename__ = "node_results"
-    # Covers the dashboard's per-node state counts of a job (read from the index alone).
+    # A job's results of one node (the node panel's percentiles and failures).
     __table_args__ = (Index(None, "job_id", "node_id", "status"),)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
@@ -264,6 +265,18 @@ class NodeResult(Base):
     # batch was written, up to a flush interval later.
     ended_s: Mapped[float | None] = mapped_column(Float, default=None)
     finished_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class JobNodeCount(Base):
+    """How many of a job's node results one node has in one status: the job page's graph
+    counts, kept by the result writer in the transaction that writes the node results."""
+
+    __tablename__ = "job_node_counts"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)
 
 
 class JobEvent(Base):

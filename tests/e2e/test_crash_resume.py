@@ -1,8 +1,9 @@
 """A server killed mid-job (SIGKILL) resumes it after a restart on the same database.
 
 Stored node results are the checkpoint: after the restart every (item, node) has exactly one
-stored result, nodes stored before the kill are never called again, and the only repeated
-calls are those whose results were in flight or not yet flushed when the process died.
+stored result, nodes stored before the kill are never called again, the only repeated
+calls are those whose results were in flight or not yet flushed when the process died, and the
+job page counts each node's results as they are stored.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.fake_llm import FakeLLM
+from tests.support.graph_counts import drawn_counts
 from tests.support.processes import (
     Call,
     DatabaseProbe,
@@ -95,6 +97,8 @@ def test_killed_server_resumes_job_without_rerunning_stored_nodes(
         after = calls_by_marker(slow_llm.log()).get("run2", [])
         stored = db.node_results(job_id)
         stored_tokens = db.input_tokens(job_id)
+        stored_counts = db.node_counts(job_id)
+        drawn = drawn_counts(second.client.get(f"/ui/jobs/{job_id}").text)
 
     repeated = set(before) & set(after)
     print(
@@ -110,6 +114,9 @@ def test_killed_server_resumes_job_without_rerunning_stored_nodes(
     assert final["usage"]["input_tokens"] == stored_tokens > 0
     # exactly one stored result per (item, node)
     assert len(stored) == ITEMS * 3
+    # the job page counts each node's results as stored, whoever wrote them
+    assert drawn == stored_counts
+    assert sum(sum(counts.values()) for counts in drawn.values()) == ITEMS * 3
     assert {(TAG, i, node) for i, node in stored} == all_calls(TAG, ITEMS)
     # each process called each node at most once; together they called every node
     assert not _duplicates(before)

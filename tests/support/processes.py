@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from app.db.models import Job, NodeResult
 from app.db.session import create_engine
+from tests.support.graph_counts import NodeCounts, grouped, stored_counts_query
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 60.0
@@ -350,6 +351,10 @@ class DatabaseProbe:
     def node_result_count(self, job_id: str) -> int:
         stmt = select(func.count()).select_from(NodeResult).where(NodeResult.job_id == job_id)
         return int(self._rows(stmt)[0][0])
+
+    def node_counts(self, job_id: str) -> NodeCounts:
+        """A job's stored node results counted by node and status."""
+        return grouped(self._rows(stored_counts_query(job_id)))
 
     def input_tokens(self, job_id: str) -> int:
         """Input tokens of every stored node result of a job."""

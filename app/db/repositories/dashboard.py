@@ -1,6 +1,6 @@
 """The dashboard's reads that the API has no query for: filtered job pages, a tenant's job
-counts, a job's per-node state counts, a node's timings and
-failures, and its failed items. Each is one statement."""
+counts, a node's timings and failures, and a job's failed items. Each is one statement (a
+job's per-node state counts are ``node_counts.of_job``)."""
 
 from __future__ import annotations
 
@@ -63,19 +63,6 @@ async def status_counts(session: AsyncSession, tenant_id: str, kind: str) -> dic
         .group_by(Job.status)
     )
     return {status: count for status, count in await session.execute(stmt)}
-
-
-async def node_state_counts(session: AsyncSession, job_id: str) -> dict[str, dict[str, int]]:
-    """For each node of the job: how many of its stored results each status has."""
-    stmt = (
-        select(NodeResult.node_id, NodeResult.status, func.count())
-        .where(NodeResult.job_id == job_id)
-        .group_by(NodeResult.node_id, NodeResult.status)
-    )
-    found: dict[str, dict[str, int]] = {}
-    for node, status, count in await session.execute(stmt):
-        found.setdefault(node, {})[status] = count
-    return found
 
 
 async def failed_items(session: AsyncSession, job_id: str, limit: int) -> list[JobItem]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, ClassVar
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import dialects
 from app.db.base import utcnow
 from app.db.models import Job, JobItem, NodeResult, Timestamp
+from app.db.repositories import node_counts
 from app.db.repositories.jobs import lock_jobs, start_items
 from app.db.session import NO_SYNC
 from app.lifecycle import TERMINAL_ITEM_STATUSES, ItemStatus
@@ -89,21 +90,34 @@ async def write_batch(
     Node rows are upserted (a repeated row replaces the stored one). Items move from
     ``running`` to their final status; an item that is not running (already written, or
     cancelled) is left alone and not counted again. Each job's counters then move by what
-    changed: ``running`` down, the status counters, tokens and cost up.
+    changed: ``running`` down, the status counters, tokens and cost up; each node's counts
+    (``node_counts``) move from a replaced row's status to the new one.
+
+    The rows of every job touched are locked first, in id order (see ``lock_jobs``).
     """
     wrong = {item.status for item in items} - set(FINAL)
     if wrong:
         raise ValueError(f"an item ends as one of {sorted(map(str, FINAL))}, not {sorted(wrong)}")
+    touched = _job_ids(nodes, items, started)
+    if touched:
+        await lock_jobs(session, touched)
     deltas: dict[str, _Delta] = defaultdict(_Delta)
     await _start(session, started, deltas)
     now = utcnow()
     if nodes:
-        await _upsert_nodes(session, nodes, now)
+        await _write_nodes(session, nodes, now)
     if items:
         for item in await _finish_items(session, items, now):
             deltas[item.job_id].add(item)
     if deltas:
         await _count(session, deltas)
+
+
+def _job_ids(
+    nodes: Sequence[NodeRow], items: Sequence[ItemRow], started: Sequence[tuple[str, int]]
+) -> set[str]:
+    ids = {node.job_id for node in nodes} | {item.job_id for item in items}
+    return ids | {job_id for job_id, _ in started}
 
 
 async def _start(
@@ -125,15 +139,35 @@ ITEM_COLUMNS = tuple(
 )
 
 
-async def _upsert_nodes(session: AsyncSession, nodes: Sequence[NodeRow], now: datetime) -> None:
+async def _write_nodes(session: AsyncSession, nodes: Sequence[NodeRow], now: datetime) -> None:
+    """Upsert the node rows (the last of each key) and move the node counts with them.
+
+    NOTE: [node counts] The new statuses are counted before the stored ones are read: on
+    SQLite that first write takes the database's write lock, so no other writer can change
+    the stored rows between the read and the upsert (on Postgres the job rows locked by
+    ``write_batch`` keep the job's other writers out). A replaced row's status is then
+    counted down, so writing a batch again leaves every count as it was.
+    """
+    latest = {(n.job_id, n.item_index, n.node_id): n for n in nodes}
+    await node_counts.add(session, _statuses(latest.values()))
+    replaced = await node_counts.stored(session, latest.keys())
+    await _upsert_nodes(session, latest.values(), now)
+    if replaced:
+        await node_counts.add(session, {key: -count for key, count in replaced.items()})
+
+
+def _statuses(nodes: Iterable[NodeRow]) -> Counter[node_counts.StatusKey]:
+    return Counter((node.job_id, node.node_id, node.status) for node in nodes)
+
+
+async def _upsert_nodes(session: AsyncSession, nodes: Collection[NodeRow], now: datetime) -> None:
     rows = dialects.json_rows(session, "rows", NODE_COLUMNS)
     source = select(*rows.c, bindparam("now", type_=Timestamp)).where(true())
     updated = [name for name in (*NODE_FIELDS, "finished_at") if name not in NODE_KEY]
     stmt = dialects.upsert_from(
         session, NodeResult.__table__, [*NODE_FIELDS, "finished_at"], source, NODE_KEY, updated
     )
-    latest = {(n.job_id, n.item_index, n.node_id): _params(n) for n in nodes}
-    await session.execute(stmt, {"rows": list(latest.values()), "now": now})
+    await session.execute(stmt, {"rows": [_params(n) for n in nodes], "now": now})
 
 
 def _params(row: NodeRow | ItemRow) -> dict[str, Any]:
@@ -167,8 +201,8 @@ async def _finish_items(
 
 
 async def _count(session: AsyncSession, deltas: dict[str, _Delta]) -> None:
-    """One UPDATE for every job touched: counters move by the items that started and ended."""
-    await lock_jobs(session, deltas)
+    """One UPDATE for every job touched (locked by ``write_batch``): counters move by the
+    items that started and ended."""
     source = values(
         column("job_id", String),
         *[column(name, BigInteger) for name in _Delta.COUNTS],

@@ -15,6 +15,7 @@ from app.db.repositories import dashboard as repo
 from app.db.repositories import events as events_repo
 from app.db.repositories import graphs as graphs_repo
 from app.db.repositories import jobs as jobs_repo
+from app.db.repositories import node_counts
 from app.db.repositories.dashboard import JobFilter
 from app.engine import OutputLimits
 from app.lifecycle import JobStatus
@@ -110,16 +111,15 @@ async def job_page(
     session: AsyncSession, tenant_id: str, job_id: str, after: int, items: int
 ) -> JobPage:
     """Everything the job page shows; ``NotFound`` for another tenant's job."""
-    view = await jobs.status(session, tenant_id, job_id)
-    job = await jobs.find(session, tenant_id, job_id)
+    job, view = await jobs.batch_job(session, tenant_id, job_id)
     version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     failed = await repo.failed_items(session, job_id, FAILED_SHOWN)
     return JobPage(
         job=view,
         definition=version.definition if version is not None else {},
-        node_counts=await repo.node_state_counts(session, job_id),
+        node_counts=await node_counts.of_job(session, job_id),
         failed=[item_view(item) for item in failed],
-        items=await jobs.results_page(session, tenant_id, job_id, after, items),
+        items=await jobs.items_page(session, job_id, after, items),
         last_event_id=await events_repo.last_event_id(session, job_id),
     )
 
@@ -131,7 +131,7 @@ async def job_graph(
     job = await jobs.find(session, tenant_id, job_id)
     version = await graphs_repo.get_version_by_id(session, job.graph_version_id)
     definition = version.definition if version is not None else {}
-    return definition, await repo.node_state_counts(session, job_id)
+    return definition, await node_counts.of_job(session, job_id)
 
 
 async def item_page(

@@ -282,12 +282,17 @@ async def find(session: AsyncSession, tenant_id: str, job_id: str) -> Job:
 async def status(session: AsyncSession, tenant_id: str, job_id: str) -> JobView:
     """The batch job with counts, throughput, ETA, tokens and cost; a run of another kind is
     not found here (the error names where it is)."""
+    return (await batch_job(session, tenant_id, job_id))[1]
+
+
+async def batch_job(session: AsyncSession, tenant_id: str, job_id: str) -> tuple[Job, JobView]:
+    """The batch job's row and its view (``status``), in one query."""
     found = await repo.get_job_with_graph(session, tenant_id, job_id)
     if found is None:
         raise NotFound(f"job {job_id!r} not found")
     if found[0].kind != BATCH:
         raise elsewhere(found[0])
-    return job_view(*found)
+    return found[0], job_view(*found)
 
 
 async def listing(
@@ -372,6 +377,11 @@ async def results_page(
 ) -> ResultsPage:
     """Items in input order after index ``after``; ``next`` continues the listing."""
     await find(session, tenant_id, job_id)
+    return await items_page(session, job_id, after, limit)
+
+
+async def items_page(session: AsyncSession, job_id: str, after: int, limit: int) -> ResultsPage:
+    """``results_page`` of a job the caller has found already."""
     items = await repo.results_page(session, job_id, after, limit)
     nxt = items[-1].item_index if len(items) == limit else None
     return ResultsPage([item_view(item) for item in items], nxt)
