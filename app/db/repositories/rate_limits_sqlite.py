@@ -3,26 +3,26 @@
 
 ``BEGIN IMMEDIATE`` takes the database's write lock before the read, so no other process can
 decide between this read and its write (a deferred transaction could not upgrade to a write
-once another process wrote, and would fail instead of waiting); ``busy_timeout`` makes a
+once another process wrote, and would fail instead of waiting); the busy timeout makes a
 second process wait for the lock. The rules of a decision are the engine's
 (:class:`~app.engine.resources.shared.AliasState`); this module only loads and stores the
 state, in the tables the Postgres store uses (``rate_limits``, ``rate_slots``: one row per
-live lease here). SQLite only::
+live lease here). The functions are synchronous, on a plain ``sqlite3`` connection in
+autocommit mode (:func:`app.db.session.sqlite_file_connection`), so that a whole decision is
+one hop to the thread that holds the connection. SQLite only::
 
-    async with immediate(engine) as connection:
-        state = await read_state(connection, "fast", leases=False)
+    with immediate(connection):
+        state = read_state(connection, "fast", leases=False)
         ...
-        await write_state(connection, "fast", state, leases=False)
+        write_state(connection, "fast", state, leases=False)
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.engine.resources.learning import Learned
 from app.engine.resources.shared import AliasState
@@ -33,66 +33,61 @@ _COLUMNS = (
 )
 _NAMES = [name.strip() for name in _COLUMNS.split(",")]
 
-_READ = text(f"SELECT {_COLUMNS} FROM rate_limits WHERE alias = :alias")
+_READ = f"SELECT {_COLUMNS} FROM rate_limits WHERE alias = :alias"
 
-_WRITE = text(
+_WRITE = (
     f"INSERT INTO rate_limits (alias, {_COLUMNS})"
     f" VALUES (:alias, {', '.join(':' + name for name in _NAMES)})"
     " ON CONFLICT (alias) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in _NAMES)
 )
 
-_LEASES = text("SELECT owner, expires_at FROM rate_slots WHERE alias = :alias")
+_LEASES = "SELECT owner, expires_at FROM rate_slots WHERE alias = :alias"
 
-_CLEAR_LEASES = text("DELETE FROM rate_slots WHERE alias = :alias")
+_CLEAR_LEASES = "DELETE FROM rate_slots WHERE alias = :alias"
 
-_ADD_LEASE = text(
+_ADD_LEASE = (
     "INSERT INTO rate_slots (alias, slot, owner, expires_at)"
     " VALUES (:alias, :slot, :owner, :expires_at)"
 )
 
 
-@asynccontextmanager
-async def immediate(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection in a ``BEGIN IMMEDIATE`` transaction, committed when the block ends.
-
-    ``engine`` must autocommit (``isolation_level="AUTOCOMMIT"``), so that the driver opens
-    no transaction of its own around these statements.
-    """
-    async with engine.connect() as connection:
-        await connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            await connection.exec_driver_sql("ROLLBACK")
-            raise
-        await connection.exec_driver_sql("COMMIT")
+@contextmanager
+def immediate(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``connection`` (in autocommit mode) in a ``BEGIN IMMEDIATE`` transaction, committed
+    when the block ends, rolled back if it raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
-async def read_state(connection: AsyncConnection, alias: str, *, leases: bool) -> AliasState:
+def read_state(connection: sqlite3.Connection, alias: str, *, leases: bool) -> AliasState:
     """The alias's state (zeros when it has none yet); its leases only if ``leases``."""
-    row = (await connection.execute(_READ, {"alias": alias})).first()
+    row = connection.execute(_READ, {"alias": alias}).fetchone()
     state = AliasState() if row is None else _state(row)
     if leases:
-        held = (await connection.execute(_LEASES, {"alias": alias})).all()
+        held = connection.execute(_LEASES, {"alias": alias}).fetchall()
         state.leases = {str(owner): float(until) for owner, until in held}
     return state
 
 
-async def write_state(
-    connection: AsyncConnection, alias: str, state: AliasState, *, leases: bool
+def write_state(
+    connection: sqlite3.Connection, alias: str, state: AliasState, *, leases: bool
 ) -> None:
     """Store the alias's state; its leases (replacing those stored) only if ``leases``."""
-    await connection.execute(_WRITE, {"alias": alias, **_columns(state)})
+    connection.execute(_WRITE, {"alias": alias, **_columns(state)})
     if not leases:
         return
-    await connection.execute(_CLEAR_LEASES, {"alias": alias})
+    connection.execute(_CLEAR_LEASES, {"alias": alias})
     rows = [
         {"alias": alias, "slot": slot, "owner": owner, "expires_at": until}
         for slot, (owner, until) in enumerate(state.leases.items())
     ]
-    if rows:
-        await connection.execute(_ADD_LEASE, rows)
+    connection.executemany(_ADD_LEASE, rows)
 
 
 def _state(row: Sequence[Any]) -> AliasState:

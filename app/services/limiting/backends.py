@@ -16,11 +16,12 @@ each budget while the store does not answer::
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Literal
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.dialects import is_memory_sqlite
 from app.engine.resources.config import ResourceConfig
@@ -46,10 +47,8 @@ def build_rate_store(
         store = PostgresRateStore(sessions, limits, policy)
         return with_fallback(store, limits, settings, (DBAPIError,), database_outage)
     if backend == "sqlite":
-        engine = sessions.kw["bind"]
-        assert isinstance(engine, AsyncEngine), "the session factory is bound to an engine"
-        file_store = SqliteRateStore(engine, limits, policy)
-        return with_fallback(file_store, limits, settings, (DBAPIError,), database_outage)
+        file_store = SqliteRateStore(settings.database_url, limits, policy)
+        return with_fallback(file_store, limits, settings, (sqlite3.Error,))
     if backend == "redis":
         from redis import exceptions as redis_errors
         from redis.asyncio import Redis

@@ -4,22 +4,27 @@ The HTTP process of ``serve`` and its runner child (and any process of the machi
 file) read and write each alias's state in one short ``BEGIN IMMEDIATE`` transaction (see
 :mod:`app.db.repositories.rate_limits_sqlite`), and decide by the rules of the in-memory store
 (:class:`~app.engine.resources.shared.AliasState`), timed by the machine's clock, which all of
-them share::
+them share. Each store holds one connection of its own, used by one thread: a decision is one
+hop to that thread (the transaction's statements and the rule all run there), and a process's
+decisions wait for each other in order rather than in SQLite's busy handler::
 
-    store = SqliteRateStore(engine, limits_of(resource_config))
+    store = SqliteRateStore("sqlite+aiosqlite:///data/inf-engine.sqlite", limits)
     admission = await store.acquire("fast", tokens=1200)
+    await store.aclose()
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sqlite3
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from app.db.repositories import rate_limits_sqlite as rates
+from app.db.session import sqlite_file_connection
 from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import Admission, AliasLimits, AliasState, limits_for
 from app.engine.resources.store_state import StoreSnapshot
@@ -33,26 +38,50 @@ class SqliteRateStore:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        url: str,
         limits: Mapping[str, AliasLimits],
         learning: LearningPolicy | None = None,
     ) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._url = url
         self._limits = dict(limits)
         self.learning = learning or LearningPolicy()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rate-store")
+        self._connection: sqlite3.Connection | None = None
+
+    async def aclose(self) -> None:
+        """Close the store's connection and its thread."""
+        await self._run(self._close)
+        self._thread.shutdown(wait=False)
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = sqlite_file_connection(self._url)
+        return self._connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     async def _apply(self, alias: str, rule: Rule[T], *, leases: bool = False) -> T:
         """``rule`` on the alias's state, written back if it changed, in one transaction."""
         limits = limits_for(self._limits, alias)
-        async with rates.immediate(self._engine) as connection:
+        return await self._run(lambda: self._decide(alias, limits, rule, leases))
+
+    def _decide(self, alias: str, limits: AliasLimits, rule: Rule[T], leases: bool) -> T:
+        """In the store's thread: read, apply ``rule`` and write in one transaction."""
+        with rates.immediate(self._open()) as connection:
             # NOTE: the clock is read once the write lock is held: decisions are timed in the
             # order they are made.
             now = time.time()
-            state = await rates.read_state(connection, alias, leases=leases)
+            state = rates.read_state(connection, alias, leases=leases)
             before = dataclasses.replace(state, leases=dict(state.leases))
             result = rule(state, limits, now)
             if state != before:
-                await rates.write_state(connection, alias, state, leases=leases)
+                rates.write_state(connection, alias, state, leases=leases)
         return result
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
@@ -109,6 +138,8 @@ class SqliteRateStore:
     async def _read(self, alias: str, *, leases: bool) -> tuple[AliasState, float]:
         """The alias's state, read without the write lock, and the time it was read."""
         limits_for(self._limits, alias)
-        async with self._engine.connect() as connection:
-            state = await rates.read_state(connection, alias, leases=leases)
-        return state, time.time()
+
+        def read() -> tuple[AliasState, float]:
+            return rates.read_state(self._open(), alias, leases=leases), time.time()
+
+        return await self._run(read)

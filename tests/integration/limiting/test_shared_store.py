@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.session import create_engine
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
@@ -61,18 +60,18 @@ async def _postgres_factory(url: str) -> AsyncIterator[StoreFactory]:
 
 
 async def _sqlite_factory(url: str) -> AsyncIterator[StoreFactory]:
-    """Each "process" a store on its own engine (its own connections) on one database file."""
+    """Each "process" a store with a connection of its own, on one database file."""
     from app.services.limiting.sqlite_store import SqliteRateStore
 
-    engines: list[AsyncEngine] = []
+    stores: list[SqliteRateStore] = []
 
     def make(limits: Mapping[str, AliasLimits]) -> SharedRateStore:
-        engines.append(create_engine(url))
-        return SqliteRateStore(engines[-1], limits)
+        stores.append(SqliteRateStore(url, limits))
+        return stores[-1]
 
     yield make
-    for engine in engines:
-        await engine.dispose()
+    for store in stores:
+        await store.aclose()
 
 
 @pytest.fixture(
@@ -235,9 +234,8 @@ async def main(backend, target, start_at):
         client = Redis.from_url(REDIS_URL)
         store = RedisRateStore(client, limits, prefix=target)
     elif backend == "sqlite":
-        from app.db.session import create_engine
         from app.services.limiting.sqlite_store import SqliteRateStore
-        store = SqliteRateStore(create_engine(target), limits)
+        store = SqliteRateStore(target, limits)
     else:
         from app.db.session import create_engine, session_factory
         from app.services.limiting.postgres_store import PostgresRateStore
