@@ -137,12 +137,13 @@ class Settings(BaseSettings):
         default=4096, gt=0, description="a classify pattern of an uploaded graph"
     )
 
-    limiter_backend: Literal["local", "postgres", "redis"] = Field(
-        default="local",
-        description="where endpoint limits are kept: local: per process (the HTTP process and "
-        "each runner or worker have their own); postgres: in the service's database; redis: in "
-        "the Redis at INF_REDIS_URL. postgres and redis make each alias's limits hold across "
-        "every process using that store",
+    limiter_backend: Literal["auto", "local", "postgres", "redis"] = Field(
+        default="auto",
+        description="where endpoint limits are kept: auto: in the service's database (Postgres, "
+        "or the SQLite file, which the HTTP process and its runner share); local: per process "
+        "(the HTTP process and each runner or worker have their own); postgres: in the "
+        "service's database; redis: in the Redis at INF_REDIS_URL. Every value but local makes "
+        "each alias's limits hold across every process using that store",
     )
     limiter_lease_s: float = Field(
         default=30.0,

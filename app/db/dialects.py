@@ -56,6 +56,14 @@ def is_sqlite_url(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def is_memory_sqlite(url: str) -> bool:
+    """Whether ``url`` is a SQLite database in memory: one process's alone, no file to share."""
+    if not is_sqlite_url(url):
+        return False
+    database = make_url(url).database or ""
+    return database in ("", ":memory:") or "mode=memory" in url
+
+
 def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 

@@ -7,9 +7,10 @@ step) commits or rolls back.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, text
+from sqlalchemy import CursorResult, Result, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
@@ -37,6 +38,19 @@ def dedicated_engine(url: str) -> AsyncEngine:
     """An engine without a pool whose statements autocommit: for one connection held for a
     process's life (an advisory lock), apart from the pool, never idle in a transaction."""
     return _create_async_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+
+
+def sqlite_file_connection(url: str) -> sqlite3.Connection:
+    """A plain ``sqlite3`` connection to ``url``'s database file in autocommit mode (the
+    caller opens its own transactions), with the engine's pragmas, for use by one thread at a
+    time (not necessarily the one that opened it)."""
+    database = make_url(url).database or ""
+    connection = sqlite3.connect(
+        database, isolation_level=None, check_same_thread=False, uri=database.startswith("file:")
+    )
+    for pragma in dialects.SQLITE_PRAGMAS:
+        connection.execute(pragma)
+    return connection
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,5 +1,7 @@
 """One ``serve``: the HTTP process (``POST /v1/runs``) and its runner child share one alias's
 concurrency cap through the shared rate store, as the fake server's peak in flight shows.
+With the default settings the store is the service's database: the SQLite file of one
+``serve``, or the Postgres of a ``serve`` and a worker.
 
 With ``INF_LIMITER_BACKEND=local`` each process has its own limiter, so the same load goes
 over the cap: that control shows the measurement can tell the two apart. The rate side (no
@@ -10,6 +12,7 @@ it runs alongside the multi-process one in tests/e2e/test_quota_across_processes
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -58,18 +61,21 @@ def loaded(fake_llm: FakeLLM, running: Servers, tmp_path: Path) -> Any:
     return measure
 
 
-def peak_under_load(server: ServerProcess, fake_llm: FakeLLM) -> int:
-    """The fake server's peak in flight while a job and parallel runs call one alias."""
+def peak_under_load(server: ServerProcess, fake_llm: FakeLLM, jobs: int = 1) -> int:
+    """The fake server's peak in flight while ``jobs`` jobs and parallel runs call one alias."""
     graph_id = upload_graph(server.client, ONE_CALL)
     inputs = [{"doc1": f"job item {i}"} for i in range(JOB_ITEMS)]
-    job_id = submit_job(server.client, graph_id, inputs)
+    job_ids = [submit_job(server.client, graph_id, inputs) for _ in range(jobs)]
     wait_for(lambda: fake_llm.stats()["requests"] >= CAP or None, 30, what="the job to call")
     statuses = asyncio.run(parallel_runs(server.url, graph_id))
-    wait_for(
-        lambda: job_status(server.client, job_id)["status"] == "completed" or None,
-        60,
-        what="the job to complete",
-    )
+    for job_id in job_ids:
+        wait_for(
+            lambda job_id=job_id: (
+                job_status(server.client, job_id)["status"] == "completed" or None
+            ),
+            90,
+            what="the jobs to complete",
+        )
     assert statuses == [200] * PARALLEL_RUNS
     peak: int = fake_llm.stats()["peak_in_flight"]
     print(f"\npeak in flight at the server: {peak} (cap {CAP})")
@@ -106,6 +112,30 @@ def test_with_postgres_the_http_process_and_the_runner_share_the_cap(
     loaded: Any, fresh_postgres: str
 ) -> None:
     peak = loaded(fresh_postgres, limiter_backend="postgres", auto_migrate="false")
+    assert 0 < peak <= CAP
+
+
+def test_by_default_on_sqlite_the_http_process_and_the_runner_share_the_cap(
+    loaded: Any, tmp_path: Path
+) -> None:
+    assert "INF_LIMITER_BACKEND" not in os.environ
+    peak = loaded(sqlite_url(tmp_path / "service.sqlite"))
+    assert 0 < peak <= CAP
+
+
+@pytest.mark.postgres
+def test_by_default_on_postgres_a_serve_and_a_worker_share_the_cap(
+    fake_llm: FakeLLM, running: Servers, fresh_postgres: str, tmp_path: Path
+) -> None:
+    """Three processes call the alias: the HTTP process (its runs), the serve's runner and the
+    worker (a job each: one job at a time per runner)."""
+    assert "INF_LIMITER_BACKEND" not in os.environ
+    fake_llm.configure(latency_ms=LATENCY_MS)
+    endpoints = endpoints_for(tmp_path / "endpoints.yaml", fake_llm.base_url, "shared", CAP)
+    env = server_env(fresh_postgres, endpoints, auto_migrate="false", runner_max_jobs=1)
+    running.start_workers({"worker": env})
+    server = running.start("shared", env)
+    peak = peak_under_load(server, fake_llm, jobs=2)
     assert 0 < peak <= CAP
 
 

@@ -192,12 +192,94 @@ def limits_for(limits: Mapping[str, AliasLimits], alias: str) -> AliasLimits:
 
 
 @dataclass(slots=True)
-class _AliasState:
+class AliasState:
+    """One alias's whole state, with the rules every decision follows at store time ``now``.
+
+    The in-memory store keeps one per alias; the SQLite store reads one from its database,
+    applies a rule and writes it back, in one transaction.
+    """
+
     requests_tat: float = 0.0
     tokens_tat: float = 0.0
     blocked_until: float = 0.0
     leases: dict[str, float] = field(default_factory=dict)
     learned: Learned = NOTHING
+
+    def admit(
+        self, limits: AliasLimits, now: float, policy: LearningPolicy, requests: int, tokens: int
+    ) -> Admission:
+        """Debit ``requests`` and ``tokens`` together if both budgets allow, else nothing."""
+        rates = learned_limits(limits, self.mirrored(), now, policy)
+        requests_tat, requests_wait = gcra(self.requests_tat, now, rates.requests, requests)
+        tokens_tat, tokens_wait = gcra(self.tokens_tat, now, rates.tokens, tokens)
+        wait = max(self.blocked_until - now, requests_wait, tokens_wait)
+        if wait > EPSILON_S:
+            return Admission(granted=False, retry_after_s=wait, at_s=now)
+        self.learned = granted(self.mirrored(), now, requests_tat, requests)
+        self.requests_tat, self.tokens_tat = requests_tat, tokens_tat
+        return Admission(granted=True, at_s=now)
+
+    def refund(self, limits: AliasLimits, now: float, policy: LearningPolicy, tokens: int) -> None:
+        """Give back ``tokens`` (negative: charge them) on the token budget."""
+        rate = learned_limits(limits, self.mirrored(), now, policy).tokens
+        self.tokens_tat = refunded(self.tokens_tat, now, rate, tokens)
+
+    def lease(self, cap: int | None, owner: str, now: float, ttl_s: float) -> bool:
+        """Take or renew ``owner``'s lease until ``now + ttl_s``; False when ``cap`` are held."""
+        self.leases = {held: until for held, until in self.leases.items() if until > now}
+        if owner not in self.leases and cap is not None and len(self.leases) >= cap:
+            return False
+        self.leases[owner] = now + ttl_s
+        return True
+
+    def block(self, now: float, seconds: float) -> None:
+        """Refuse every admission until ``now + seconds`` (never shortens)."""
+        self.blocked_until = max(self.blocked_until, now + seconds)
+
+    def cut(
+        self, limits: AliasLimits, granted_at: float, now: float, policy: LearningPolicy
+    ) -> None:
+        """A call granted at ``granted_at`` got a 429: lower the learned request rate."""
+        found = cut(self.mirrored(), limits, granted_at, now, policy)
+        self.learned = self.learned if found is None else found
+
+    def learn(
+        self,
+        limits: AliasLimits,
+        stated_rates: tuple[int | None, int | None],
+        now: float,
+        policy: LearningPolicy,
+    ) -> None:
+        """The provider stated its (rpm, tpm): they become the learned rates."""
+        found = stated(self.learned, *stated_rates, now)
+        if found is None:
+            return
+        self.learned = found
+        requests = learned_limits(limits, found, now, policy).requests
+        self.requests_tat = max(self.requests_tat, repaced_tat(found, requests, now))
+
+    def snapshot(self, limits: AliasLimits, now: float, policy: LearningPolicy) -> StoreSnapshot:
+        """The budgets, pause and leases by process at ``now``, changing nothing."""
+        learned = self.mirrored()
+        in_force = learned_limits(limits, learned, now, policy)
+        learned_rpm, learned_tpm = learned_rates(limits, learned, now, policy)
+        live = [owner for owner, until in self.leases.items() if until > now]
+        return StoreSnapshot(
+            requests=budget_state(in_force.requests, self.requests_tat, now, in_force.rpm),
+            tokens=budget_state(in_force.tokens, self.tokens_tat, now, in_force.tpm),
+            max_concurrent=in_force.max_concurrent,
+            blocked_for_s=max(0.0, self.blocked_until - now),
+            leases=leases_by_holder(live),
+            learned_rpm=learned_rpm,
+            learned_tpm=learned_tpm,
+        )
+
+    def mirrored(self) -> Learned:
+        """The learned state with the TAT and pause it is read with."""
+        learned = self.learned
+        if (learned.tat, learned.blocked_until) == (self.requests_tat, self.blocked_until):
+            return learned
+        return replace(learned, tat=self.requests_tat, blocked_until=self.blocked_until)
 
 
 class InMemoryRateStore:
@@ -217,88 +299,41 @@ class InMemoryRateStore:
     ) -> None:
         self._limits = dict(limits)
         self._clock = clock or MonotonicClock()
-        self._states: dict[str, _AliasState] = {}
+        self._states: dict[str, AliasState] = {}
         self.learning = learning or LearningPolicy()
 
-    def _state(self, alias: str) -> tuple[AliasLimits, _AliasState]:
-        return limits_for(self._limits, alias), self._states.setdefault(alias, _AliasState())
-
-    def _in_force(self, alias: str, now: float) -> tuple[AliasLimits, _AliasState]:
-        limits, state = self._state(alias)
-        return learned_limits(limits, _mirrored(state), now, self.learning), state
+    def _state(self, alias: str) -> tuple[AliasLimits, AliasState]:
+        return limits_for(self._limits, alias), self._states.setdefault(alias, AliasState())
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
-        now = self._clock.now()
-        limits, state = self._in_force(alias, now)
-        requests_tat, requests_wait = gcra(state.requests_tat, now, limits.requests, requests)
-        tokens_tat, tokens_wait = gcra(state.tokens_tat, now, limits.tokens, tokens)
-        wait = max(state.blocked_until - now, requests_wait, tokens_wait)
-        if wait > EPSILON_S:
-            return Admission(granted=False, retry_after_s=wait, at_s=now)
-        state.learned = granted(_mirrored(state), now, requests_tat, requests)
-        state.requests_tat, state.tokens_tat = requests_tat, tokens_tat
-        return Admission(granted=True, at_s=now)
+        limits, state = self._state(alias)
+        return state.admit(limits, self._clock.now(), self.learning, requests, tokens)
 
     async def refund(self, alias: str, tokens: int) -> None:
-        limits, state = self._in_force(alias, self._clock.now())
-        state.tokens_tat = refunded(state.tokens_tat, self._clock.now(), limits.tokens, tokens)
+        limits, state = self._state(alias)
+        state.refund(limits, self._clock.now(), self.learning, tokens)
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
         limits, state = self._state(alias)
-        now = self._clock.now()
-        state.leases = {held: until for held, until in state.leases.items() if until > now}
-        cap = limits.max_concurrent
-        if owner not in state.leases and cap is not None and len(state.leases) >= cap:
-            return False
-        state.leases[owner] = now + ttl_s
-        return True
+        return state.lease(limits.max_concurrent, owner, self._clock.now(), ttl_s)
 
     async def release_slot(self, alias: str, owner: str) -> None:
         self._state(alias)[1].leases.pop(owner, None)
 
     async def block(self, alias: str, seconds: float) -> None:
-        state = self._state(alias)[1]
-        state.blocked_until = max(state.blocked_until, self._clock.now() + seconds)
+        self._state(alias)[1].block(self._clock.now(), seconds)
 
     async def blocked_for(self, alias: str) -> float:
         return max(0.0, self._state(alias)[1].blocked_until - self._clock.now())
 
     async def cut(self, alias: str, granted_at: float) -> None:
         limits, state = self._state(alias)
-        found = cut(_mirrored(state), limits, granted_at, self._clock.now(), self.learning)
-        state.learned = state.learned if found is None else found
+        state.cut(limits, granted_at, self._clock.now(), self.learning)
 
     async def learn_limits(self, alias: str, rpm: int | None, tpm: int | None) -> None:
-        configured, state = self._state(alias)
-        now = self._clock.now()
-        found = stated(state.learned, rpm, tpm, now)
-        if found is None:
-            return
-        state.learned = found
-        requests = learned_limits(configured, found, now, self.learning).requests
-        state.requests_tat = max(state.requests_tat, repaced_tat(found, requests, now))
+        limits, state = self._state(alias)
+        state.learn(limits, (rpm, tpm), self._clock.now(), self.learning)
 
     async def snapshot(self, alias: str) -> StoreSnapshot:
-        now = self._clock.now()
-        configured, state = self._state(alias)
-        learned = _mirrored(state)
-        limits = learned_limits(configured, learned, now, self.learning)
-        learned_rpm, learned_tpm = learned_rates(configured, learned, now, self.learning)
-        live = [owner for owner, until in state.leases.items() if until > now]
-        return StoreSnapshot(
-            requests=budget_state(limits.requests, state.requests_tat, now, limits.rpm),
-            tokens=budget_state(limits.tokens, state.tokens_tat, now, limits.tpm),
-            max_concurrent=limits.max_concurrent,
-            blocked_for_s=max(0.0, state.blocked_until - now),
-            leases=leases_by_holder(live),
-            learned_rpm=learned_rpm,
-            learned_tpm=learned_tpm,
-        )
-
-
-def _mirrored(state: _AliasState) -> Learned:
-    """The learned state with the TAT and pause it is read with."""
-    learned = state.learned
-    if (learned.tat, learned.blocked_until) == (state.requests_tat, state.blocked_until):
-        return learned
-    return replace(learned, tat=state.requests_tat, blocked_until=state.blocked_until)
+        limits, state = self._state(alias)
+        return state.snapshot(limits, self._clock.now(), self.learning)

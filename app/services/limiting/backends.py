@@ -1,7 +1,9 @@
 """The shared rate store chosen by ``INF_LIMITER_BACKEND``, for the HTTP process and the runner.
 
-``local`` (the default) gives none: each process keeps its own limiter. ``postgres`` uses the
-service's database, ``redis`` the server at ``INF_REDIS_URL``; either is wrapped in a
+``auto`` (the default) uses the service's database: Postgres, or the SQLite file (an in-memory
+SQLite database serves one process: it gets none). ``local`` gives none: each process keeps
+its own limiter. ``postgres`` uses the service's database, ``redis`` the server at
+``INF_REDIS_URL``; each store is wrapped in a
 :class:`~app.services.limiting.fallback.FallbackRateStore`, which limits to a local share of
 each budget while the store does not answer::
 
@@ -13,18 +15,26 @@ each budget while the store does not answer::
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.dialects import is_memory_sqlite
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import AliasLimits, SharedRateStore, limits_of
 from app.engine.resources.slices import SliceSettings
 from app.services.limiting.fallback import FallbackRateStore
 from app.services.limiting.postgres_store import PostgresRateStore
+from app.services.limiting.sqlite_store import SqliteRateStore
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
+Backend = Literal["local", "postgres", "sqlite", "redis"]
 
 
 def build_rate_store(
@@ -32,10 +42,14 @@ def build_rate_store(
 ) -> SharedRateStore | None:
     """The configured store for ``config``'s aliases (``None`` for ``local``)."""
     limits, policy = limits_of(config), learning_policy(settings)
-    if settings.limiter_backend == "postgres":
+    backend = store_backend(settings)
+    if backend == "postgres":
         store = PostgresRateStore(sessions, limits, policy)
-        return with_fallback(store, limits, settings, (DBAPIError,), postgres_outage)
-    if settings.limiter_backend == "redis":
+        return with_fallback(store, limits, settings, (DBAPIError,), database_outage)
+    if backend == "sqlite":
+        file_store = SqliteRateStore(settings.database_url, limits, policy)
+        return with_fallback(file_store, limits, settings, (sqlite3.Error,))
+    if backend == "redis":
         from redis import exceptions as redis_errors
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
@@ -52,6 +66,18 @@ def build_rate_store(
         unreachable = (redis_errors.ConnectionError, redis_errors.TimeoutError)
         return with_fallback(redis_store, limits, settings, unreachable)
     return None
+
+
+def store_backend(settings: Settings) -> Backend:
+    """The store ``INF_LIMITER_BACKEND`` means: ``auto`` is the service's own database."""
+    if settings.limiter_backend != "auto":
+        return settings.limiter_backend
+    if not settings.is_sqlite:
+        return "postgres"
+    if is_memory_sqlite(settings.database_url):
+        log.info("limiter: an in-memory SQLite database serves one process: limits are local")
+        return "local"
+    return "sqlite"
 
 
 def slice_settings(settings: Settings) -> SliceSettings | None:
@@ -91,7 +117,7 @@ def with_fallback(
     )
 
 
-def postgres_outage(error: BaseException) -> bool:
+def database_outage(error: BaseException) -> bool:
     """Whether a database error means the database is out of reach, not a faulty statement.
 
     A connection the server closed shows as any of these (asyncpg's error depends on the

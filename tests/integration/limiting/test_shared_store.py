@@ -1,4 +1,4 @@
-"""One contract for every shared rate store: in memory, Redis (local server) and Postgres."""
+"""One contract for every shared rate store: in memory, Redis (local server), Postgres, SQLite."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 
 import pytest
 
 from app.db.session import create_engine
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
-from tests.support.db import truncate_all
+from tests.support.db import copy_sqlite, truncate_all
 from tests.support.redis import REDIS_URL, require_redis
 
 StoreFactory = Callable[[Mapping[str, AliasLimits]], SharedRateStore]
@@ -58,12 +59,33 @@ async def _postgres_factory(url: str) -> AsyncIterator[StoreFactory]:
     await engine.dispose()
 
 
-@pytest.fixture(params=["memory", "redis", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> str:
-    """The store under test; for Postgres, the session database's URL (set up out of the loop)."""
+async def _sqlite_factory(url: str) -> AsyncIterator[StoreFactory]:
+    """Each "process" a store with a connection of its own, on one database file."""
+    from app.services.limiting.sqlite_store import SqliteRateStore
+
+    stores: list[SqliteRateStore] = []
+
+    def make(limits: Mapping[str, AliasLimits]) -> SharedRateStore:
+        stores.append(SqliteRateStore(url, limits))
+        return stores[-1]
+
+    yield make
+    for store in stores:
+        await store.aclose()
+
+
+@pytest.fixture(
+    params=["memory", "redis", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store under test; for Postgres, the session database's URL (set up out of the loop);
+    for SQLite, a migrated file's URL."""
     if request.param == "postgres":
         url: str = request.getfixturevalue("postgres_url")
         return url
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        return copy_sqlite(template, tmp_path / "limits.sqlite")
     return str(request.param)
 
 
@@ -73,9 +95,14 @@ async def make_store(backend: str) -> AsyncIterator[StoreFactory]:
     if backend == "memory":
         yield _memory_factory()
         return
-    factories = _redis_factory() if backend == "redis" else _postgres_factory(backend)
-    async for factory in factories:
+    async for factory in _factories(backend):
         yield factory
+
+
+def _factories(backend: str) -> AsyncIterator[StoreFactory]:
+    if backend == "redis":
+        return _redis_factory()
+    return _sqlite_factory(backend) if backend.startswith("sqlite") else _postgres_factory(backend)
 
 
 async def _hammer(store: SharedRateStore, seconds: float) -> list[float]:
@@ -206,6 +233,9 @@ async def main(backend, target, start_at):
         from app.services.limiting.redis_store import RedisRateStore
         client = Redis.from_url(REDIS_URL)
         store = RedisRateStore(client, limits, prefix=target)
+    elif backend == "sqlite":
+        from app.services.limiting.sqlite_store import SqliteRateStore
+        store = SqliteRateStore(target, limits)
     else:
         from app.db.session import create_engine, session_factory
         from app.services.limiting.postgres_store import PostgresRateStore
@@ -219,13 +249,17 @@ async def main(backend, target, start_at):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "backend", ["redis", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+    "backend",
+    ["redis", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+    indirect=True,
 )
 async def test_four_processes_share_one_budget(backend: str) -> None:
     """Four worker processes, five acquirers each, on rpm=600: one budget, timed by the store."""
     if backend == "redis":
         require_redis()
         target = f"test:{uuid.uuid4().hex[:12]}"
+    elif backend.startswith("sqlite"):
+        target = backend
     else:
         target = backend
         engine = create_engine(target)
@@ -233,7 +267,8 @@ async def test_four_processes_share_one_budget(backend: str) -> None:
         await engine.dispose()
     source = inspect.getsource(_hammer).replace("_hammer", "hammer")
     script = f"REDIS_URL = {REDIS_URL!r}\n{_WORKER}\n{source}\n"
-    kind = "redis" if backend == "redis" else "postgres"
+    kind = "sqlite" if backend.startswith("sqlite") else "postgres"
+    kind = "redis" if backend == "redis" else kind
     script += f"asyncio.run(main({kind!r}, {target!r}, {time.time() + 3.0}))\n"
     workers = [
         await asyncio.create_subprocess_exec(

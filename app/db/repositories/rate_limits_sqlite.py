@@ -1,0 +1,126 @@
+"""Shared rate limits in SQLite: an alias's whole state read and written in one short
+``BEGIN IMMEDIATE`` transaction, so every process on the machine using the file shares it.
+
+``BEGIN IMMEDIATE`` takes the database's write lock before the read, so no other process can
+decide between this read and its write (a deferred transaction could not upgrade to a write
+once another process wrote, and would fail instead of waiting); the busy timeout makes a
+second process wait for the lock. The rules of a decision are the engine's
+(:class:`~app.engine.resources.shared.AliasState`); this module only loads and stores the
+state, in the tables the Postgres store uses (``rate_limits``, ``rate_slots``: one row per
+live lease here). The functions are synchronous, on a plain ``sqlite3`` connection in
+autocommit mode (:func:`app.db.session.sqlite_file_connection`), so that a whole decision is
+one hop to the thread that holds the connection. SQLite only::
+
+    with immediate(connection):
+        state = read_state(connection, "fast", leases=False)
+        ...
+        write_state(connection, "fast", state, leases=False)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from app.engine.resources.learning import Learned
+from app.engine.resources.shared import AliasState
+
+_COLUMNS = (
+    "requests_tat, tokens_tat, blocked_until, learned_rpm, learned_tpm, learned_at,"
+    " learned_from_headers, idle_s, grants_start, grants_cur, grants_prev"
+)
+_NAMES = [name.strip() for name in _COLUMNS.split(",")]
+
+_READ = f"SELECT {_COLUMNS} FROM rate_limits WHERE alias = :alias"
+
+_WRITE = (
+    f"INSERT INTO rate_limits (alias, {_COLUMNS})"
+    f" VALUES (:alias, {', '.join(':' + name for name in _NAMES)})"
+    " ON CONFLICT (alias) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in _NAMES)
+)
+
+_LEASES = "SELECT owner, expires_at FROM rate_slots WHERE alias = :alias"
+
+_CLEAR_LEASES = "DELETE FROM rate_slots WHERE alias = :alias"
+
+_ADD_LEASE = (
+    "INSERT INTO rate_slots (alias, slot, owner, expires_at)"
+    " VALUES (:alias, :slot, :owner, :expires_at)"
+)
+
+
+@contextmanager
+def immediate(connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``connection`` (in autocommit mode) in a ``BEGIN IMMEDIATE`` transaction, committed
+    when the block ends, rolled back if it raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield connection
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def read_state(connection: sqlite3.Connection, alias: str, *, leases: bool) -> AliasState:
+    """The alias's state (zeros when it has none yet); its leases only if ``leases``."""
+    row = connection.execute(_READ, {"alias": alias}).fetchone()
+    state = AliasState() if row is None else _state(row)
+    if leases:
+        held = connection.execute(_LEASES, {"alias": alias}).fetchall()
+        state.leases = {str(owner): float(until) for owner, until in held}
+    return state
+
+
+def write_state(
+    connection: sqlite3.Connection, alias: str, state: AliasState, *, leases: bool
+) -> None:
+    """Store the alias's state; its leases (replacing those stored) only if ``leases``."""
+    connection.execute(_WRITE, {"alias": alias, **_columns(state)})
+    if not leases:
+        return
+    connection.execute(_CLEAR_LEASES, {"alias": alias})
+    rows = [
+        {"alias": alias, "slot": slot, "owner": owner, "expires_at": until}
+        for slot, (owner, until) in enumerate(state.leases.items())
+    ]
+    connection.executemany(_ADD_LEASE, rows)
+
+
+def _state(row: Sequence[Any]) -> AliasState:
+    """A state from its columns, in ``_COLUMNS`` order."""
+    rq, tk, bu, rpm, tpm, at, headers, idle, start, cur, prev = (value or 0 for value in row)
+    learned = Learned(
+        rpm=float(rpm),
+        tpm=float(tpm),
+        at=float(at),
+        from_headers=bool(headers),
+        idle_s=float(idle),
+        tat=float(rq),
+        blocked_until=float(bu),
+        grants_start=float(start),
+        grants_cur=float(cur),
+        grants_prev=float(prev),
+    )
+    return AliasState(float(rq), float(tk), float(bu), learned=learned)
+
+
+def _columns(state: AliasState) -> dict[str, Any]:
+    """The state's columns by name (the learned state as the request TAT and pause mirror it)."""
+    learned = state.mirrored()
+    return {
+        "requests_tat": state.requests_tat,
+        "tokens_tat": state.tokens_tat,
+        "blocked_until": state.blocked_until,
+        "learned_rpm": learned.rpm,
+        "learned_tpm": learned.tpm,
+        "learned_at": learned.at,
+        "learned_from_headers": learned.from_headers,
+        "idle_s": learned.idle_s,
+        "grants_start": learned.grants_start,
+        "grants_cur": learned.grants_cur,
+        "grants_prev": learned.grants_prev,
+    }
