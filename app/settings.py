@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     )
 
     limiter_backend: Literal["auto", "local", "postgres", "redis"] = Field(
-        default="auto",
+        default="local",
         description="where endpoint limits are kept: auto: in the service's database (Postgres, "
         "or the SQLite file, which the HTTP process and its runner share); local: per process "
         "(the HTTP process and each runner or worker have their own); postgres: in the "

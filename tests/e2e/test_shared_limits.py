@@ -12,7 +12,6 @@ it runs alongside the multi-process one in tests/e2e/test_quota_across_processes
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -115,24 +114,24 @@ def test_with_postgres_the_http_process_and_the_runner_share_the_cap(
     assert 0 < peak <= CAP
 
 
-def test_by_default_on_sqlite_the_http_process_and_the_runner_share_the_cap(
+def test_with_auto_on_sqlite_the_http_process_and_the_runner_share_the_cap(
     loaded: Any, tmp_path: Path
 ) -> None:
-    assert "INF_LIMITER_BACKEND" not in os.environ
-    peak = loaded(sqlite_url(tmp_path / "service.sqlite"))
+    peak = loaded(sqlite_url(tmp_path / "service.sqlite"), limiter_backend="auto")
     assert 0 < peak <= CAP
 
 
 @pytest.mark.postgres
-def test_by_default_on_postgres_a_serve_and_a_worker_share_the_cap(
+def test_with_auto_on_postgres_a_serve_and_a_worker_share_the_cap(
     fake_llm: FakeLLM, running: Servers, fresh_postgres: str, tmp_path: Path
 ) -> None:
     """Three processes call the alias: the HTTP process (its runs), the serve's runner and the
     worker (a job each: one job at a time per runner)."""
-    assert "INF_LIMITER_BACKEND" not in os.environ
     fake_llm.configure(latency_ms=LATENCY_MS)
     endpoints = endpoints_for(tmp_path / "endpoints.yaml", fake_llm.base_url, "shared", CAP)
-    env = server_env(fresh_postgres, endpoints, auto_migrate="false", runner_max_jobs=1)
+    env = server_env(
+        fresh_postgres, endpoints, auto_migrate="false", runner_max_jobs=1, limiter_backend="auto"
+    )
     running.start_workers({"worker": env})
     server = running.start("shared", env)
     peak = peak_under_load(server, fake_llm, jobs=2)
