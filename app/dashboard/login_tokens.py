@@ -20,10 +20,9 @@ False
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
-from app.signing import sign
+from app.dashboard.sessions import csrf_ok, csrf_token, opened, stamped
 
 LOGIN_COOKIE = "inf_ui_login"
 LOGIN_PATH = "/ui/login"
@@ -34,7 +33,7 @@ _FORM = "ui-login-form"
 
 def login_cookie(secret: str, nonce: str, expires: int) -> str:
     """The cookie value: ``nonce.expires.signature``."""
-    return f"{nonce}.{expires}.{sign(secret, _COOKIE, expires, nonce.encode())}"
+    return stamped(secret, _COOKIE, nonce, expires)
 
 
 def new_login_cookie(secret: str, now: float) -> str:
@@ -44,17 +43,11 @@ def new_login_cookie(secret: str, now: float) -> str:
 
 def login_token(secret: str, cookie: str) -> str:
     """The form token that goes with the cookie value ``cookie``."""
-    return sign(secret, _FORM, 0, cookie.encode())
+    return csrf_token(secret, cookie, _FORM)
 
 
 def login_ok(secret: str, cookie: str | None, token: str | None, now: float) -> bool:
     """Whether ``cookie`` is one this service set, unexpired, and ``token`` is its token."""
-    if not cookie or not token:
+    if not cookie or opened(secret, _COOKIE, cookie, now) is None:
         return False
-    nonce, _, rest = cookie.partition(".")
-    stamp, _, signature = rest.partition(".")
-    if not stamp.isdigit() or int(stamp) <= now:
-        return False
-    if not hmac.compare_digest(sign(secret, _COOKIE, int(stamp), nonce.encode()), signature):
-        return False
-    return hmac.compare_digest(login_token(secret, cookie), token)
+    return csrf_ok(secret, cookie, token, _FORM)

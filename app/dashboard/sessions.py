@@ -42,31 +42,49 @@ def seal(secret: str, session: UiSession) -> str:
     """The cookie value: the session as base64 JSON and its signature."""
     payload = json.dumps([session.tenant_id, session.key_hash], separators=(",", ":"))
     body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
-    return f"{body}.{session.expires}.{sign(secret, _SESSION, session.expires, body.encode())}"
+    return stamped(secret, _SESSION, body, session.expires)
 
 
 def unseal(secret: str, value: str, now: float) -> UiSession | None:
     """The session a cookie holds; ``None`` if it is forged, malformed or expired."""
-    body, _, rest = value.partition(".")
-    stamp, _, signature = rest.partition(".")
-    if not stamp.isdigit() or int(stamp) <= now:
+    found = opened(secret, _SESSION, value, now)
+    if found is None:
         return None
-    if not hmac.compare_digest(sign(secret, _SESSION, int(stamp), body.encode()), signature):
-        return None
+    body, expires = found
     try:
         tenant_id, key_hash = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     except ValueError:
         return None
-    return UiSession(str(tenant_id), str(key_hash), int(stamp))
+    return UiSession(str(tenant_id), str(key_hash), expires)
 
 
-def csrf_token(secret: str, cookie: str) -> str:
+def stamped(secret: str, purpose: str, body: str, expires: int) -> str:
+    """``body.expires.signature``: a value only this service can make, good until ``expires``.
+
+    >>> opened("k", "p", stamped("k", "p", "b", 20), now=10), opened("k", "q", "b.20.x", now=10)
+    (('b', 20), None)
+    """
+    return f"{body}.{expires}.{sign(secret, purpose, expires, body.encode())}"
+
+
+def opened(secret: str, purpose: str, value: str, now: float) -> tuple[str, int] | None:
+    """The body and expiry of a :func:`stamped` value; ``None`` if forged or expired."""
+    body, _, rest = value.partition(".")
+    stamp, _, signature = rest.partition(".")
+    if not stamp.isdigit() or int(stamp) <= now:
+        return None
+    if not hmac.compare_digest(sign(secret, purpose, int(stamp), body.encode()), signature):
+        return None
+    return body, int(stamp)
+
+
+def csrf_token(secret: str, cookie: str, purpose: str = _CSRF) -> str:
     """The CSRF token of the session whose cookie value is ``cookie``."""
-    return sign(secret, _CSRF, 0, cookie.encode())
+    return sign(secret, purpose, 0, cookie.encode())
 
 
-def csrf_ok(secret: str, cookie: str | None, token: str | None) -> bool:
+def csrf_ok(secret: str, cookie: str | None, token: str | None, purpose: str = _CSRF) -> bool:
     """Whether ``token`` is the CSRF token of ``cookie`` (both must be present)."""
     if not cookie or not token:
         return False
-    return hmac.compare_digest(csrf_token(secret, cookie), token)
+    return hmac.compare_digest(csrf_token(secret, cookie, purpose), token)
