@@ -43,17 +43,14 @@ class ChatCall:
     model: str
     node: dict[str, Any]  # the node's fields; message texts are ``{tN}``
     texts: dict[str, str]  # tN -> the text, as the line gave it
+    shape: bytes  # equal for lines that can share one compiled graph
+    fields: tuple[str, ...]  # the optional fields set, named as providers refuse them
 
-    @property
-    def shape(self) -> bytes:
-        """Equal for lines that can share one compiled graph."""
-        return orjson.dumps(self.node, option=orjson.OPT_SORT_KEYS)
 
-    @property
-    def fields(self) -> list[str]:
-        """The optional request fields set, named as providers refuse them (``n``: > 1)."""
-        named = [name for name in self.node if name not in ("messages", "response_format")]
-        return [name for name in named if name != "n" or self.node["n"] > 1]
+def _call(model: str, node: dict[str, Any], texts: dict[str, str]) -> ChatCall:
+    named = [name for name in node if name not in ("messages", "response_format")]
+    fields = tuple(name for name in named if name != "n" or node["n"] > 1)  # ``n``: > 1
+    return ChatCall(model, node, texts, orjson.dumps(node, option=orjson.OPT_SORT_KEYS), fields)
 
 
 def chat_call(body: dict[str, Any]) -> ChatCall:
@@ -68,7 +65,7 @@ def chat_call(body: dict[str, Any]) -> ChatCall:
     texts: dict[str, str] = {}
     for at, (_, holder, key) in enumerate(text_slots(messages)):
         texts[f"t{at}"], holder[key] = holder[key], f"{{t{at}}}"
-    return ChatCall(parsed.model, {"messages": messages, **node_fields(parsed)}, texts)
+    return _call(parsed.model, {"messages": messages, **node_fields(parsed)}, texts)
 
 
 def _first_issue(exc: ValidationError) -> str:
