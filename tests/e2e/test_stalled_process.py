@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ SETTINGS = {
     "heartbeat_s": 0.5,
     "poll_s": 0.2,
     "flush_interval_s": 0.02,
+    "runner_stall_kill_s": 0,  # the takeover is the lease's work here, not the supervisor's
 }
 MARKERS = ("alpha", "beta")
 FREEZES = 3
@@ -93,7 +95,8 @@ def freeze_until_taken_over(server: ServerProcess, taken: Callable[[], bool]) ->
     """SIGSTOP the server's runner until ``taken()``, then SIGCONT; whether it was taken.
 
     A runner frozen inside a transaction keeps its row locks, and claimers skip locked rows:
-    then nobody can take over until it runs again. So try again, at another moment."""
+    then nobody can take over until it runs again. So try again, at another moment, after
+    letting it run long enough to finish that transaction."""
     pid = runner_pid(server)
     for _ in range(FREEZES):
         os.kill(pid, signal.SIGSTOP)
@@ -104,6 +107,7 @@ def freeze_until_taken_over(server: ServerProcess, taken: Callable[[], bool]) ->
             continue
         finally:
             os.kill(pid, signal.SIGCONT)
+            time.sleep(0.5)
     return False
 
 

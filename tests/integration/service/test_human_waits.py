@@ -90,7 +90,11 @@ async def test_waiting_items_hold_no_slot_and_every_answer_resumes_once(
         assert response.json()["status"] == "answered"
     runner = asyncio.get_running_loop().create_task(service.run_jobs())
     try:
-        waiting = await until(client, job_id, lambda s: s["counts"]["waiting"] == len(late))
+        waiting = await until(
+            client,
+            job_id,
+            lambda s: (s["counts"]["waiting"], s["counts"]["succeeded"]) == (len(late), len(early)),
+        )
         assert waiting["counts"]["running"] == 0
         assert waiting["status"] == "running"
         waits = (await client.get(f"/v1/jobs/{job_id}/waits")).json()["data"]
