@@ -1,6 +1,6 @@
 """Limiter store benchmark: what the default shared store costs per model call.
 
-``INF_LIMITER_BACKEND=auto`` (the default) keeps each alias's limits in the service's database:
+``INF_LIMITER_BACKEND=auto`` keeps each alias's limits in the service's database:
 the SQLite file, or Postgres. In one process, ``--tasks`` tasks admit calls through the path
 every model call takes (``SharedAdmission.enter`` and ``leave`` over the store exactly as
 ``build_rate_store`` and the resource manager build it with the default settings: fallback
@@ -9,7 +9,8 @@ database (a SQLite file; Postgres on a fresh database when ``TEST_DATABASE_URL``
 ``--postgres-url`` names a server) and each alias:
 
 - ``cap``: the default endpoint, ``max_concurrent`` 16 and no rpm or tpm: a slot lease (held
-  for reuse) and a budget decision per call (asked even without rpm, to see a shared pause);
+  for reuse) and, without a rate in force, a budget decision once per slice life (to see a
+  shared pause or a learned rate), the calls between counted with the next one;
 - ``rpm``: also an ``rpm`` well above the load, so the budget is taken in slices.
 
 Figures: admissions per second, CPU microseconds per admission in this process and in the
@@ -80,11 +81,11 @@ async def admit(
 
 async def measure(url: str, alias: str, args: argparse.Namespace) -> dict[str, Any]:
     """One phase: ``args.tasks`` tasks admitting calls of ``alias`` for ``args.seconds``."""
-    settings = Settings(database_url=url)
+    settings = Settings(database_url=url, limiter_backend="auto")
     engine = create_engine(url)
     resources = config()
     store = build_rate_store(settings, session_factory(engine), resources)
-    assert store is not None, "the default settings share limits in the database"
+    assert store is not None, "auto shares limits in the database"
     limits = limits_of(resources)
     sliced = SlicedRateStore(store, limits, slice_settings(settings))
     admission = SharedAdmission(sliced, alias, limits[alias], ttl_s=settings.limiter_lease_s)

@@ -48,11 +48,17 @@ ARRIVAL_SPREAD_S = 0.5
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """The store's answer: granted or not, how long until it could be, and the store time."""
+    """The store's answer: granted or not, how long until it could be, and the store time.
+
+    ``limited`` is False when, as the store decided, the alias has no rate in force (none
+    configured, none learned): then a process may pass calls for a moment without asking
+    again (:mod:`app.engine.resources.slices`).
+    """
 
     granted: bool
     retry_after_s: float = 0.0
     at_s: float = 0.0
+    limited: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,15 @@ def limits_of(config: ResourceConfig) -> dict[str, AliasLimits]:
         alias: AliasLimits(rpm=ep.rpm, tpm=ep.tpm, max_concurrent=ep.max_concurrent)
         for alias, ep in config.endpoints.items()
     }
+
+
+def rated(limits: AliasLimits) -> bool:
+    """Whether ``limits`` hold a request or token rate (``Admission.limited``).
+
+    >>> rated(AliasLimits(max_concurrent=8)), rated(AliasLimits(rpm=60))
+    (False, True)
+    """
+    return limits.rpm is not None or limits.tpm is not None
 
 
 def gcra(tat: float, now: float, rate: Rate, cost: float) -> tuple[float, float]:
@@ -217,7 +232,7 @@ class AliasState:
             return Admission(granted=False, retry_after_s=wait, at_s=now)
         self.learned = granted(self.mirrored(), now, requests_tat, requests)
         self.requests_tat, self.tokens_tat = requests_tat, tokens_tat
-        return Admission(granted=True, at_s=now)
+        return Admission(granted=True, at_s=now, limited=rated(rates))
 
     def refund(self, limits: AliasLimits, now: float, policy: LearningPolicy, tokens: int) -> None:
         """Give back ``tokens`` (negative: charge them) on the token budget."""

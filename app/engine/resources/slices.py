@@ -13,6 +13,12 @@ process. Two things that would each cost a store round trip per call are taken i
   (:mod:`app.engine.resources.learning`), and its calls are granted at the slice's store time
   (what a 429's cut is judged by). Slices are sized by the configured rate, so a learned
   rate below it is still kept by the store's GCRA, only in bursts of up to a slice.
+- **Unmetered passes.** An alias configured with no rate (only ``max_concurrent``, or
+  nothing) needs the store only for a 429 pause or a rate learned from 429s. While the
+  store's last grant said neither is in force (``Admission.limited`` False), calls pass
+  locally for ``life_s``; their count goes with this process's next store decision, so the
+  store's grants of the last minute (what a 429 cuts from) miss none of them. A pause or
+  learned rate set by another process is seen within ``life_s``.
 - **Slot leases.** A concurrency lease the store granted is handed from a finished call to
   the next call of this process waiting for one, for ``hold_s`` after it was taken; then it
   goes back to the store and, for a moment (up to ``poll_s``), this process asks for no new
@@ -47,7 +53,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.engine.clock import Clock, MonotonicClock
-from app.engine.resources.shared import Admission, AliasLimits, SharedRateStore, limits_for
+from app.engine.resources.shared import (
+    Admission,
+    AliasLimits,
+    SharedRateStore,
+    limits_for,
+    rated,
+)
 from app.engine.resources.store_state import StoreSnapshot, lease_owner
 
 DEFAULT_SLICE_S = 0.1
@@ -98,6 +110,8 @@ class _AliasSlices:
     lapses_at: float = 0.0
     granted_at: float = 0.0  # the store time of the slice's grant (its calls' grant time)
     taking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    open_until: float = 0.0  # unmetered passes until then (the store saw no rate in force)
+    owed: int = 0  # requests passed unmetered, not yet counted by the store
     busy: dict[str, _Pooled] = field(default_factory=dict)
     idle: list[_Pooled] = field(default_factory=list)
     yield_until: float = 0.0
@@ -141,6 +155,8 @@ class SlicedRateStore:
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
         state = self._alias(alias)
+        if not rated(state.limits) and self.settings.slice_s > 0:
+            return await self._unmetered(alias, state, requests)
         take = self.slice_of(alias, tokens)
         if take == (requests, tokens) or state.limits.rpm is None:
             return await self._store_acquire(alias, requests, tokens)
@@ -169,6 +185,29 @@ class SlicedRateStore:
             state.granted_at = admission.at_s
             self._spend(state, *need)
         return admission
+
+    async def _unmetered(self, alias: str, state: _AliasSlices, requests: int) -> Admission:
+        """A pass while the store saw no rate in force, else a store decision counting the
+        passes owed (refused: debits nothing, they stay owed)."""
+        if self._pass(state, requests):
+            return Admission(granted=True, at_s=state.granted_at, limited=False)
+        async with state.taking:
+            if self._pass(state, requests):
+                return Admission(granted=True, at_s=state.granted_at, limited=False)
+            owed, state.owed = state.owed, 0
+            admission = await self._store_acquire(alias, requests + owed, 0)
+            if not admission.granted:
+                state.owed += owed
+            elif not admission.limited:
+                state.open_until = self._clock.now() + self.settings.life_s
+                state.granted_at = admission.at_s
+            return admission
+
+    def _pass(self, state: _AliasSlices, requests: int) -> bool:
+        if self._clock.now() >= state.open_until:
+            return False
+        state.owed += requests
+        return True
 
     def _spend(self, state: _AliasSlices, requests: int, tokens: int) -> bool:
         fresh = self._clock.now() < state.lapses_at
@@ -210,7 +249,7 @@ class SlicedRateStore:
     def _drop(self, alias: str) -> None:
         """Empty the alias's slice at once (its tokens stay spent: a pause or cut follows)."""
         state = self._alias(alias)
-        state.requests, state.tokens, state.lapses_at = 0, 0, 0.0
+        state.requests, state.tokens, state.lapses_at, state.open_until = 0, 0, 0.0, 0.0
 
     async def blocked_for(self, alias: str) -> float:
         self.store_calls += 1

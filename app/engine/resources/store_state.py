@@ -15,6 +15,7 @@ BudgetState(limit_per_minute=60, capacity=10.0, used=4.0, available=6.0)
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -76,8 +77,14 @@ def budget_state(rate: Rate, tat: float, now: float, per_minute: float | None) -
 
 
 def process_id() -> str:
-    """This process as lease owners name it: ``<host>-<pid>`` (read per call: forks differ)."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """This process as lease owners name it: ``<host>-<pid>`` (the pid read per call: forks
+    differ)."""
+    return _named(os.getpid())
+
+
+@functools.lru_cache(maxsize=8)
+def _named(pid: int) -> str:
+    return f"{socket.gethostname()}-{pid}"
 
 
 def lease_owner() -> str:

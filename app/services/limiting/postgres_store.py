@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db.repositories import rate_limits
 from app.engine.resources import learning
 from app.engine.resources.learning import LearnedCache, LearningPolicy
-from app.engine.resources.shared import Admission, AliasLimits, limits_for
+from app.engine.resources.shared import Admission, AliasLimits, limits_for, rated
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
 
@@ -58,12 +59,13 @@ class PostgresRateStore:
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
         async with self._statement() as connection:
-            limits = self._in_force(alias, await self._limits_of(connection, alias))
+            configured = await self._limits_of(connection, alias)
+            limits = self._in_force(alias, configured)
             rates = (limits.requests, limits.tokens)
             found = await rate_limits.acquire(connection, alias, requests, tokens, rates)
         admission, learned = found
         self._learned.put(alias, learned, admission.at_s)
-        return admission
+        return replace(admission, limited=rated(self._in_force(alias, configured)))
 
     async def cut(self, alias: str, granted_at: float) -> None:
         async with self._sessions() as session:

@@ -17,7 +17,14 @@ from redis.asyncio import Redis
 
 from app.engine.resources import learning
 from app.engine.resources.learning import Learned, LearnedCache, LearningPolicy
-from app.engine.resources.shared import EPSILON_S, Admission, AliasLimits, Rate, limits_for
+from app.engine.resources.shared import (
+    EPSILON_S,
+    Admission,
+    AliasLimits,
+    Rate,
+    limits_for,
+    rated,
+)
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
 _NOW = """
@@ -213,8 +220,8 @@ class RedisRateStore:
         reply = await self._acquire(keys=[self._key(alias, "rate")], args=args)
         flag, wait, now, *fields = map(_text, reply)
         self._learned.put(alias, _learned(fields), float(now))
-        granted = flag == "1"
-        return Admission(granted=granted, retry_after_s=float(wait), at_s=float(now))
+        granted, limited = flag == "1", rated(self._in_force(alias))
+        return Admission(granted, retry_after_s=float(wait), at_s=float(now), limited=limited)
 
     async def _read(self, alias: str) -> tuple[Learned, float]:
         now, *fields = map(_text, await self._read_learned(keys=[self._key(alias, "rate")]))

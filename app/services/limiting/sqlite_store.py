@@ -66,22 +66,22 @@ class SqliteRateStore:
             self._connection.close()
             self._connection = None
 
-    async def _apply(self, alias: str, rule: Rule[T], *, leases: bool = False) -> T:
+    async def _apply(self, alias: str, rule: Rule[T]) -> T:
         """``rule`` on the alias's state, written back if it changed, in one transaction."""
         limits = limits_for(self._limits, alias)
-        return await self._run(lambda: self._decide(alias, limits, rule, leases))
+        return await self._run(lambda: self._decide(alias, limits, rule))
 
-    def _decide(self, alias: str, limits: AliasLimits, rule: Rule[T], leases: bool) -> T:
+    def _decide(self, alias: str, limits: AliasLimits, rule: Rule[T]) -> T:
         """In the store's thread: read, apply ``rule`` and write in one transaction."""
         with rates.immediate(self._open()) as connection:
             # NOTE: the clock is read once the write lock is held: decisions are timed in the
             # order they are made.
             now = time.time()
-            state = rates.read_state(connection, alias, leases=leases)
-            before = dataclasses.replace(state, leases=dict(state.leases))
+            state = rates.read_state(connection, alias, leases=False)
+            before = dataclasses.replace(state)
             result = rule(state, limits, now)
             if state != before:
-                rates.write_state(connection, alias, state, leases=leases)
+                rates.write_state(connection, alias, state)
         return result
 
     async def acquire(self, alias: str, requests: int = 1, tokens: int = 0) -> Admission:
@@ -97,16 +97,18 @@ class SqliteRateStore:
         await self._apply(alias, give_back)
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
-        def lease(state: AliasState, limits: AliasLimits, now: float) -> bool:
-            return state.lease(limits.max_concurrent, owner, now, ttl_s)
+        cap = limits_for(self._limits, alias).max_concurrent
 
-        return await self._apply(alias, lease, leases=True)
+        def lease() -> bool:
+            with rates.immediate(self._open()) as connection:
+                now = time.time()
+                return rates.take_lease(connection, alias, owner, cap, (now, now + ttl_s))
+
+        return await self._run(lease)
 
     async def release_slot(self, alias: str, owner: str) -> None:
-        def release(state: AliasState, limits: AliasLimits, now: float) -> None:
-            state.leases.pop(owner, None)
-
-        await self._apply(alias, release, leases=True)
+        limits_for(self._limits, alias)
+        await self._run(lambda: rates.drop_lease(self._open(), alias, owner))
 
     async def block(self, alias: str, seconds: float) -> None:
         def pause(state: AliasState, limits: AliasLimits, now: float) -> None:
