@@ -81,14 +81,16 @@ async def test_progress_advances_live_on_the_jobs_and_job_pages(
     ui_service: Service, watched: tuple[Page, Watch], fake_llm: FakeLLM
 ) -> None:
     page, watch = watched
-    fake_llm.configure(latency_ms=40)
+    # NOTE: 16 slots of 100 ms: 160 items a second, so that the list (refreshed every second)
+    # shows several values before 600 and the job page has seconds of progress left to stream.
+    fake_llm.configure(latency_ms=100)
     await page.goto("/ui/jobs")
     await mark_document(page)
     job_id = await submit(ui_service, ECHO_GRAPH, [{"text": f"t{i}"} for i in range(2_000)])
 
     row = page.locator(f'tr[data-job="{job_id}"]')
     await expect(row).to_be_visible(timeout=20_000)  # the list refreshes itself
-    on_list = await watch_progress(page, f'tr[data-job="{job_id}"] progress', 300)
+    on_list = await watch_progress(page, f'tr[data-job="{job_id}"] progress', 600)
     assert await still_same_document(page)
 
     await row.get_by_role("link", name=job_id).click()
