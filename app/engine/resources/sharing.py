@@ -46,7 +46,7 @@ class SharedLease:
 
     owner: str
     tokens: int
-    renewer: asyncio.Task[None] | None = None
+    held: bool = False
     used_tokens: int | None = None
     retry_after_s: float | None = None
     granted_at: float = 0.0
@@ -67,13 +67,15 @@ class SharedAdmission:
         self._ttl_s = ttl_s
         self._stated: tuple[int | None, int | None] | None = None
         self._stated_at = 0.0
+        self._live: set[str] = set()
+        self._keeper: asyncio.Task[None] | None = None
 
     async def enter(self, tokens: int) -> SharedLease:
         """Wait for a slot and for the budget of a call needing ``tokens``."""
         lease = SharedLease(owner=lease_owner(), tokens=tokens)
         if self._slots:
             await self._take_slot(lease.owner)
-            lease.renewer = asyncio.create_task(self._renew(lease.owner))
+            self._keep(lease)
         try:
             lease.granted_at = await self._take_budget(tokens)
         except BaseException:
@@ -115,16 +117,32 @@ class SharedAdmission:
             await asyncio.sleep(admission.retry_after_s)
         return admission.at_s
 
-    async def _renew(self, owner: str) -> None:
-        while True:
+    def _keep(self, lease: SharedLease) -> None:
+        """Renew the lease while the call runs: one task renews every live lease of the alias
+        (a task per call would cost more than the rest of the admission)."""
+        lease.held = True
+        self._live.add(lease.owner)
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(self._renew_live())
+
+    async def _renew_live(self) -> None:
+        """Every third of the lease time, renew each live lease; stops when none is left."""
+        while self._live:
             await asyncio.sleep(self._ttl_s / 3)
+            for owner in list(self._live):
+                await self._renew(owner)
+
+    async def _renew(self, owner: str) -> None:
+        if owner not in self._live:
+            return
+        with contextlib.suppress(Exception):
             await self.store.acquire_slot(self.alias, owner, self._ttl_s)
+            if owner not in self._live:  # NOTE: its call ended meanwhile: give it back again
+                await self.store.release_slot(self.alias, owner)
 
     async def _drop_slot(self, lease: SharedLease) -> None:
-        if lease.renewer is None:
+        if not lease.held:
             return
-        lease.renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await lease.renewer
-        lease.renewer = None
+        lease.held = False
+        self._live.discard(lease.owner)
         await self.store.release_slot(self.alias, lease.owner)
