@@ -32,7 +32,7 @@ from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.engine.resources.providers import refused_fields
 from app.lifecycle import ItemStatus
 from app.services.batches import ids, lines, outputs
-from app.services.batches.chat import ChatCall, Refused, chat_call
+from app.services.batches.chat import ChatCall, ChatCalls, Refused
 from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import KindRun, RunDeps, Step, flow_of
@@ -83,6 +83,7 @@ class OpenAIBatchRun:
         self.deadline = deadline
         self.started: dict[str, Any] = {"lines": job.item_count}
         self._executions: dict[tuple[str, bytes], Execution] = {}  # per alias and call shape
+        self._calls = ChatCalls()
         self._refusals = refused_fields(deps.resources.config)
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._cut: set[asyncio.Task[Any]] = set()  # the calls the deadline cancelled
@@ -95,7 +96,7 @@ class OpenAIBatchRun:
         if self._left() <= 0:
             return self._expired(step, line_id, custom_id)
         try:
-            call = chat_call(body)
+            call = self._calls.call(body)
         except Refused as exc:
             error = lines.refused(line_id, custom_id, request_id, 400, "invalid_request", str(exc))
             return self._failed(step, error)
