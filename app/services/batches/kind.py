@@ -136,8 +136,9 @@ class OpenAIBatchRun:
         many, said = "n" in call.fields, "tools" in call.node
         line = lines.answered(names, record.output, record.usage, many=many, message=said)
         tokens_in, tokens_out, cost = result.usage_totals()
-        ok = ItemStatus.SUCCEEDED.value
-        return ItemRow(self.job.id, step.index, ok, line, None, tokens_in, tokens_out, cost)
+        ok, size = ItemStatus.SUCCEEDED.value, len(lines.encoded(line))
+        return ItemRow(self.job.id, step.index, ok, line, None, tokens_in, tokens_out, cost,
+                       output_bytes=size)  # fmt: skip
 
     def _left(self) -> float:
         return self.deadline.timestamp() - time.time()
@@ -163,8 +164,9 @@ class OpenAIBatchRun:
 
     def _failed(self, step: Step, line: dict[str, Any]) -> ItemRow:
         message = (line.get("error") or line["response"]["body"]["error"])["message"]
-        failed = ItemStatus.FAILED.value
-        return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0)
+        failed, size = ItemStatus.FAILED.value, len(lines.encoded(line))
+        return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0,
+                       output_bytes=size)  # fmt: skip
 
     def _execution(self, call: ChatCall, alias: str) -> Execution:
         key = (alias, call.shape)
