@@ -206,6 +206,9 @@ class JobItem(Base):
     item_metadata: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, default=None)
     status: Mapped[str] = mapped_column(String(16), default=ItemStatus.PENDING)
     output: Mapped[Any | None] = mapped_column(JSONDoc, default=None)
+    # The output's bytes as a line of a file, when its run kind makes one (a Batch API line in
+    # its output or error file): a file's size is then a sum, no line encoded again.
+    output_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     finished_at: Mapped[datetime | None] = mapped_column(Timestamp, default=None)
 

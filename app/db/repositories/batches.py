@@ -7,15 +7,18 @@ at once makes the batch, and the other finds it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import dialects
 from app.db.models import BatchRecord, Job, JobItem
 from app.db.session import FRESH, NO_SYNC, rowcount
+
+JsonPath = tuple[str, ...]
 
 
 async def add_batch(session: AsyncSession, job: Job, batch: BatchRecord) -> bool:
@@ -119,11 +122,48 @@ async def items_page(
 ) -> list[tuple[int, str, Any, str | None]]:
     """``(index, status, output, custom_id)`` of the job's items after ``after_index``, in
     input order (not their inputs: a batch's are most of its bytes)."""
-    stmt = (
+    stmt = _page(job_id, after_index, limit)
+    rows = await session.execute(stmt)
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+async def unsized_page(
+    session: AsyncSession, job_id: str, after_index: int, limit: int, statuses: Collection[str]
+) -> list[tuple[int, str, Any, str | None]]:
+    """:func:`items_page` of only the items in ``statuses`` stored without ``output_bytes``."""
+    stmt = _page(job_id, after_index, limit)
+    stmt = stmt.where(JobItem.output_bytes.is_(None), JobItem.status.in_(sorted(statuses)))
+    rows = await session.execute(stmt)
+    return [(row[0], row[1], row[2], row[3]) for row in rows]
+
+
+def _page(job_id: str, after_index: int, limit: int) -> Select[tuple[int, str, Any, str | None]]:
+    return (
         select(JobItem.item_index, JobItem.status, JobItem.output, JobItem.custom_id)
         .where(JobItem.job_id == job_id, JobItem.item_index > after_index)
         .order_by(JobItem.item_index)
         .limit(limit)
     )
+
+
+async def sized_totals(
+    session: AsyncSession, job_id: str, statuses: Collection[str],
+    number: tuple[str, JsonPath], match: tuple[str, JsonPath, str],
+) -> list[tuple[str, int, int, int, int]]:  # fmt: skip
+    """Per status, over the job's items in ``statuses`` stored with ``output_bytes``, in one
+    statement (no output read out): ``(status, items, bytes, numbers, matches)``. For the
+    items of status ``number[0]``, ``numbers`` sums the integers at the path ``number[1]`` of
+    their outputs; for those of status ``match[0]``, ``matches`` counts the outputs holding
+    ``match[2]`` at the path ``match[1]`` (each is 0 for the other statuses)."""
+    (numbered, at), (matched, where, value) = number, match
+    numbers = case((JobItem.status == numbered, JobItem.output[at].as_integer()), else_=0)
+    found = (JobItem.status == matched) & (JobItem.output[where].as_string() == value)
+    sums = func.sum(JobItem.output_bytes), func.sum(numbers), func.sum(case((found, 1), else_=0))
+    stmt = (
+        select(JobItem.status, func.count(), *sums)
+        .where(JobItem.job_id == job_id, JobItem.status.in_(sorted(statuses)))
+        .where(JobItem.output_bytes.is_not(None))
+        .group_by(JobItem.status)
+    )
     rows = await session.execute(stmt)
-    return [(row[0], row[1], row[2], row[3]) for row in rows]
+    return [(row[0], int(row[1]), int(row[2]), int(row[3] or 0), int(row[4])) for row in rows]

@@ -69,6 +69,7 @@ class ItemRow:
     output_tokens: int
     cost: float
     calls_saved: int = 0  # model calls answered from the response ledger
+    output_bytes: int | None = None  # the output's bytes as a file line, if it is one
 
 
 NODE_FIELDS = tuple(field.name for field in fields(NodeRow))
@@ -135,7 +136,7 @@ async def _start(
 NODE_COLUMNS = tuple((name, NodeResult.__table__.c[name].type) for name in NODE_FIELDS)
 ITEM_COLUMNS = tuple(
     (name, JobItem.__table__.c[name].type)
-    for name in ("job_id", "item_index", "status", "output", "error")
+    for name in ("job_id", "item_index", "status", "output", "output_bytes", "error")
 )
 
 
@@ -190,6 +191,7 @@ async def _finish_items(
         .values(
             status=rows.c.status,
             output=rows.c.output,
+            output_bytes=rows.c.output_bytes,
             error=rows.c.error,
             finished_at=bindparam("now", type_=Timestamp),
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,7 +53,7 @@ class LLMStep:
     ) -> tuple[dict[str, Any], ...]:
         if not self.messages:
             return ()
-        messages = copy.deepcopy(self.messages)
+        messages: tuple[dict[str, Any], ...] = _copied(self.messages)
         for name, holder, key in text_slots(messages):
             holder[key] = render(self.templates[name], values, limits, f"{name} of node {node!r}")
         return messages
@@ -75,6 +74,24 @@ class LLMStep:
     @property
     def choices(self) -> int:
         return int(self.options.get("n") or 1)
+
+
+def _copied(value: Any) -> Any:
+    """A copy of JSON data (dicts and lists copied all the way down): what ``deepcopy`` makes
+    of message data, several times faster.
+
+    >>> held = {"content": [{"type": "text", "text": "{q}"}]}
+    >>> copy = _copied(held)
+    >>> copy == held, copy["content"][0] is held["content"][0]
+    (True, False)
+    """
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_copied(item) for item in value)
+    return value
 
 
 @dataclass(slots=True)

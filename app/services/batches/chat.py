@@ -6,7 +6,8 @@ calls, tool), ``tools``, ``tool_choice`` and the sampling fields pass on to the 
 ``stream`` may only be false; ``user`` is accepted and not used. Each text of the messages
 becomes an input of the graph (``t0``, ``t1`` ...) that the node's messages refer to, so a
 text is sent as it is, never read as a template, and the lines of one shape share one
-compiled graph (:attr:`ChatCall.shape`).
+compiled graph (:attr:`ChatCall.shape`). :class:`ChatCalls` checks a body once per shape
+of its fields: the lines of a batch usually differ only in their message texts.
 
 >>> USER = [{"role": "user", "content": "{Hi}"}]
 >>> call = chat_call({"model": "m", "messages": USER, "top_p": 0.5})
@@ -30,6 +31,7 @@ from app.engine.chat_body import ChatBody, node_fields
 from app.engine.graph.messages import text_slots
 
 IGNORED = ("stream", "user")
+MAX_KNOWN = 256  # checked bodies a ChatCalls keeps
 
 
 class Refused(ValueError):
@@ -66,6 +68,60 @@ def chat_call(body: dict[str, Any]) -> ChatCall:
     for at, (_, holder, key) in enumerate(text_slots(messages)):
         texts[f"t{at}"], holder[key] = holder[key], f"{{t{at}}}"
     return _call(parsed.model, {"messages": messages, **node_fields(parsed)}, texts)
+
+
+class ChatCalls:
+    """:func:`chat_call` for many lines, each body shape checked once: a body whose fields
+    and messages equal an earlier one's but for the text of string contents (which no rule
+    reads) takes that one's checked call with its own texts. Refusals are never kept.
+
+    >>> calls = ChatCalls()
+    >>> first = calls.call({"model": "m", "messages": [{"role": "user", "content": "a"}]})
+    >>> again = calls.call({"model": "m", "messages": [{"role": "user", "content": "b"}]})
+    >>> again.node is first.node, again.texts
+    (True, {'t0': 'b'})
+    """
+
+    def __init__(self, size: int = MAX_KNOWN) -> None:
+        self._known: dict[bytes, ChatCall] = {}
+        self._size = size
+
+    def call(self, body: dict[str, Any]) -> ChatCall:
+        """The call ``body`` asks for; :class:`Refused` naming the first wrong field."""
+        key = _key(body)
+        known = self._known.get(key) if key is not None else None
+        if known is None:
+            return self._checked(key, body)
+        texts = {f"t{at}": holder[name] for at, (_, holder, name) in enumerate(
+            text_slots(body["messages"]))}  # fmt: skip
+        return ChatCall(known.model, known.node, texts, known.shape, known.fields)
+
+    def _checked(self, key: bytes | None, body: dict[str, Any]) -> ChatCall:
+        call = chat_call(body)
+        if key is not None:
+            if len(self._known) >= self._size:  # the oldest goes
+                del self._known[next(iter(self._known))]
+            self._known[key] = call
+        return call
+
+
+def _key(body: dict[str, Any]) -> bytes | None:
+    """The body with each string content blanked, encoded (``None``: not one to keep).
+
+    Only whether a content is a string (not its text) decides a check, so bodies of one key
+    are accepted or refused alike, into the same node.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    blanked = [
+        {**m, "content": ""} if isinstance(m, dict) and isinstance(m.get("content"), str) else m
+        for m in messages
+    ]
+    try:
+        return orjson.dumps({**body, "messages": blanked, "user": None})
+    except TypeError:  # not JSON data (orjson's error is a TypeError)
+        return None
 
 
 def _first_issue(exc: ValidationError) -> str:

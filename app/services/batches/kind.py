@@ -32,7 +32,7 @@ from app.engine.graph.model import Graph, InputSpec, LLMNode
 from app.engine.resources.providers import refused_fields
 from app.lifecycle import ItemStatus
 from app.services.batches import ids, lines, outputs
-from app.services.batches.chat import ChatCall, Refused, chat_call
+from app.services.batches.chat import ChatCall, ChatCalls, Refused
 from app.services.observability.tracing import engine_spans
 from app.services.runner.calls import on_call
 from app.services.runner.kinds import KindRun, RunDeps, Step, flow_of
@@ -83,6 +83,7 @@ class OpenAIBatchRun:
         self.deadline = deadline
         self.started: dict[str, Any] = {"lines": job.item_count}
         self._executions: dict[tuple[str, bytes], Execution] = {}  # per alias and call shape
+        self._calls = ChatCalls()
         self._refusals = refused_fields(deps.resources.config)
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._cut: set[asyncio.Task[Any]] = set()  # the calls the deadline cancelled
@@ -95,7 +96,7 @@ class OpenAIBatchRun:
         if self._left() <= 0:
             return self._expired(step, line_id, custom_id)
         try:
-            call = chat_call(body)
+            call = self._calls.call(body)
         except Refused as exc:
             error = lines.refused(line_id, custom_id, request_id, 400, "invalid_request", str(exc))
             return self._failed(step, error)
@@ -135,8 +136,9 @@ class OpenAIBatchRun:
         many, said = "n" in call.fields, "tools" in call.node
         line = lines.answered(names, record.output, record.usage, many=many, message=said)
         tokens_in, tokens_out, cost = result.usage_totals()
-        ok = ItemStatus.SUCCEEDED.value
-        return ItemRow(self.job.id, step.index, ok, line, None, tokens_in, tokens_out, cost)
+        ok, size = ItemStatus.SUCCEEDED.value, len(lines.encoded(line))
+        return ItemRow(self.job.id, step.index, ok, line, None, tokens_in, tokens_out, cost,
+                       output_bytes=size)  # fmt: skip
 
     def _left(self) -> float:
         return self.deadline.timestamp() - time.time()
@@ -162,8 +164,9 @@ class OpenAIBatchRun:
 
     def _failed(self, step: Step, line: dict[str, Any]) -> ItemRow:
         message = (line.get("error") or line["response"]["body"]["error"])["message"]
-        failed = ItemStatus.FAILED.value
-        return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0)
+        failed, size = ItemStatus.FAILED.value, len(lines.encoded(line))
+        return ItemRow(self.job.id, step.index, failed, line, message, 0, 0, 0.0,
+                       output_bytes=size)  # fmt: skip
 
     def _execution(self, call: ChatCall, alias: str) -> Execution:
         key = (alias, call.shape)

@@ -26,6 +26,8 @@ MAX_CUSTOM_ID = 512
 EXPIRED = "batch_expired"  # the error code of a line the batch's deadline stopped
 FINISH_REASONS = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 FINISH_ALIASES = {"max_tokens": "length", "end_turn": "stop", "stop_sequence": "stop"}
+CACHED_TOKENS = ("response", "body", "usage", "prompt_tokens_details", "cached_tokens")
+ERROR_CODE = ("error", "code")  # where a stopped line says why (``batch_expired``)
 
 
 def check_line(raw: bytes, endpoint: str) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
@@ -126,7 +128,8 @@ def finish_reason(reason: str | None) -> str:
 
 
 def cached_tokens(line: dict[str, Any]) -> int:
-    """The prompt-cache tokens an output line's answer reports (0 for other lines).
+    """The prompt-cache tokens an output line's answer reports (0 for other lines), at
+    :data:`CACHED_TOKENS`.
 
     >>> cached_tokens({"response": {"body": {"usage": {"prompt_tokens_details":
     ...     {"cached_tokens": 7}}}}}), cached_tokens({"response": None})

@@ -71,13 +71,17 @@ async def output_chunks(
 
 
 @dataclass(slots=True)
-class _Tally:
+class Tally:
+    """What an ended batch's files hold: bytes and lines per file, expired lines and the
+    cached prompt tokens of its answers."""
+
     bytes: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
     lines: dict[BatchPart, int] = field(default_factory=lambda: dict.fromkeys(BatchPart, 0))
     expired: int = 0
     cached_tokens: int = 0
 
     def add(self, part: BatchPart, line: dict[str, Any]) -> None:
+        """Count one line, encoded here (a line stored without its size)."""
         self.bytes[part] += len(lines.encoded(line))
         self.lines[part] += 1
         if part is BatchPart.OUTPUT:
@@ -88,7 +92,7 @@ class _Tally:
 
 async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
     """Make the ended batch's output and error files (once: False if done meanwhile)."""
-    tally = await _tally(session, job.id)
+    tally = await tally_of(session, job.id)
     now = utcnow()
     made = {part: ids.file_id() for part in BatchPart if tally.lines[part]}
     values = {
@@ -107,16 +111,26 @@ async def finalize(session: AsyncSession, batch: BatchRecord, job: Job) -> bool:
     return True
 
 
-async def _tally(session: AsyncSession, job_id: str) -> _Tally:
-    """Both files' sizes and lines, expired lines and cached tokens: one pass, a page at a
-    time."""
-    tally, after = _Tally(), -1
+async def tally_of(session: AsyncSession, job_id: str) -> Tally:
+    """Both files' sizes and lines, expired lines and cached tokens: summed by the database
+    over the lines stored with their size, the others (stored before sizes were) read a page
+    at a time and encoded here."""
+    tally, statuses = Tally(), [status.value for status in PARTS]
+    answered = (ItemStatus.SUCCEEDED.value, lines.CACHED_TOKENS)
+    expired = (ItemStatus.FAILED.value, lines.ERROR_CODE, lines.EXPIRED)
+    for status, count, size, cached, stopped in await repo.sized_totals(
+        session, job_id, statuses, answered, expired
+    ):
+        part = PARTS[ItemStatus(status)]
+        tally.lines[part] += count
+        tally.bytes[part] += size
+        tally.cached_tokens += cached
+        tally.expired += stopped
+    after = -1
     while True:
-        page = await repo.items_page(session, job_id, after, PAGE)
+        page = await repo.unsized_page(session, job_id, after, PAGE, statuses)
         for index, status, output, custom_id in page:
-            part = part_of(status)
-            if part is not None:
-                tally.add(part, _line(job_id, index, status, output, custom_id))
+            tally.add(PARTS[ItemStatus(status)], _line(job_id, index, status, output, custom_id))
         if len(page) < PAGE:
             return tally
         after = page[-1][0]

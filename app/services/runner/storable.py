@@ -132,6 +132,7 @@ def check_item(row: ItemRow, failures: list[str]) -> None:
     unstorable = has_nul(row.output)
     if unstorable:
         row.output = _storable_outputs(row.output)
+        row.output_bytes = None  # the size of the output given, not of what is stored
     if row.status == ItemStatus.CANCELLED or not (failures or unstorable):
         return
     if not failures:

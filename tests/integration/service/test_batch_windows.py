@@ -74,6 +74,12 @@ async def test_a_batch_is_completed_with_its_files_before_anyone_reads_it(
         "a", "b",
     ]  # fmt: skip
     assert [one["custom_id"] for one in await file_lines(client, batch.error_file_id)] == ["x"]
+    for file_id, count in ((batch.output_file_id, 2), (batch.error_file_id, 1)):
+        assert file_id is not None
+        content = (await client.files.content(file_id)).content
+        # The size stated is the size streamed (the lines' sizes kept as they were written).
+        assert (await client.files.retrieve(file_id)).bytes == len(content) > 0
+        assert content.count(b"\n") == count
 
 
 @pytest.mark.parametrize("window", ["1h", "1s", "48h", "24 h"])

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from app.engine.graph.model import LLMNode
-from app.services.batches.chat import Refused, chat_call
+from app.services.batches.chat import ChatCalls, Refused, chat_call
 
 USER = [{"role": "user", "content": "Hi"}]
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-CHAT = [
+CHAT: list[dict[str, Any]] = [
     {"role": "system", "content": "Be {brief}."},
     {"role": "user", "content": "Earlier question"},
     {
@@ -99,3 +99,37 @@ def test_what_the_engine_cannot_serve_is_refused_naming_it(
 ) -> None:
     with pytest.raises(Refused, match=named.replace("[", r"\[").replace("]", r"\]")):
         chat_call({"model": "m", "messages": USER, **extra})
+
+
+def _outcome(check: Any, body: dict[str, Any]) -> Any:
+    try:
+        return check(body)
+    except Refused as exc:
+        return f"refused: {exc}"
+
+
+def test_bodies_checked_once_per_shape_end_as_each_checked_alone() -> None:
+    def user(content: Any, **extra: Any) -> dict[str, Any]:
+        return {"model": "m", "messages": [{"role": "user", "content": content}], **extra}
+
+    bodies = [
+        user("a"), user("b"), user(""), user(None), user(3), user(["x"]), user("c", user="u2"),
+        user("d", top_p=0.5), user("e", top_p=5), user("f", stream=True), user("g", top_q=1),
+        {"model": "m", "messages": CHAT}, {"model": "m", "messages": [*CHAT[:4], CHAT[1]]},
+        {"model": "m", "messages": [{**CHAT[3], "content": "other"}, CHAT[1]]},
+        {"model": "m", "messages": [CHAT[0], {**CHAT[3], "content": "found again"}]},
+        {"model": "m", "messages": [{"role": "assistant", "content": "x"}, *CHAT[1:]]},
+        {"model": "m", "messages": "hi"}, {"model": "m"},
+    ]  # fmt: skip
+    calls = ChatCalls(size=4)
+    for body in [*bodies, *bodies]:
+        assert _outcome(calls.call, body) == _outcome(chat_call, body), body
+
+
+def test_a_kept_call_takes_each_lines_own_texts() -> None:
+    calls = ChatCalls()
+    first = calls.call({"model": "m", "messages": CHAT})
+    second = calls.call({"model": "m", "messages": [{**CHAT[0], "content": "Be long."}, *CHAT[1:]]})
+    assert second.node is first.node
+    assert (first.texts["t0"], second.texts["t0"]) == ("Be {brief}.", "Be long.")
+    assert second.texts["t4"] == first.texts["t4"]

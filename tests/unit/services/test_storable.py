@@ -57,6 +57,18 @@ def test_an_item_with_an_unstorable_node_fails_naming_it_and_keeps_its_other_out
     assert row.output == {"parsed": None, "answer": "fine"}
 
 
+def test_an_item_whose_output_changes_to_be_storable_drops_its_size() -> None:
+    line = {"custom_id": "a", "response": {"body": "x\x00"}}
+    row = ItemRow("j", 3, "succeeded", line, None, 5, 2, 0.1, output_bytes=40)
+    kept = ItemRow("j", 4, "succeeded", {"custom_id": "b"}, None, 5, 2, 0.1, output_bytes=18)
+
+    check_item(row, [])
+    check_item(kept, [])
+
+    assert (row.output, row.output_bytes) == ({"custom_id": "a", "response": None}, None)
+    assert kept.output_bytes == 18
+
+
 def test_a_cancelled_item_stays_cancelled() -> None:
     row = ItemRow("j", 3, "cancelled", None, "cancelled", 0, 0, 0.0)
 
