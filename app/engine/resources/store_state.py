@@ -16,6 +16,7 @@ BudgetState(limit_per_minute=60, capacity=10.0, used=4.0, available=6.0)
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import socket
 import uuid
@@ -88,8 +89,18 @@ def _named(pid: int) -> str:
 
 
 def lease_owner() -> str:
-    """A new lease owner id for one call of this process: ``<host>-<pid>:<random hex>``."""
-    return f"{process_id()}:{uuid.uuid4().hex}"
+    """A new lease owner id for one call of this process: ``<host>-<pid>:<token>-<n>``, a
+    random token drawn once per process and a call number (in hex), unique without a random
+    draw per call."""
+    return f"{_prefix(os.getpid())}{next(_CALLS):x}"
+
+
+_CALLS = itertools.count()
+
+
+@functools.lru_cache(maxsize=8)
+def _prefix(pid: int) -> str:
+    return f"{_named(pid)}:{uuid.uuid4().hex[:16]}-"
 
 
 def holder_of(owner: str) -> str:
