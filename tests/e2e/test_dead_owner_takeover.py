@@ -19,6 +19,7 @@ from tests.support.processes import (
     ServerProcess,
     Servers,
     all_calls,
+    ended_status,
     endpoints_for,
     job_status,
     marked_graph,
@@ -82,11 +83,12 @@ def progressed_after(server: ServerProcess, job_id: str, since: float) -> float:
 
 
 def finished(server: ServerProcess, job_id: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        status = job_status(server.client, job_id)
-        return status if status["status"] not in ("queued", "running") else None
-
-    return wait_for(done, timeout_s=60, interval_s=0.1, what="the job to finish")
+    return wait_for(
+        lambda: ended_status(server.client, job_id),
+        timeout_s=60,
+        interval_s=0.1,
+        what="the job to finish",
+    )
 
 
 def assert_stored_once(db: DatabaseProbe, server: ServerProcess, job_id: str) -> None:

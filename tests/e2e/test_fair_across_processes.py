@@ -20,7 +20,7 @@ import pytest
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     Servers,
-    job_status,
+    ended_status,
     launch_worker,
     server_env,
     submit_job,
@@ -58,14 +58,9 @@ def timed(client: httpx.Client, graph_id: str, tag: str) -> float:
     """Seconds from submitting a job of ``SMALL`` items until it is ``completed``."""
     began = time.monotonic()
     job_id = submit_job(client, graph_id, documents(tag, SMALL))
-    status = wait_for(lambda: ended(client, job_id), 60, 0.02, what=f"the {tag} job")
+    status = wait_for(lambda: ended_status(client, job_id), 60, 0.02, what=f"the {tag} job")
     assert (status["status"], status["counts"]["succeeded"]) == ("completed", SMALL), status
     return time.monotonic() - began
-
-
-def ended(client: httpx.Client, job_id: str) -> dict[str, Any] | None:
-    status = job_status(client, job_id)
-    return status if status["status"] not in ("queued", "running") else None
 
 
 def workers_of(fake_llm: FakeLLM, tag: str) -> set[str]:

@@ -11,6 +11,7 @@ from typing import Any
 from tests.support.fake_llm import FakeLLM
 from tests.support.processes import (
     Servers,
+    ended_status,
     endpoints_for,
     job_status,
     request_marker,
@@ -71,11 +72,12 @@ def test_waits_survive_a_kill_and_finished_nodes_never_run_again(
         response = second.client.post(url, json={"answer": {"approve": True}})
         assert response.status_code == 200, response.text
 
-    def finished() -> dict[str, Any] | None:
-        status = job_status(second.client, job_id)
-        return status if status["status"] not in ("queued", "running") else None
-
-    final = wait_for(finished, timeout_s=60, interval_s=0.1, what="the job to finish")
+    final = wait_for(
+        lambda: ended_status(second.client, job_id),
+        timeout_s=60,
+        interval_s=0.1,
+        what="the job to finish",
+    )
     assert final["status"] == "completed", final
     assert final["counts"]["succeeded"] == ITEMS, final["counts"]
     made = calls(slow_llm.log())

@@ -14,7 +14,6 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from tests.support.processes import (
     ServerProcess,
     Servers,
     all_calls,
+    ended_status,
     endpoints_for,
     job_status,
     marked_graph,
@@ -111,11 +111,6 @@ def freeze_until_taken_over(server: ServerProcess, taken: Callable[[], bool]) ->
     return False
 
 
-def ended(server: ServerProcess, job_id: str) -> dict[str, Any] | None:
-    status = job_status(server.client, job_id)
-    return status if status["status"] not in ("queued", "running") else None
-
-
 def event_kinds(db: DatabaseProbe, job_id: str) -> list[str]:
     stmt = select(JobEvent.kind).where(JobEvent.job_id == job_id).order_by(JobEvent.id)
     return [kind for (kind,) in db._rows(stmt)]
@@ -137,7 +132,9 @@ def test_a_frozen_runner_loses_its_job_once_and_stops_it_when_thawed(
         frozen = pair[frozen_marker]
         other = next(m for m in MARKERS if m != frozen_marker)
         assert freeze_until_taken_over(frozen, lambda: holder(db, job_id, pair) == other)
-        final = wait_for(lambda: ended(first, job_id), timeout_s=60, what="the job's end")
+        final = wait_for(
+            lambda: ended_status(first.client, job_id), timeout_s=60, what="the job's end"
+        )
         wait_for(
             lambda: "lost the lease of job" in frozen.log_tail(200_000) or None,
             timeout_s=30,

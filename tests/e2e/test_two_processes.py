@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +22,7 @@ from tests.support.processes import (
     Servers,
     all_calls,
     calls_by_marker,
+    ended_status,
     endpoints_for,
     interrupted_calls,
     job_status,
@@ -153,7 +153,7 @@ def _dead_process_job_taken_over(
     stored_at_kill = set(stored_calls(db, job_id, "big"))
     taken_over_s = _wait_owner(db, job_id, survivor_marker, pair) - killed_at
     final = wait_for(
-        lambda: _finished(survivor, job_id), timeout_s=LEASE_S + 20, what="the takeover"
+        lambda: ended_status(survivor.client, job_id), timeout_s=LEASE_S + 20, what="the takeover"
     )
     completed_s = time.monotonic() - killed_at
 
@@ -209,8 +209,3 @@ def _wait_owner(
         return None
 
     return wait_for(owned, timeout_s=LEASE_S + 10, interval_s=0.02, what="the takeover")
-
-
-def _finished(server: ServerProcess, job_id: str) -> dict[str, Any] | None:
-    status = job_status(server.client, job_id)
-    return status if status["status"] not in ("queued", "running") else None

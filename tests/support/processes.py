@@ -391,3 +391,10 @@ def job_status(client: httpx.Client, job_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     status: dict[str, Any] = response.json()
     return status
+
+
+def ended_status(client: httpx.Client, job_id: str) -> dict[str, Any] | None:
+    """The job's status once it is no longer queued or running (``None`` before): a
+    :func:`wait_for` probe."""
+    status = job_status(client, job_id)
+    return status if status["status"] not in ("queued", "running") else None
