@@ -88,14 +88,14 @@ def _named(pid: int) -> str:
     return f"{socket.gethostname()}-{pid}"
 
 
+_CALLS = itertools.count()
+
+
 def lease_owner() -> str:
     """A new lease owner id for one call of this process: ``<host>-<pid>:<token>-<n>``, a
     random token drawn once per process and a call number (in hex), unique without a random
     draw per call."""
     return f"{_prefix(os.getpid())}{next(_CALLS):x}"
-
-
-_CALLS = itertools.count()
 
 
 @functools.lru_cache(maxsize=8)
