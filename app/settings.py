@@ -163,8 +163,9 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description="a concurrency lease from the shared store passes from call to call of one "
-        "process for at most this long (and 1/20 of INF_LIMITER_LEASE_S), then goes back to the "
-        "store so that other processes get their turn. 0 = one lease per call",
+        "process for holds of this long (and at most 1/20 of INF_LIMITER_LEASE_S); at the end "
+        "of a hold it goes back to the store if another process waits for a slot, so that it "
+        "gets its turn, and is held again otherwise. 0 = one lease per call",
     )
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", description="the Redis of INF_LIMITER_BACKEND=redis"

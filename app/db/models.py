@@ -365,6 +365,8 @@ class RateLimit(Base):
     grants_start: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     grants_cur: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     grants_prev: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # When a process was last refused a slot (holders give leases back while it is recent).
+    slots_wanted_at: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class RateSlot(Base):

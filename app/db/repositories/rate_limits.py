@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.engine.resources.learning import NOTHING, Learned
-from app.engine.resources.shared import EPSILON_S, Admission, Rate
+from app.engine.resources.shared import EPSILON_S, Admission, Rate, wanted
 
 # NOTE: every decision is one statement: it runs as well in a session's transaction as on a
 # connection in autocommit mode (the store's way: no BEGIN and COMMIT round trips).
@@ -78,7 +78,7 @@ UPDATE rate_limits r SET
     grants_cur = CASE WHEN NOT {_GRANTED} THEN r.grants_cur WHEN {_AGE} >= 60 THEN :requests
                       ELSE d.grants_cur + :requests END
 FROM decision d WHERE r.alias = d.alias
-RETURNING d.wait, d.now, {_R_LEARNED}
+RETURNING d.wait, d.now, r.slots_wanted_at, {_R_LEARNED}
 """)
 
 _READ_LEARNED = text(
@@ -112,6 +112,7 @@ _BLOCKED_FOR = text(
 )
 
 # A renewal finds the owner's own slot first; SKIP LOCKED lets concurrent takers spread out.
+# A refusal marks the alias's slots as wanted (at most every 0.1 s: a waiter polls often).
 _TAKE_SLOT = text(f"""
 WITH {_CLOCK},
 pick AS (
@@ -120,10 +121,18 @@ pick AS (
       AND (s.owner = :owner OR s.owner IS NULL OR s.expires_at <= c.now)
     ORDER BY (s.owner IS NOT DISTINCT FROM :owner) DESC, s.slot
     LIMIT 1 FOR UPDATE OF s SKIP LOCKED
+),
+taken AS (
+    UPDATE rate_slots s SET owner = :owner, expires_at = clock.now + :ttl
+    FROM pick CROSS JOIN clock WHERE s.alias = pick.alias AND s.slot = pick.slot
+    RETURNING s.slot
+),
+wanted AS (
+    UPDATE rate_limits r SET slots_wanted_at = clock.now FROM clock
+    WHERE r.alias = :alias AND r.slots_wanted_at < clock.now - 0.1
+      AND NOT EXISTS (SELECT 1 FROM taken)
 )
-UPDATE rate_slots s SET owner = :owner, expires_at = clock.now + :ttl
-FROM pick CROSS JOIN clock WHERE s.alias = pick.alias AND s.slot = pick.slot
-RETURNING s.slot
+SELECT slot FROM taken
 """)
 
 _RELEASE_SLOT = text(
@@ -173,9 +182,10 @@ async def acquire(
     params = {"alias": alias, "requests": requests, "tokens": tokens, "epsilon": EPSILON_S}
     params |= {"rq_iv": rq.interval_s, "rq_cap": rq.capacity}
     params |= {"tk_iv": tk.interval_s, "tk_cap": tk.capacity}
-    wait, now, *learned = (await session.execute(_ACQUIRE, params)).one()
+    wait, now, slots_wanted_at, *learned = (await session.execute(_ACQUIRE, params)).one()
     granted = wait <= EPSILON_S
-    admission = Admission(granted=granted, retry_after_s=0.0 if granted else wait, at_s=now)
+    contended = wanted(slots_wanted_at, now)
+    admission = Admission(granted, 0.0 if granted else wait, now, contended=contended)
     return admission, _learned(learned)
 
 
@@ -211,7 +221,8 @@ async def blocked_for(session: Executor, alias: str) -> float:
 
 
 async def take_slot(session: Executor, alias: str, owner: str, ttl_s: float, limit: int) -> bool:
-    """Lease (or renew) one of the alias's first ``limit`` slots to ``owner`` for ``ttl_s``."""
+    """Lease (or renew) one of the alias's first ``limit`` slots to ``owner`` for ``ttl_s``;
+    a refusal marks the alias's slots as wanted."""
     params = {"alias": alias, "owner": owner, "ttl": ttl_s, "limit": limit}
     return (await session.execute(_TAKE_SLOT, params)).first() is not None
 

@@ -30,7 +30,7 @@ from app.engine.resources.shared import AliasState
 
 _COLUMNS = (
     "requests_tat, tokens_tat, blocked_until, learned_rpm, learned_tpm, learned_at,"
-    " learned_from_headers, idle_s, grants_start, grants_cur, grants_prev"
+    " learned_from_headers, idle_s, grants_start, grants_cur, grants_prev, slots_wanted_at"
 )
 _NAMES = [name.strip() for name in _COLUMNS.split(",")]
 
@@ -59,6 +59,12 @@ _ADD_LEASE = (
 )
 
 _DROP_LEASE = "DELETE FROM rate_slots WHERE alias = :alias AND owner = :owner"
+
+_WANTED = (
+    "INSERT INTO rate_limits (alias, requests_tat, tokens_tat, blocked_until, slots_wanted_at)"
+    " VALUES (:alias, 0, 0, 0, :now)"
+    " ON CONFLICT (alias) DO UPDATE SET slots_wanted_at = excluded.slots_wanted_at"
+)
 
 
 @contextmanager
@@ -98,8 +104,9 @@ def take_lease(
 ) -> bool:
     """:meth:`AliasState.lease <app.engine.resources.shared.AliasState.lease>` on the rows,
     for ``span`` = (now, until): renew ``owner``'s live lease, or drop the expired ones and
-    take one unless ``cap`` are held. One row per lease, so a decision costs about the same
-    with 8 slots or 1,000. In an :func:`immediate` transaction."""
+    take one unless ``cap`` are held (a refusal marks the alias's slots as wanted). One row
+    per lease, so a decision costs about the same with 8 slots or 1,000. In an
+    :func:`immediate` transaction."""
     now, until = span
     params = {"alias": alias, "owner": owner, "now": now, "until": until}
     if connection.execute(_RENEW_LEASE, params).rowcount:
@@ -107,6 +114,7 @@ def take_lease(
     connection.execute(_PURGE_LEASES, params)
     held, top = connection.execute(_HELD, params).fetchone()
     if cap is not None and held >= cap:
+        connection.execute(_WANTED, params)
         return False
     connection.execute(_ADD_LEASE, {**params, "slot": top + 1})
     return True
@@ -119,7 +127,9 @@ def drop_lease(connection: sqlite3.Connection, alias: str, owner: str) -> None:
 
 def _state(row: Sequence[Any]) -> AliasState:
     """A state from its columns, in ``_COLUMNS`` order."""
-    rq, tk, bu, rpm, tpm, at, headers, idle, start, cur, prev = (value or 0 for value in row)
+    rq, tk, bu, rpm, tpm, at, headers, idle, start, cur, prev, wanted = (
+        value or 0 for value in row
+    )
     learned = Learned(
         rpm=float(rpm),
         tpm=float(tpm),
@@ -132,7 +142,9 @@ def _state(row: Sequence[Any]) -> AliasState:
         grants_cur=float(cur),
         grants_prev=float(prev),
     )
-    return AliasState(float(rq), float(tk), float(bu), learned=learned)
+    state = AliasState(float(rq), float(tk), float(bu), learned=learned)
+    state.slots_wanted_at = float(wanted)
+    return state
 
 
 def _columns(state: AliasState) -> dict[str, Any]:
@@ -150,4 +162,5 @@ def _columns(state: AliasState) -> dict[str, Any]:
         "grants_start": learned.grants_start,
         "grants_cur": learned.grants_cur,
         "grants_prev": learned.grants_prev,
+        "slots_wanted_at": state.slots_wanted_at,
     }

@@ -44,6 +44,9 @@ EPSILON_S = 1e-9
 # loops, a busy host); a minute of grants is paced as if this much longer, so that no minute
 # of arrivals holds more than the budget either.
 ARRIVAL_SPREAD_S = 0.5
+# NOTE: a refused slot counts as wanted this long: a waiter asks again every few tens of ms,
+# and a holder hears of it from its next store decision (at least every 0.5 s while it runs).
+WANTED_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +55,16 @@ class Admission:
 
     ``limited`` is False when, as the store decided, the alias has no rate in force (none
     configured, none learned): then a process may pass calls for a moment without asking
-    again (:mod:`app.engine.resources.slices`).
+    again (:mod:`app.engine.resources.slices`). ``contended`` is True when a process was
+    refused one of the alias's concurrency slots in the last ``WANTED_S``: a process then
+    gives its slot leases back as their hold ends, rather than keeping them.
     """
 
     granted: bool
     retry_after_s: float = 0.0
     at_s: float = 0.0
     limited: bool = True
+    contended: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +136,15 @@ def rated(limits: AliasLimits) -> bool:
     return limits.rpm is not None or limits.tpm is not None
 
 
+def wanted(slots_wanted_at: float, now: float) -> bool:
+    """Whether a slot refused at ``slots_wanted_at`` still counts as wanted at ``now``.
+
+    >>> wanted(10.0, 10.5), wanted(10.0, 12.0)
+    (True, False)
+    """
+    return now - slots_wanted_at < WANTED_S
+
+
 def gcra(tat: float, now: float, rate: Rate, cost: float) -> tuple[float, float]:
     """The TAT after spending ``cost`` and the wait before that is allowed (0.0 = now).
 
@@ -169,7 +184,8 @@ class SharedRateStore(Protocol):
         ...
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
-        """Take or renew ``owner``'s concurrency lease; False when every slot is held."""
+        """Take or renew ``owner``'s concurrency lease; False when every slot is held (the
+        alias then counts as contended for ``WANTED_S``, see :class:`Admission`)."""
         ...
 
     async def release_slot(self, alias: str, owner: str) -> None:
@@ -219,6 +235,7 @@ class AliasState:
     blocked_until: float = 0.0
     leases: dict[str, float] = field(default_factory=dict)
     learned: Learned = NOTHING
+    slots_wanted_at: float = 0.0  # when a slot was last refused
 
     def admit(
         self, limits: AliasLimits, now: float, policy: LearningPolicy, requests: int, tokens: int
@@ -228,11 +245,12 @@ class AliasState:
         requests_tat, requests_wait = gcra(self.requests_tat, now, rates.requests, requests)
         tokens_tat, tokens_wait = gcra(self.tokens_tat, now, rates.tokens, tokens)
         wait = max(self.blocked_until - now, requests_wait, tokens_wait)
+        contended = wanted(self.slots_wanted_at, now)
         if wait > EPSILON_S:
-            return Admission(granted=False, retry_after_s=wait, at_s=now)
+            return Admission(False, retry_after_s=wait, at_s=now, contended=contended)
         self.learned = granted(self.mirrored(), now, requests_tat, requests)
         self.requests_tat, self.tokens_tat = requests_tat, tokens_tat
-        return Admission(granted=True, at_s=now, limited=rated(rates))
+        return Admission(True, at_s=now, limited=rated(rates), contended=contended)
 
     def refund(self, limits: AliasLimits, now: float, policy: LearningPolicy, tokens: int) -> None:
         """Give back ``tokens`` (negative: charge them) on the token budget."""
@@ -243,6 +261,7 @@ class AliasState:
         """Take or renew ``owner``'s lease until ``now + ttl_s``; False when ``cap`` are held."""
         self.leases = {held: until for held, until in self.leases.items() if until > now}
         if owner not in self.leases and cap is not None and len(self.leases) >= cap:
+            self.slots_wanted_at = now
             return False
         self.leases[owner] = now + ttl_s
         return True

@@ -20,11 +20,15 @@ process. Two things that would each cost a store round trip per call are taken i
   store's grants of the last minute (what a 429 cuts from) miss none of them. A pause or
   learned rate set by another process is seen within ``life_s``.
 - **Slot leases.** A concurrency lease the store granted is handed from a finished call to
-  the next call of this process waiting for one, for ``hold_s`` after it was taken; then it
-  goes back to the store and, for a moment (up to ``poll_s``), this process asks for no new
-  lease, so that other processes waiting for one can take it. A lease no local call takes
-  within ``linger_s`` of its release goes back then (it shows as held meanwhile). Leases keep
-  their expiry: a process killed mid-call leaves them taken for at most the lease time.
+  the next call of this process waiting for one, for ``hold_s`` after it was taken. Then, if
+  the store's last word (``Admission.contended``, heard with every budget decision) said a
+  process waits for a slot, it goes back to the store and, for a moment (up to ``poll_s``),
+  this process asks for no new lease, so that the waiting processes can take it; if nobody
+  waits, it is kept for another ``hold_s`` (renewed in the store once a third of the lease
+  time has passed since its last renewal), so a busy process alone on an alias takes no
+  lease per hold. A lease no local call takes within ``linger_s`` of its release goes back
+  then (it shows as held meanwhile). Leases keep their expiry: a process killed mid-call
+  leaves them taken for at most the lease time.
 
 The overshoot bound: each process holds at most one slice, so across ``N`` processes the
 provider may see up to ``N x slice`` requests (and tokens) beyond what the store's GCRA
@@ -54,6 +58,7 @@ from typing import Any
 
 from app.engine.clock import Clock, MonotonicClock
 from app.engine.resources.shared import (
+    WANTED_S,
     Admission,
     AliasLimits,
     SharedRateStore,
@@ -81,8 +86,9 @@ class SliceSettings:
     poll_s: float = DEFAULT_POLL_S
 
     def for_lease(self, ttl_s: float) -> SliceSettings:
-        """Holds short against the lease: a reused lease is renewed by its call within
-        ``ttl_s / 3`` of the call's start, so it never goes unrenewed for over ``0.4 ttl_s``."""
+        """Holds short against the lease: a kept lease is renewed once ``ttl_s / 3`` has passed
+        since its last renewal, at the end of a hold or by its call (within ``ttl_s / 3`` of
+        the call's start), so it never goes unrenewed for over about ``2/3 ttl_s``."""
         return SliceSettings(
             self.slice_s, self.life_s, min(self.hold_s, ttl_s / 20), self.linger_s, self.poll_s
         )
@@ -90,16 +96,23 @@ class SliceSettings:
 
 @dataclass(slots=True)
 class _Pooled:
-    """A lease the store granted (``owner`` in the store), taken at ``taken_at``."""
+    """A lease the store granted (``owner`` in the store) for ``ttl_s``, its hold begun at
+    ``taken_at``, last renewed at ``renewed_at``."""
 
     owner: str
     taken_at: float
     hold_s: float
+    ttl_s: float
+    renewed_at: float
     timer: asyncio.TimerHandle | None = None
 
     def fresh(self, now: float) -> bool:
         """Whether the lease may still pass to another call of this process."""
         return now - self.taken_at < self.hold_s
+
+    def renewal_due(self, now: float) -> bool:
+        """Whether a third of the lease time has passed since its last renewal."""
+        return now - self.renewed_at >= self.ttl_s / 3
 
 
 @dataclass(slots=True)
@@ -115,6 +128,7 @@ class _AliasSlices:
     busy: dict[str, _Pooled] = field(default_factory=dict)
     idle: list[_Pooled] = field(default_factory=list)
     yield_until: float = 0.0
+    calm_until: float = 0.0  # the store last said nobody waits for a slot; trusted until then
 
 
 class SlicedRateStore:
@@ -225,7 +239,10 @@ class SlicedRateStore:
 
     async def _store_acquire(self, alias: str, requests: int, tokens: int) -> Admission:
         self.store_calls += 1
-        return await self.store.acquire(alias, requests, tokens)
+        admission = await self.store.acquire(alias, requests, tokens)
+        calm = not admission.contended
+        self._alias(alias).calm_until = self._clock.now() + WANTED_S if calm else 0.0
+        return admission
 
     async def refund(self, alias: str, tokens: int) -> None:
         self.store_calls += 1
@@ -265,7 +282,9 @@ class SlicedRateStore:
         held = state.busy.get(owner)
         if held is not None:
             self.store_calls += 1
-            return await self.store.acquire_slot(alias, held.owner, ttl_s)
+            renewed = await self.store.acquire_slot(alias, held.owner, ttl_s)
+            held.renewed_at = self._clock.now() if renewed else held.renewed_at
+            return renewed
         if self._hold_s(ttl_s) <= 0.0:
             return await self._new_slot(alias, state, owner, ttl_s)
         # NOTE: the call that just finished gives its lease back in a task of its own, which
@@ -286,6 +305,7 @@ class SlicedRateStore:
             pooled = state.idle.pop()
             if pooled.timer is not None:
                 pooled.timer.cancel()
+            self._hold_again_if_calm(alias, state, pooled, now)
             if pooled.fresh(now):
                 state.busy[owner] = pooled
                 return True
@@ -293,9 +313,11 @@ class SlicedRateStore:
         return False
 
     async def _new_slot(self, alias: str, state: _AliasSlices, owner: str, ttl_s: float) -> bool:
-        pooled = _Pooled(lease_owner(), self._clock.now(), self._hold_s(ttl_s))
+        now = self._clock.now()
+        pooled = _Pooled(lease_owner(), now, self._hold_s(ttl_s), ttl_s, now)
         self.store_calls += 1
         if not await self.store.acquire_slot(alias, pooled.owner, ttl_s):
+            state.calm_until = 0.0
             return False
         state.busy[owner] = pooled
         return True
@@ -307,13 +329,35 @@ class SlicedRateStore:
             self.store_calls += 1
             await self.store.release_slot(alias, owner)
             return
-        if pooled.fresh(self._clock.now()):
+        now = self._clock.now()
+        self._hold_again_if_calm(alias, state, pooled, now)
+        if pooled.fresh(now):
+            # NOTE: offered at once, even when held again (its renewal is in the background):
+            # a call of this process that found no lease to reuse would ask the store, be
+            # refused, and so say that a process waits.
             self._offer(alias, state, pooled)
             return
         if pooled.hold_s > 0.0:
             # NOTE: a lease held its time: for a moment, let waiting processes take it.
             state.yield_until = self._clock.now() + self.settings.poll_s * random.random()
         await self._give_back(alias, pooled)
+
+    def _hold_again_if_calm(
+        self, alias: str, state: _AliasSlices, pooled: _Pooled, now: float
+    ) -> None:
+        """A lease whose hold ended while nobody waits for a slot is held again, renewed in
+        the store when that is due."""
+        if pooled.hold_s <= 0.0 or pooled.fresh(now) or now >= state.calm_until:
+            return
+        pooled.taken_at = now
+        if pooled.renewal_due(now):
+            pooled.renewed_at = now
+            self._background(self._renew(alias, pooled))
+
+    async def _renew(self, alias: str, pooled: _Pooled) -> None:
+        self.store_calls += 1
+        with contextlib.suppress(Exception):
+            await self.store.acquire_slot(alias, pooled.owner, pooled.ttl_s)
 
     def _offer(self, alias: str, state: _AliasSlices, pooled: _Pooled) -> None:
         """Keep the lease for the next call of this process, for ``linger_s`` at most."""

@@ -24,6 +24,7 @@ from app.engine.resources.shared import (
     Rate,
     limits_for,
     rated,
+    wanted,
 )
 from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
 
@@ -37,8 +38,8 @@ _LEARNED = ("lr", "lt", "la", "lh", "li", "rq", "bu", "gs", "gc", "gp")
 _LEARNED_LUA = "'" + "', '".join(_LEARNED) + "'"
 
 # KEYS[1] = state hash. ARGV = requests, tokens, then (interval, capacity) for requests, tokens,
-# epsilon, ms to keep the hash at least. Returns {granted, wait, now, learned...}
-# as strings: Lua numbers returned to Redis would be truncated.
+# epsilon, ms to keep the hash at least. Returns {granted, wait, now, slots wanted at,
+# learned...} as strings: Lua numbers returned to Redis would be truncated.
 _ACQUIRE = (
     _NOW
     + """
@@ -73,8 +74,9 @@ if granted then
   local keep = math.max(math.ceil((last - now) * 1000) + 60000, tonumber(ARGV[8]))
   redis.call('PEXPIRE', KEYS[1], math.max(keep, redis.call('PTTL', KEYS[1])))
 end
-local answer = {granted and '1' or '0', granted and '0' or f(wait), f(now)}
-for i = 1, 10 do answer[3 + i] = L[i] or '0' end
+local wanted = redis.call('HGET', KEYS[1], 'sw') or '0'
+local answer = {granted and '1' or '0', granted and '0' or f(wait), f(now), wanted}
+for i = 1, 10 do answer[4 + i] = L[i] or '0' end
 return answer
 """
 )
@@ -121,14 +123,19 @@ return 1
 """
 )
 
-# KEYS[1] = lease set. ARGV = owner, ttl_s, limit (0 = unlimited).
+# KEYS[1] = lease set, KEYS[2] = state hash. ARGV = owner, ttl_s, limit (0 = unlimited).
+# A refusal marks the slots as wanted ('sw' in the state hash).
 _SLOT = (
     _NOW
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local limit = tonumber(ARGV[3])
 local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not held and limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+if not held and limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
+  redis.call('HSET', KEYS[2], 'sw', string.format('%.17g', now))
+  if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], 60000) end
+  return 0
+end
 local ttl = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[1], string.format('%.17g', now + ttl), ARGV[1])
 redis.call('PEXPIRE', KEYS[1], math.ceil(ttl * 1000) + 1000)
@@ -218,10 +225,11 @@ class RedisRateStore:
         args += [*_rate_args(limits.tokens), EPSILON_S]
         args.append(self._keep_ms)
         reply = await self._acquire(keys=[self._key(alias, "rate")], args=args)
-        flag, wait, now, *fields = map(_text, reply)
+        flag, wait, now, slots_wanted_at, *fields = map(_text, reply)
         self._learned.put(alias, _learned(fields), float(now))
         granted, limited = flag == "1", rated(self._in_force(alias))
-        return Admission(granted, retry_after_s=float(wait), at_s=float(now), limited=limited)
+        contended = wanted(float(slots_wanted_at), float(now))
+        return Admission(granted, float(wait), float(now), limited, contended)
 
     async def _read(self, alias: str) -> tuple[Learned, float]:
         now, *fields = map(_text, await self._read_learned(keys=[self._key(alias, "rate")]))
@@ -259,7 +267,7 @@ class RedisRateStore:
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
         limit = limits_for(self._limits, alias).max_concurrent or 0
-        keys = [self._key(alias, "slots")]
+        keys = [self._key(alias, "slots"), self._key(alias, "rate")]
         return bool(await self._slot(keys=keys, args=[owner, ttl_s, limit]))
 
     async def release_slot(self, alias: str, owner: str) -> None:

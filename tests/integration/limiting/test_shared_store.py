@@ -14,7 +14,12 @@ from pathlib import Path
 import pytest
 
 from app.db.session import create_engine
-from app.engine.resources.shared import AliasLimits, InMemoryRateStore, SharedRateStore
+from app.engine.resources.shared import (
+    WANTED_S,
+    AliasLimits,
+    InMemoryRateStore,
+    SharedRateStore,
+)
 from tests.support.db import copy_sqlite, truncate_all
 from tests.support.redis import REDIS_URL, require_redis
 
@@ -189,6 +194,20 @@ async def test_slots_count_owners_up_to_the_cap(make_store: StoreFactory) -> Non
     store = make_store({"m": AliasLimits(max_concurrent=3)})
     held = [await store.acquire_slot("m", f"w{i}", ttl_s=5.0) for i in range(5)]
     assert held == [True, True, True, False, False]
+
+
+async def test_a_refused_slot_marks_the_alias_contended_for_a_moment(
+    make_store: StoreFactory,
+) -> None:
+    limits = {"m": AliasLimits(max_concurrent=1)}
+    holder, waiter = make_store(limits), make_store(limits)
+    assert not (await holder.acquire("m")).contended, "nobody has asked for a slot yet"
+    assert await holder.acquire_slot("m", "a", ttl_s=5.0)
+    assert not (await holder.acquire("m")).contended, "a granted slot is no contention"
+    assert not await waiter.acquire_slot("m", "b", ttl_s=5.0)
+    assert (await holder.acquire("m")).contended, "the holder hears that a process waits"
+    await asyncio.sleep(WANTED_S + 0.05)
+    assert not (await holder.acquire("m")).contended, "the word fades once nobody asks"
 
 
 async def test_a_block_refuses_every_process_until_it_ends(make_store: StoreFactory) -> None:
