@@ -9,7 +9,7 @@ provider's stated limits) are a locked read and a write in one transaction. Post
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +135,13 @@ wanted AS (
 SELECT slot FROM taken
 """)
 
+_RENEW_SLOTS = text(f"""
+WITH {_CLOCK}
+UPDATE rate_slots s SET expires_at = clock.now + :ttl FROM clock
+WHERE s.alias = :alias AND s.owner = ANY(CAST(:owners AS text[])) AND s.expires_at > clock.now
+RETURNING s.owner
+""")
+
 _RELEASE_SLOT = text(
     "UPDATE rate_slots SET owner = NULL, expires_at = 0 WHERE alias = :alias AND owner = :owner"
 )
@@ -225,6 +232,15 @@ async def take_slot(session: Executor, alias: str, owner: str, ttl_s: float, lim
     a refusal marks the alias's slots as wanted."""
     params = {"alias": alias, "owner": owner, "ttl": ttl_s, "limit": limit}
     return (await session.execute(_TAKE_SLOT, params)).first() is not None
+
+
+async def renew_slots(
+    session: Executor, alias: str, owners: Collection[str], ttl_s: float
+) -> set[str]:
+    """Renew the live leases of ``owners`` for ``ttl_s`` in one statement; the owners of none."""
+    params = {"alias": alias, "owners": list(owners), "ttl": ttl_s}
+    renewed = (await session.scalars(_RENEW_SLOTS, params)).all()
+    return set(owners) - set(renewed)
 
 
 async def release_slot(session: Executor, alias: str, owner: str) -> None:

@@ -21,7 +21,7 @@ thread that holds the connection. SQLite only::
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -118,6 +118,23 @@ def take_lease(
         return False
     connection.execute(_ADD_LEASE, {**params, "slot": top + 1})
     return True
+
+
+def renew_leases(
+    connection: sqlite3.Connection,
+    alias: str,
+    owners: Collection[str],
+    span: tuple[float, float],
+) -> set[str]:
+    """Renew the live leases of ``owners`` for ``span`` = (now, until); the owners of none.
+    In an :func:`immediate` transaction."""
+    now, until = span
+    missing = set()
+    for owner in owners:
+        params = {"alias": alias, "owner": owner, "now": now, "until": until}
+        if not connection.execute(_RENEW_LEASE, params).rowcount:
+            missing.add(owner)
+    return missing
 
 
 def drop_lease(connection: sqlite3.Connection, alias: str, owner: str) -> None:

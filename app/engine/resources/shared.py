@@ -18,7 +18,7 @@ implementation; the service has Redis and Postgres ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -188,6 +188,11 @@ class SharedRateStore(Protocol):
         alias then counts as contended for ``WANTED_S``, see :class:`Admission`)."""
         ...
 
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        """Renew each of ``owners``' live leases for ``ttl_s``, in one operation; returns the
+        owners that hold none (lapsed, or given back meanwhile), which it does not take."""
+        ...
+
     async def release_slot(self, alias: str, owner: str) -> None:
         """Give ``owner``'s lease back (no error if it already expired)."""
         ...
@@ -265,6 +270,16 @@ class AliasState:
             return False
         self.leases[owner] = now + ttl_s
         return True
+
+    def renew(self, owners: Collection[str], now: float, ttl_s: float) -> set[str]:
+        """Renew the live leases of ``owners`` until ``now + ttl_s``; the owners of none."""
+        missing = set()
+        for owner in owners:
+            if self.leases.get(owner, 0.0) > now:
+                self.leases[owner] = now + ttl_s
+            else:
+                missing.add(owner)
+        return missing
 
     def block(self, now: float, seconds: float) -> None:
         """Refuse every admission until ``now + seconds`` (never shortens)."""
@@ -350,6 +365,9 @@ class InMemoryRateStore:
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
         limits, state = self._state(alias)
         return state.lease(limits.max_concurrent, owner, self._clock.now(), ttl_s)
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        return self._state(alias)[1].renew(owners, self._clock.now(), ttl_s)
 
     async def release_slot(self, alias: str, owner: str) -> None:
         self._state(alias)[1].leases.pop(owner, None)

@@ -126,19 +126,23 @@ class SharedAdmission:
             self._keeper = asyncio.get_running_loop().create_task(self._renew_live())
 
     async def _renew_live(self) -> None:
-        """Every third of the lease time, renew each live lease; stops when none is left."""
+        """Every third of the lease time, renew the live leases in one store operation;
+        stops when none is left."""
         while self._live:
             await asyncio.sleep(self._ttl_s / 3)
-            for owner in list(self._live):
-                await self._renew(owner)
+            with contextlib.suppress(Exception):
+                lapsed = await self.store.renew_slots(self.alias, set(self._live), self._ttl_s)
+                for owner in lapsed:
+                    await self._take_again(owner)
 
-    async def _renew(self, owner: str) -> None:
+    async def _take_again(self, owner: str) -> None:
+        """A lease that lapsed while its call runs (the store was out of reach) is taken
+        again if a slot is free."""
         if owner not in self._live:
             return
-        with contextlib.suppress(Exception):
-            await self.store.acquire_slot(self.alias, owner, self._ttl_s)
-            if owner not in self._live:  # NOTE: its call ended meanwhile: give it back again
-                await self.store.release_slot(self.alias, owner)
+        await self.store.acquire_slot(self.alias, owner, self._ttl_s)
+        if owner not in self._live:  # NOTE: its call ended meanwhile: give it back again
+            await self.store.release_slot(self.alias, owner)
 
     async def _drop_slot(self, lease: SharedLease) -> None:
         if not lease.held:

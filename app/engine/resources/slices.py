@@ -16,19 +16,22 @@ process. Two things that would each cost a store round trip per call are taken i
 - **Unmetered passes.** An alias configured with no rate (only ``max_concurrent``, or
   nothing) needs the store only for a 429 pause or a rate learned from 429s. While the
   store's last grant said neither is in force (``Admission.limited`` False), calls pass
-  locally for ``life_s``; their count goes with this process's next store decision, so the
-  store's grants of the last minute (what a 429 cuts from) miss none of them. A pause or
-  learned rate set by another process is seen within ``life_s``.
+  locally for ``life_s``, and for one more ``life_s`` while a decision in the background asks
+  again (a call never waits for a store that is slow to answer, a SQLite file's write lock
+  say); their count goes with this process's next store decision, so the store's grants of
+  the last minute (what a 429 cuts from) miss none of them. A pause or learned rate set by
+  another process is seen within ``2 life_s``.
 - **Slot leases.** A concurrency lease the store granted is handed from a finished call to
   the next call of this process waiting for one, for ``hold_s`` after it was taken. Then, if
   the store's last word (``Admission.contended``, heard with every budget decision) said a
   process waits for a slot, it goes back to the store and, for a moment (up to ``poll_s``),
   this process asks for no new lease, so that the waiting processes can take it; if nobody
-  waits, it is kept for another ``hold_s`` (renewed in the store once a third of the lease
-  time has passed since its last renewal), so a busy process alone on an alias takes no
-  lease per hold. A lease no local call takes within ``linger_s`` of its release goes back
-  then (it shows as held meanwhile). Leases keep their expiry: a process killed mid-call
-  leaves them taken for at most the lease time.
+  waits, it is kept for another ``hold_s``, so a busy process alone on an alias takes no
+  lease per hold. Renewals are one store operation for all of a process's leases of an
+  alias (:meth:`SlicedRateStore.renew_slots`). A lease no local call takes within
+  ``linger_s`` of its release goes back then, or, while nobody waits, once it lay idle for
+  a third of the lease time (it shows as held meanwhile). Leases keep their
+  expiry: a process killed mid-call leaves them taken for at most the lease time.
 
 The overshoot bound: each process holds at most one slice, so across ``N`` processes the
 provider may see up to ``N x slice`` requests (and tokens) beyond what the store's GCRA
@@ -52,7 +55,7 @@ import asyncio
 import contextlib
 import math
 import random
-from collections.abc import Coroutine, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,9 +89,10 @@ class SliceSettings:
     poll_s: float = DEFAULT_POLL_S
 
     def for_lease(self, ttl_s: float) -> SliceSettings:
-        """Holds short against the lease: a kept lease is renewed once ``ttl_s / 3`` has passed
-        since its last renewal, at the end of a hold or by its call (within ``ttl_s / 3`` of
-        the call's start), so it never goes unrenewed for over about ``2/3 ttl_s``."""
+        """Holds short against the lease: while calls run, every lease of the alias is renewed
+        every ``ttl_s / 3`` (:meth:`SlicedRateStore.renew_slots`), and a lease held again
+        once half ``ttl_s`` passed since its last renewal, so none goes unrenewed for over
+        about ``ttl_s / 2``."""
         return SliceSettings(
             self.slice_s, self.life_s, min(self.hold_s, ttl_s / 20), self.linger_s, self.poll_s
         )
@@ -105,14 +109,27 @@ class _Pooled:
     ttl_s: float
     renewed_at: float
     timer: asyncio.TimerHandle | None = None
+    idle_since: float = 0.0
+
+    def idle_keep_until(self) -> float:
+        """While nobody waits for a slot, an idle lease is kept this long (a third of the
+        lease time), so that a lull in the process's calls costs no lease given back."""
+        return self.idle_since + self.ttl_s / 3
 
     def fresh(self, now: float) -> bool:
         """Whether the lease may still pass to another call of this process."""
         return now - self.taken_at < self.hold_s
 
     def renewal_due(self, now: float) -> bool:
-        """Whether a third of the lease time has passed since its last renewal."""
-        return now - self.renewed_at >= self.ttl_s / 3
+        """Whether half the lease time has passed since its last renewal (the renewals of
+        running calls come every third of it: this one is the fallback)."""
+        return now - self.renewed_at >= self.ttl_s / 2
+
+
+def _store_owner(pooled: Mapping[str, _Pooled], owner: str) -> str:
+    """The store's owner of the lease of the call ``owner``."""
+    lease = pooled.get(owner)
+    return owner if lease is None else lease.owner
 
 
 @dataclass(slots=True)
@@ -150,6 +167,9 @@ class SlicedRateStore:
         self._clock = clock or MonotonicClock()
         self._aliases: dict[str, _AliasSlices] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # NOTE: a busy process decides at least every two slice lives (one in the background,
+        # late when the store is slow); its word that nobody waits holds until the next one.
+        self._calm_s = WANTED_S + 2 * self.settings.life_s
 
     def _alias(self, alias: str) -> _AliasSlices:
         found = self._aliases.get(alias)
@@ -201,24 +221,43 @@ class SlicedRateStore:
         return admission
 
     async def _unmetered(self, alias: str, state: _AliasSlices, requests: int) -> Admission:
-        """A pass while the store saw no rate in force, else a store decision counting the
-        passes owed (refused: debits nothing, they stay owed)."""
-        if self._pass(state, requests):
+        """A pass while the store saw no rate in force; for one more ``life_s`` a pass too,
+        while a decision in the background renews the passes (so calls never wait for it);
+        else a store decision counting the passes owed (refused: debits nothing, they stay
+        owed)."""
+        if self._pass(state, requests, grace_s=0.0):
+            return Admission(granted=True, at_s=state.granted_at, limited=False)
+        if self._pass(state, requests, grace_s=self.settings.life_s):
+            if not state.taking.locked():
+                self._background(self._renew_passes(alias, state))
             return Admission(granted=True, at_s=state.granted_at, limited=False)
         async with state.taking:
-            if self._pass(state, requests):
+            if self._pass(state, requests, grace_s=0.0):
                 return Admission(granted=True, at_s=state.granted_at, limited=False)
-            owed, state.owed = state.owed, 0
-            admission = await self._store_acquire(alias, requests + owed, 0)
-            if not admission.granted:
-                state.owed += owed
-            elif not admission.limited:
-                state.open_until = self._clock.now() + self.settings.life_s
-                state.granted_at = admission.at_s
-            return admission
+            return await self._decide_passes(alias, state, requests)
 
-    def _pass(self, state: _AliasSlices, requests: int) -> bool:
-        if self._clock.now() >= state.open_until:
+    async def _renew_passes(self, alias: str, state: _AliasSlices) -> None:
+        async with state.taking:
+            if self._clock.now() >= state.open_until and state.owed:
+                with contextlib.suppress(Exception):
+                    await self._decide_passes(alias, state, 0)
+
+    async def _decide_passes(self, alias: str, state: _AliasSlices, requests: int) -> Admission:
+        """One store decision for ``requests`` and the passes owed; while it says no rate is
+        in force, calls pass for ``life_s`` more, else each asks the store."""
+        owed, state.owed = state.owed, 0
+        admission = await self._store_acquire(alias, requests + owed, 0)
+        if not admission.granted:
+            state.owed += owed
+        if admission.granted and not admission.limited:
+            state.open_until = self._clock.now() + self.settings.life_s
+            state.granted_at = admission.at_s
+        else:
+            state.open_until = 0.0
+        return admission
+
+    def _pass(self, state: _AliasSlices, requests: int, grace_s: float) -> bool:
+        if self._clock.now() >= state.open_until + grace_s:
             return False
         state.owed += requests
         return True
@@ -241,7 +280,7 @@ class SlicedRateStore:
         self.store_calls += 1
         admission = await self.store.acquire(alias, requests, tokens)
         calm = not admission.contended
-        self._alias(alias).calm_until = self._clock.now() + WANTED_S if calm else 0.0
+        self._alias(alias).calm_until = self._clock.now() + self._calm_s if calm else 0.0
         return admission
 
     async def refund(self, alias: str, tokens: int) -> None:
@@ -295,6 +334,20 @@ class SlicedRateStore:
         if self._clock.now() < state.yield_until:
             return False
         return await self._new_slot(alias, state, owner, ttl_s)
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        """Renew the leases behind the calls ``owners`` and every lease lying idle, in one
+        store operation; returns the calls whose lease lapsed."""
+        state = self._alias(alias)
+        pooled = {owner: state.busy[owner] for owner in owners if owner in state.busy}
+        leases = {lease.owner: lease for lease in [*pooled.values(), *state.idle]}
+        unpooled = [owner for owner in owners if owner not in pooled]
+        self.store_calls += 1
+        missing = await self.store.renew_slots(alias, [*leases, *unpooled], ttl_s)
+        now = self._clock.now()
+        for owner, lease in leases.items():
+            lease.renewed_at = lease.renewed_at if owner in missing else now
+        return {owner for owner in owners if _store_owner(pooled, owner) in missing}
 
     def _hold_s(self, ttl_s: float) -> float:
         return self.settings.for_lease(ttl_s).hold_s
@@ -361,15 +414,28 @@ class SlicedRateStore:
 
     def _offer(self, alias: str, state: _AliasSlices, pooled: _Pooled) -> None:
         """Keep the lease for the next call of this process, for ``linger_s`` at most."""
+        pooled.idle_since = self._clock.now()
         state.idle.append(pooled)
         loop = asyncio.get_running_loop()
         pooled.timer = loop.call_later(self.settings.linger_s, self._unclaimed, alias, pooled)
 
     def _unclaimed(self, alias: str, pooled: _Pooled) -> None:
+        """No call took the lease within ``linger_s``: it goes back, unless nobody waits for
+        a slot; then it lies idle, held again hold after hold, for up to a third of the lease
+        time (a lull in this process's calls costs no lease given back and taken again)."""
         state = self._alias(alias)
-        if pooled in state.idle:
-            state.idle.remove(pooled)
-            self._background(self._give_back(alias, pooled))
+        if pooled not in state.idle:
+            return
+        now = self._clock.now()
+        if now < state.calm_until and now < pooled.idle_keep_until():
+            self._hold_again_if_calm(alias, state, pooled, now)
+            next_look = min(pooled.taken_at + pooled.hold_s, pooled.idle_keep_until())
+            loop = asyncio.get_running_loop()
+            rest = max(next_look - now, self.settings.linger_s)
+            pooled.timer = loop.call_later(rest, self._unclaimed, alias, pooled)
+            return
+        state.idle.remove(pooled)
+        self._background(self._give_back(alias, pooled))
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -27,7 +27,7 @@ import dataclasses
 import logging
 import math
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
@@ -147,6 +147,12 @@ class FallbackRateStore:
         if taken:
             (self._held if shared else self._local_held).setdefault(alias, {})[owner] = ttl_s
         return taken
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        return await self._either(
+            partial(self.store.renew_slots, alias, owners, ttl_s),
+            partial(self.local.renew_slots, alias, owners, ttl_s),
+        )
 
     async def release_slot(self, alias: str, owner: str) -> None:
         # NOTE: released on both sides: a lease taken in fallback must not outlive its call.

@@ -10,7 +10,7 @@ Each decision is one statement on a pooled connection in autocommit mode (see
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
@@ -98,6 +98,11 @@ class PostgresRateStore:
             return limit is None or await rate_limits.take_slot(
                 connection, alias, owner, ttl_s, limit
             )
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        async with self._statement() as connection:
+            await self._limits_of(connection, alias)
+            return await rate_limits.renew_slots(connection, alias, owners, ttl_s)
 
     async def release_slot(self, alias: str, owner: str) -> None:
         async with self._statement() as connection:

@@ -10,7 +10,7 @@ that both live on one cluster slot::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from redis.asyncio import Redis
@@ -143,6 +143,22 @@ return 1
 """
 )
 
+# KEYS[1] = lease set. ARGV = ttl_s, then the owners. Returns the owners holding no live lease.
+_RENEW = (
+    _NOW
+    + """
+local expiry = string.format('%.17g', now + tonumber(ARGV[1]))
+local missing = {}
+for i = 2, #ARGV do
+  local held = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if held and tonumber(held) > now then redis.call('ZADD', KEYS[1], 'XX', expiry, ARGV[i])
+  else table.insert(missing, ARGV[i]) end
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 1000) + 1000)
+return missing
+"""
+)
+
 # KEYS[1] = state hash. ARGV = seconds (0 = only read). Returns the remaining block as a string.
 _BLOCK = (
     _NOW
@@ -202,6 +218,7 @@ class RedisRateStore:
         self._acquire = redis.register_script(_ACQUIRE)
         self._refund = redis.register_script(_REFUND)
         self._slot = redis.register_script(_SLOT)
+        self._renew = redis.register_script(_RENEW)
         self._block = redis.register_script(_BLOCK)
         self._snapshot = redis.register_script(_SNAPSHOT)
 
@@ -269,6 +286,13 @@ class RedisRateStore:
         limit = limits_for(self._limits, alias).max_concurrent or 0
         keys = [self._key(alias, "slots"), self._key(alias, "rate")]
         return bool(await self._slot(keys=keys, args=[owner, ttl_s, limit]))
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        limits_for(self._limits, alias)
+        if not owners:
+            return set()
+        keys = [self._key(alias, "slots")]
+        return {_text(owner) for owner in await self._renew(keys=keys, args=[ttl_s, *owners])}
 
     async def release_slot(self, alias: str, owner: str) -> None:
         limits_for(self._limits, alias)

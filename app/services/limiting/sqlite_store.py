@@ -19,7 +19,7 @@ import asyncio
 import dataclasses
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -105,6 +105,16 @@ class SqliteRateStore:
                 return rates.take_lease(connection, alias, owner, cap, (now, now + ttl_s))
 
         return await self._run(lease)
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        limits_for(self._limits, alias)
+
+        def renew() -> set[str]:
+            with rates.immediate(self._open()) as connection:
+                now = time.time()
+                return rates.renew_leases(connection, alias, owners, (now, now + ttl_s))
+
+        return await self._run(renew)
 
     async def release_slot(self, alias: str, owner: str) -> None:
         limits_for(self._limits, alias)

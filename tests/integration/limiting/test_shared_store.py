@@ -190,6 +190,24 @@ async def test_a_lease_expires_when_its_owner_stops_renewing(make_store: StoreFa
     assert await store.acquire_slot("m", "a", ttl_s=5.0)
 
 
+async def test_one_renewal_extends_live_leases_and_names_the_lapsed(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store({"m": AliasLimits(max_concurrent=3)})
+    assert await store.acquire_slot("m", "a", ttl_s=0.3)
+    assert await store.acquire_slot("m", "b", ttl_s=0.3)
+    assert await store.acquire_slot("m", "c", ttl_s=5.0)
+    await store.release_slot("m", "c")
+    await asyncio.sleep(0.2)
+    assert await store.renew_slots("m", ["a", "b", "c", "never"], ttl_s=0.3) == {"c", "never"}
+    await asyncio.sleep(0.2)  # 0.4 s after they were taken: held only because renewed
+    assert await store.acquire_slot("m", "d", ttl_s=5.0)
+    assert not await store.acquire_slot("m", "e", ttl_s=5.0), "a and b still count"
+    await asyncio.sleep(0.2)
+    assert await store.renew_slots("m", ["a", "b"], ttl_s=5.0) == {"a", "b"}, "lapsed, not taken"
+    assert await store.acquire_slot("m", "e", ttl_s=5.0)
+
+
 async def test_slots_count_owners_up_to_the_cap(make_store: StoreFactory) -> None:
     store = make_store({"m": AliasLimits(max_concurrent=3)})
     held = [await store.acquire_slot("m", f"w{i}", ttl_s=5.0) for i in range(5)]

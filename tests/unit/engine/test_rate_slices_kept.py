@@ -5,9 +5,12 @@ process on the in-memory store."""
 
 from __future__ import annotations
 
+import asyncio
+
 from app.engine.clock import FakeClock
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore
 from app.engine.resources.slices import SlicedRateStore, SliceSettings
+from tests.support.polling import until
 
 ONE = {"one": AliasLimits(max_concurrent=1)}
 SETTINGS = SliceSettings(slice_s=0.1, life_s=0.5, hold_s=2.0, linger_s=0.01, poll_s=0.02)
@@ -32,11 +35,11 @@ async def test_a_lone_process_keeps_its_lease_past_the_hold() -> None:
     clock = FakeClock(100.0)
     store = InMemoryRateStore(ONE, clock)
     process = process_on(store, clock)
-    for call in range(10):
+    for call in range(12):
         await call_through_hold(process, clock, f"call-{call}")
     assert (await store.snapshot("one")).slots_used == 1, "kept, not given back"
-    slot_ops = process.store_calls - 10  # one budget decision per call
-    assert slot_ops == 2, "one lease taken, renewed once in 15 s, never given back and retaken"
+    slot_ops = process.store_calls - 12  # one budget decision per call
+    assert slot_ops == 2, "one lease taken, renewed once in 18 s, never given back and retaken"
 
 
 async def test_a_process_refused_a_slot_gets_it_within_a_hold() -> None:
@@ -84,3 +87,42 @@ async def test_a_lease_whose_hold_ended_while_it_lay_idle_is_held_again() -> Non
     before = process.store_calls
     assert await process.acquire_slot("one", "b", ttl_s=30.0)
     assert process.store_calls == before, "held again, not given back and taken anew"
+
+
+async def test_one_store_operation_renews_every_lease_of_the_process() -> None:
+    clock = FakeClock(100.0)
+    limits = {"many": AliasLimits(max_concurrent=8)}
+    store = InMemoryRateStore(limits, clock)
+    process = SlicedRateStore(store, limits, SETTINGS, clock)
+    calls = [f"call-{n}" for n in range(8)]
+    for call in calls:
+        assert await process.acquire_slot("many", call, ttl_s=30.0)
+    clock.advance(20.0)
+    before = process.store_calls
+    assert await process.renew_slots("many", calls, ttl_s=30.0) == set()
+    assert process.store_calls == before + 1
+    clock.advance(20.0)  # 40 s after they were taken: alive only if renewed
+    assert (await store.snapshot("many")).slots_used == 8
+    clock.advance(31.0)
+    assert await process.renew_slots("many", calls[:2], ttl_s=30.0) == set(calls[:2])
+
+
+async def test_while_nobody_waits_an_idle_lease_lies_idle_for_a_third_of_its_time() -> None:
+    clock = FakeClock(100.0)
+    store = InMemoryRateStore(ONE, clock)
+    process = process_on(store, clock)
+    short_hold = SETTINGS.for_lease(3.0).hold_s  # 0.15 s
+    assert await process.acquire_slot("one", "a", ttl_s=3.0)
+    assert (await process.acquire("one")).granted  # the store's word: nobody waits
+    await process.release_slot("one", "a")
+    await asyncio.sleep(3 * SETTINGS.linger_s)
+    assert (await store.snapshot("one")).slots_used == 1, "kept past the linger"
+    clock.advance(short_hold)
+    await asyncio.sleep(2 * short_hold)
+    assert (await store.snapshot("one")).slots_used == 1, "held again past its hold"
+    clock.advance(1.0)  # a third of the 3-s lease since it lay idle
+
+    async def given_back() -> bool:
+        return (await store.snapshot("one")).slots_used == 0
+
+    await until(given_back, timeout_s=5.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Collection
 
 import pytest
 
@@ -50,6 +51,10 @@ class Outage:
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
         await self._reach()
         return await self.inner.acquire_slot(alias, owner, ttl_s)
+
+    async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        await self._reach()
+        return await self.inner.renew_slots(alias, owners, ttl_s)
 
     async def release_slot(self, alias: str, owner: str) -> None:
         await self._reach()
