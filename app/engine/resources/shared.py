@@ -45,7 +45,7 @@ EPSILON_S = 1e-9
 # of arrivals holds more than the budget either.
 ARRIVAL_SPREAD_S = 0.5
 # NOTE: a refused slot counts as wanted this long: a waiter asks again every few tens of ms,
-# and a holder hears of it from its next store decision (at least every 0.5 s while it runs).
+# and a holder hears of it from its next store decision (about every second while it runs).
 WANTED_S = 1.0
 
 
