@@ -142,6 +142,7 @@ class _AliasSlices:
     taking: asyncio.Lock = field(default_factory=asyncio.Lock)
     open_until: float = 0.0  # unmetered passes until then (the store saw no rate in force)
     owed: int = 0  # requests passed unmetered, not yet counted by the store
+    renewing: bool = False  # a background decision renews the passes
     busy: dict[str, _Pooled] = field(default_factory=dict)
     idle: list[_Pooled] = field(default_factory=list)
     yield_until: float = 0.0
@@ -228,7 +229,8 @@ class SlicedRateStore:
         if self._pass(state, requests, grace_s=0.0):
             return Admission(granted=True, at_s=state.granted_at, limited=False)
         if self._pass(state, requests, grace_s=self.settings.life_s):
-            if not state.taking.locked():
+            if not state.renewing:
+                state.renewing = True
                 self._background(self._renew_passes(alias, state))
             return Admission(granted=True, at_s=state.granted_at, limited=False)
         async with state.taking:
@@ -237,10 +239,13 @@ class SlicedRateStore:
             return await self._decide_passes(alias, state, requests)
 
     async def _renew_passes(self, alias: str, state: _AliasSlices) -> None:
-        async with state.taking:
-            if self._clock.now() >= state.open_until and state.owed:
-                with contextlib.suppress(Exception):
-                    await self._decide_passes(alias, state, 0)
+        try:
+            async with state.taking:
+                if self._clock.now() >= state.open_until and state.owed:
+                    with contextlib.suppress(Exception):
+                        await self._decide_passes(alias, state, 0)
+        finally:
+            state.renewing = False
 
     async def _decide_passes(self, alias: str, state: _AliasSlices, requests: int) -> Admission:
         """One store decision for ``requests`` and the passes owed; while it says no rate is

@@ -53,7 +53,9 @@ async def test_calls_never_wait_for_the_decision_that_renews_the_passes() -> Non
     assert all(await calls(process, 1))
     clock.advance(SETTINGS.life_s)
     store.delay_s = 3600.0
+    tasks_before = len(asyncio.all_tasks())
     assert all(await asyncio.wait_for(calls(process, 50), timeout=1.0)), "none waited"
+    assert len(asyncio.all_tasks()) - tasks_before == 1, "one decision, not one per call"
     clock.advance(SETTINGS.life_s)
     with pytest.raises(TimeoutError):  # NOTE: a second life without an answer: calls wait
         await asyncio.wait_for(calls(process, 1), timeout=0.2)
