@@ -29,8 +29,8 @@ process. Two things that would each cost a store round trip per call are taken i
   waits, it is kept for another ``hold_s``, so a busy process alone on an alias takes no
   lease per hold. Renewals are one store operation for all of a process's leases of an
   alias (:meth:`SlicedRateStore.renew_slots`). A lease no local call takes within
-  ``linger_s`` of its release goes back then, or, while nobody waits, once it lay idle for
-  a third of the lease time (it shows as held meanwhile). Leases keep their
+  ``linger_s`` (two at most) of its release goes back then, or, while nobody waits, once it
+  lay idle for a third of the lease time (it shows as held meanwhile). Leases keep their
   expiry: a process killed mid-call leaves them taken for at most the lease time.
 
 The overshoot bound: each process holds at most one slice, so across ``N`` processes the
@@ -108,8 +108,8 @@ class _Pooled:
     hold_s: float
     ttl_s: float
     renewed_at: float
-    timer: asyncio.TimerHandle | None = None
     idle_since: float = 0.0
+    offered_at: float = 0.0  # the loop time it was offered (its linger is loop time)
 
     def idle_keep_until(self) -> float:
         """While nobody waits for a slot, an idle lease is kept this long (a third of the
@@ -147,6 +147,7 @@ class _AliasSlices:
     idle: list[_Pooled] = field(default_factory=list)
     yield_until: float = 0.0
     calm_until: float = 0.0  # the store last said nobody waits for a slot; trusted until then
+    sweep: asyncio.TimerHandle | None = None  # the next look at the idle leases
 
 
 class SlicedRateStore:
@@ -331,6 +332,8 @@ class SlicedRateStore:
             return renewed
         if self._hold_s(ttl_s) <= 0.0:
             return await self._new_slot(alias, state, owner, ttl_s)
+        if self._reuse(alias, state, owner):
+            return True
         # NOTE: the call that just finished gives its lease back in a task of its own, which
         # runs after this one: one turn of the loop lets it offer the lease here first.
         await asyncio.sleep(0)
@@ -361,8 +364,6 @@ class SlicedRateStore:
         now = self._clock.now()
         while state.idle:
             pooled = state.idle.pop()
-            if pooled.timer is not None:
-                pooled.timer.cancel()
             self._hold_again_if_calm(alias, state, pooled, now)
             if pooled.fresh(now):
                 state.busy[owner] = pooled
@@ -418,29 +419,32 @@ class SlicedRateStore:
             await self.store.acquire_slot(alias, pooled.owner, pooled.ttl_s)
 
     def _offer(self, alias: str, state: _AliasSlices, pooled: _Pooled) -> None:
-        """Keep the lease for the next call of this process, for ``linger_s`` at most."""
-        pooled.idle_since = self._clock.now()
-        state.idle.append(pooled)
+        """Keep the lease for the next call of this process; one timer per alias looks at
+        the idle leases every ``linger_s`` (a timer per lease would cost more than the rest
+        of the release)."""
         loop = asyncio.get_running_loop()
-        pooled.timer = loop.call_later(self.settings.linger_s, self._unclaimed, alias, pooled)
+        pooled.idle_since, pooled.offered_at = self._clock.now(), loop.time()
+        state.idle.append(pooled)
+        if state.sweep is None:
+            state.sweep = loop.call_later(self.settings.linger_s, self._sweep, alias)
 
-    def _unclaimed(self, alias: str, pooled: _Pooled) -> None:
-        """No call took the lease within ``linger_s``: it goes back, unless nobody waits for
-        a slot; then it lies idle, held again hold after hold, for up to a third of the lease
-        time (a lull in this process's calls costs no lease given back and taken again)."""
+    def _sweep(self, alias: str) -> None:
+        """A lease no call took within ``linger_s`` (two at most) goes back, unless nobody
+        waits for a slot; then it lies idle, held again hold after hold, for up to a third
+        of the lease time (a lull in this process's calls costs no lease given back and
+        taken again)."""
         state = self._alias(alias)
-        if pooled not in state.idle:
-            return
-        now = self._clock.now()
-        if now < state.calm_until and now < pooled.idle_keep_until():
-            self._hold_again_if_calm(alias, state, pooled, now)
-            next_look = min(pooled.taken_at + pooled.hold_s, pooled.idle_keep_until())
-            loop = asyncio.get_running_loop()
-            rest = max(next_look - now, self.settings.linger_s)
-            pooled.timer = loop.call_later(rest, self._unclaimed, alias, pooled)
-            return
-        state.idle.remove(pooled)
-        self._background(self._give_back(alias, pooled))
+        loop = asyncio.get_running_loop()
+        now, lingered = self._clock.now(), loop.time() - self.settings.linger_s
+        for pooled in [lease for lease in state.idle if lease.offered_at <= lingered]:
+            if now < state.calm_until and now < pooled.idle_keep_until():
+                self._hold_again_if_calm(alias, state, pooled, now)
+                continue
+            state.idle.remove(pooled)
+            self._background(self._give_back(alias, pooled))
+        state.sweep = None
+        if state.idle:
+            state.sweep = loop.call_later(self.settings.linger_s, self._sweep, alias)
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -456,8 +460,9 @@ class SlicedRateStore:
         """Give every lease no call holds back to the store now (the process is closing)."""
         for alias, state in self._aliases.items():
             idle, state.idle = state.idle, []
+            if state.sweep is not None:
+                state.sweep.cancel()
+                state.sweep = None
             for pooled in idle:
-                if pooled.timer is not None:
-                    pooled.timer.cancel()
                 await self._give_back(alias, pooled)
         await asyncio.gather(*self._tasks, return_exceptions=True)
