@@ -153,7 +153,9 @@ async def _attempt(
     try:
         return await _call(endpoint, permit, request, timeout_s, watch, queued_at)
     finally:
-        await asyncio.shield(endpoint.leave_shared(permit))
+        rest = endpoint.leave_shared_now(permit)
+        if rest is not None:
+            await asyncio.shield(rest)
 
 
 async def _call(

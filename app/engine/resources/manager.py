@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -76,9 +76,17 @@ class Endpoint:
 
     async def leave_shared(self, permit: Permit) -> None:
         """Hand the call's shared lease back, with its usage and any 429 pause."""
+        rest = self.leave_shared_now(permit)
+        if rest is not None:
+            await rest
+
+    def leave_shared_now(self, permit: Permit) -> Coroutine[Any, Any, None] | None:
+        """:meth:`leave_shared`, done at once when the store need not be told; else the
+        coroutine that tells it (see :meth:`SharedAdmission.leave_now`)."""
         lease, permit.shared = permit.shared, None
-        if lease is not None and self.shared is not None:
-            await self.shared.leave(lease)
+        if lease is None or self.shared is None:
+            return None
+        return self.shared.leave_now(lease)
 
     def succeeded(self, permit: Permit, response: LLMResponse) -> LLMUsage:
         """Book a successful call: real token usage, rate recovery, metrics."""

@@ -26,9 +26,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from app.engine.resources.shared import AliasLimits, SharedRateStore
+from app.engine.resources.slices import SlicedRateStore
 from app.engine.resources.store_state import lease_owner
 
 # NOTE: the store notifies nobody (other processes release its slots) and a refused slot
@@ -69,6 +72,7 @@ class SharedAdmission:
         self._stated_at = 0.0
         self._live: set[str] = set()
         self._keeper: asyncio.Task[None] | None = None
+        self._pool = store if isinstance(store, SlicedRateStore) else None
 
     async def enter(self, tokens: int) -> SharedLease:
         """Wait for a slot and for the budget of a call needing ``tokens``."""
@@ -87,23 +91,52 @@ class SharedAdmission:
         """Give the slot back, book the real usage, share a 429's pause and cut and the
         limits the provider stated."""
         await self._drop_slot(lease)
-        if lease.used_tokens is not None and self._tokens and lease.used_tokens != lease.tokens:
-            await self.store.refund(self.alias, lease.tokens - lease.used_tokens)
-        if lease.retry_after_s is not None and lease.retry_after_s > 0.0:
-            await self.store.block(self.alias, lease.retry_after_s)
+        if self._refund(lease):
+            await self.store.refund(self.alias, self._refund(lease))
+        if _pause(lease):
+            await self.store.block(self.alias, _pause(lease))
         if lease.rate_limited:
             await self.store.cut(self.alias, lease.granted_at)
-        await self._share_stated(lease.stated)
+        if lease.stated is not None and self._stated_due(lease.stated):
+            await self._share_stated(lease.stated)
 
-    async def _share_stated(self, stated: tuple[int | None, int | None] | None) -> None:
-        """Write the provider's stated limits when they differ from the last ones written, or
-        were written more than ``RESTATE_S`` ago (the store may have dropped them since)."""
+    def leave_now(self, lease: SharedLease) -> Coroutine[Any, Any, None] | None:
+        """:meth:`leave`, done at once when it needs no store: the slot passes to this
+        process's next call and there is nothing to book (``None``); else the coroutine that
+        does it (so that the hot path spends no task on a leave the store takes no part in)."""
+        self._pass_on(lease)
+        if lease.held or self._books(lease):
+            return self.leave(lease)
+        return None
+
+    def _pass_on(self, lease: SharedLease) -> None:
+        """Hand the call's slot to this process's next call, if its pool may keep it."""
+        if not lease.held or self._pool is None:
+            return
+        if self._pool.release_pooled(self.alias, lease.owner):
+            lease.held = False
+            self._live.discard(lease.owner)
+
+    def _books(self, lease: SharedLease) -> bool:
+        """Whether leaving tells the store more than that the slot is free."""
+        told = self._refund(lease) or _pause(lease) or lease.rate_limited
+        return bool(told) or self._stated_due(lease.stated)
+
+    def _refund(self, lease: SharedLease) -> int:
+        """The tokens the call's estimate took beyond its real usage (negative: too few)."""
+        if lease.used_tokens is None or not self._tokens:
+            return 0
+        return lease.tokens - lease.used_tokens
+
+    def _stated_due(self, stated: tuple[int | None, int | None] | None) -> bool:
+        """Whether the provider's stated limits differ from the last ones written, or were
+        written more than ``RESTATE_S`` ago (the store may have dropped them since)."""
         if stated is None or not any(stated):
-            return
-        now = time.monotonic()
-        if stated == self._stated and now < self._stated_at + RESTATE_S:
-            return
-        self._stated, self._stated_at = stated, now
+            return False
+        return stated != self._stated or time.monotonic() >= self._stated_at + RESTATE_S
+
+    async def _share_stated(self, stated: tuple[int | None, int | None]) -> None:
+        self._stated, self._stated_at = stated, time.monotonic()
         await self.store.learn_limits(self.alias, *stated)
 
     async def _take_slot(self, owner: str) -> None:
@@ -150,3 +183,8 @@ class SharedAdmission:
         lease.held = False
         self._live.discard(lease.owner)
         await self.store.release_slot(self.alias, lease.owner)
+
+
+def _pause(lease: SharedLease) -> float:
+    """The pause a 429's ``Retry-After`` asks of every process (0: none)."""
+    return max(lease.retry_after_s or 0.0, 0.0)

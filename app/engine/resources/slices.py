@@ -334,8 +334,9 @@ class SlicedRateStore:
             return await self._new_slot(alias, state, owner, ttl_s)
         if self._reuse(alias, state, owner):
             return True
-        # NOTE: the call that just finished gives its lease back in a task of its own, which
-        # runs after this one: one turn of the loop lets it offer the lease here first.
+        # NOTE: a call that just finished and must tell the store more gives its lease back
+        # in a task of its own, which runs after this one: one turn of the loop lets it
+        # offer the lease here first.
         await asyncio.sleep(0)
         if self._reuse(alias, state, owner):
             return True
@@ -382,24 +383,36 @@ class SlicedRateStore:
         return True
 
     async def release_slot(self, alias: str, owner: str) -> None:
+        if self.release_pooled(alias, owner):
+            return
         state = self._alias(alias)
         pooled = state.busy.pop(owner, None)
         if pooled is None:
             self.store_calls += 1
             await self.store.release_slot(alias, owner)
             return
-        now = self._clock.now()
-        self._hold_again_if_calm(alias, state, pooled, now)
-        if pooled.fresh(now):
-            # NOTE: offered at once, even when held again (its renewal is in the background):
-            # a call of this process that found no lease to reuse would ask the store, be
-            # refused, and so say that a process waits.
-            self._offer(alias, state, pooled)
-            return
         if pooled.hold_s > 0.0:
             # NOTE: a lease held its time: for a moment, let waiting processes take it.
             state.yield_until = self._clock.now() + self.settings.poll_s * random.random()
         await self._give_back(alias, pooled)
+
+    def release_pooled(self, alias: str, owner: str) -> bool:
+        """Pass the call's lease to this process's next call, without the store, if it may
+        still pass on (True); else :meth:`release_slot` gives it back to the store."""
+        state = self._alias(alias)
+        pooled = state.busy.get(owner)
+        if pooled is None:
+            return False
+        now = self._clock.now()
+        self._hold_again_if_calm(alias, state, pooled, now)
+        if not pooled.fresh(now):
+            return False
+        # NOTE: offered at once, even when held again (its renewal is in the background):
+        # a call of this process that found no lease to reuse would ask the store, be
+        # refused, and so say that a process waits.
+        del state.busy[owner]
+        self._offer(alias, state, pooled)
+        return True
 
     def _hold_again_if_calm(
         self, alias: str, state: _AliasSlices, pooled: _Pooled, now: float

@@ -12,6 +12,7 @@ from app.engine.clock import FakeClock
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.manager import ResourceManager
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore
+from app.engine.resources.sharing import SharedAdmission
 from app.engine.resources.slices import SlicedRateStore, SliceSettings
 from app.engine.testing import ScriptedLLM
 from tests.support.polling import until
@@ -184,3 +185,29 @@ async def test_managers_with_slices_keep_the_cap_and_give_every_lease_back() -> 
     for manager in managers:
         await manager.aclose()
     assert (await store.snapshot("fast")).slots_used == 0, "closing gave the idle leases back"
+
+
+async def test_a_leave_the_store_takes_no_part_in_is_done_at_once() -> None:
+    clock = FakeClock(100.0)
+    store = InMemoryRateStore(FAST, clock)
+    process = sliced(store, FAST, clock)
+    admission = SharedAdmission(process, "fast", FAST["fast"])
+    lease = await admission.enter(tokens=10)
+    before = process.store_calls
+    assert admission.leave_now(lease) is None, "nothing to await: the slot passed on"
+    await admission.enter(tokens=10)
+    assert process.store_calls == before, "the next call took the pooled slot"
+    assert (await store.snapshot("fast")).slots_used == 1
+
+
+async def test_a_leave_with_usage_to_book_is_left_to_the_store() -> None:
+    clock = FakeClock(100.0)
+    store = InMemoryRateStore(SLOW, clock)
+    process = sliced(store, SLOW, clock)
+    admission = SharedAdmission(process, "slow", SLOW["slow"])
+    lease = await admission.enter(tokens=1_000)
+    lease.used_tokens = 200
+    rest = admission.leave_now(lease)
+    assert rest is not None, "the unused estimate goes back to the store"
+    await rest
+    assert round((await store.snapshot("slow")).tokens.used) == 200
