@@ -92,7 +92,7 @@ async def measure(url: str, alias: str, args: argparse.Namespace) -> dict[str, A
     latencies: list[float] = []
     call_s = args.call_ms / 1000.0
     await admit(admission, asyncio.get_running_loop().time() + 0.5, call_s, [])  # warm up
-    sliced.store_calls = 0
+    calls_before = sliced.store_calls
     cpu, pg_cpu, began = time.process_time(), postgres_cpu_s(), time.perf_counter()
     until = asyncio.get_running_loop().time() + args.seconds
     tasks = [admit(admission, until, call_s, latencies) for _ in range(args.tasks)]
@@ -102,7 +102,7 @@ async def measure(url: str, alias: str, args: argparse.Namespace) -> dict[str, A
     await sliced.release_idle()
     await close_rate_store(store)
     await engine.dispose()
-    return figures(alias, latencies, wall, cpu, pg_cpu, sliced.store_calls)
+    return figures(alias, latencies, wall, cpu, pg_cpu, sliced.store_calls - calls_before)
 
 
 def figures(

@@ -31,7 +31,8 @@ from app.engine.resources.metrics import EndpointMetrics
 from app.engine.resources.providers import default_client_factory, preload_providers
 from app.engine.resources.shared import SharedRateStore, limits_of
 from app.engine.resources.sharing import LEASE_TTL_S, SharedAdmission
-from app.engine.resources.slices import SlicedRateStore, SliceSettings
+from app.engine.resources.slice_settings import SliceSettings
+from app.engine.resources.slices import SlicedRateStore
 
 
 class Endpoint:

@@ -27,7 +27,7 @@ from app.db.dialects import is_memory_sqlite
 from app.engine.resources.config import ResourceConfig
 from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import AliasLimits, SharedRateStore, limits_of
-from app.engine.resources.slices import SliceSettings
+from app.engine.resources.slice_settings import SliceSettings
 from app.services.limiting.fallback import FallbackRateStore
 from app.services.limiting.postgres_store import PostgresRateStore
 from app.services.limiting.sqlite_store import SqliteRateStore

@@ -13,7 +13,8 @@ from app.engine.resources.config import ResourceConfig
 from app.engine.resources.manager import ResourceManager
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore
 from app.engine.resources.sharing import SharedAdmission
-from app.engine.resources.slices import SlicedRateStore, SliceSettings
+from app.engine.resources.slice_settings import SliceSettings
+from app.engine.resources.slices import SlicedRateStore
 from app.engine.testing import ScriptedLLM
 from tests.support.polling import until
 

@@ -9,7 +9,8 @@ import asyncio
 
 from app.engine.clock import FakeClock
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore
-from app.engine.resources.slices import SlicedRateStore, SliceSettings
+from app.engine.resources.slice_settings import SliceSettings
+from app.engine.resources.slices import SlicedRateStore
 from tests.support.polling import until
 
 ONE = {"one": AliasLimits(max_concurrent=1)}

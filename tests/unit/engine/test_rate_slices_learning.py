@@ -12,7 +12,8 @@ import pytest
 
 from app.engine.clock import FakeClock
 from app.engine.resources.shared import AliasLimits, InMemoryRateStore
-from app.engine.resources.slices import SlicedRateStore, SliceSettings
+from app.engine.resources.slice_settings import SliceSettings
+from app.engine.resources.slices import SlicedRateStore
 
 FAST = {"fast": AliasLimits(rpm=60_000)}  # slices of 100 requests at 0.1 s
 SETTINGS = SliceSettings(slice_s=0.1, life_s=0.5, hold_s=0.0)

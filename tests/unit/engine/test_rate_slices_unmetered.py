@@ -10,7 +10,8 @@ import pytest
 
 from app.engine.clock import FakeClock
 from app.engine.resources.shared import Admission, AliasLimits, InMemoryRateStore
-from app.engine.resources.slices import SlicedRateStore, SliceSettings
+from app.engine.resources.slice_settings import SliceSettings
+from app.engine.resources.slices import SlicedRateStore
 
 CAP_ONLY = {"cap": AliasLimits(max_concurrent=16)}
 SETTINGS = SliceSettings(slice_s=0.1, life_s=0.5, hold_s=2.0, linger_s=0.01, poll_s=0.02)
