@@ -27,21 +27,26 @@ from sqlalchemy.orm import QueryableAttribute
 from app.db.dialects import is_sqlite_url
 from app.db.session import dedicated_engine
 
-# The first key of every owner lock, so they stay apart from other advisory locks.
+# The first key of every owner lock, so they stay apart from other advisory locks; a
+# process's slot leases of the shared limiter have locks of their own class.
 OWNER_LOCK_CLASS = 0x1E5E
+SLOT_HOLDER_LOCK_CLASS = 0x1E5F
 
 
-def owner_key(owner: ColumnElement[Any] | QueryableAttribute[Any]) -> tuple[Any, Any]:
+def owner_key(
+    owner: ColumnElement[Any] | QueryableAttribute[Any], lock_class: int = OWNER_LOCK_CLASS
+) -> tuple[Any, Any]:
     """The two keys of ``owner``'s advisory lock (computed by Postgres, for any column)."""
-    return literal(OWNER_LOCK_CLASS), func.hashtext(owner)
+    return literal(lock_class), func.hashtext(owner)
 
 
 class OwnerLock:
     """Holds ``owner``'s advisory lock on a dedicated connection until ``release``."""
 
-    def __init__(self, database_url: str, owner: str) -> None:
+    def __init__(self, database_url: str, owner: str, lock_class: int = OWNER_LOCK_CLASS) -> None:
         self._url = database_url
         self._owner = owner
+        self._class = lock_class
         self._wanted = False  # between acquire and release, whether the connection lives or not
         self._engine: AsyncEngine | None = None
         self._connection: AsyncConnection | None = None
@@ -78,7 +83,7 @@ class OwnerLock:
         try:
             connection = await engine.connect()
             await connection.execute(
-                select(func.pg_advisory_lock(*owner_key(literal(self._owner))))
+                select(func.pg_advisory_lock(*owner_key(literal(self._owner), self._class)))
             )
         except BaseException:
             self._engine, self._connection = engine, connection

@@ -142,6 +142,18 @@ WHERE s.alias = :alias AND s.owner = ANY(CAST(:owners AS text[])) AND s.expires_
 RETURNING s.owner
 """)
 
+# NOTE: a lease owner id is ``<host>-<pid>:<token>-<n>`` (store_state.lease_owner); the part
+# before ``-<n>`` names its process, whose liveness lock (app.db.owner_locks) is free once the
+# process is gone. Ids of any other shape never match, so their slots are never freed here.
+_FREE_DEAD_SLOTS = text(f"""
+WITH {_CLOCK}
+UPDATE rate_slots s SET owner = NULL, expires_at = 0 FROM clock
+WHERE s.alias = :alias AND s.owner IS NOT NULL AND s.expires_at > clock.now
+  AND pg_try_advisory_xact_lock(
+      :lock_class, hashtext(substring(s.owner FROM '^(.+:[0-9a-f]{{16}})-[0-9a-f]+$')))
+RETURNING s.owner
+""")
+
 _RELEASE_SLOT = text(
     "UPDATE rate_slots SET owner = NULL, expires_at = 0 WHERE alias = :alias AND owner = :owner"
 )
@@ -241,6 +253,13 @@ async def renew_slots(
     params = {"alias": alias, "owners": list(owners), "ttl": ttl_s}
     renewed = (await session.scalars(_RENEW_SLOTS, params)).all()
     return set(owners) - set(renewed)
+
+
+async def free_dead_slots(session: Executor, alias: str, lock_class: int) -> int:
+    """Free the alias's live slots whose process holds no liveness lock of ``lock_class`` (it
+    died: see :mod:`app.db.owner_locks`), in one statement; how many."""
+    freed = await session.scalars(_FREE_DEAD_SLOTS, {"alias": alias, "lock_class": lock_class})
+    return len(freed.all())
 
 
 async def release_slot(session: Executor, alias: str, owner: str) -> None:

@@ -67,6 +67,8 @@ _ADD_LEASE = (
 
 _DROP_LEASE = "DELETE FROM rate_slots WHERE alias = :alias AND owner = :owner"
 
+_LIVE_LEASE_OWNERS = "SELECT owner FROM rate_slots WHERE alias = :alias AND expires_at > :now"
+
 _WANTED = (
     "INSERT INTO rate_limits (alias, requests_tat, tokens_tat, blocked_until, slots_wanted_at)"
     " VALUES (:alias, 0, 0, 0, :now)"
@@ -139,6 +141,18 @@ def renew_leases(
     params = {"alias": alias, "owners": json.dumps(list(owners)), "now": now, "until": until}
     renewed = {owner for (owner,) in connection.execute(_RENEW_LEASES, params).fetchall()}
     return set(owners) - renewed
+
+
+def live_lease_owners(connection: sqlite3.Connection, alias: str, now: float) -> list[str]:
+    """The owners of the alias's leases that have not lapsed at ``now``."""
+    rows = connection.execute(_LIVE_LEASE_OWNERS, {"alias": alias, "now": now}).fetchall()
+    return [str(owner) for (owner,) in rows]
+
+
+def drop_leases(connection: sqlite3.Connection, alias: str, owners: Collection[str]) -> None:
+    """Give back the leases of ``owners``. In an :func:`immediate` transaction."""
+    for owner in owners:
+        connection.execute(_DROP_LEASE, {"alias": alias, "owner": owner})
 
 
 def drop_lease(connection: sqlite3.Connection, alias: str, owner: str) -> None:

@@ -103,6 +103,12 @@ def _prefix(pid: int) -> str:
     return f"{_named(pid)}:{uuid.uuid4().hex[:16]}-"
 
 
+def lease_holder() -> str:
+    """What every lease owner id of this process starts with, up to its call number
+    (``<host>-<pid>:<token>``): the key of the process's liveness mark in a store."""
+    return _prefix(os.getpid())[:-1]
+
+
 def holder_of(owner: str) -> str:
     """The process part of a lease owner id (``unknown`` for ids without one)."""
     process, sep, _ = owner.rpartition(":")

@@ -44,7 +44,7 @@ def build_rate_store(
     limits, policy = limits_of(config), learning_policy(settings)
     backend = store_backend(settings)
     if backend == "postgres":
-        store = PostgresRateStore(sessions, limits, policy)
+        store = PostgresRateStore(sessions, limits, policy, url=settings.database_url)
         return with_fallback(store, limits, settings, (DBAPIError,), database_outage)
     if backend == "sqlite":
         file_store = SqliteRateStore(settings.database_url, limits, policy)

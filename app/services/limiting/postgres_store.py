@@ -2,25 +2,46 @@
 
 Each decision is one statement on a pooled connection in autocommit mode (see
 :mod:`app.db.repositories.rate_limits`): a statement is atomic by itself, so no ``BEGIN`` and
-``COMMIT`` round trips are needed around it::
+``COMMIT`` round trips are needed around it.
 
-    store = PostgresRateStore(session_factory(engine), limits_of(resource_config))
+Given the database URL, the store also marks its process as alive (a session-level advisory
+lock, :mod:`app.db.owner_locks`, taken before its first slot lease), and a refused slot frees
+the slots of processes whose mark is gone (killed, say) at once, at most once a second per
+alias, instead of leaving them taken until their lease lapses::
+
+    store = PostgresRateStore(session_factory(engine), limits_of(resource_config), url=url)
     admission = await store.acquire("fast", tokens=1200)
+    ...
+    await store.aclose()
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.db.owner_locks import SLOT_HOLDER_LOCK_CLASS, OwnerLock
 from app.db.repositories import rate_limits
 from app.engine.resources import learning
 from app.engine.resources.learning import LearnedCache, LearningPolicy
 from app.engine.resources.shared import Admission, AliasLimits, limits_for, rated
-from app.engine.resources.store_state import StoreSnapshot, budget_state, leases_by_holder
+from app.engine.resources.store_state import (
+    StoreSnapshot,
+    budget_state,
+    lease_holder,
+    leases_by_holder,
+)
+
+# NOTE: a refused slot asks whether a holder died at most this often per alias: while calls
+# wait for slots, refusals come every poll (20 ms) from every waiting call.
+DEAD_CHECK_S = 1.0
 
 
 class PostgresRateStore:
@@ -31,8 +52,15 @@ class PostgresRateStore:
         sessions: async_sessionmaker[AsyncSession],
         limits: Mapping[str, AliasLimits],
         learning: LearningPolicy | None = None,
+        url: str | None = None,
     ) -> None:
         self._sessions = sessions
+        self._alive = (
+            None if url is None else OwnerLock(url, lease_holder(), SLOT_HOLDER_LOCK_CLASS)
+        )
+        self._marking = asyncio.Lock()
+        self._marked = False
+        self._checked_at: dict[str, float] = {}
         bind = sessions.kw["bind"]
         assert isinstance(bind, AsyncEngine), "the session factory is bound to an engine"
         self._autocommit = bind.execution_options(isolation_level="AUTOCOMMIT")
@@ -93,13 +121,40 @@ class PostgresRateStore:
             await rate_limits.refund(connection, alias, tokens, limits.tokens)
 
     async def acquire_slot(self, alias: str, owner: str, ttl_s: float) -> bool:
+        await self._mark_alive()
         async with self._statement() as connection:
             limit = (await self._limits_of(connection, alias)).max_concurrent
-            return limit is None or await rate_limits.take_slot(
-                connection, alias, owner, ttl_s, limit
-            )
+            if limit is None:
+                return True
+            if await rate_limits.take_slot(connection, alias, owner, ttl_s, limit):
+                return True
+            if not await self._freed_dead(connection, alias):
+                return False
+            return await rate_limits.take_slot(connection, alias, owner, ttl_s, limit)
+
+    async def _mark_alive(self) -> None:
+        """Take this process's liveness lock before its first lease (once)."""
+        if self._alive is None or self._marked:
+            return
+        async with self._marking:
+            if not self._marked:
+                await self._alive.acquire()
+                self._marked = True
+
+    async def _freed_dead(self, connection: AsyncConnection, alias: str) -> bool:
+        """Whether slots of dead processes were freed (asked once per ``DEAD_CHECK_S``)."""
+        now = time.monotonic()
+        if self._alive is None or now < self._checked_at.get(alias, 0.0) + DEAD_CHECK_S:
+            return False
+        self._checked_at[alias] = now
+        return await rate_limits.free_dead_slots(connection, alias, SLOT_HOLDER_LOCK_CLASS) > 0
 
     async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
+        if self._alive is not None:
+            # NOTE: the mark is taken again if the database restarted; meanwhile this
+            # process looks dead to the others, and its renewals find what they freed.
+            with contextlib.suppress(SQLAlchemyError, OSError):
+                await self._alive.keep()
         async with self._statement() as connection:
             await self._limits_of(connection, alias)
             return await rate_limits.renew_slots(connection, alias, owners, ttl_s)
@@ -135,3 +190,9 @@ class PostgresRateStore:
             learned_rpm=learned_rpm,
             learned_tpm=learned_tpm,
         )
+
+    async def aclose(self) -> None:
+        """Drop this process's liveness lock (its slots are given back by then)."""
+        if self._alive is not None:
+            await self._alive.release()
+            self._marked = False

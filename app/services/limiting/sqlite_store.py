@@ -6,7 +6,10 @@ file) read and write each alias's state in one short ``BEGIN IMMEDIATE`` transac
 (:class:`~app.engine.resources.shared.AliasState`), timed by the machine's clock, which all of
 them share. Each store holds one connection of its own, used by one thread: a decision is one
 hop to that thread (the transaction's statements and the rule all run there), and a process's
-decisions wait for each other in order rather than in SQLite's busy handler::
+decisions wait for each other in order rather than in SQLite's busy handler. A refused slot
+gives back the leases of processes of this machine that are gone (killed, say) at once, at
+most once a second per alias (:mod:`app.services.limiting.liveness`), instead of leaving
+them taken until they lapse::
 
     store = SqliteRateStore("sqlite+aiosqlite:///data/inf-engine.sqlite", limits)
     admission = await store.acquire("fast", tokens=1200)
@@ -28,8 +31,12 @@ from app.db.session import sqlite_file_connection
 from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import Admission, AliasLimits, AliasState, limits_for
 from app.engine.resources.store_state import StoreSnapshot
+from app.services.limiting.liveness import holder_is_gone
 
 T = TypeVar("T")
+# NOTE: a refused slot asks whether a holder died at most this often per alias: while calls
+# wait for slots, refusals come every poll (20 ms) from every waiting call.
+DEAD_CHECK_S = 1.0
 Rule = Callable[[AliasState, AliasLimits, float], T]
 
 
@@ -47,6 +54,7 @@ class SqliteRateStore:
         self.learning = learning or LearningPolicy()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rate-store")
         self._connection: sqlite3.Connection | None = None
+        self._checked_at: dict[str, float] = {}
 
     async def aclose(self) -> None:
         """Close the store's connection and its thread."""
@@ -102,9 +110,25 @@ class SqliteRateStore:
         def lease() -> bool:
             with rates.immediate(self._open()) as connection:
                 now = time.time()
-                return rates.take_lease(connection, alias, owner, cap, (now, now + ttl_s))
+                span = (now, now + ttl_s)
+                if rates.take_lease(connection, alias, owner, cap, span):
+                    return True
+                if not self._freed_dead(connection, alias, now):
+                    return False
+                return rates.take_lease(connection, alias, owner, cap, span)
 
         return await self._run(lease)
+
+    def _freed_dead(self, connection: sqlite3.Connection, alias: str, now: float) -> bool:
+        """In the store's thread: give back the leases of dead processes of this machine
+        (looked for once per ``DEAD_CHECK_S``); whether there were any."""
+        if now < self._checked_at.get(alias, 0.0) + DEAD_CHECK_S:
+            return False
+        self._checked_at[alias] = now
+        owners = rates.live_lease_owners(connection, alias, now)
+        dead = [found for found in owners if holder_is_gone(found)]
+        rates.drop_leases(connection, alias, dead)
+        return bool(dead)
 
     async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:
         limits_for(self._limits, alias)
