@@ -138,10 +138,9 @@ class Settings(BaseSettings):
     )
 
     limiter_backend: Literal["auto", "local", "postgres", "redis"] = Field(
-        default="auto",
-        description="where endpoint limits are kept: auto (the default): in the service's "
-        "database (Postgres, or the SQLite file, which the HTTP process and its runner share; "
-        "an in-memory SQLite database serves one process and gets local); local: per process "
+        default="local",
+        description="where endpoint limits are kept: auto: in the service's database (Postgres, "
+        "or the SQLite file, which the HTTP process and its runner share); local: per process "
         "(the HTTP process and each runner or worker have their own); postgres: in the "
         "service's database; redis: in the Redis at INF_REDIS_URL. Every value but local makes "
         "each alias's limits hold across every process using that store",

@@ -1,8 +1,8 @@
 """The shared rate store chosen by ``INF_LIMITER_BACKEND``, for the HTTP process and the runner.
 
-``auto`` (the default) uses the service's database: Postgres, or the SQLite file (an
-in-memory SQLite database serves one process: it gets none). ``local`` gives none: each
-process keeps its own limiter. ``postgres`` uses the service's database, ``redis`` the server at
+``local`` (the default) gives none: each process keeps its own limiter. ``auto`` uses the
+service's database: Postgres, or the SQLite file (an in-memory SQLite database serves one
+process: it gets none). ``postgres`` uses the service's database, ``redis`` the server at
 ``INF_REDIS_URL``; each store is wrapped in a
 :class:`~app.services.limiting.fallback.FallbackRateStore`, which limits to a local share of
 each budget while the store does not answer::
