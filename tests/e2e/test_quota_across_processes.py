@@ -202,9 +202,8 @@ def test_a_killed_workers_slots_return_to_the_other_within_the_lease(
     cancel_jobs(api.client, job_ids[1:])
 
     assert refilled <= LEASE_S + 1.0, "the dead worker's slots came back within the lease"
-    # NOTE: alpha renewed its slots at most LEASE_S / 3 before the kill: any sooner would
-    # mean they were not held by the dead process at all.
-    assert refilled >= LEASE_S * 2 / 3 - 0.2
+    # NOTE: a refused slot frees a dead process's slots at once (its liveness lock is gone),
+    # so they come back well before the lease lapses.
     assert fake_llm.window(WINDOW_S, "-slots")["peak_in_flight"] <= CAP
 
 
