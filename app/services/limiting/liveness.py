@@ -7,6 +7,10 @@ Anything unsure (another host, an id of another shape, a pid that runs again, pe
 reused) counts as alive: its lease then lapses as before::
 
     dead = [owner for owner in owners if holder_is_gone(owner)]
+
+A store looks for dead holders only when a slot was refused, and at most once a second per
+alias (:class:`DeadCheck`): while calls wait for slots, refusals come every poll (20 ms) from
+every waiting call.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 
 _OWNER = re.compile(r"^(?P<host>.+)-(?P<pid>\d+):[0-9a-f]{16}-[0-9a-f]+$")
 
@@ -30,3 +35,24 @@ def holder_is_gone(owner: str) -> bool:
     except (PermissionError, OverflowError):
         return False
     return False
+
+
+class DeadCheck:
+    """When a refused slot may look for dead holders: at most once per ``every_s`` per alias.
+
+    >>> check = DeadCheck()
+    >>> check.due("fast"), check.due("fast")
+    (True, False)
+    """
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self._checked_at: dict[str, float] = {}
+
+    def due(self, alias: str) -> bool:
+        """Whether to look now (counted as a look)."""
+        now = time.monotonic()
+        if now < self._checked_at.get(alias, float("-inf")) + self.every_s:
+            return False
+        self._checked_at[alias] = now
+        return True

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -38,10 +37,7 @@ from app.engine.resources.store_state import (
     lease_holder,
     leases_by_holder,
 )
-
-# NOTE: a refused slot asks whether a holder died at most this often per alias: while calls
-# wait for slots, refusals come every poll (20 ms) from every waiting call.
-DEAD_CHECK_S = 1.0
+from app.services.limiting.liveness import DeadCheck
 
 
 class PostgresRateStore:
@@ -60,7 +56,7 @@ class PostgresRateStore:
         )
         self._marking = asyncio.Lock()
         self._marked = False
-        self._checked_at: dict[str, float] = {}
+        self._dead_check = DeadCheck()
         bind = sessions.kw["bind"]
         assert isinstance(bind, AsyncEngine), "the session factory is bound to an engine"
         self._autocommit = bind.execution_options(isolation_level="AUTOCOMMIT")
@@ -142,11 +138,9 @@ class PostgresRateStore:
                 self._marked = True
 
     async def _freed_dead(self, connection: AsyncConnection, alias: str) -> bool:
-        """Whether slots of dead processes were freed (asked once per ``DEAD_CHECK_S``)."""
-        now = time.monotonic()
-        if self._alive is None or now < self._checked_at.get(alias, 0.0) + DEAD_CHECK_S:
+        """Whether slots of dead processes were freed (when a look is due)."""
+        if self._alive is None or not self._dead_check.due(alias):
             return False
-        self._checked_at[alias] = now
         return await rate_limits.free_dead_slots(connection, alias, SLOT_HOLDER_LOCK_CLASS) > 0
 
     async def renew_slots(self, alias: str, owners: Collection[str], ttl_s: float) -> set[str]:

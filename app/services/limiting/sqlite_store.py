@@ -31,12 +31,9 @@ from app.db.session import sqlite_file_connection
 from app.engine.resources.learning import LearningPolicy
 from app.engine.resources.shared import Admission, AliasLimits, AliasState, limits_for
 from app.engine.resources.store_state import StoreSnapshot
-from app.services.limiting.liveness import holder_is_gone
+from app.services.limiting.liveness import DeadCheck, holder_is_gone
 
 T = TypeVar("T")
-# NOTE: a refused slot asks whether a holder died at most this often per alias: while calls
-# wait for slots, refusals come every poll (20 ms) from every waiting call.
-DEAD_CHECK_S = 1.0
 Rule = Callable[[AliasState, AliasLimits, float], T]
 
 
@@ -54,7 +51,7 @@ class SqliteRateStore:
         self.learning = learning or LearningPolicy()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rate-store")
         self._connection: sqlite3.Connection | None = None
-        self._checked_at: dict[str, float] = {}
+        self._dead_check = DeadCheck()
 
     async def aclose(self) -> None:
         """Close the store's connection and its thread."""
@@ -121,10 +118,9 @@ class SqliteRateStore:
 
     def _freed_dead(self, connection: sqlite3.Connection, alias: str, now: float) -> bool:
         """In the store's thread: give back the leases of dead processes of this machine
-        (looked for once per ``DEAD_CHECK_S``); whether there were any."""
-        if now < self._checked_at.get(alias, 0.0) + DEAD_CHECK_S:
+        (when a look is due); whether there were any."""
+        if not self._dead_check.due(alias):
             return False
-        self._checked_at[alias] = now
         owners = rates.live_lease_owners(connection, alias, now)
         dead = [found for found in owners if holder_is_gone(found)]
         rates.drop_leases(connection, alias, dead)
