@@ -91,10 +91,10 @@ class SharedAdmission:
         """Give the slot back, book the real usage, share a 429's pause and cut and the
         limits the provider stated."""
         await self._drop_slot(lease)
-        if self._refund(lease):
-            await self.store.refund(self.alias, self._refund(lease))
-        if _pause(lease):
-            await self.store.block(self.alias, _pause(lease))
+        if refund := self._refund(lease):
+            await self.store.refund(self.alias, refund)
+        if pause := _pause(lease):
+            await self.store.block(self.alias, pause)
         if lease.rate_limited:
             await self.store.cut(self.alias, lease.granted_at)
         if lease.stated is not None and self._stated_due(lease.stated):
