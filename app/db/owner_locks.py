@@ -1,5 +1,7 @@
 """Each live runner's mark on Postgres: a session-level advisory lock keyed by its lease owner.
 
+The shared limiter's Postgres store marks its process the same way, in a lock class of its
+own (``SLOT_HOLDER_LOCK_CLASS``), so that a dead process's slot leases are freed at once.
 A runner takes the lock of its owner id on a connection of its own (outside the pool) and
 holds it for its life. Postgres drops the lock the moment that connection closes, which a
 killed process's does at once, so another runner can tell a dead owner from a live one
